@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# installs every Debian package that asyncvla's build, tests and benchmarks need.
+# idempotent and non-interactive: when everything is present it returns in about a second.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config git
+  libtorch-dev libopenblas0-openmp
+  libhdf5-dev
+  nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libpng-dev
+  python3 python3-torch python3-numpy python3-h5py python3-matplotlib
+)
+
+missing=()
+for pkg in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
+  [ "$status" = "installed" ] || missing+=("$pkg")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "[setup] all ${#packages[@]} packages present"
+  exit 0
+fi
+
+echo "[setup] installing: ${missing[*]}"
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "[setup] done"

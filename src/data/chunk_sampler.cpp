@@ -1,0 +1,56 @@
+#include "data/chunk_sampler.h"
+
+#include "util/log.h"
+
+namespace avla {
+
+std::pair<torch::Tensor, torch::Tensor> tokenize(const Tokenizer& tokenizer, const std::string& text,
+                                                 int max_text_len) {
+  TokenizedText t = tokenizer.encode(text, max_text_len);
+  torch::Tensor ids = torch::tensor(t.ids, torch::kInt64).view({1, max_text_len});
+  torch::Tensor mask =
+      torch::tensor(std::vector<int64_t>(t.mask.begin(), t.mask.end()), torch::kInt64)
+          .to(torch::kBool)
+          .view({1, max_text_len});
+  return {ids, mask};
+}
+
+ChunkSampler::ChunkSampler(const Dataset& dataset, const Normalizer& normalizer,
+                           const Tokenizer& tokenizer, int max_text_len)
+    : dataset_(dataset) {
+  state_norm_ = normalizer.state.normalize(dataset.state);
+  actions_norm_ = normalizer.actions.normalize(dataset.actions);
+  std::vector<torch::Tensor> ids, masks;
+  for (const auto& e : dataset.episodes) {
+    TokenizedText t = tokenizer.encode(e.instruction, max_text_len);
+    if (t.n_truncated > 0) {
+      log_info("[data] warning: instruction of {} loses {} words past max_text_len {}", e.source,
+               t.n_truncated, max_text_len);
+    }
+    auto [i, m] = tokenize(tokenizer, e.instruction, max_text_len);
+    ids.push_back(i);
+    masks.push_back(m);
+  }
+  tokens_ = torch::cat(ids);
+  token_mask_ = torch::cat(masks);
+}
+
+TrainBatch ChunkSampler::batch(const torch::Tensor& frame_ids) const {
+  TrainBatch b;
+  torch::Tensor episode = dataset_.frame_episode.index_select(0, frame_ids);  // (B)
+  b.obs.images = dataset_.images.index_select(0, frame_ids);
+  b.obs.state = state_norm_.index_select(0, frame_ids);
+  b.obs.tokens = tokens_.index_select(0, episode);
+  b.obs.token_mask = token_mask_.index_select(0, episode);
+  // (B, L) frame ids -> (B, L, A)
+  torch::Tensor chunk = dataset_.chunk_index.index_select(0, frame_ids);
+  b.actions = actions_norm_.index_select(0, chunk.flatten()).view({chunk.size(0), chunk.size(1), -1});
+  b.valid = dataset_.chunk_valid.index_select(0, frame_ids).to(torch::kFloat32);
+  return b;
+}
+
+torch::Tensor ChunkSampler::sample_ids(int64_t batch_size, at::Generator& gen) const {
+  return torch::randint(n_frames(), {batch_size}, gen, torch::kInt64);
+}
+
+}  // namespace avla

@@ -1,0 +1,41 @@
+// turns dataset frames into model batches: normalized state and action chunks, tokenized
+// instructions, the valid mask; samples frame ids uniformly with a seeded generator.
+#pragma once
+
+#include <torch/torch.h>
+
+#include "data/dataset.h"
+#include "data/normalizer.h"
+#include "model/tokenizer.h"
+#include "model/vla.h"
+
+namespace avla {
+
+struct TrainBatch {
+  ObservationBatch obs;
+  torch::Tensor actions;  // (B, L, A) normalized
+  torch::Tensor valid;    // (B, L) float32
+};
+
+class ChunkSampler {
+ public:
+  ChunkSampler(const Dataset& dataset, const Normalizer& normalizer, const Tokenizer& tokenizer,
+               int max_text_len);
+  // frame ids: (B) int64
+  TrainBatch batch(const torch::Tensor& frame_ids) const;
+  torch::Tensor sample_ids(int64_t batch_size, at::Generator& gen) const;
+  int64_t n_frames() const { return dataset_.n_frames(); }
+
+ private:
+  const Dataset& dataset_;
+  torch::Tensor state_norm_;    // (N, state_dim)
+  torch::Tensor actions_norm_;  // (N, A)
+  torch::Tensor tokens_;        // (E, T) int64
+  torch::Tensor token_mask_;    // (E, T) bool
+};
+
+// tokenizes one instruction into (1, T) ids and mask.
+std::pair<torch::Tensor, torch::Tensor> tokenize(const Tokenizer& tokenizer, const std::string& text,
+                                                 int max_text_len);
+
+}  // namespace avla

@@ -1,0 +1,114 @@
+#include "data/dataset.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "data/libero_file.h"
+#include "util/error.h"
+#include "util/log.h"
+
+namespace avla {
+
+namespace fs = std::filesystem;
+
+std::vector<std::string> Dataset::instructions() const {
+  std::vector<std::string> out;
+  for (const auto& e : episodes) out.push_back(e.instruction);
+  return out;
+}
+
+std::vector<std::string> expand_data_paths(const std::vector<std::string>& inputs) {
+  std::vector<std::string> files;
+  for (const auto& input : inputs) {
+    AVLA_CHECK(fs::exists(input), "data", "'{}' does not exist", input);
+    if (fs::is_directory(input)) {
+      std::vector<std::string> found;
+      for (const auto& entry : fs::directory_iterator(input)) {
+        if (entry.is_regular_file() && entry.path().extension() == ".hdf5") {
+          found.push_back(entry.path().string());
+        }
+      }
+      std::sort(found.begin(), found.end());
+      AVLA_CHECK(!found.empty(), "data", "directory '{}' holds no .hdf5 files", input);
+      files.insert(files.end(), found.begin(), found.end());
+    } else {
+      files.push_back(input);
+    }
+  }
+  return files;
+}
+
+torch::Tensor resize_images(const torch::Tensor& hwc, int size) {
+  torch::Tensor chw = hwc.permute({0, 3, 1, 2});
+  if (hwc.size(1) == size && hwc.size(2) == size) return chw.contiguous();
+  namespace F = torch::nn::functional;
+  torch::Tensor x = F::interpolate(chw.to(torch::kFloat32),
+                                   F::InterpolateFuncOptions()
+                                       .size(std::vector<int64_t>{size, size})
+                                       .mode(torch::kBilinear)
+                                       .align_corners(false)
+                                       .antialias(true));
+  return x.round().clamp(0, 255).to(torch::kUInt8);
+}
+
+torch::Tensor pause_mask(const torch::Tensor& actions, double eps) {
+  torch::Tensor motion = actions.narrow(1, 0, 6).norm(2, 1);  // (T)
+  torch::Tensor grip = actions.select(1, 6);
+  torch::Tensor prev = torch::cat({grip.narrow(0, 0, 1), grip.narrow(0, 0, grip.size(0) - 1)});
+  return (motion < eps).logical_and(grip == prev);
+}
+
+Dataset load_dataset(const std::vector<std::string>& files, const DatasetOptions& options) {
+  AVLA_CHECK(!files.empty(), "data", "no data files given");
+  Dataset ds;
+  std::vector<torch::Tensor> images, state, actions, episode_of, pauses;
+  int64_t frame = 0;
+  for (const auto& path : files) {
+    LiberoFile file = read_libero_file(path);
+    for (size_t i = 0; i < file.demos.size(); ++i) {
+      const LiberoDemo& d = file.demos[i];
+      const int64_t T = d.length();
+      EpisodeInfo info{path + ":data/demo_" + std::to_string(i), file.language_instruction, frame,
+                       T};
+      // both cameras at the model resolution: (T, 2, 3, S, S)
+      images.push_back(torch::stack({resize_images(d.agentview_rgb, options.image_size),
+                                     resize_images(d.eye_in_hand_rgb, options.image_size)},
+                                    1));
+      state.push_back(torch::cat({d.ee_states, d.gripper_states}, 1).to(torch::kFloat32));
+      actions.push_back(d.actions.to(torch::kFloat32));
+      pauses.push_back(pause_mask(d.actions, options.pause_eps));
+      episode_of.push_back(torch::full({T}, static_cast<int64_t>(ds.episodes.size()), torch::kInt64));
+      ds.episodes.push_back(info);
+      frame += T;
+    }
+    log_info("[data] {}: {} demos, \"{}\"", path, file.demos.size(), file.language_instruction);
+  }
+  ds.images = torch::cat(images);
+  ds.state = torch::cat(state);
+  ds.actions = torch::cat(actions);
+  ds.pause = torch::cat(pauses);
+  ds.frame_episode = torch::cat(episode_of);
+
+  // chunk tables: frame t -> frames t..t+L-1 of its episode
+  const int64_t L = options.chunk_len;
+  ds.chunk_index = torch::empty({frame, L}, torch::kInt64);
+  ds.chunk_valid = torch::empty({frame, L}, torch::kBool);
+  auto idx = ds.chunk_index.accessor<int64_t, 2>();
+  auto valid = ds.chunk_valid.accessor<bool, 2>();
+  auto paused = ds.pause.accessor<bool, 1>();
+  for (const auto& e : ds.episodes) {
+    const int64_t last = e.start + e.length - 1;
+    for (int64_t t = e.start; t <= last; ++t) {
+      for (int64_t l = 0; l < L; ++l) {
+        const int64_t f = t + l;
+        idx[t][l] = std::min(f, last);
+        valid[t][l] = f <= last && !paused[std::min(f, last)];
+      }
+    }
+  }
+  log_info("[data] {} files, {} episodes, {} frames, {} pause frames", files.size(),
+           ds.episodes.size(), frame, ds.pause.sum().item<int64_t>());
+  return ds;
+}
+
+}  // namespace avla

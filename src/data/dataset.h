@@ -1,0 +1,52 @@
+// the episode store: every demonstration of one or more LIBERO-layout files, flattened into
+// frame tables at the model resolution, plus the chunk index of every frame:
+// chunk l of frame t is frame t + l of the same episode (clamped at its last frame), valid only
+// when t + l is inside the episode and is not a pause (near-zero motion, unchanged gripper).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+namespace avla {
+
+struct DatasetOptions {
+  int image_size = 64;
+  int chunk_len = 10;
+  double pause_eps = 1e-3;
+};
+
+struct EpisodeInfo {
+  std::string source;       // "<file>:data/demo_<i>"
+  std::string instruction;  // language_instruction of its file
+  int64_t start = 0;        // first frame in the tables
+  int64_t length = 0;
+};
+
+struct Dataset {
+  std::vector<EpisodeInfo> episodes;
+  torch::Tensor images;         // (N, 2, 3, S, S) uint8: agentview, eye_in_hand
+  torch::Tensor state;          // (N, 8) float32: ee_states (6) + gripper_states (2)
+  torch::Tensor actions;        // (N, 7) float32
+  torch::Tensor frame_episode;  // (N) int64
+  torch::Tensor chunk_index;    // (N, L) int64 frame ids of each frame's action chunk
+  torch::Tensor chunk_valid;    // (N, L) bool
+  torch::Tensor pause;          // (N) bool
+
+  int64_t n_frames() const { return state.size(0); }
+  std::vector<std::string> instructions() const;
+};
+
+// *.hdf5 files of a directory (sorted) or the files themselves.
+std::vector<std::string> expand_data_paths(const std::vector<std::string>& inputs);
+
+Dataset load_dataset(const std::vector<std::string>& files, const DatasetOptions& options);
+
+// (T, H, W, 3) uint8 -> (T, 3, size, size) uint8, bilinear with antialiasing when shrinking.
+torch::Tensor resize_images(const torch::Tensor& hwc, int size);
+
+// pause flags of one episode's actions (T, 7): |a[:6]| < eps and gripper equal to the previous.
+torch::Tensor pause_mask(const torch::Tensor& actions, double eps);
+
+}  // namespace avla

@@ -1,0 +1,141 @@
+#include "data/libero_file.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "io/atomic_file.h"
+#include "io/hdf5_util.h"
+#include "util/error.h"
+
+namespace avla {
+
+namespace {
+
+constexpr const char* kComponent = "libero";
+
+// demo_<i> names sorted by i (demo_10 after demo_9)
+std::vector<std::string> demo_names(const H5::Group& data, const std::string& path) {
+  std::vector<std::pair<long, std::string>> found;
+  for (hsize_t i = 0; i < data.getNumObjs(); ++i) {
+    std::string name = data.getObjnameByIdx(i);
+    if (name.rfind("demo_", 0) != 0) continue;
+    char* end = nullptr;
+    long index = std::strtol(name.c_str() + 5, &end, 10);
+    AVLA_CHECK(end != nullptr && *end == '\0' && end != name.c_str() + 5, kComponent,
+               "{}: group 'data/{}' is not named demo_<index>", path, name);
+    found.emplace_back(index, name);
+  }
+  std::sort(found.begin(), found.end());
+  std::vector<std::string> names;
+  for (auto& f : found) names.push_back(f.second);
+  return names;
+}
+
+void check_shape(const torch::Tensor& t, const std::vector<int64_t>& expected,
+                 const std::string& file, const std::string& field) {
+  bool ok = t.dim() == static_cast<int64_t>(expected.size());
+  for (size_t i = 0; ok && i < expected.size(); ++i) {
+    ok = expected[i] < 0 || t.size(i) == expected[i];
+  }
+  AVLA_CHECK(ok, kComponent, "{}: dataset '{}' has shape {}, expected {}", file, field,
+             c10::str(t.sizes()), c10::str(expected));
+}
+
+void check_finite(const torch::Tensor& t, const std::string& file, const std::string& field) {
+  torch::Tensor bad = torch::isfinite(t).logical_not();
+  if (!bad.any().item<bool>()) return;
+  int64_t row = bad.nonzero()[0][0].item<int64_t>();
+  fail(kComponent, "{}: dataset '{}' has NaN or Inf at row {}", file, field, row);
+}
+
+}  // namespace
+
+LiberoFile read_libero_file(const std::string& path) {
+  hdf5_quiet();
+  LiberoFile out;
+  out.path = path;
+  H5::H5File file;
+  try {
+    file.openFile(path, H5F_ACC_RDONLY);
+  } catch (const H5::Exception& e) {
+    fail(kComponent, "{}: cannot open as HDF5 ({})", path, e.getDetailMsg());
+  }
+  AVLA_CHECK(hdf5_exists(file, "data"), kComponent, "{}: missing group 'data'", path);
+  H5::Group data = file.openGroup("data");
+  out.problem_info = hdf5_read_string_attr(data, "problem_info", path, "data");
+  try {
+    auto info = nlohmann::json::parse(out.problem_info);
+    out.language_instruction = info.at("language_instruction").get<std::string>();
+  } catch (const nlohmann::json::exception& e) {
+    fail(kComponent, "{}: attribute 'data.problem_info' has no language_instruction string ({})",
+         path, e.what());
+  }
+  if (data.attrExists("env_args")) out.env_args = hdf5_read_string_attr(data, "env_args", path, "data");
+
+  auto names = demo_names(data, path);
+  AVLA_CHECK(!names.empty(), kComponent, "{}: group 'data' holds no demo_<i> groups", path);
+  for (const auto& name : names) {
+    const std::string base = "data/" + name + "/";
+    LiberoDemo demo;
+    demo.actions = hdf5_read(file, base + "actions", torch::kFloat64, path);
+    const int64_t T = demo.actions.size(0);
+    check_shape(demo.actions, {T, 7}, path, base + "actions");
+    AVLA_CHECK(T > 0, kComponent, "{}: dataset '{}actions' is empty", path, base);
+    check_finite(demo.actions, path, base + "actions");
+    demo.agentview_rgb = hdf5_read(file, base + "obs/agentview_rgb", torch::kUInt8, path);
+    check_shape(demo.agentview_rgb, {T, -1, -1, 3}, path, base + "obs/agentview_rgb");
+    demo.eye_in_hand_rgb = hdf5_read(file, base + "obs/eye_in_hand_rgb", torch::kUInt8, path);
+    check_shape(demo.eye_in_hand_rgb, {T, -1, -1, 3}, path, base + "obs/eye_in_hand_rgb");
+    demo.ee_states = hdf5_read(file, base + "obs/ee_states", torch::kFloat64, path);
+    check_shape(demo.ee_states, {T, 6}, path, base + "obs/ee_states");
+    check_finite(demo.ee_states, path, base + "obs/ee_states");
+    demo.gripper_states = hdf5_read(file, base + "obs/gripper_states", torch::kFloat64, path);
+    check_shape(demo.gripper_states, {T, 2}, path, base + "obs/gripper_states");
+    check_finite(demo.gripper_states, path, base + "obs/gripper_states");
+    out.demos.push_back(std::move(demo));
+  }
+  return out;
+}
+
+void write_libero_file(const std::string& path, const std::string& problem_info,
+                       const std::string& env_args, const std::vector<LiberoDemo>& demos) {
+  hdf5_quiet();
+  write_atomic_with(path, [&](const std::string& temp) {
+    try {
+      H5::H5File file(temp, H5F_ACC_TRUNC);
+      H5::Group data = file.createGroup("data");
+      hdf5_write_string_attr(data, "problem_info", problem_info);
+      hdf5_write_string_attr(data, "env_args", env_args);
+      hdf5_write_int_attr(data, "num_demos", static_cast<int64_t>(demos.size()));
+      int64_t total = 0;
+      for (size_t i = 0; i < demos.size(); ++i) {
+        const LiberoDemo& d = demos[i];
+        total += d.length();
+        H5::Group g = data.createGroup("demo_" + std::to_string(i));
+        hdf5_write_int_attr(g, "num_samples", d.length());
+        H5::Group obs = g.createGroup("obs");
+        auto put = [](H5::Group& where, const char* name, const torch::Tensor& t) {
+          if (t.defined()) hdf5_write(where, name, t);
+        };
+        put(g, "actions", d.actions);
+        put(g, "states", d.states);
+        put(g, "robot_states", d.robot_states);
+        put(g, "rewards", d.rewards);
+        put(g, "dones", d.dones);
+        put(g, "init_state", d.init_state);
+        put(obs, "agentview_rgb", d.agentview_rgb);
+        put(obs, "eye_in_hand_rgb", d.eye_in_hand_rgb);
+        put(obs, "joint_states", d.joint_states);
+        put(obs, "gripper_states", d.gripper_states);
+        put(obs, "ee_states", d.ee_states);
+        put(obs, "ee_pos", d.ee_pos);
+        put(obs, "ee_ori", d.ee_ori);
+      }
+      hdf5_write_int_attr(data, "total", total);
+    } catch (const H5::Exception& e) {
+      fail(kComponent, "{}: cannot write ({})", path, e.getDetailMsg());
+    }
+  });
+}
+
+}  // namespace avla

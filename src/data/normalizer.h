@@ -1,0 +1,32 @@
+// per-dimension normalization statistics (mean/std and 1st/99th percentiles), saved with the
+// checkpoint as norm_stats.json. state uses mean/std; actions use the quantile map
+// [q01, q99] -> [-1, 1] (openpi's convention for LIBERO-style bounded actions).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+
+namespace avla {
+
+enum class NormMode { MeanStd, Quantile };
+
+struct NormStats {
+  NormMode mode = NormMode::MeanStd;
+  torch::Tensor mean, std, q01, q99;  // (dim) float32
+
+  static NormStats compute(const torch::Tensor& values, NormMode mode);  // values (N, dim)
+  torch::Tensor normalize(const torch::Tensor& x) const;                  // (..., dim)
+  torch::Tensor unnormalize(const torch::Tensor& x) const;                // (..., dim)
+  int64_t dim() const { return mean.size(0); }
+};
+
+struct Normalizer {
+  NormStats state;
+  NormStats actions;
+
+  void save(const std::string& path) const;  // atomic json
+  static Normalizer load(const std::string& path);
+};
+
+}  // namespace avla

@@ -1,0 +1,49 @@
+#include "flow/flow_matching.h"
+
+#include "util/error.h"
+
+namespace avla {
+
+torch::Tensor sample_flow_time(int64_t batch, at::Generator& gen) {
+  torch::Tensor u = torch::rand({batch}, gen);
+  torch::Tensor b = torch::pow(u, 1.0 / 1.5);  // Beta(1.5, 1)
+  return b * 0.999 + 0.001;
+}
+
+torch::Tensor sample_flow_mask(int64_t batch, int64_t chunk_len, bool vanilla, at::Generator& gen) {
+  if (vanilla) return torch::ones({batch, chunk_len});
+  torch::Tensor y = torch::rand({batch, 1}, gen);                  // (B, 1)
+  torch::Tensor u = torch::rand({batch, chunk_len}, gen);          // (B, L)
+  torch::Tensor mask = (u < y).to(torch::kFloat32);                // Bernoulli(y)
+  // rows with no masked token get one, chosen uniformly
+  torch::Tensor pick = torch::randint(chunk_len, {batch}, gen);    // (B)
+  torch::Tensor empty = mask.sum(1) == 0;                          // (B)
+  torch::Tensor one_hot = torch::one_hot(pick, chunk_len).to(torch::kFloat32);
+  return torch::where(empty.unsqueeze(1), one_hot, mask);
+}
+
+torch::Tensor make_noisy_actions(const torch::Tensor& actions, const torch::Tensor& noise,
+                                 const torch::Tensor& tau, const torch::Tensor& mask) {
+  AVLA_CHECK(actions.sizes() == noise.sizes(), "flow", "actions {} and noise {} differ in shape",
+             c10::str(actions.sizes()), c10::str(noise.sizes()));
+  // (B, 1, 1) * (B, L, A) * (B, L, 1)
+  return actions - tau.view({-1, 1, 1}) * (actions - noise) * mask.unsqueeze(-1);
+}
+
+torch::Tensor token_time(const torch::Tensor& tau, const torch::Tensor& mask) {
+  if (tau.dim() == 0) return tau * mask;
+  return tau.view({-1, 1}) * mask;
+}
+
+torch::Tensor loss_flow(const torch::Tensor& velocity, const torch::Tensor& target,
+                        const torch::Tensor& mask, const torch::Tensor& valid) {
+  AVLA_CHECK(velocity.sizes() == target.sizes(), "flow",
+             "velocity {} and target {} differ in shape", c10::str(velocity.sizes()),
+             c10::str(target.sizes()));
+  torch::Tensor weight = (mask * valid).unsqueeze(-1);  // (B, L, 1)
+  torch::Tensor sq = (velocity - target).pow(2) * weight;
+  torch::Tensor count = weight.sum() * velocity.size(-1);
+  return sq.sum() / count.clamp_min(1.0);
+}
+
+}  // namespace avla

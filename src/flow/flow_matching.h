@@ -1,0 +1,29 @@
+// flow-matching training math (paper alg. 2, eqs. 4-5), pi0 conventions: tau = 1 is noise,
+// tau = 0 is data; x_tau = a - tau (a - n) on masked tokens; target u = n - a.
+#pragma once
+
+#include <torch/torch.h>
+
+namespace avla {
+
+// tau ~ Beta(1.5, 1) scaled to [0.001, 1): tau = 0.999 b + 0.001. shape (B).
+// Beta(a, 1) is sampled exactly as U^(1/a).
+torch::Tensor sample_flow_time(int64_t batch, at::Generator& gen);
+
+// per sample y ~ U(0, 1); m_l ~ Bernoulli(y), at least one masked token per row (a row that drew
+// none gets one uniformly chosen token). vanilla: all ones (plain sfm). returns float (B, L).
+torch::Tensor sample_flow_mask(int64_t batch, int64_t chunk_len, bool vanilla, at::Generator& gen);
+
+// eq. 5: actions (B, L, A), noise (B, L, A), tau (B), mask (B, L) -> x_tau (B, L, A)
+torch::Tensor make_noisy_actions(const torch::Tensor& actions, const torch::Tensor& noise,
+                                 const torch::Tensor& tau, const torch::Tensor& mask);
+
+// per-token time fed to the time embedding: tau (B) or scalar, mask (B, L) -> tau * m (B, L)
+torch::Tensor token_time(const torch::Tensor& tau, const torch::Tensor& mask);
+
+// eq. 4: mean of (v - u)^2 over masked and valid action elements.
+// velocity, target (B, L, A); mask, valid (B, L) float. 0 when nothing is masked and valid.
+torch::Tensor loss_flow(const torch::Tensor& velocity, const torch::Tensor& target,
+                        const torch::Tensor& mask, const torch::Tensor& valid);
+
+}  // namespace avla

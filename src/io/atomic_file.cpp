@@ -1,0 +1,67 @@
+#include "io/atomic_file.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "util/error.h"
+
+namespace avla {
+
+namespace {
+
+std::string temp_name(const std::string& path) {
+  return path + ".tmp." + std::to_string(static_cast<long>(getpid()));
+}
+
+void fsync_path(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+}  // namespace
+
+void write_atomic_with(const std::string& path,
+                       const std::function<void(const std::string& temp_path)>& write_to) {
+  const std::string temp = temp_name(path);
+  try {
+    write_to(temp);
+  } catch (...) {
+    std::remove(temp.c_str());
+    throw;
+  }
+  fsync_path(temp);
+  if (std::rename(temp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    std::remove(temp.c_str());
+    fail("io", "cannot rename '{}' to '{}': {}", temp, path, std::strerror(err));
+  }
+}
+
+void write_file_atomic(const std::string& path, const std::string& bytes) {
+  write_atomic_with(path, [&](const std::string& temp) {
+    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+    AVLA_CHECK(out.good(), "io", "cannot open '{}' for writing", temp);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    out.flush();
+    AVLA_CHECK(out.good(), "io", "short write to '{}' ({} bytes)", temp, bytes.size());
+  });
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  AVLA_CHECK(in.good(), "io", "cannot open '{}' for reading", path);
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+}  // namespace avla

@@ -1,0 +1,118 @@
+#include "io/hdf5_util.h"
+
+#include "util/error.h"
+
+namespace avla {
+
+namespace {
+
+constexpr const char* kComponent = "hdf5";
+
+H5::PredType native_type(torch::ScalarType dtype) {
+  switch (dtype) {
+    case torch::kFloat32: return H5::PredType::NATIVE_FLOAT;
+    case torch::kFloat64: return H5::PredType::NATIVE_DOUBLE;
+    case torch::kUInt8: return H5::PredType::NATIVE_UINT8;
+    case torch::kBool: return H5::PredType::NATIVE_UINT8;
+    case torch::kInt64: return H5::PredType::NATIVE_INT64;
+    case torch::kInt32: return H5::PredType::NATIVE_INT32;
+    default: fail(kComponent, "unsupported tensor dtype {}", c10::toString(dtype));
+  }
+}
+
+}  // namespace
+
+void hdf5_quiet() { H5::Exception::dontPrint(); }
+
+bool hdf5_exists(const H5::H5Location& loc, const std::string& path) {
+  // walk the path one link at a time: H5Lexists needs every parent to exist
+  size_t pos = 0;
+  while (true) {
+    size_t next = path.find('/', pos);
+    std::string prefix = path.substr(0, next);
+    if (!loc.nameExists(prefix)) return false;
+    if (next == std::string::npos) return true;
+    pos = next + 1;
+  }
+}
+
+torch::Tensor hdf5_read(const H5::H5Location& loc, const std::string& path, torch::ScalarType dtype,
+                        const std::string& file) {
+  AVLA_CHECK(hdf5_exists(loc, path), kComponent, "{}: missing dataset '{}'", file, path);
+  try {
+    H5::DataSet ds = loc.openDataSet(path);
+    H5::DataSpace space = ds.getSpace();
+    const int rank = space.getSimpleExtentNdims();
+    std::vector<hsize_t> dims(rank);
+    space.getSimpleExtentDims(dims.data());
+    std::vector<int64_t> shape(dims.begin(), dims.end());
+    H5T_class_t cls = ds.getTypeClass();
+    AVLA_CHECK(cls == H5T_INTEGER || cls == H5T_FLOAT, kComponent,
+               "{}: dataset '{}' is not numeric", file, path);
+    torch::Tensor out = torch::empty(shape, torch::TensorOptions().dtype(dtype));
+    if (out.numel() > 0) ds.read(out.data_ptr(), native_type(dtype));
+    return out;
+  } catch (const H5::Exception& e) {
+    fail(kComponent, "{}: cannot read dataset '{}': {}", file, path, e.getDetailMsg());
+  }
+}
+
+void hdf5_write(H5::Group& loc, const std::string& name, const torch::Tensor& tensor) {
+  torch::Tensor t = tensor.contiguous();
+  if (t.scalar_type() == torch::kBool) t = t.to(torch::kUInt8);
+  std::vector<hsize_t> dims(t.sizes().begin(), t.sizes().end());
+  H5::DataSpace space(static_cast<int>(dims.size()), dims.data());
+  H5::DSetCreatPropList props;
+  if (t.scalar_type() == torch::kUInt8 && dims.size() >= 3 && dims[0] > 0) {
+    std::vector<hsize_t> chunk = dims;
+    chunk[0] = 1;
+    props.setChunk(static_cast<int>(chunk.size()), chunk.data());
+    props.setDeflate(4);
+  }
+  H5::DataSet ds = loc.createDataSet(name, native_type(t.scalar_type()), space, props);
+  if (t.numel() > 0) ds.write(t.data_ptr(), native_type(t.scalar_type()));
+}
+
+std::string hdf5_read_string_attr(const H5::H5Object& obj, const std::string& name,
+                                  const std::string& file, const std::string& where) {
+  AVLA_CHECK(obj.attrExists(name), kComponent, "{}: '{}' has no attribute '{}'", file, where, name);
+  try {
+    H5::Attribute attr = obj.openAttribute(name);
+    H5::StrType type = attr.getStrType();
+    std::string value;
+    attr.read(type, value);
+    // fixed-length strings may carry trailing nuls
+    while (!value.empty() && value.back() == '\0') value.pop_back();
+    return value;
+  } catch (const H5::Exception& e) {
+    fail(kComponent, "{}: attribute '{}' of '{}' is not a string: {}", file, name, where,
+         e.getDetailMsg());
+  }
+}
+
+void hdf5_write_string_attr(H5::H5Object& obj, const std::string& name, const std::string& value) {
+  H5::StrType type(H5::PredType::C_S1, H5T_VARIABLE);
+  H5::Attribute attr = obj.createAttribute(name, type, H5::DataSpace(H5S_SCALAR));
+  attr.write(type, value);
+}
+
+void hdf5_write_int_attr(H5::H5Object& obj, const std::string& name, int64_t value) {
+  H5::Attribute attr =
+      obj.createAttribute(name, H5::PredType::NATIVE_INT64, H5::DataSpace(H5S_SCALAR));
+  attr.write(H5::PredType::NATIVE_INT64, &value);
+}
+
+int64_t hdf5_read_int_attr(const H5::H5Object& obj, const std::string& name,
+                           const std::string& file, const std::string& where) {
+  AVLA_CHECK(obj.attrExists(name), kComponent, "{}: '{}' has no attribute '{}'", file, where, name);
+  try {
+    int64_t value = 0;
+    obj.openAttribute(name).read(H5::PredType::NATIVE_INT64, &value);
+    return value;
+  } catch (const H5::Exception& e) {
+    fail(kComponent, "{}: attribute '{}' of '{}' is not an integer: {}", file, name, where,
+         e.getDetailMsg());
+  }
+}
+
+}  // namespace avla

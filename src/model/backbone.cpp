@@ -1,0 +1,87 @@
+#include "model/backbone.h"
+
+#include "util/error.h"
+
+namespace avla {
+
+namespace {
+constexpr double kMaskedBias = -1e9;
+}
+
+torch::Tensor key_padding_bias(const torch::Tensor& key_valid) {
+  torch::Tensor bias = torch::zeros(key_valid.sizes(), torch::kFloat32)
+                           .masked_fill(key_valid.logical_not(), kMaskedBias);
+  return bias.view({key_valid.size(0), 1, 1, key_valid.size(1)});
+}
+
+BackboneImpl::BackboneImpl(const ModelConfig& cfg_) : cfg(cfg_) {
+  AVLA_CHECK(cfg.vocab_size > 0, "backbone", "vocab_size is {}, expected > 0 (set from tokenizer)",
+             cfg.vocab_size);
+  rope = RotaryTable::make(cfg.prefix_len() + cfg.chunk_len, cfg.head_dim(), cfg.rope_theta);
+  embed_tokens = register_module("embed_tokens", torch::nn::Embedding(cfg.vocab_size, cfg.d_model));
+  {
+    torch::NoGradGuard no_grad;
+    embed_tokens->weight.normal_(0.0, 0.02);
+  }
+  state_proj = register_module("state_proj", torch::nn::Linear(cfg.state_dim, cfg.d_model));
+  layers = register_module("layers", torch::nn::ModuleList());
+  for (int i = 0; i < cfg.n_layer; ++i) {
+    layers->push_back(DecoderLayer(cfg.d_model, cfg.n_head, cfg.n_kv_head, cfg.d_ff,
+                                   /*qkv_bias=*/true, cfg.rms_eps));
+  }
+  norm = register_module("norm", RMSNorm(cfg.d_model, cfg.rms_eps));
+}
+
+KvCache BackboneImpl::encode_prefix(const torch::Tensor& prefix, const torch::Tensor& key_valid) {
+  const int64_t P = prefix.size(1);
+  AVLA_CHECK(P == cfg.prefix_len(), "backbone", "prefix has {} tokens, expected {}", P,
+             cfg.prefix_len());
+  KvCache cache;
+  cache.key_bias = key_padding_bias(key_valid);
+  RotaryTable pos = rope.slice(0, P);
+  // (B, P, d) through every layer, keeping each layer's k, v
+  torch::Tensor x = prefix;
+  cache.layers.resize(layers->size());
+  for (size_t i = 0; i < layers->size(); ++i) {
+    x = layers[i]->as<DecoderLayerImpl>()->forward(x, pos, nullptr, cache.key_bias,
+                                                   &cache.layers[i]);
+  }
+  cache.prefix_hidden = norm(x);
+  return cache;
+}
+
+torch::Tensor BackboneImpl::forward_actions(const KvCache& cache, const torch::Tensor& actions) {
+  const int64_t B = actions.size(0), L = actions.size(1), P = cache.prefix_len();
+  AVLA_CHECK(B == cache.batch(), "backbone", "actions have batch {}, cache has {}", B,
+             cache.batch());
+  RotaryTable pos = rope.slice(P, L);
+  // keys: [prefix (cached) | actions]; actions see every non-padding key -> bias (B, 1, 1, P + L)
+  torch::Tensor bias = torch::cat({cache.key_bias, torch::zeros({B, 1, 1, L})}, 3);
+  torch::Tensor x = actions;
+  for (size_t i = 0; i < layers->size(); ++i) {
+    x = layers[i]->as<DecoderLayerImpl>()->forward(x, pos, &cache.layers[i], bias);
+  }
+  return norm(x);
+}
+
+torch::Tensor BackboneImpl::forward_full(const torch::Tensor& prefix,
+                                         const torch::Tensor& key_valid,
+                                         const torch::Tensor& actions) {
+  const int64_t B = prefix.size(0), P = prefix.size(1), L = actions.size(1);
+  // block mask (B, 1, T, T): prefix rows see valid prefix keys only; action rows see valid
+  // prefix keys and all actions
+  torch::Tensor key_ok = torch::cat({key_valid, torch::ones({B, L}, torch::kBool)}, 1);  // (B, T)
+  torch::Tensor allowed = key_ok.view({B, 1, 1, P + L}).repeat({1, 1, P + L, 1});
+  allowed.narrow(2, 0, P).narrow(3, P, L).fill_(false);
+  torch::Tensor bias =
+      torch::zeros(allowed.sizes(), torch::kFloat32).masked_fill(allowed.logical_not(), kMaskedBias);
+
+  torch::Tensor x = torch::cat({prefix, actions}, 1);  // (B, P + L, d)
+  RotaryTable pos = rope.slice(0, P + L);
+  for (size_t i = 0; i < layers->size(); ++i) {
+    x = layers[i]->as<DecoderLayerImpl>()->forward(x, pos, nullptr, bias);
+  }
+  return norm(x.narrow(1, P, L));
+}
+
+}  // namespace avla

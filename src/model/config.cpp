@@ -1,0 +1,162 @@
+#include "model/config.h"
+
+#include <nlohmann/json.hpp>
+
+#include "io/json_file.h"
+#include "util/error.h"
+
+namespace avla {
+
+namespace {
+
+// one table of fields per struct drives both directions, so json and struct cannot drift.
+template <typename Struct, typename Fn>
+void model_fields(Struct& c, Fn&& f) {
+  f("n_cam", c.n_cam);
+  f("image_size", c.image_size);
+  f("state_dim", c.state_dim);
+  f("max_text_len", c.max_text_len);
+  f("vocab_size", c.vocab_size);
+  f("patch_size", c.patch_size);
+  f("vision_dim", c.vision_dim);
+  f("vision_layers", c.vision_layers);
+  f("vision_heads", c.vision_heads);
+  f("vision_ff", c.vision_ff);
+  f("d_model", c.d_model);
+  f("n_layer", c.n_layer);
+  f("n_head", c.n_head);
+  f("n_kv_head", c.n_kv_head);
+  f("d_ff", c.d_ff);
+  f("rope_theta", c.rope_theta);
+  f("rms_eps", c.rms_eps);
+  f("action_dim", c.action_dim);
+  f("chunk_len", c.chunk_len);
+  f("time_min_period", c.time_min_period);
+  f("time_max_period", c.time_max_period);
+  f("n_flow_steps", c.n_flow_steps);
+}
+
+template <typename Struct, typename Fn>
+void train_fields(Struct& c, Fn&& f) {
+  f("steps", c.steps);
+  f("batch", c.batch);
+  f("lr", c.lr);
+  f("vision_lr_scale", c.vision_lr_scale);
+  f("weight_decay", c.weight_decay);
+  f("beta1", c.beta1);
+  f("beta2", c.beta2);
+  f("adam_eps", c.adam_eps);
+  f("warmup_steps", c.warmup_steps);
+  f("min_lr_ratio", c.min_lr_ratio);
+  f("grad_clip", c.grad_clip);
+  f("log_every", c.log_every);
+  f("save_every", c.save_every);
+  f("vanilla", c.vanilla);
+  f("bf16", c.bf16);
+  f("seed", c.seed);
+  f("pause_eps", c.pause_eps);
+}
+
+template <typename Struct, typename Fields>
+Struct from_json_checked(const nlohmann::json& j, const std::string& source,
+                         const std::string& section, Fields&& fields) {
+  AVLA_CHECK(j.is_object(), "config", "{}: '{}' must be an object, found {}", source, section,
+             j.type_name());
+  Struct c;
+  size_t known = 0;
+  fields(c, [&](const char* key, auto& field) {
+    if (!j.contains(key)) return;
+    ++known;
+    try {
+      field = j.at(key).get<std::decay_t<decltype(field)>>();
+    } catch (const nlohmann::json::exception&) {
+      fail("config", "{}: field '{}.{}' has the wrong type ({})", source, section, key,
+           j.at(key).dump());
+    }
+  });
+  if (known != j.size()) {
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      bool found = false;
+      fields(c, [&](const char* key, auto&) { found = found || it.key() == key; });
+      AVLA_CHECK(found, "config", "{}: unknown field '{}.{}'", source, section, it.key());
+    }
+  }
+  return c;
+}
+
+}  // namespace
+
+void ModelConfig::validate() const {
+  auto positive = [](const char* name, double v) {
+    AVLA_CHECK(v > 0, "config", "model.{} must be positive, found {}", name, v);
+  };
+  model_fields(*this, [&](const char* name, const auto& v) {
+    if (std::string(name) != "vocab_size") positive(name, static_cast<double>(v));
+  });
+  AVLA_CHECK(d_model % n_head == 0, "config", "model.d_model {} is not divisible by n_head {}",
+             d_model, n_head);
+  AVLA_CHECK(n_head % n_kv_head == 0, "config", "model.n_head {} is not divisible by n_kv_head {}",
+             n_head, n_kv_head);
+  AVLA_CHECK(head_dim() % 2 == 0, "config", "model head_dim {} must be even for rotary positions",
+             head_dim());
+  AVLA_CHECK(vision_dim % vision_heads == 0, "config",
+             "model.vision_dim {} is not divisible by vision_heads {}", vision_dim, vision_heads);
+  AVLA_CHECK(image_size % (2 * patch_size) == 0, "config",
+             "model.image_size {} must be a multiple of 2 * patch_size ({})", image_size,
+             2 * patch_size);
+  AVLA_CHECK(d_model % 2 == 0, "config", "model.d_model {} must be even", d_model);
+}
+
+void TrainConfig::validate() const {
+  AVLA_CHECK(steps > 0, "config", "train.steps must be positive, found {}", steps);
+  AVLA_CHECK(batch > 0, "config", "train.batch must be positive, found {}", batch);
+  AVLA_CHECK(lr > 0, "config", "train.lr must be positive, found {}", lr);
+  AVLA_CHECK(warmup_steps >= 0, "config", "train.warmup_steps must be >= 0, found {}",
+             warmup_steps);
+  AVLA_CHECK(log_every > 0, "config", "train.log_every must be positive, found {}", log_every);
+  AVLA_CHECK(save_every > 0, "config", "train.save_every must be positive, found {}", save_every);
+}
+
+nlohmann::json to_json(const ModelConfig& c) {
+  nlohmann::json j;
+  model_fields(c, [&](const char* key, const auto& v) { j[key] = v; });
+  return j;
+}
+
+nlohmann::json to_json(const TrainConfig& c) {
+  nlohmann::json j;
+  train_fields(c, [&](const char* key, const auto& v) { j[key] = v; });
+  return j;
+}
+
+nlohmann::json to_json(const Config& c) {
+  return {{"model", to_json(c.model)}, {"train", to_json(c.train)}};
+}
+
+ModelConfig model_config_from_json(const nlohmann::json& j, const std::string& source) {
+  return from_json_checked<ModelConfig>(
+      j, source, "model", [](auto& c, auto&& f) { model_fields(c, f); });
+}
+
+TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& source) {
+  return from_json_checked<TrainConfig>(
+      j, source, "train", [](auto& c, auto&& f) { train_fields(c, f); });
+}
+
+Config config_from_json(const nlohmann::json& j, const std::string& source) {
+  AVLA_CHECK(j.is_object(), "config", "{}: expected a JSON object", source);
+  Config c;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    AVLA_CHECK(it.key() == "model" || it.key() == "train", "config", "{}: unknown section '{}'",
+               source, it.key());
+  }
+  if (j.contains("model")) c.model = model_config_from_json(j["model"], source);
+  if (j.contains("train")) c.train = train_config_from_json(j["train"], source);
+  return c;
+}
+
+Config load_config(const std::string& path) {
+  return config_from_json(read_json_file(path, "config"), path);
+}
+
+}  // namespace avla

@@ -1,0 +1,83 @@
+// model and training hyper-parameters: one struct each, read from configs/*.json, printed at
+// start-up and saved in every checkpoint (config.json).
+#pragma once
+
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+
+namespace avla {
+
+struct ModelConfig {
+  // observation
+  int n_cam = 2;           // camera images per observation
+  int image_size = 64;     // model resolution (square); inputs are resized to it
+  int state_dim = 8;       // ee pos (3) + ee axis-angle (3) + gripper (2)
+  int max_text_len = 16;   // instruction tokens, padded
+  int vocab_size = 0;      // set from the tokenizer
+  // vision encoder (qwen2.5-vl shape)
+  int patch_size = 8;
+  int vision_dim = 128;
+  int vision_layers = 2;
+  int vision_heads = 4;
+  int vision_ff = 512;
+  // backbone (qwen2 shape)
+  int d_model = 256;
+  int n_layer = 4;
+  int n_head = 4;
+  int n_kv_head = 2;
+  int d_ff = 768;
+  double rope_theta = 10000.0;
+  double rms_eps = 1e-6;
+  // action expert
+  int action_dim = 7;
+  int chunk_len = 10;          // L
+  double time_min_period = 4e-3;  // sinusoidal time embedding (pi0)
+  double time_max_period = 4.0;
+  int n_flow_steps = 10;       // N Euler steps, delta = 1 / N
+
+  int head_dim() const { return d_model / n_head; }
+  int vision_grid() const { return image_size / patch_size; }            // patches per side
+  int tokens_per_cam() const { return (vision_grid() / 2) * (vision_grid() / 2); }  // after 2x2 merge
+  int prefix_len() const { return n_cam * tokens_per_cam() + max_text_len + 1; }
+
+  void validate() const;  // throws avla::Error("config", ...) naming the field
+};
+
+struct TrainConfig {
+  int steps = 3000;
+  int batch = 32;
+  double lr = 3e-4;
+  double vision_lr_scale = 0.2;  // vision encoder lr = lr * scale (paper: 2e-5 vs 1e-4)
+  double weight_decay = 0.01;
+  double beta1 = 0.9;
+  double beta2 = 0.95;
+  double adam_eps = 1e-8;
+  int warmup_steps = 100;
+  double min_lr_ratio = 0.1;  // cosine floor as a fraction of lr
+  double grad_clip = 1.0;
+  int log_every = 10;
+  int save_every = 500;
+  bool vanilla = false;  // plain SFM training (m = 1 always)
+  bool bf16 = false;     // bf16 autocast
+  uint64_t seed = 0;
+  // data
+  double pause_eps = 1e-3;  // an action with |delta| below this and an unchanged gripper is a pause
+
+  void validate() const;
+};
+
+struct Config {
+  ModelConfig model;
+  TrainConfig train;
+};
+
+nlohmann::json to_json(const ModelConfig& c);
+nlohmann::json to_json(const TrainConfig& c);
+nlohmann::json to_json(const Config& c);
+// unknown keys are errors (a typo must not silently fall back to a default); source names the file.
+ModelConfig model_config_from_json(const nlohmann::json& j, const std::string& source);
+TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& source);
+Config config_from_json(const nlohmann::json& j, const std::string& source);
+Config load_config(const std::string& path);
+
+}  // namespace avla

@@ -1,0 +1,34 @@
+#include "model/decoder_layer.h"
+
+namespace avla {
+
+SwiGluImpl::SwiGluImpl(int64_t dim, int64_t hidden_) : hidden(hidden_) {
+  gate_up_proj = register_module(
+      "gate_up_proj", torch::nn::Linear(torch::nn::LinearOptions(dim, 2 * hidden).bias(false)));
+  down_proj = register_module(
+      "down_proj", torch::nn::Linear(torch::nn::LinearOptions(hidden, dim).bias(false)));
+}
+
+torch::Tensor SwiGluImpl::forward(const torch::Tensor& x) {
+  torch::Tensor gate_up = gate_up_proj(x);  // (..., 2 hidden)
+  torch::Tensor gate = gate_up.narrow(-1, 0, hidden);
+  torch::Tensor up = gate_up.narrow(-1, hidden, hidden);
+  return down_proj(torch::silu(gate) * up);
+}
+
+DecoderLayerImpl::DecoderLayerImpl(int64_t dim, int64_t n_head, int64_t n_kv_head, int64_t ff,
+                                   bool qkv_bias, double eps) {
+  input_layernorm = register_module("input_layernorm", RMSNorm(dim, eps));
+  self_attn = register_module("self_attn", Attention(dim, n_head, n_kv_head, qkv_bias));
+  post_attention_layernorm = register_module("post_attention_layernorm", RMSNorm(dim, eps));
+  mlp = register_module("mlp", SwiGlu(dim, ff));
+}
+
+torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const RotaryTable& rope,
+                                        const LayerKv* past, const torch::Tensor& mask,
+                                        LayerKv* kv_out) {
+  torch::Tensor h = x + self_attn(input_layernorm(x), rope, past, mask, kv_out);
+  return h + mlp(post_attention_layernorm(h));
+}
+
+}  // namespace avla

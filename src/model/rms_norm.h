@@ -1,0 +1,18 @@
+// root-mean-square layer norm (qwen2): x / sqrt(mean(x^2) + eps) * weight, computed in fp32.
+#pragma once
+
+#include <torch/torch.h>
+
+namespace avla {
+
+struct RMSNormImpl : torch::nn::Module {
+  RMSNormImpl(int64_t dim, double eps);
+  // x: (..., dim) -> (..., dim)
+  torch::Tensor forward(const torch::Tensor& x);
+
+  torch::Tensor weight;  // (dim)
+  double eps;
+};
+TORCH_MODULE(RMSNorm);
+
+}  // namespace avla

@@ -1,0 +1,54 @@
+#include "model/vision_encoder.h"
+
+#include "util/error.h"
+
+namespace avla {
+
+VisionEncoderImpl::VisionEncoderImpl(const ModelConfig& cfg_) : cfg(cfg_) {
+  const int64_t v = cfg.vision_dim, grid = cfg.vision_grid();
+  patch_embed = register_module(
+      "patch_embed",
+      torch::nn::Conv2d(torch::nn::Conv2dOptions(3, v, cfg.patch_size).stride(cfg.patch_size)));
+  pos_embed_row = register_parameter("pos_embed_row", torch::randn({grid, v}) * 0.02);
+  pos_embed_col = register_parameter("pos_embed_col", torch::randn({grid, v}) * 0.02);
+  layers = register_module("layers", torch::nn::ModuleList());
+  for (int i = 0; i < cfg.vision_layers; ++i) {
+    layers->push_back(DecoderLayer(v, cfg.vision_heads, cfg.vision_heads, cfg.vision_ff,
+                                   /*qkv_bias=*/true, cfg.rms_eps));
+  }
+  merger_norm = register_module("merger_norm", RMSNorm(v, cfg.rms_eps));
+  merger_fc1 = register_module("merger_fc1", torch::nn::Linear(4 * v, 4 * v));
+  merger_fc2 = register_module("merger_fc2", torch::nn::Linear(4 * v, cfg.d_model));
+}
+
+torch::Tensor VisionEncoderImpl::forward(const torch::Tensor& images) {
+  AVLA_CHECK(images.dim() == 5 && images.size(1) == cfg.n_cam && images.size(2) == 3 &&
+                 images.size(3) == cfg.image_size && images.size(4) == cfg.image_size,
+             "vision_encoder", "images have shape {}, expected [B,{},3,{},{}]",
+             c10::str(images.sizes()), cfg.n_cam, cfg.image_size, cfg.image_size);
+  const int64_t B = images.size(0), n_img = B * cfg.n_cam;
+  const int64_t v = cfg.vision_dim, grid = cfg.vision_grid(), half = grid / 2;
+
+  // uint8 -> [-1, 1], patches: (n_img, v, grid, grid) -> (n_img, grid, grid, v)
+  torch::Tensor x = images.reshape({n_img, 3, cfg.image_size, cfg.image_size})
+                        .to(torch::kFloat32)
+                        .mul(2.0 / 255.0)
+                        .sub(1.0);
+  x = patch_embed(x).permute({0, 2, 3, 1});
+  x = x + pos_embed_row.view({1, grid, 1, v}) + pos_embed_col.view({1, 1, grid, v});
+  x = x.reshape({n_img, grid * grid, v});
+
+  // bidirectional layers: (n_img, grid^2, v)
+  RotaryTable no_rope;
+  for (const auto& layer : *layers) {
+    x = layer->as<DecoderLayerImpl>()->forward(x, no_rope, nullptr, torch::Tensor());
+  }
+
+  // 2x2 merge: (n_img, half, 2, half, 2, v) -> (n_img, half^2, 4v) -> (n_img, half^2, d)
+  x = merger_norm(x).view({n_img, half, 2, half, 2, v});
+  x = x.permute({0, 1, 3, 2, 4, 5}).reshape({n_img, half * half, 4 * v});
+  x = merger_fc2(torch::gelu(merger_fc1(x)));
+  return x.reshape({B, cfg.n_cam * half * half, cfg.d_model});
+}
+
+}  // namespace avla

@@ -1,0 +1,53 @@
+// the asyncvla model: vision encoder + text/state embeddings -> backbone prefix (kv-cache);
+// asynchronous time embedding of the noisy chunk -> backbone action tokens -> flow head V_theta.
+#pragma once
+
+#include <torch/torch.h>
+
+#include "model/action_embedding.h"
+#include "model/backbone.h"
+#include "model/config.h"
+#include "model/vision_encoder.h"
+
+namespace avla {
+
+// a batch of model inputs, already normalized and tokenized.
+struct ObservationBatch {
+  torch::Tensor images;      // (B, n_cam, 3, H, W) uint8 at the model resolution
+  torch::Tensor state;       // (B, state_dim) float32, normalized
+  torch::Tensor tokens;      // (B, max_text_len) int64
+  torch::Tensor token_mask;  // (B, max_text_len) bool, true for real tokens
+  int64_t batch() const { return state.size(0); }
+  ObservationBatch index(const torch::Tensor& rows) const;  // select rows (for batching)
+};
+
+struct VLAImpl : torch::nn::Module {
+  explicit VLAImpl(const ModelConfig& cfg);
+
+  // [image tokens | text tokens | state token]: embeddings (B, P, d) and key_valid (B, P) bool
+  std::pair<torch::Tensor, torch::Tensor> embed_prefix(const ObservationBatch& obs);
+  // encodes the prefix once: the vl kv-cache shared by every sfm and afm step
+  KvCache encode_prefix(const ObservationBatch& obs);
+  // V_theta with the cache. noisy: (B, L, action_dim), token_time tau*m: (B, L) -> (B, L, A)
+  torch::Tensor velocity(const KvCache& cache, const torch::Tensor& noisy,
+                         const torch::Tensor& token_time);
+  // V_theta without a cache (whole sequence, block mask): the reference the cache must match
+  torch::Tensor velocity_full(const ObservationBatch& obs, const torch::Tensor& noisy,
+                              const torch::Tensor& token_time);
+
+  // parameter groups for the optimizer
+  std::vector<torch::Tensor> vision_parameters();
+  std::vector<torch::Tensor> other_parameters();
+
+  ModelConfig cfg;
+  VisionEncoder vision_encoder{nullptr};
+  Backbone backbone{nullptr};
+  ActionEmbedding action_embedding{nullptr};
+  torch::nn::Linear action_out_proj{nullptr};  // flow head: d -> action_dim
+};
+TORCH_MODULE(VLA);
+
+// checks shapes and dtypes of a batch against the config; errors name the field.
+void check_observation(const ObservationBatch& obs, const ModelConfig& cfg);
+
+}  // namespace avla

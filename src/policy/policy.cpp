@@ -1,0 +1,88 @@
+#include "policy/policy.h"
+
+#include "data/chunk_sampler.h"
+#include "data/dataset.h"
+#include "flow/sampler.h"
+#include "util/error.h"
+#include "util/log.h"
+
+namespace avla {
+
+ActMode parse_act_mode(const std::string& s) {
+  if (s == "sfm") return ActMode::Sfm;
+  if (s == "random") return ActMode::Random;
+  fail("policy", "unknown mode '{}', expected sfm or random", s);
+}
+
+const char* act_mode_name(ActMode mode) { return mode == ActMode::Sfm ? "sfm" : "random"; }
+
+Policy::Policy(const std::string& checkpoint_dir) : ck_(load_checkpoint(checkpoint_dir)) {}
+
+ObservationBatch Policy::prepare(const Observation& obs) const {
+  const ModelConfig& mc = ck_.config.model;
+  AVLA_CHECK(static_cast<int>(obs.images.size()) == mc.n_cam, "policy",
+             "observation has {} images, expected {}", obs.images.size(), mc.n_cam);
+  std::vector<torch::Tensor> cams;
+  for (size_t i = 0; i < obs.images.size(); ++i) {
+    const torch::Tensor& img = obs.images[i];
+    AVLA_CHECK(img.dim() == 3 && img.size(2) == 3 && img.scalar_type() == torch::kUInt8, "policy",
+               "observation.images[{}] has shape {}, expected uint8 [H,W,3]", i,
+               c10::str(img.sizes()));
+    cams.push_back(resize_images(img.unsqueeze(0), mc.image_size));  // (1, 3, S, S)
+  }
+  AVLA_CHECK(obs.state.dim() == 1 && obs.state.size(0) == mc.state_dim, "policy",
+             "observation.state has shape {}, expected [{}]", c10::str(obs.state.sizes()),
+             mc.state_dim);
+  AVLA_CHECK(torch::isfinite(obs.state).all().item<bool>(), "policy",
+             "observation.state contains NaN or Inf");
+  ObservationBatch batch;
+  batch.images = torch::stack(cams, 1);  // (1, n_cam, 3, S, S)
+  batch.state = ck_.normalizer.state.normalize(obs.state.to(torch::kFloat32)).unsqueeze(0);
+  std::tie(batch.tokens, batch.token_mask) = tokenize(*ck_.tokenizer, obs.instruction, mc.max_text_len);
+  return batch;
+}
+
+ActResult Policy::act(const Observation& obs, const ActOptions& options) {
+  const ModelConfig& mc = ck_.config.model;
+  const int n_steps = options.n_steps > 0 ? options.n_steps : mc.n_flow_steps;
+  torch::NoGradGuard no_grad;
+  at::Generator gen = at::detail::createCPUGenerator(options.seed);
+  ActResult r;
+  Timer total, stage;
+
+  // prefix once: the kv-cache every step below reuses
+  ObservationBatch batch = prepare(obs);
+  KvCache cache = ck_.model->encode_prefix(batch);
+  r.timings.prefix_ms = stage.elapsed_ms();
+
+  // round one: sfm from noise
+  stage.reset();
+  torch::Tensor noise = torch::randn({1, mc.chunk_len, mc.action_dim}, gen);
+  torch::Tensor sfm = sample_sfm(*ck_.model, cache, noise, n_steps);
+  r.timings.sfm_ms = stage.elapsed_ms();
+
+  // mask
+  stage.reset();
+  torch::Tensor mask = torch::zeros({1, mc.chunk_len}, torch::kBool);
+  if (options.mode == ActMode::Random) {
+    mask = torch::rand({1, mc.chunk_len}, gen) < options.random_mask_prob;
+  }
+  r.timings.mask_ms = stage.elapsed_ms();
+
+  // round two: afm on masked tokens, same cache, fresh noise
+  stage.reset();
+  torch::Tensor final_chunk = sfm;
+  if (mask.any().item<bool>()) {
+    torch::Tensor noise2 = torch::randn({1, mc.chunk_len, mc.action_dim}, gen);
+    final_chunk = sample_afm(*ck_.model, cache, sfm, mask, noise2, n_steps);
+  }
+  r.timings.afm_ms = stage.elapsed_ms();
+
+  r.actions = ck_.normalizer.actions.unnormalize(final_chunk[0]);
+  r.sfm_actions = ck_.normalizer.actions.unnormalize(sfm[0]);
+  r.mask = mask[0];
+  r.timings.total_ms = total.elapsed_ms();
+  return r;
+}
+
+}  // namespace avla

@@ -1,0 +1,60 @@
+// the deployable policy (paper alg. 1): load a checkpoint, then act(observation) -> action chunk.
+// one call encodes the prefix once (the vl kv-cache), runs sfm from noise, chooses a mask
+// (mode random: each token with probability 0.5), and when any token is masked runs afm on the
+// same cache. observations are raw (any image size, unnormalized state); chunks come back in
+// environment units.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "train/checkpoint.h"
+
+namespace avla {
+
+enum class ActMode { Sfm, Random };
+ActMode parse_act_mode(const std::string& s);  // "sfm" | "random"
+const char* act_mode_name(ActMode mode);
+
+struct Observation {
+  std::vector<torch::Tensor> images;  // n_cam x (H, W, 3) uint8: agentview, eye_in_hand
+  torch::Tensor state;                // (state_dim) raw
+  std::string instruction;
+};
+
+struct ActOptions {
+  ActMode mode = ActMode::Sfm;
+  int n_steps = 0;             // 0: the config's n_flow_steps
+  double random_mask_prob = 0.5;
+  uint64_t seed = 0;           // noise and random masks
+};
+
+struct ActTimings {
+  double prefix_ms = 0, sfm_ms = 0, mask_ms = 0, afm_ms = 0, total_ms = 0;
+};
+
+struct ActResult {
+  torch::Tensor actions;      // (L, A) final chunk, environment units
+  torch::Tensor sfm_actions;  // (L, A) first-round chunk, environment units
+  torch::Tensor mask;         // (L) bool: regenerated tokens
+  torch::Tensor confidence;   // (L) rater confidence; undefined without a rater
+  ActTimings timings;
+};
+
+class Policy {
+ public:
+  explicit Policy(const std::string& checkpoint_dir);
+  ActResult act(const Observation& obs, const ActOptions& options);
+  const Config& config() const { return ck_.config; }
+  VLAImpl& model() { return *ck_.model; }
+  const Normalizer& normalizer() const { return ck_.normalizer; }
+  // observation -> model batch of one (resize, normalize, tokenize); errors name the field
+  ObservationBatch prepare(const Observation& obs) const;
+
+ private:
+  Checkpoint ck_;
+};
+
+}  // namespace avla

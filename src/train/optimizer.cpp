@@ -1,0 +1,117 @@
+#include "train/optimizer.h"
+
+#include <cmath>
+
+#include "util/error.h"
+
+namespace avla {
+
+AdamW::AdamW(std::vector<ParamGroup> groups, const TrainConfig& cfg)
+    : groups_(std::move(groups)), cfg_(cfg) {
+  for (const auto& g : groups_) {
+    for (const auto& [name, p] : g.params) {
+      m_.push_back(torch::zeros_like(p));
+      v_.push_back(torch::zeros_like(p));
+    }
+  }
+}
+
+void AdamW::zero_grad() {
+  for (auto& g : groups_) {
+    for (auto& [name, p] : g.params) {
+      if (p.grad().defined()) p.mutable_grad().zero_();
+    }
+  }
+}
+
+double AdamW::clip_grad_norm(double max_norm) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> norms;
+  for (auto& g : groups_) {
+    for (auto& [name, p] : g.params) {
+      if (p.grad().defined()) norms.push_back(p.grad().norm(2).to(torch::kFloat64));
+    }
+  }
+  if (norms.empty()) return 0.0;
+  double total = torch::stack(norms).norm(2).item<double>();
+  if (max_norm > 0 && total > max_norm) {
+    double scale = max_norm / (total + 1e-6);
+    for (auto& g : groups_) {
+      for (auto& [name, p] : g.params) {
+        if (p.grad().defined()) p.mutable_grad().mul_(scale);
+      }
+    }
+  }
+  return total;
+}
+
+void AdamW::step(double lr) {
+  torch::NoGradGuard no_grad;
+  ++step_;
+  const double bias1 = 1.0 - std::pow(cfg_.beta1, static_cast<double>(step_));
+  const double bias2 = 1.0 - std::pow(cfg_.beta2, static_cast<double>(step_));
+  size_t i = 0;
+  for (auto& g : groups_) {
+    const double group_lr = lr * g.lr_scale;
+    for (auto& [name, p] : g.params) {
+      torch::Tensor& m = m_[i];
+      torch::Tensor& v = v_[i];
+      ++i;
+      if (!p.grad().defined()) continue;
+      const torch::Tensor& grad = p.grad();
+      // decoupled weight decay on matrices (not norms, biases, 1-d tables)
+      if (p.dim() >= 2 && cfg_.weight_decay > 0) p.mul_(1.0 - group_lr * cfg_.weight_decay);
+      m.mul_(cfg_.beta1).add_(grad, 1.0 - cfg_.beta1);
+      v.mul_(cfg_.beta2).addcmul_(grad, grad, 1.0 - cfg_.beta2);
+      torch::Tensor denom = (v / bias2).sqrt_().add_(cfg_.adam_eps);
+      p.addcdiv_(m, denom, -group_lr / bias1);
+    }
+  }
+}
+
+TensorMap AdamW::state() const {
+  TensorMap out;
+  size_t i = 0;
+  for (const auto& g : groups_) {
+    for (const auto& [name, p] : g.params) {
+      out["adamw.m." + name] = m_[i];
+      out["adamw.v." + name] = v_[i];
+      ++i;
+    }
+  }
+  out["adamw.step"] = torch::tensor({step_}, torch::kInt64);
+  return out;
+}
+
+void AdamW::load_state(const TensorMap& state, const std::string& source) {
+  auto get = [&](const std::string& key, const torch::Tensor& like) {
+    auto it = state.find(key);
+    AVLA_CHECK(it != state.end(), "optimizer", "{}: missing tensor '{}'", source, key);
+    AVLA_CHECK(it->second.sizes() == like.sizes(), "optimizer",
+               "{}: tensor '{}' has shape {}, expected {}", source, key,
+               c10::str(it->second.sizes()), c10::str(like.sizes()));
+    return it->second.to(like.scalar_type());
+  };
+  size_t i = 0;
+  for (const auto& g : groups_) {
+    for (const auto& [name, p] : g.params) {
+      m_[i].copy_(get("adamw.m." + name, m_[i]));
+      v_[i].copy_(get("adamw.v." + name, v_[i]));
+      ++i;
+    }
+  }
+  step_ = get("adamw.step", torch::zeros({1}, torch::kInt64)).item<int64_t>();
+}
+
+double learning_rate_at(int64_t step, const TrainConfig& cfg) {
+  // step is 0-based: the update about to be made
+  if (cfg.warmup_steps > 0 && step < cfg.warmup_steps) {
+    return cfg.lr * static_cast<double>(step + 1) / cfg.warmup_steps;
+  }
+  const double span = std::max<int64_t>(1, cfg.steps - cfg.warmup_steps);
+  const double progress = std::min(1.0, static_cast<double>(step - cfg.warmup_steps) / span);
+  const double floor = cfg.lr * cfg.min_lr_ratio;
+  return floor + (cfg.lr - floor) * 0.5 * (1.0 + std::cos(M_PI * progress));
+}
+
+}  // namespace avla

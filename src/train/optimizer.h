@@ -1,0 +1,44 @@
+// adamw with parameter groups (a learning-rate scale per group), decoupled weight decay on
+// matrices only, and a state that saves to / loads from named tensors for exact resume.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "io/tensor_file.h"
+#include "model/config.h"
+
+namespace avla {
+
+struct ParamGroup {
+  std::string name;
+  std::vector<std::pair<std::string, torch::Tensor>> params;  // (state name, parameter)
+  double lr_scale = 1.0;
+};
+
+class AdamW {
+ public:
+  AdamW(std::vector<ParamGroup> groups, const TrainConfig& cfg);
+  // one update at base learning rate lr (each group uses lr * lr_scale)
+  void step(double lr);
+  void zero_grad();
+  // global l2 norm of all gradients, then scales them to at most max_norm; returns the norm
+  double clip_grad_norm(double max_norm);
+
+  TensorMap state() const;  // "adamw.m.<name>", "adamw.v.<name>", "adamw.step"
+  void load_state(const TensorMap& state, const std::string& source);
+  int64_t step_count() const { return step_; }
+
+ private:
+  std::vector<ParamGroup> groups_;
+  std::vector<torch::Tensor> m_, v_;  // flat over groups
+  TrainConfig cfg_;
+  int64_t step_ = 0;
+};
+
+// linear warm-up to lr, then cosine decay to lr * min_lr_ratio at the last step.
+double learning_rate_at(int64_t step, const TrainConfig& cfg);
+
+}  // namespace avla

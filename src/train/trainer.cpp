@@ -1,0 +1,187 @@
+#include "train/trainer.h"
+
+#include <ATen/autocast_mode.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "data/chunk_sampler.h"
+#include "data/dataset.h"
+#include "flow/flow_matching.h"
+#include "io/json_file.h"
+#include "train/checkpoint.h"
+#include "train/optimizer.h"
+#include "util/error.h"
+#include "util/log.h"
+
+namespace avla {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::vector<ParamGroup> param_groups(VLAImpl& model) {
+  ParamGroup vision{"vision", {}, 0.0}, rest{"rest", {}, 1.0};
+  for (const auto& p : model.named_parameters(true)) {
+    auto& group = p.key().rfind("vision_encoder.", 0) == 0 ? vision : rest;
+    group.params.emplace_back(p.key(), p.value());
+  }
+  return {vision, rest};
+}
+
+// one training step's loss; under bf16 the forward runs in autocast.
+torch::Tensor step_loss(VLAImpl& model, const TrainBatch& batch, const ModelConfig& mc,
+                        const TrainConfig& tc, at::Generator& gen) {
+  const int64_t B = batch.actions.size(0);
+  torch::Tensor tau = sample_flow_time(B, gen);                                   // (B)
+  torch::Tensor mask = sample_flow_mask(B, mc.chunk_len, tc.vanilla, gen);        // (B, L)
+  torch::Tensor noise = torch::randn(batch.actions.sizes(), gen);                 // (B, L, A)
+  torch::Tensor noisy = make_noisy_actions(batch.actions, noise, tau, mask);      // eq. 5
+  torch::Tensor target = noise - batch.actions;                                   // u = n - a
+  if (tc.bf16) {
+    at::autocast::set_cpu_enabled(true);
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+  }
+  torch::Tensor velocity;
+  try {
+    KvCache cache = model.encode_prefix(batch.obs);
+    velocity = model.velocity(cache, noisy, token_time(tau, mask));
+  } catch (...) {
+    at::autocast::set_cpu_enabled(false);
+    throw;
+  }
+  if (tc.bf16) {
+    at::autocast::set_cpu_enabled(false);
+    at::autocast::clear_cache();
+  }
+  return loss_flow(velocity.to(torch::kFloat32), target, mask, batch.valid);  // eq. 4
+}
+
+}  // namespace
+
+TrainResult train(const TrainOptions& options) {
+  Config config = options.config;
+  const std::string& out = options.out_dir;
+  AVLA_CHECK(!out.empty(), "train", "--out is required");
+  if (options.resume) {
+    // the run's own config wins, except the step budget the user may extend
+    Config saved = config_from_json(read_json_file(out + "/config.json", "train"),
+                                    out + "/config.json");
+    saved.train.steps = config.train.steps;
+    config = saved;
+  } else {
+    AVLA_CHECK(!fs::exists(out + "/train_state.safetensors"), "train",
+               "'{}' already holds a training run; pass --resume or choose another --out", out);
+  }
+  config.train.validate();
+  const TrainConfig& tc = config.train;
+
+  // data, tokenizer, normalizer (the saved ones when resuming)
+  Dataset dataset = load_dataset(
+      expand_data_paths(options.data),
+      {config.model.image_size, config.model.chunk_len, tc.pause_eps});
+  std::unique_ptr<Tokenizer> tokenizer;
+  Normalizer normalizer;
+  if (options.resume) {
+    tokenizer = load_tokenizer(out + "/tokenizer.json");
+    normalizer = Normalizer::load(out + "/norm_stats.json");
+  } else {
+    tokenizer = std::make_unique<WordTokenizer>(WordTokenizer::build(dataset.instructions()));
+    normalizer.state = NormStats::compute(dataset.state, NormMode::MeanStd);
+    normalizer.actions = NormStats::compute(dataset.actions, NormMode::Quantile);
+    config.model.vocab_size = tokenizer->vocab_size();
+  }
+  AVLA_CHECK(dataset.state.size(1) == config.model.state_dim, "train",
+             "data state has {} dims, model.state_dim is {}", dataset.state.size(1),
+             config.model.state_dim);
+  AVLA_CHECK(dataset.actions.size(1) == config.model.action_dim, "train",
+             "data actions have {} dims, model.action_dim is {}", dataset.actions.size(1),
+             config.model.action_dim);
+  ChunkSampler sampler(dataset, normalizer, *tokenizer, config.model.max_text_len);
+
+  // model + optimizer; the generator drives sampling, masks, times and noise
+  torch::manual_seed(tc.seed);
+  VLA model(config.model);
+  auto groups = param_groups(*model);
+  groups[0].lr_scale = tc.vision_lr_scale;
+  AdamW optimizer(groups, tc);
+  at::Generator gen = at::detail::createCPUGenerator(tc.seed);
+  int64_t start_step = 0;
+  if (options.resume) {
+    load_module_strict(*model, out + "/model.safetensors");
+    TrainState state = load_train_state(out);
+    optimizer.load_state(state.optimizer, out + "/train_state.safetensors");
+    gen.set_state(state.rng_state);
+    start_step = state.step;
+    log_info("[train] resuming {} at step {}", out, start_step);
+  }
+  int64_t n_params = 0;
+  for (const auto& p : model->parameters()) n_params += p.numel();
+  log_info("[train] config {}", to_json(config).dump());
+  log_info("[train] {} parameters, {} frames, vocab {}, threads {}", n_params, dataset.n_frames(),
+           tokenizer->vocab_size(), torch::get_num_threads());
+
+  fs::create_directories(out);
+  auto checkpoint = [&](int64_t step) {
+    save_checkpoint(out, config, *model, normalizer, *tokenizer);
+    save_train_state(out, optimizer.state(), gen.get_state(), step);
+  };
+  std::ofstream metrics(out + "/metrics.jsonl", options.resume ? std::ios::app : std::ios::trunc);
+  AVLA_CHECK(metrics.good(), "train", "cannot write '{}/metrics.jsonl'", out);
+
+  model->train();
+  TrainResult result;
+  ProgressBar bar("train", tc.steps);
+  Timer total_timer, interval_timer;
+  double interval_loss = 0.0;
+  int interval_steps = 0;
+  int64_t step = start_step;
+  while (step < tc.steps) {
+    const double lr = learning_rate_at(step, tc);
+    TrainBatch batch = sampler.batch(sampler.sample_ids(tc.batch, gen));
+    torch::Tensor loss = step_loss(*model, batch, config.model, tc, gen);
+    const double loss_value = loss.item<double>();
+    AVLA_CHECK(std::isfinite(loss_value), "train", "loss is {} at step {}", loss_value, step + 1);
+    optimizer.zero_grad();
+    loss.backward();
+    const double grad_norm = optimizer.clip_grad_norm(tc.grad_clip);
+    optimizer.step(lr);
+    ++step;
+    interval_loss += loss_value;
+    ++interval_steps;
+
+    const bool last = step == tc.steps;
+    const bool stop = (options.stop_after > 0 && step - start_step >= options.stop_after) ||
+                      (options.time_limit_s > 0 && total_timer.elapsed_ms() / 1000.0 >= options.time_limit_s);
+    if (step % tc.log_every == 0 || last || stop) {
+      const double ms = interval_timer.elapsed_ms() / interval_steps;
+      const double mean_loss = interval_loss / interval_steps;
+      const double sps = tc.batch * 1000.0 / ms;
+      log_info("step {}/{} | loss {:.4f} | lr {:.1e} | grad {:.2f} | {:.0f} ms | {:.0f} samples/s",
+               step, tc.steps, mean_loss, lr, grad_norm, ms, sps);
+      metrics << nlohmann::json{{"step", step},       {"loss", mean_loss}, {"lr", lr},
+                                {"grad_norm", grad_norm}, {"ms_per_step", ms},
+                                {"samples_per_s", sps}}
+                     .dump()
+              << "\n";
+      metrics.flush();
+      result.final_loss = mean_loss;
+      interval_loss = 0.0;
+      interval_steps = 0;
+      interval_timer.reset();
+    }
+    bar.update(step, fmt::format("loss {:.4f}", loss_value));
+    if (step % tc.save_every == 0 || last || stop) checkpoint(step);
+    if (stop) {
+      log_info("[train] stopping after step {} (limit reached); resume with --resume", step);
+      break;
+    }
+  }
+  bar.finish();
+  result.steps_done = step;
+  log_info("[train] checkpoint in {} ({:.1f} s)", out, total_timer.elapsed_ms() / 1000.0);
+  return result;
+}
+
+}  // namespace avla
