@@ -66,7 +66,8 @@ torch::Tensor BackboneImpl::forward_actions(const KvCache& cache, const torch::T
 
 torch::Tensor BackboneImpl::forward_full(const torch::Tensor& prefix,
                                          const torch::Tensor& key_valid,
-                                         const torch::Tensor& actions) {
+                                         const torch::Tensor& actions,
+                                         torch::Tensor* prefix_hidden) {
   const int64_t B = prefix.size(0), P = prefix.size(1), L = actions.size(1);
   // block mask (B, 1, T, T): prefix rows see valid prefix keys only; action rows see valid
   // prefix keys and all actions
@@ -81,7 +82,9 @@ torch::Tensor BackboneImpl::forward_full(const torch::Tensor& prefix,
   for (size_t i = 0; i < layers->size(); ++i) {
     x = layers[i]->as<DecoderLayerImpl>()->forward(x, pos, nullptr, bias);
   }
-  return norm(x.narrow(1, P, L));
+  x = norm(x);
+  if (prefix_hidden != nullptr) *prefix_hidden = x.narrow(1, 0, P);
+  return x.narrow(1, P, L);
 }
 
 }  // namespace avla

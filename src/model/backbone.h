@@ -30,9 +30,10 @@ struct BackboneImpl : torch::nn::Module {
   KvCache encode_prefix(const torch::Tensor& prefix, const torch::Tensor& key_valid);
   // actions: (B, L, d) embedded action tokens -> (B, L, d) final-norm hidden states
   torch::Tensor forward_actions(const KvCache& cache, const torch::Tensor& actions);
-  // no cache: the whole sequence at once with the block mask -> action hidden (B, L, d)
+  // no cache: the whole sequence at once with the block mask -> action hidden (B, L, d);
+  // prefix_hidden (optional) receives the prefix positions' final-norm outputs (B, P, d)
   torch::Tensor forward_full(const torch::Tensor& prefix, const torch::Tensor& key_valid,
-                             const torch::Tensor& actions);
+                             const torch::Tensor& actions, torch::Tensor* prefix_hidden = nullptr);
 
   ModelConfig cfg;
   RotaryTable rope;  // positions [0, P + L)

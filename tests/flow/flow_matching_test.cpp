@@ -1,0 +1,83 @@
+#include "flow/flow_matching.h"
+
+#include <gtest/gtest.h>
+
+#include "model/action_embedding.h"
+#include "test_util.h"
+
+namespace avla {
+namespace {
+
+TEST(FlowTime, BetaOnePointFiveOneMeanAndRange) {
+  at::Generator gen = at::detail::createCPUGenerator(1);
+  torch::Tensor tau = sample_flow_time(200000, gen);
+  // E[Beta(1.5, 1)] = 1.5 / 2.5 = 0.6, scaled: 0.999 * 0.6 + 0.001 = 0.6004
+  EXPECT_NEAR(tau.mean().item<double>(), 0.6004, 0.003);
+  // P(b < 0.5) = 0.5^1.5 = 0.3536
+  EXPECT_NEAR((tau < 0.999 * 0.5 + 0.001).to(torch::kFloat64).mean().item<double>(), 0.3536, 0.004);
+  EXPECT_GE(tau.min().item<double>(), 0.001);
+  EXPECT_LE(tau.max().item<double>(), 1.0);
+}
+
+TEST(FlowMask, FrequenciesFollowY) {
+  at::Generator gen = at::detail::createCPUGenerator(2);
+  const int64_t B = 40000, L = 10;
+  torch::Tensor m = sample_flow_mask(B, L, false, gen);
+  // every row masks at least one token
+  EXPECT_EQ((m.sum(1) == 0).sum().item<int64_t>(), 0);
+  // row fraction k/L: with y ~ U(0,1), P(k) = 1/(L+1) for k = 0..L; k = 0 rows become k = 1.
+  torch::Tensor k = m.sum(1).to(torch::kInt64);
+  torch::Tensor counts = torch::bincount(k, {}, L + 1).to(torch::kFloat64) / B;
+  EXPECT_NEAR(counts[0].item<double>(), 0.0, 1e-12);
+  EXPECT_NEAR(counts[1].item<double>(), 2.0 / (L + 1), 0.01);
+  for (int64_t i = 2; i <= L; ++i) EXPECT_NEAR(counts[i].item<double>(), 1.0 / (L + 1), 0.01) << i;
+  // vanilla: always all ones
+  EXPECT_TRUE(torch::equal(sample_flow_mask(4, L, true, gen), torch::ones({4, L})));
+}
+
+TEST(FlowLoss, MatchesHandComputedValue) {
+  // B = 1, L = 2, A = 2; a = [[1, 2], [3, 4]], n = [[0, 0], [1, 1]], tau = 0.5, m = [1, 0]
+  torch::Tensor a = torch::tensor({1.f, 2.f, 3.f, 4.f}).view({1, 2, 2});
+  torch::Tensor n = torch::tensor({0.f, 0.f, 1.f, 1.f}).view({1, 2, 2});
+  torch::Tensor tau = torch::tensor({0.5f});
+  torch::Tensor m = torch::tensor({1.f, 0.f}).view({1, 2});
+  // eq. 5: masked token 0.5 * a + 0.5 * n = [0.5, 1]; unmasked token stays [3, 4]
+  torch::Tensor x = make_noisy_actions(a, n, tau, m);
+  EXPECT_TRUE(torch::allclose(x, torch::tensor({0.5f, 1.f, 3.f, 4.f}).view({1, 2, 2})));
+  // u = n - a = [[-1, -2], [-2, -3]]; v = [[0, 0], [5, 5]]: masked error (1 + 4) / 2 = 2.5
+  torch::Tensor v = torch::tensor({0.f, 0.f, 5.f, 5.f}).view({1, 2, 2});
+  torch::Tensor valid = torch::ones({1, 2});
+  EXPECT_FLOAT_EQ(loss_flow(v, n - a, m, valid).item<float>(), 2.5f);
+  // all tokens masked: (1 + 4 + 49 + 64) / 4 = 29.5
+  EXPECT_FLOAT_EQ(loss_flow(v, n - a, torch::ones({1, 2}), valid).item<float>(), 29.5f);
+  // masked but invalid tokens do not count: only token 1 -> (49 + 64) / 2 = 56.5
+  EXPECT_FLOAT_EQ(loss_flow(v, n - a, torch::ones({1, 2}), torch::tensor({0.f, 1.f}).view({1, 2}))
+                      .item<float>(),
+                  56.5f);
+  // token time tau * m
+  EXPECT_TRUE(torch::equal(token_time(tau, m), torch::tensor({0.5f, 0.f}).view({1, 2})));
+}
+
+TEST(TimeEmbedding, SinusoidValuesAndUnmaskedEqualsTimeZero) {
+  // dim 4: periods [4e-3, 4.0]; t = 0.25: sin(2 pi 0.25 / 4e-3), sin(2 pi 0.25 / 4), cos(...)
+  torch::Tensor e = sinusoidal_time_embedding(torch::tensor({0.25}), 4, 4e-3, 4.0);
+  EXPECT_NEAR(e[0][0].item<double>(), std::sin(2 * M_PI * 0.25 / 4e-3), 1e-5);
+  EXPECT_NEAR(e[0][1].item<double>(), std::sin(2 * M_PI * 0.25 / 4.0), 1e-6);
+  EXPECT_NEAR(e[0][3].item<double>(), std::cos(2 * M_PI * 0.25 / 4.0), 1e-6);
+
+  Config c = test::tiny_config();
+  torch::manual_seed(0);
+  ActionEmbedding emb(c.model);
+  torch::Tensor x = torch::randn({1, c.model.chunk_len, c.model.action_dim});
+  torch::Tensor m = torch::zeros({1, c.model.chunk_len});
+  m[0][0] = 1;
+  torch::Tensor tau = torch::tensor({0.7f});
+  torch::Tensor h = emb(x, token_time(tau, m));
+  torch::Tensor h0 = emb(x, torch::zeros({1, c.model.chunk_len}));
+  // unmasked tokens: identical to tau = 0; the masked token differs
+  EXPECT_TRUE(torch::equal(h.narrow(1, 1, c.model.chunk_len - 1), h0.narrow(1, 1, c.model.chunk_len - 1)));
+  EXPECT_GT(test::max_abs_diff(h[0][0], h0[0][0]), 1e-3);
+}
+
+}  // namespace
+}  // namespace avla

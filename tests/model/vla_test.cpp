@@ -1,0 +1,131 @@
+#include "model/vla.h"
+
+#include <gtest/gtest.h>
+
+#include "flow/sampler.h"
+#include "test_util.h"
+
+namespace avla {
+namespace {
+
+struct Fixture {
+  Config cfg = test::tiny_config();
+  VLA model{nullptr};
+  ObservationBatch obs;
+  torch::Tensor noisy, time;
+  Fixture() {
+    torch::manual_seed(3);
+    model = VLA(cfg.model);
+    model->eval();
+    obs = test::random_observation(cfg.model, 3, 4);
+    noisy = torch::randn({3, cfg.model.chunk_len, cfg.model.action_dim});
+    time = torch::rand({3, cfg.model.chunk_len});
+  }
+};
+
+TEST(VLA, PrefixLengthAndShapes) {
+  Fixture f;
+  // tiny: 32x32 images, patch 8 -> 4x4 grid -> 2x2 merged = 4 tokens per camera
+  EXPECT_EQ(f.cfg.model.tokens_per_cam(), 4);
+  EXPECT_EQ(f.cfg.model.prefix_len(), 2 * 4 + 8 + 1);
+  torch::NoGradGuard ng;
+  KvCache cache = f.model->encode_prefix(f.obs);
+  EXPECT_EQ(cache.layers.size(), 2u);
+  EXPECT_EQ(cache.layers[0].k.sizes(), torch::IntArrayRef({3, 2, 17, 16}));
+  EXPECT_EQ(f.model->velocity(cache, f.noisy, f.time).sizes(), torch::IntArrayRef({3, 4, 7}));
+}
+
+TEST(VLA, CachedVelocityEqualsFullRecompute) {
+  Fixture f;
+  torch::NoGradGuard ng;
+  KvCache cache = f.model->encode_prefix(f.obs);
+  torch::Tensor cached = f.model->velocity(cache, f.noisy, f.time);
+  torch::Tensor full = f.model->velocity_full(f.obs, f.noisy, f.time);
+  EXPECT_LT(test::max_abs_diff(cached, full), 1e-5);
+  EXPECT_GT(full.abs().mean().item<double>(), 1e-3);  // not trivially zero
+  // the same cache serves a second, different step
+  torch::Tensor noisy2 = torch::randn_like(f.noisy);
+  EXPECT_LT(test::max_abs_diff(f.model->velocity(cache, noisy2, f.time),
+                               f.model->velocity_full(f.obs, noisy2, f.time)),
+            1e-5);
+}
+
+TEST(VLA, PrefixOutputsDoNotDependOnActions) {
+  Fixture f;
+  torch::NoGradGuard ng;
+  auto [prefix, valid] = f.model->embed_prefix(f.obs);
+  auto act = [&](const torch::Tensor& noisy) {
+    return f.model->action_embedding(noisy, f.time);
+  };
+  torch::Tensor h1, h2;
+  torch::Tensor v1 = f.model->backbone->forward_full(prefix, valid, act(f.noisy), &h1);
+  torch::Tensor v2 = f.model->backbone->forward_full(prefix, valid, act(f.noisy * 3 + 1), &h2);
+  EXPECT_TRUE(torch::equal(h1, h2));
+  EXPECT_GT(test::max_abs_diff(v1, v2), 1e-3);  // the action outputs do change
+  KvCache cache = f.model->backbone->encode_prefix(prefix, valid);
+  EXPECT_LT(test::max_abs_diff(cache.prefix_hidden, h1), 1e-5);
+}
+
+TEST(VLA, PaddingTokensAreIgnored) {
+  Fixture f;
+  torch::NoGradGuard ng;
+  torch::Tensor v = f.model->velocity_full(f.obs, f.noisy, f.time);
+  ObservationBatch other = f.obs;
+  other.tokens = f.obs.tokens.clone().masked_fill(f.obs.token_mask.logical_not(), 5);
+  EXPECT_LT(test::max_abs_diff(v, f.model->velocity_full(other, f.noisy, f.time)), 1e-6);
+  // a real token does matter
+  other.tokens = f.obs.tokens.clone();
+  other.tokens[0][0] = (other.tokens[0][0].item<int64_t>() + 1) % f.cfg.model.vocab_size;
+  EXPECT_GT(test::max_abs_diff(v, f.model->velocity_full(other, f.noisy, f.time)), 1e-4);
+}
+
+TEST(VLA, WrongShapesNameTheField) {
+  Fixture f;
+  torch::NoGradGuard ng;
+  ObservationBatch bad = f.obs;
+  bad.images = torch::zeros({3, 2, 3, 16, 16}, torch::kUInt8);
+  test::expect_error([&] { f.model->encode_prefix(bad); },
+                     {"[vision_encoder] images have shape [3, 2, 3, 16, 16]"});
+  KvCache cache = f.model->encode_prefix(f.obs);
+  test::expect_error([&] { f.model->velocity(cache, torch::zeros({3, 5, 7}), f.time); },
+                     {"[vla] noisy actions have shape [3, 5, 7], expected [B,4,7]"});
+}
+
+TEST(Sampler, AfmKeepsUnmaskedTokensBitIdentical) {
+  Fixture f;
+  torch::NoGradGuard ng;
+  KvCache cache = f.model->encode_prefix(f.obs);
+  const auto& mc = f.cfg.model;
+  torch::Tensor noise = torch::randn({3, mc.chunk_len, mc.action_dim});
+  torch::Tensor sfm = sample_sfm(*f.model, cache, noise, mc.n_flow_steps);
+  torch::Tensor mask = torch::tensor({1, 0, 0, 1, 0, 1, 0, 0, 0, 0, 1, 1}, torch::kBool).view({3, 4});
+  torch::Tensor noise2 = torch::randn_like(noise);
+  torch::Tensor afm = sample_afm(*f.model, cache, sfm, mask, noise2, mc.n_flow_steps);
+  torch::Tensor keep = mask.logical_not();
+  EXPECT_TRUE(torch::equal(afm.index({keep}), sfm.index({keep})));
+  // masked tokens were regenerated
+  EXPECT_GT(test::max_abs_diff(afm.index({mask}), sfm.index({mask})), 1e-4);
+  // an all-zero mask returns the sfm chunk unchanged
+  EXPECT_TRUE(torch::equal(sample_afm(*f.model, cache, sfm, torch::zeros({3, 4}), noise2, 3), sfm));
+}
+
+TEST(Sampler, SfmEqualsAllOnesAfmAndUncachedEuler) {
+  Fixture f;
+  torch::NoGradGuard ng;
+  const auto& mc = f.cfg.model;
+  KvCache cache = f.model->encode_prefix(f.obs);
+  torch::Tensor noise = torch::randn({3, mc.chunk_len, mc.action_dim});
+  torch::Tensor sfm = sample_sfm(*f.model, cache, noise, 5);
+  torch::Tensor garbage = torch::full_like(noise, 123.0);  // ignored where every token is masked
+  EXPECT_TRUE(torch::equal(sample_afm(*f.model, cache, garbage, torch::ones({3, 4}), noise, 5), sfm));
+  // the same euler loop written out with full recomputation every step
+  torch::Tensor x = noise.clone();
+  for (int k = 0; k < 5; ++k) {
+    double tau = 1.0 - k * 0.2;
+    x = x - 0.2 * f.model->velocity_full(f.obs, x, torch::full({3, 4}, tau));
+  }
+  EXPECT_LT(test::max_abs_diff(sfm, x), 1e-5);
+}
+
+}  // namespace
+}  // namespace avla

@@ -1,0 +1,69 @@
+// shared helpers for the tests: the tiny preset, random inputs, temporary directories.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <string>
+
+#include "model/config.h"
+#include "model/vla.h"
+#include "util/error.h"
+
+#include <gtest/gtest.h>
+
+namespace avla::test {
+
+inline std::string source_dir() { return ASYNCVLA_SOURCE_DIR; }
+
+inline Config tiny_config(int vocab_size = 12) {
+  Config c = load_config(source_dir() + "/configs/tiny.json");
+  c.model.vocab_size = vocab_size;
+  return c;
+}
+
+// a fresh empty directory under the system temp dir
+inline std::string temp_dir(const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() / ("asyncvla_test_" + name + "_" +
+                                                       std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir.string();
+}
+
+// a random observation batch for cfg; row b has 3 + b real text tokens
+inline ObservationBatch random_observation(const ModelConfig& cfg, int64_t B, uint64_t seed) {
+  at::Generator gen = at::detail::createCPUGenerator(seed);
+  ObservationBatch obs;
+  obs.images = torch::randint(0, 256, {B, cfg.n_cam, 3, cfg.image_size, cfg.image_size}, gen,
+                              torch::kInt64)
+                   .to(torch::kUInt8);
+  obs.state = torch::randn({B, cfg.state_dim}, gen);
+  obs.tokens = torch::randint(2, cfg.vocab_size, {B, cfg.max_text_len}, gen, torch::kInt64);
+  obs.token_mask = torch::zeros({B, cfg.max_text_len}, torch::kBool);
+  for (int64_t b = 0; b < B; ++b) {
+    int64_t n = std::min<int64_t>(cfg.max_text_len, 3 + b);
+    obs.token_mask[b].narrow(0, 0, n).fill_(true);
+    obs.tokens[b].narrow(0, n, cfg.max_text_len - n).fill_(0);
+  }
+  return obs;
+}
+
+// expects fn to throw avla::Error whose message contains every needle
+template <typename Fn>
+void expect_error(Fn&& fn, std::initializer_list<std::string> needles) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected an avla::Error";
+  } catch (const Error& e) {
+    for (const auto& n : needles) {
+      EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << "'" << n << "' not in: " << e.what();
+    }
+  }
+}
+
+inline double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
+  return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
+}
+
+}  // namespace avla::test
