@@ -38,7 +38,7 @@ void check_shape(const torch::Tensor& t, const std::vector<int64_t>& expected,
     ok = expected[i] < 0 || t.size(i) == expected[i];
   }
   AVLA_CHECK(ok, kComponent, "{}: dataset '{}' has shape {}, expected {}", file, field,
-             c10::str(t.sizes()), c10::str(expected));
+             c10::str(t.sizes()), c10::str(c10::IntArrayRef(expected)));
 }
 
 void check_finite(const torch::Tensor& t, const std::string& file, const std::string& field) {

@@ -1,0 +1,142 @@
+#include "data/dataset.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "data/chunk_sampler.h"
+#include "data/libero_file.h"
+#include "data/synthetic.h"
+#include "io/hdf5_util.h"
+#include "test_util.h"
+
+namespace avla {
+namespace {
+
+// one demo of T steps with recognisable values: actions[t] = (t + 1) / 100 on every dim
+LiberoDemo counting_demo(int64_t T, int64_t res) {
+  LiberoDemo d;
+  d.actions = ((torch::arange(T, torch::kFloat64) + 1) / 100.0).view({T, 1}).repeat({1, 7});
+  d.agentview_rgb = torch::full({T, res, res, 3}, 10, torch::kUInt8);
+  d.eye_in_hand_rgb = torch::full({T, res, res, 3}, 200, torch::kUInt8);
+  d.ee_states = torch::zeros({T, 6}, torch::kFloat64);
+  d.gripper_states = torch::zeros({T, 2}, torch::kFloat64);
+  return d;
+}
+
+std::string write_file(const std::string& dir, const std::string& name,
+                       const std::vector<LiberoDemo>& demos, const std::string& instruction) {
+  std::string path = dir + "/" + name;
+  write_libero_file(path, R"({"language_instruction": ")" + instruction + R"("})", "{}", demos);
+  return path;
+}
+
+TEST(LiberoFile, WriteReadRoundTrip) {
+  std::string dir = test::temp_dir("libero_rt");
+  LiberoDemo d = counting_demo(5, 8);
+  std::string path = write_file(dir, "t.hdf5", {d, counting_demo(3, 8)}, "open the drawer");
+  LiberoFile f = read_libero_file(path);
+  EXPECT_EQ(f.language_instruction, "open the drawer");
+  ASSERT_EQ(f.demos.size(), 2u);
+  EXPECT_TRUE(torch::equal(f.demos[0].actions, d.actions));
+  EXPECT_TRUE(torch::equal(f.demos[0].eye_in_hand_rgb, d.eye_in_hand_rgb));
+  EXPECT_EQ(f.demos[1].length(), 3);
+}
+
+TEST(LiberoFile, MissingDatasetNamesFileAndField) {
+  std::string dir = test::temp_dir("libero_missing");
+  LiberoDemo d = counting_demo(4, 8);
+  d.gripper_states = torch::Tensor();
+  std::string path = write_file(dir, "m.hdf5", {d}, "x");
+  test::expect_error([&] { read_libero_file(path); },
+                     {"[hdf5]", "m.hdf5", "missing dataset 'data/demo_0/obs/gripper_states'"});
+}
+
+TEST(LiberoFile, NanInActionsNamesRow) {
+  std::string dir = test::temp_dir("libero_nan");
+  LiberoDemo d = counting_demo(6, 8);
+  d.actions[4][2] = std::nan("");
+  std::string path = write_file(dir, "n.hdf5", {d}, "x");
+  test::expect_error([&] { read_libero_file(path); },
+                     {"[libero]", "n.hdf5", "'data/demo_0/actions' has NaN or Inf at row 4"});
+}
+
+TEST(LiberoFile, BrokenFilesAreErrors) {
+  std::string dir = test::temp_dir("libero_broken");
+  std::ofstream(dir + "/junk.hdf5") << "not an hdf5 file";
+  test::expect_error([&] { read_libero_file(dir + "/junk.hdf5"); }, {"junk.hdf5", "cannot open"});
+  LiberoDemo d = counting_demo(4, 8);
+  d.actions = torch::zeros({4, 5}, torch::kFloat64);
+  std::string path = write_file(dir, "s.hdf5", {d}, "x");
+  test::expect_error([&] { read_libero_file(path); },
+                     {"'data/demo_0/actions' has shape [4, 5], expected [4, 7]"});
+}
+
+TEST(Dataset, ChunksPaddingAndPauses) {
+  std::string dir = test::temp_dir("dataset");
+  LiberoDemo d = counting_demo(6, 16);
+  // steps 2 and 3 are a pause: no motion, gripper unchanged (0.02 -> 0.02)
+  d.actions[2].fill_(0.0);
+  d.actions[3].fill_(0.0);
+  d.actions[1][6] = 0.0;
+  std::string path = write_file(dir, "c.hdf5", {d, counting_demo(3, 16)}, "go");
+  Dataset ds = load_dataset({path}, {8, 4, 1e-3});
+  EXPECT_EQ(ds.n_frames(), 9);
+  EXPECT_EQ(ds.images.sizes(), torch::IntArrayRef({9, 2, 3, 8, 8}));
+  EXPECT_EQ(ds.images[0][1][0][0][0].item<int>(), 200);  // eye_in_hand resized, value kept
+  EXPECT_TRUE(torch::equal(ds.pause.narrow(0, 0, 6),
+                           torch::tensor({0, 0, 1, 1, 0, 0}, torch::kBool)));
+  // frame 4 of demo 0: chunk = frames 4, 5, 5, 5 with validity 1, 1, 0, 0
+  EXPECT_TRUE(torch::equal(ds.chunk_index[4], torch::tensor({4, 5, 5, 5}, torch::kInt64)));
+  EXPECT_TRUE(torch::equal(ds.chunk_valid[4], torch::tensor({1, 1, 0, 0}, torch::kBool)));
+  // frame 1: frames 1, 2, 3, 4 with the pause frames invalid
+  EXPECT_TRUE(torch::equal(ds.chunk_valid[1], torch::tensor({1, 0, 0, 1}, torch::kBool)));
+  // demo 1 starts at frame 6 and never reaches into demo 0
+  EXPECT_TRUE(torch::equal(ds.chunk_index[7], torch::tensor({7, 8, 8, 8}, torch::kInt64)));
+}
+
+TEST(Normalizer, QuantileAndMeanStdRoundTrip) {
+  torch::Tensor v = torch::arange(101, torch::kFloat32).view({101, 1}).repeat({1, 2});
+  NormStats q = NormStats::compute(v, NormMode::Quantile);
+  EXPECT_FLOAT_EQ(q.q01[0].item<float>(), 1.0f);
+  EXPECT_FLOAT_EQ(q.q99[0].item<float>(), 99.0f);
+  EXPECT_NEAR(q.normalize(torch::tensor({{50.f, 99.f}}))[0][0].item<float>(), 0.0f, 1e-5);
+  EXPECT_NEAR(q.normalize(torch::tensor({{50.f, 99.f}}))[0][1].item<float>(), 1.0f, 1e-5);
+  NormStats m = NormStats::compute(v, NormMode::MeanStd);
+  EXPECT_FLOAT_EQ(m.mean[0].item<float>(), 50.0f);
+  torch::Tensor x = torch::randn({5, 2});
+  EXPECT_LT(test::max_abs_diff(m.unnormalize(m.normalize(x)), x), 1e-5);
+  EXPECT_LT(test::max_abs_diff(q.unnormalize(q.normalize(x)), x), 1e-5);
+  std::string dir = test::temp_dir("norm");
+  Normalizer n{m, q};
+  n.save(dir + "/n.json");
+  Normalizer back = Normalizer::load(dir + "/n.json");
+  EXPECT_TRUE(torch::equal(back.actions.q99, q.q99));
+  EXPECT_EQ(back.state.mode, NormMode::MeanStd);
+}
+
+TEST(Tokenizer, WordVocabularyAndUnknownWords) {
+  WordTokenizer tok = WordTokenizer::build({"Pick up the red block.", "open the drawer"});
+  EXPECT_EQ(tok.vocab_size(), 2 + 7);
+  TokenizedText t = tok.encode("pick the purple block", 6);
+  EXPECT_EQ(t.ids[2], WordTokenizer::kUnkId);
+  EXPECT_EQ(t.ids[4], WordTokenizer::kPadId);
+  EXPECT_EQ(t.mask, (std::vector<uint8_t>{1, 1, 1, 1, 0, 0}));
+  EXPECT_EQ(tok.encode("a b c d e f g h", 6).n_truncated, 2);
+}
+
+TEST(Synthetic, ExpertReachesTargetAndFileIsReadable) {
+  std::string dir = test::temp_dir("synth");
+  auto paths = write_synthetic_dataset(dir, {2, 3, 32, 7, 0.05});
+  ASSERT_EQ(paths.size(), 2u);
+  LiberoFile f = read_libero_file(paths[1]);
+  EXPECT_EQ(f.language_instruction, "pick up the green block");
+  for (const auto& d : f.demos) {
+    // the expert ends closing the gripper (action +1) for its last 4 steps
+    EXPECT_EQ(d.actions[-1][6].item<double>(), 1.0);
+    EXPECT_LT(d.length(), 80);
+  }
+}
+
+}  // namespace
+}  // namespace avla
