@@ -1,6 +1,7 @@
 // shared helpers for the tests: the tiny preset, random inputs, temporary directories.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <filesystem>
@@ -10,11 +11,11 @@
 #include "model/vla.h"
 #include "util/error.h"
 
-#include <gtest/gtest.h>
-
 namespace avla::test {
 
-inline std::string source_dir() { return ASYNCVLA_SOURCE_DIR; }
+inline std::string source_dir() {
+  return ASYNCVLA_SOURCE_DIR;
+}
 
 inline Config tiny_config(int vocab_size = 12) {
   Config c = load_config(source_dir() + "/configs/tiny.json");
@@ -24,8 +25,8 @@ inline Config tiny_config(int vocab_size = 12) {
 
 // a fresh empty directory under the system temp dir
 inline std::string temp_dir(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / ("asyncvla_test_" + name + "_" +
-                                                       std::to_string(::getpid()));
+  auto dir = std::filesystem::temp_directory_path() /
+             ("asyncvla_test_" + name + "_" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir.string();
@@ -35,9 +36,9 @@ inline std::string temp_dir(const std::string& name) {
 inline ObservationBatch random_observation(const ModelConfig& cfg, int64_t B, uint64_t seed) {
   at::Generator gen = at::detail::createCPUGenerator(seed);
   ObservationBatch obs;
-  obs.images = torch::randint(0, 256, {B, cfg.n_cam, 3, cfg.image_size, cfg.image_size}, gen,
-                              torch::kInt64)
-                   .to(torch::kUInt8);
+  obs.images =
+      torch::randint(0, 256, {B, cfg.n_cam, 3, cfg.image_size, cfg.image_size}, gen, torch::kInt64)
+          .to(torch::kUInt8);
   obs.state = torch::randn({B, cfg.state_dim}, gen);
   obs.tokens = torch::randint(2, cfg.vocab_size, {B, cfg.max_text_len}, gen, torch::kInt64);
   obs.token_mask = torch::zeros({B, cfg.max_text_len}, torch::kBool);
@@ -57,7 +58,8 @@ void expect_error(Fn&& fn, std::initializer_list<std::string> needles) {
     ADD_FAILURE() << "expected an avla::Error";
   } catch (const Error& e) {
     for (const auto& n : needles) {
-      EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << "'" << n << "' not in: " << e.what();
+      EXPECT_NE(std::string(e.what()).find(n), std::string::npos)
+          << "'" << n << "' not in: " << e.what();
     }
   }
 }

@@ -24,51 +24,55 @@ Command add_infer_command(CLI::App& app) {
       ->check(CLI::IsMember({"sfm", "random"}));
   cmd->add_option("--flow-steps", args->n_steps, "Euler steps per round (0: from config)");
   cmd->add_option("--seed", args->seed, "noise seed");
-  return {cmd, [args]() {
-    Policy policy(args->ckpt);
-    LiberoFile file = read_libero_file(args->data);
-    AVLA_CHECK(args->demo >= 0 && args->demo < static_cast<int>(file.demos.size()), "infer",
-               "--demo {} out of range: {} has {} demos", args->demo, args->data,
-               file.demos.size());
-    const LiberoDemo& d = file.demos[args->demo];
-    AVLA_CHECK(args->step >= 0 && args->step < d.length(), "infer",
-               "--step {} out of range: demo {} has {} steps", args->step, args->demo, d.length());
-    Observation obs;
-    obs.images = {d.agentview_rgb[args->step], d.eye_in_hand_rgb[args->step]};
-    obs.state = torch::cat({d.ee_states[args->step], d.gripper_states[args->step]}).to(torch::kFloat32);
-    obs.instruction = file.language_instruction;
-    ActOptions options;
-    options.mode = parse_act_mode(args->mode);
-    options.n_steps = args->n_steps;
-    options.seed = static_cast<uint64_t>(args->seed);
-    ActResult r = policy.act(obs, options);
+  return {
+      cmd, [args]() {
+        Policy policy(args->ckpt);
+        LiberoFile file = read_libero_file(args->data);
+        AVLA_CHECK(args->demo >= 0 && args->demo < static_cast<int>(file.demos.size()), "infer",
+                   "--demo {} out of range: {} has {} demos", args->demo, args->data,
+                   file.demos.size());
+        const LiberoDemo& d = file.demos[args->demo];
+        AVLA_CHECK(args->step >= 0 && args->step < d.length(), "infer",
+                   "--step {} out of range: demo {} has {} steps", args->step, args->demo,
+                   d.length());
+        Observation obs;
+        obs.images = {d.agentview_rgb[args->step], d.eye_in_hand_rgb[args->step]};
+        obs.state =
+            torch::cat({d.ee_states[args->step], d.gripper_states[args->step]}).to(torch::kFloat32);
+        obs.instruction = file.language_instruction;
+        ActOptions options;
+        options.mode = parse_act_mode(args->mode);
+        options.n_steps = args->n_steps;
+        options.seed = static_cast<uint64_t>(args->seed);
+        ActResult r = policy.act(obs, options);
 
-    const int L = policy.config().model.chunk_len;
-    fmt::print("instruction: {}\nmode: {}\n", obs.instruction, args->mode);
-    fmt::print("{:>3} {:>4} | {:^62} | {:^62}\n", "l", "mask", "predicted", "ground truth");
-    double se = 0.0;
-    int counted = 0;
-    for (int l = 0; l < L; ++l) {
-      const int64_t t = std::min<int64_t>(args->step + l, d.length() - 1);
-      torch::Tensor gt = d.actions[t].to(torch::kFloat32);
-      torch::Tensor pred = r.actions[l];
-      std::string ps, gs;
-      for (int k = 0; k < pred.size(0); ++k) {
-        ps += fmt::format("{:8.3f} ", pred[k].item<float>());
-        gs += fmt::format("{:8.3f} ", gt[k].item<float>());
-      }
-      fmt::print("{:>3} {:>4} | {}| {}{}\n", l, r.mask[l].item<bool>() ? "afm" : "", ps, gs,
-                 args->step + l < d.length() ? "" : " (past end)");
-      if (args->step + l < d.length()) {
-        se += (pred - gt).pow(2).mean().item<double>();
-        ++counted;
-      }
-    }
-    fmt::print("mse vs ground truth: {:.5f} over {} steps\n", se / std::max(1, counted), counted);
-    fmt::print("timings: prefix {:.1f} ms | sfm {:.1f} ms | afm {:.1f} ms | total {:.1f} ms\n",
-               r.timings.prefix_ms, r.timings.sfm_ms, r.timings.afm_ms, r.timings.total_ms);
-    return 0;
-  }};
+        const int L = policy.config().model.chunk_len;
+        fmt::print("instruction: {}\nmode: {}\n", obs.instruction, args->mode);
+        fmt::print("{:>3} {:>4} | {:^62} | {:^62}\n", "l", "mask", "predicted", "ground truth");
+        double se = 0.0;
+        int counted = 0;
+        for (int l = 0; l < L; ++l) {
+          const int64_t t = std::min<int64_t>(args->step + l, d.length() - 1);
+          torch::Tensor gt = d.actions[t].to(torch::kFloat32);
+          torch::Tensor pred = r.actions[l];
+          std::string ps, gs;
+          for (int k = 0; k < pred.size(0); ++k) {
+            ps += fmt::format("{:8.3f} ", pred[k].item<float>());
+            gs += fmt::format("{:8.3f} ", gt[k].item<float>());
+          }
+          fmt::print("{:>3} {:>4} | {}| {}{}\n", l, r.mask[l].item<bool>() ? "afm" : "", ps, gs,
+                     args->step + l < d.length() ? "" : " (past end)");
+          if (args->step + l < d.length()) {
+            se += (pred - gt).pow(2).mean().item<double>();
+            ++counted;
+          }
+        }
+        fmt::print("mse vs ground truth: {:.5f} over {} steps\n", se / std::max(1, counted),
+                   counted);
+        fmt::print("timings: prefix {:.1f} ms | sfm {:.1f} ms | afm {:.1f} ms | total {:.1f} ms\n",
+                   r.timings.prefix_ms, r.timings.sfm_ms, r.timings.afm_ms, r.timings.total_ms);
+        return 0;
+      }};
 }
 
 }  // namespace avla

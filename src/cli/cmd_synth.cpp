@@ -16,10 +16,10 @@ Command add_synth_command(CLI::App& app) {
   cmd->add_option("--resolution", opt->resolution, "image side in pixels");
   cmd->add_option("--seed", opt->seed, "random seed");
   return {cmd, [opt, out]() {
-    auto paths = write_synthetic_dataset(*out, *opt);
-    for (const auto& p : paths) log_info("[synth] wrote {}", p);
-    return 0;
-  }};
+            auto paths = write_synthetic_dataset(*out, *opt);
+            for (const auto& p : paths) log_info("[synth] wrote {}", p);
+            return 0;
+          }};
 }
 
 }  // namespace avla

@@ -7,7 +7,8 @@
 namespace avla {
 
 Command add_train_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("train", "unified SFM+AFM training (Alg. 2) on LIBERO-layout HDF5");
+  auto* cmd =
+      app.add_subcommand("train", "unified SFM+AFM training (Alg. 2) on LIBERO-layout HDF5");
   struct Args {
     std::vector<std::string> data;
     std::string config, out;
@@ -29,26 +30,27 @@ Command add_train_command(CLI::App& app) {
   cmd->add_flag("--bf16", args->bf16, "bf16 autocast for the forward pass");
   cmd->add_flag("--vanilla", args->vanilla, "plain SFM training (mask all ones)");
   cmd->add_flag("--resume", args->resume, "continue the run in --out exactly");
-  cmd->add_option("--stop-after", args->stop_after, "stop after this many steps of this run (0: never)");
+  cmd->add_option("--stop-after", args->stop_after,
+                  "stop after this many steps of this run (0: never)");
   cmd->add_option("--time-limit", args->time_limit, "stop after this many seconds (0: never)");
   return {cmd, [args]() {
-    TrainOptions opt;
-    opt.data = args->data;
-    opt.config = args->config.empty() ? Config{} : load_config(args->config);
-    if (args->steps > 0) opt.config.train.steps = args->steps;
-    if (args->batch > 0) opt.config.train.batch = args->batch;
-    if (args->lr > 0) opt.config.train.lr = args->lr;
-    if (args->seed >= 0) opt.config.train.seed = static_cast<uint64_t>(args->seed);
-    if (args->bf16) opt.config.train.bf16 = true;
-    if (args->vanilla) opt.config.train.vanilla = true;
-    opt.out_dir = args->out;
-    opt.resume = args->resume;
-    opt.stop_after = args->stop_after;
-    opt.time_limit_s = args->time_limit;
-    TrainResult r = train(opt);
-    log_info("[train] done: {} steps, final loss {:.4f}", r.steps_done, r.final_loss);
-    return 0;
-  }};
+            TrainOptions opt;
+            opt.data = args->data;
+            opt.config = args->config.empty() ? Config{} : load_config(args->config);
+            if (args->steps > 0) opt.config.train.steps = args->steps;
+            if (args->batch > 0) opt.config.train.batch = args->batch;
+            if (args->lr > 0) opt.config.train.lr = args->lr;
+            if (args->seed >= 0) opt.config.train.seed = static_cast<uint64_t>(args->seed);
+            if (args->bf16) opt.config.train.bf16 = true;
+            if (args->vanilla) opt.config.train.vanilla = true;
+            opt.out_dir = args->out;
+            opt.resume = args->resume;
+            opt.stop_after = args->stop_after;
+            opt.time_limit_s = args->time_limit;
+            TrainResult r = train(opt);
+            log_info("[train] done: {} steps, final loss {:.4f}", r.steps_done, r.final_loss);
+            return 0;
+          }};
 }
 
 }  // namespace avla

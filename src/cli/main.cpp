@@ -2,8 +2,8 @@
 #include <torch/torch.h>
 
 #include <iostream>
-#include <vector>
 #include <thread>
+#include <vector>
 
 #include "cli/commands.h"
 #include "util/error.h"

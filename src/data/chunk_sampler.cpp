@@ -4,8 +4,8 @@
 
 namespace avla {
 
-std::pair<torch::Tensor, torch::Tensor> tokenize(const Tokenizer& tokenizer, const std::string& text,
-                                                 int max_text_len) {
+std::pair<torch::Tensor, torch::Tensor> tokenize(const Tokenizer& tokenizer,
+                                                 const std::string& text, int max_text_len) {
   TokenizedText t = tokenizer.encode(text, max_text_len);
   torch::Tensor ids = torch::tensor(t.ids, torch::kInt64).view({1, max_text_len});
   torch::Tensor mask =
@@ -44,7 +44,8 @@ TrainBatch ChunkSampler::batch(const torch::Tensor& frame_ids) const {
   b.obs.token_mask = token_mask_.index_select(0, episode);
   // (B, L) frame ids -> (B, L, A)
   torch::Tensor chunk = dataset_.chunk_index.index_select(0, frame_ids);
-  b.actions = actions_norm_.index_select(0, chunk.flatten()).view({chunk.size(0), chunk.size(1), -1});
+  b.actions =
+      actions_norm_.index_select(0, chunk.flatten()).view({chunk.size(0), chunk.size(1), -1});
   b.valid = dataset_.chunk_valid.index_select(0, frame_ids).to(torch::kFloat32);
   return b;
 }

@@ -35,7 +35,7 @@ class ChunkSampler {
 };
 
 // tokenizes one instruction into (1, T) ids and mask.
-std::pair<torch::Tensor, torch::Tensor> tokenize(const Tokenizer& tokenizer, const std::string& text,
-                                                 int max_text_len);
+std::pair<torch::Tensor, torch::Tensor> tokenize(const Tokenizer& tokenizer,
+                                                 const std::string& text, int max_text_len);
 
 }  // namespace avla

@@ -42,12 +42,12 @@ torch::Tensor resize_images(const torch::Tensor& hwc, int size) {
   torch::Tensor chw = hwc.permute({0, 3, 1, 2});
   if (hwc.size(1) == size && hwc.size(2) == size) return chw.contiguous();
   namespace F = torch::nn::functional;
-  torch::Tensor x = F::interpolate(chw.to(torch::kFloat32),
-                                   F::InterpolateFuncOptions()
-                                       .size(std::vector<int64_t>{size, size})
-                                       .mode(torch::kBilinear)
-                                       .align_corners(false)
-                                       .antialias(true));
+  torch::Tensor x =
+      F::interpolate(chw.to(torch::kFloat32), F::InterpolateFuncOptions()
+                                                  .size(std::vector<int64_t>{size, size})
+                                                  .mode(torch::kBilinear)
+                                                  .align_corners(false)
+                                                  .antialias(true));
   return x.round().clamp(0, 255).to(torch::kUInt8);
 }
 
@@ -77,7 +77,8 @@ Dataset load_dataset(const std::vector<std::string>& files, const DatasetOptions
       state.push_back(torch::cat({d.ee_states, d.gripper_states}, 1).to(torch::kFloat32));
       actions.push_back(d.actions.to(torch::kFloat32));
       pauses.push_back(pause_mask(d.actions, options.pause_eps));
-      episode_of.push_back(torch::full({T}, static_cast<int64_t>(ds.episodes.size()), torch::kInt64));
+      episode_of.push_back(
+          torch::full({T}, static_cast<int64_t>(ds.episodes.size()), torch::kInt64));
       ds.episodes.push_back(info);
       frame += T;
     }

@@ -70,7 +70,8 @@ LiberoFile read_libero_file(const std::string& path) {
     fail(kComponent, "{}: attribute 'data.problem_info' has no language_instruction string ({})",
          path, e.what());
   }
-  if (data.attrExists("env_args")) out.env_args = hdf5_read_string_attr(data, "env_args", path, "data");
+  if (data.attrExists("env_args"))
+    out.env_args = hdf5_read_string_attr(data, "env_args", path, "data");
 
   auto names = demo_names(data, path);
   AVLA_CHECK(!names.empty(), kComponent, "{}: group 'data' holds no demo_<i> groups", path);

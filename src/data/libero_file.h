@@ -38,8 +38,8 @@ struct LiberoDemo {
 struct LiberoFile {
   std::string path;
   std::string language_instruction;
-  std::string problem_info;  // raw json
-  std::string env_args;      // raw json
+  std::string problem_info;       // raw json
+  std::string env_args;           // raw json
   std::vector<LiberoDemo> demos;  // ordered by demo index
 };
 

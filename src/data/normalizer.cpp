@@ -26,7 +26,8 @@ nlohmann::json stats_json(const NormStats& s) {
           {"q99", to_vec(s.q99)}};
 }
 
-NormStats stats_from_json(const nlohmann::json& j, const std::string& path, const std::string& key) {
+NormStats stats_from_json(const nlohmann::json& j, const std::string& path,
+                          const std::string& key) {
   AVLA_CHECK(j.contains(key) && j[key].is_object(), kComponent, "{}: missing object '{}'", path,
              key);
   const auto& o = j[key];

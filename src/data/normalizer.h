@@ -16,8 +16,8 @@ struct NormStats {
   torch::Tensor mean, std, q01, q99;  // (dim) float32
 
   static NormStats compute(const torch::Tensor& values, NormMode mode);  // values (N, dim)
-  torch::Tensor normalize(const torch::Tensor& x) const;                  // (..., dim)
-  torch::Tensor unnormalize(const torch::Tensor& x) const;                // (..., dim)
+  torch::Tensor normalize(const torch::Tensor& x) const;                 // (..., dim)
+  torch::Tensor unnormalize(const torch::Tensor& x) const;               // (..., dim)
   int64_t dim() const { return mean.size(0); }
 };
 

@@ -146,14 +146,15 @@ std::vector<std::string> write_synthetic_dataset(const std::string& out_dir,
     for (int e = 0; e < options.episodes; ++e) {
       demos.push_back(run_expert(task, options.resolution, rng, options.action_noise));
     }
-    const std::string instruction =
-        std::string("pick up the ") + kColours[task].name + " block";
+    const std::string instruction = std::string("pick up the ") + kColours[task].name + " block";
     nlohmann::json problem = {{"problem_name", "synthetic_reach"},
                               {"domain_name", "synthetic"},
                               {"language_instruction", instruction}};
-    nlohmann::json env = {{"env_name", "synthetic_reach"}, {"type", 1},
-                          {"env_kwargs", {{"camera_heights", options.resolution},
-                                          {"camera_widths", options.resolution}}}};
+    nlohmann::json env = {
+        {"env_name", "synthetic_reach"},
+        {"type", 1},
+        {"env_kwargs",
+         {{"camera_heights", options.resolution}, {"camera_widths", options.resolution}}}};
     std::string path = out_dir + "/synthetic_task" + std::to_string(task) + ".hdf5";
     write_libero_file(path, problem.dump(), env.dump(), demos);
     paths.push_back(path);

@@ -11,9 +11,9 @@
 namespace avla {
 
 struct SyntheticOptions {
-  int n_tasks = 2;       // task k reaches colour k (red, green, blue, yellow)
-  int episodes = 8;      // per task
-  int resolution = 64;   // image side
+  int n_tasks = 2;      // task k reaches colour k (red, green, blue, yellow)
+  int episodes = 8;     // per task
+  int resolution = 64;  // image side
   uint64_t seed = 0;
   double action_noise = 0.05;
 };

@@ -12,12 +12,12 @@ torch::Tensor sample_flow_time(int64_t batch, at::Generator& gen) {
 
 torch::Tensor sample_flow_mask(int64_t batch, int64_t chunk_len, bool vanilla, at::Generator& gen) {
   if (vanilla) return torch::ones({batch, chunk_len});
-  torch::Tensor y = torch::rand({batch, 1}, gen);                  // (B, 1)
-  torch::Tensor u = torch::rand({batch, chunk_len}, gen);          // (B, L)
-  torch::Tensor mask = (u < y).to(torch::kFloat32);                // Bernoulli(y)
+  torch::Tensor y = torch::rand({batch, 1}, gen);          // (B, 1)
+  torch::Tensor u = torch::rand({batch, chunk_len}, gen);  // (B, L)
+  torch::Tensor mask = (u < y).to(torch::kFloat32);        // Bernoulli(y)
   // rows with no masked token get one, chosen uniformly
-  torch::Tensor pick = torch::randint(chunk_len, {batch}, gen);    // (B)
-  torch::Tensor empty = mask.sum(1) == 0;                          // (B)
+  torch::Tensor pick = torch::randint(chunk_len, {batch}, gen);  // (B)
+  torch::Tensor empty = mask.sum(1) == 0;                        // (B)
   torch::Tensor one_hot = torch::one_hot(pick, chunk_len).to(torch::kFloat32);
   return torch::where(empty.unsqueeze(1), one_hot, mask);
 }

@@ -10,19 +10,28 @@ constexpr const char* kComponent = "hdf5";
 
 H5::PredType native_type(torch::ScalarType dtype) {
   switch (dtype) {
-    case torch::kFloat32: return H5::PredType::NATIVE_FLOAT;
-    case torch::kFloat64: return H5::PredType::NATIVE_DOUBLE;
-    case torch::kUInt8: return H5::PredType::NATIVE_UINT8;
-    case torch::kBool: return H5::PredType::NATIVE_UINT8;
-    case torch::kInt64: return H5::PredType::NATIVE_INT64;
-    case torch::kInt32: return H5::PredType::NATIVE_INT32;
-    default: fail(kComponent, "unsupported tensor dtype {}", c10::toString(dtype));
+    case torch::kFloat32:
+      return H5::PredType::NATIVE_FLOAT;
+    case torch::kFloat64:
+      return H5::PredType::NATIVE_DOUBLE;
+    case torch::kUInt8:
+      return H5::PredType::NATIVE_UINT8;
+    case torch::kBool:
+      return H5::PredType::NATIVE_UINT8;
+    case torch::kInt64:
+      return H5::PredType::NATIVE_INT64;
+    case torch::kInt32:
+      return H5::PredType::NATIVE_INT32;
+    default:
+      fail(kComponent, "unsupported tensor dtype {}", c10::toString(dtype));
   }
 }
 
 }  // namespace
 
-void hdf5_quiet() { H5::Exception::dontPrint(); }
+void hdf5_quiet() {
+  H5::Exception::dontPrint();
+}
 
 bool hdf5_exists(const H5::H5Location& loc, const std::string& path) {
   // walk the path one link at a time: H5Lexists needs every parent to exist

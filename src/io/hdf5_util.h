@@ -26,7 +26,7 @@ std::string hdf5_read_string_attr(const H5::H5Object& obj, const std::string& na
                                   const std::string& file, const std::string& where);
 void hdf5_write_string_attr(H5::H5Object& obj, const std::string& name, const std::string& value);
 void hdf5_write_int_attr(H5::H5Object& obj, const std::string& name, int64_t value);
-int64_t hdf5_read_int_attr(const H5::H5Object& obj, const std::string& name, const std::string& file,
-                           const std::string& where);
+int64_t hdf5_read_int_attr(const H5::H5Object& obj, const std::string& name,
+                           const std::string& file, const std::string& where);
 
 }  // namespace avla

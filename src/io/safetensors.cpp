@@ -22,9 +22,9 @@ struct DTypeRow {
 };
 
 constexpr DTypeRow kDTypes[] = {
-    {DType::F64, "F64", 8}, {DType::F32, "F32", 4}, {DType::F16, "F16", 2},
+    {DType::F64, "F64", 8},   {DType::F32, "F32", 4}, {DType::F16, "F16", 2},
     {DType::BF16, "BF16", 2}, {DType::I64, "I64", 8}, {DType::I32, "I32", 4},
-    {DType::I16, "I16", 2}, {DType::I8, "I8", 1},   {DType::U8, "U8", 1},
+    {DType::I16, "I16", 2},   {DType::I8, "I8", 1},   {DType::U8, "U8", 1},
     {DType::BOOL, "BOOL", 1},
 };
 
@@ -37,8 +37,12 @@ const DTypeRow& row(DType dtype) {
 
 }  // namespace
 
-const char* dtype_name(DType dtype) { return row(dtype).name; }
-size_t dtype_size(DType dtype) { return row(dtype).size; }
+const char* dtype_name(DType dtype) {
+  return row(dtype).name;
+}
+size_t dtype_size(DType dtype) {
+  return row(dtype).size;
+}
 
 DType dtype_from_name(const std::string& s) {
   for (const auto& r : kDTypes) {
@@ -74,8 +78,8 @@ SafeTensors SafeTensors::parse(std::string bytes, const std::string& name) {
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | static_cast<uint8_t>(bytes[i]);
   AVLA_CHECK(header_len <= file_size - 8, kComponent,
-             "{}: header length {} points past the end of the file ({} bytes)", name,
-             header_len, file_size);
+             "{}: header length {} points past the end of the file ({} bytes)", name, header_len,
+             file_size);
   AVLA_CHECK(header_len <= kMaxHeaderBytes, kComponent, "{}: header length {} exceeds {} bytes",
              name, header_len, kMaxHeaderBytes);
 

@@ -13,32 +13,53 @@ constexpr const char* kComponent = "safetensors";
 
 DType to_dtype(torch::ScalarType t) {
   switch (t) {
-    case torch::kFloat64: return DType::F64;
-    case torch::kFloat32: return DType::F32;
-    case torch::kFloat16: return DType::F16;
-    case torch::kBFloat16: return DType::BF16;
-    case torch::kInt64: return DType::I64;
-    case torch::kInt32: return DType::I32;
-    case torch::kInt16: return DType::I16;
-    case torch::kInt8: return DType::I8;
-    case torch::kUInt8: return DType::U8;
-    case torch::kBool: return DType::BOOL;
-    default: fail(kComponent, "cannot store torch dtype {}", c10::toString(t));
+    case torch::kFloat64:
+      return DType::F64;
+    case torch::kFloat32:
+      return DType::F32;
+    case torch::kFloat16:
+      return DType::F16;
+    case torch::kBFloat16:
+      return DType::BF16;
+    case torch::kInt64:
+      return DType::I64;
+    case torch::kInt32:
+      return DType::I32;
+    case torch::kInt16:
+      return DType::I16;
+    case torch::kInt8:
+      return DType::I8;
+    case torch::kUInt8:
+      return DType::U8;
+    case torch::kBool:
+      return DType::BOOL;
+    default:
+      fail(kComponent, "cannot store torch dtype {}", c10::toString(t));
   }
 }
 
 torch::ScalarType to_scalar(DType t) {
   switch (t) {
-    case DType::F64: return torch::kFloat64;
-    case DType::F32: return torch::kFloat32;
-    case DType::F16: return torch::kFloat16;
-    case DType::BF16: return torch::kBFloat16;
-    case DType::I64: return torch::kInt64;
-    case DType::I32: return torch::kInt32;
-    case DType::I16: return torch::kInt16;
-    case DType::I8: return torch::kInt8;
-    case DType::U8: return torch::kUInt8;
-    case DType::BOOL: return torch::kBool;
+    case DType::F64:
+      return torch::kFloat64;
+    case DType::F32:
+      return torch::kFloat32;
+    case DType::F16:
+      return torch::kFloat16;
+    case DType::BF16:
+      return torch::kBFloat16;
+    case DType::I64:
+      return torch::kInt64;
+    case DType::I32:
+      return torch::kInt32;
+    case DType::I16:
+      return torch::kInt16;
+    case DType::I8:
+      return torch::kInt8;
+    case DType::U8:
+      return torch::kUInt8;
+    case DType::BOOL:
+      return torch::kBool;
   }
   fail(kComponent, "unknown dtype");
 }
@@ -97,8 +118,8 @@ void load_state_strict(torch::nn::Module& module, const TensorMap& tensors,
   for (auto& [name, target] : own) {
     const std::string key = prefix + name;
     auto it = tensors.find(key);
-    AVLA_CHECK(it != tensors.end(), kComponent, "{}: missing tensor '{}' (shape {})", source,
-               key, shape_str(target.sizes()));
+    AVLA_CHECK(it != tensors.end(), kComponent, "{}: missing tensor '{}' (shape {})", source, key,
+               shape_str(target.sizes()));
     const torch::Tensor& src = it->second;
     AVLA_CHECK(src.sizes() == target.sizes(), kComponent,
                "{}: tensor '{}' has shape {}, expected {}", source, key, shape_str(src.sizes()),

@@ -18,7 +18,8 @@ void save_tensor_map(const std::string& path, const TensorMap& tensors,
 TensorMap load_tensor_map(const std::string& path,
                           std::map<std::string, std::string>* metadata = nullptr);
 
-// every named parameter and buffer of module, dotted names ("backbone.layers.0.attn.qkv_proj.weight").
+// every named parameter and buffer of module, dotted names
+// ("backbone.layers.0.attn.qkv_proj.weight").
 TensorMap module_state(const torch::nn::Module& module);
 
 // strict load: every module tensor must be in the file with the same shape, and the file may not

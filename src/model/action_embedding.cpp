@@ -10,7 +10,7 @@ torch::Tensor sinusoidal_time_embedding(const torch::Tensor& t, int64_t dim, dou
   auto opts = torch::TensorOptions().dtype(torch::kFloat64);
   torch::Tensor fraction = torch::linspace(0.0, 1.0, dim / 2, opts);
   torch::Tensor period = min_period * torch::pow(max_period / min_period, fraction);
-  torch::Tensor scaling = (2.0 * M_PI) / period;                    // (dim/2)
+  torch::Tensor scaling = (2.0 * M_PI) / period;                        // (dim/2)
   torch::Tensor angle = t.to(torch::kFloat64).unsqueeze(-1) * scaling;  // (..., dim/2)
   return torch::cat({angle.sin(), angle.cos()}, -1).to(torch::kFloat32);
 }
@@ -25,8 +25,8 @@ ActionEmbeddingImpl::ActionEmbeddingImpl(const ModelConfig& cfg_) : cfg(cfg_) {
 torch::Tensor ActionEmbeddingImpl::forward(const torch::Tensor& noisy_actions,
                                            const torch::Tensor& token_time) {
   // S(tau m): (B, L, d); P(a): (B, L, d); concat -> (B, L, 2d) -> mlp -> (B, L, d)
-  torch::Tensor time_emb = sinusoidal_time_embedding(token_time, cfg.d_model,
-                                                     cfg.time_min_period, cfg.time_max_period);
+  torch::Tensor time_emb =
+      sinusoidal_time_embedding(token_time, cfg.d_model, cfg.time_min_period, cfg.time_max_period);
   torch::Tensor action_emb = action_in_proj(noisy_actions);
   torch::Tensor h = torch::cat({time_emb.to(action_emb.scalar_type()), action_emb}, -1);
   return time_mlp_out(torch::silu(time_mlp_in(h)));

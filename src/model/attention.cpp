@@ -9,7 +9,7 @@ RotaryTable RotaryTable::make(int64_t max_positions, int64_t head_dim, double th
   torch::Tensor inv_freq =
       1.0 / torch::pow(theta, torch::arange(0, head_dim, 2, opts) / static_cast<double>(head_dim));
   torch::Tensor pos = torch::arange(max_positions, opts);
-  torch::Tensor freqs = torch::outer(pos, inv_freq);         // (P, hd/2)
+  torch::Tensor freqs = torch::outer(pos, inv_freq);           // (P, hd/2)
   torch::Tensor emb = torch::cat({freqs, freqs}, /*dim=*/-1);  // (P, hd)
   return {emb.cos().to(torch::kFloat32), emb.sin().to(torch::kFloat32)};
 }
@@ -35,8 +35,8 @@ AttentionImpl::AttentionImpl(int64_t dim_, int64_t n_head_, int64_t n_kv_head_, 
       "qkv_proj",
       torch::nn::Linear(
           torch::nn::LinearOptions(dim, (n_head + 2 * n_kv_head) * head_dim).bias(qkv_bias)));
-  o_proj = register_module("o_proj",
-                           torch::nn::Linear(torch::nn::LinearOptions(n_head * head_dim, dim).bias(false)));
+  o_proj = register_module(
+      "o_proj", torch::nn::Linear(torch::nn::LinearOptions(n_head * head_dim, dim).bias(false)));
 }
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const RotaryTable& rope,
@@ -67,7 +67,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const RotaryTable& 
   // grouped queries share their kv head without copying it: q as (B, Hkv, group*T, hd)
   torch::Tensor qg = q.reshape({B, n_kv_head, group * T, head_dim});
   torch::Tensor scores = torch::matmul(qg, keys.transpose(2, 3)) / std::sqrt(double(head_dim));
-  scores = scores.view({B, n_kv_head, group, T, S});  // (B, Hkv, g, T, S)
+  scores = scores.view({B, n_kv_head, group, T, S});        // (B, Hkv, g, T, S)
   if (mask.defined()) scores = scores + mask.unsqueeze(1);  // mask (B, 1, T, S) -> (B,1,1,T,S)
   torch::Tensor probs = torch::softmax(scores.to(torch::kFloat32), -1).to(values.scalar_type());
   torch::Tensor out = torch::matmul(probs.view({B, n_kv_head, group * T, S}), values);

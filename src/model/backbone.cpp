@@ -74,8 +74,8 @@ torch::Tensor BackboneImpl::forward_full(const torch::Tensor& prefix,
   torch::Tensor key_ok = torch::cat({key_valid, torch::ones({B, L}, torch::kBool)}, 1);  // (B, T)
   torch::Tensor allowed = key_ok.view({B, 1, 1, P + L}).repeat({1, 1, P + L, 1});
   allowed.narrow(2, 0, P).narrow(3, P, L).fill_(false);
-  torch::Tensor bias =
-      torch::zeros(allowed.sizes(), torch::kFloat32).masked_fill(allowed.logical_not(), kMaskedBias);
+  torch::Tensor bias = torch::zeros(allowed.sizes(), torch::kFloat32)
+                           .masked_fill(allowed.logical_not(), kMaskedBias);
 
   torch::Tensor x = torch::cat({prefix, actions}, 1);  // (B, P + L, d)
   RotaryTable pos = rope.slice(0, P + L);

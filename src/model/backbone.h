@@ -36,7 +36,7 @@ struct BackboneImpl : torch::nn::Module {
                              const torch::Tensor& actions, torch::Tensor* prefix_hidden = nullptr);
 
   ModelConfig cfg;
-  RotaryTable rope;  // positions [0, P + L)
+  RotaryTable rope;                            // positions [0, P + L)
   torch::nn::Embedding embed_tokens{nullptr};  // (vocab, d)
   torch::nn::Linear state_proj{nullptr};       // state_dim -> d
   torch::nn::ModuleList layers{nullptr};       // DecoderLayer x n_layer

@@ -134,13 +134,13 @@ nlohmann::json to_json(const Config& c) {
 }
 
 ModelConfig model_config_from_json(const nlohmann::json& j, const std::string& source) {
-  return from_json_checked<ModelConfig>(
-      j, source, "model", [](auto& c, auto&& f) { model_fields(c, f); });
+  return from_json_checked<ModelConfig>(j, source, "model",
+                                        [](auto& c, auto&& f) { model_fields(c, f); });
 }
 
 TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& source) {
-  return from_json_checked<TrainConfig>(
-      j, source, "train", [](auto& c, auto&& f) { train_fields(c, f); });
+  return from_json_checked<TrainConfig>(j, source, "train",
+                                        [](auto& c, auto&& f) { train_fields(c, f); });
 }
 
 Config config_from_json(const nlohmann::json& j, const std::string& source) {

@@ -9,11 +9,11 @@ namespace avla {
 
 struct ModelConfig {
   // observation
-  int n_cam = 2;           // camera images per observation
-  int image_size = 64;     // model resolution (square); inputs are resized to it
-  int state_dim = 8;       // ee pos (3) + ee axis-angle (3) + gripper (2)
-  int max_text_len = 16;   // instruction tokens, padded
-  int vocab_size = 0;      // set from the tokenizer
+  int n_cam = 2;          // camera images per observation
+  int image_size = 64;    // model resolution (square); inputs are resized to it
+  int state_dim = 8;      // ee pos (3) + ee axis-angle (3) + gripper (2)
+  int max_text_len = 16;  // instruction tokens, padded
+  int vocab_size = 0;     // set from the tokenizer
   // vision encoder (qwen2.5-vl shape)
   int patch_size = 8;
   int vision_dim = 128;
@@ -30,14 +30,16 @@ struct ModelConfig {
   double rms_eps = 1e-6;
   // action expert
   int action_dim = 7;
-  int chunk_len = 10;          // L
+  int chunk_len = 10;             // L
   double time_min_period = 4e-3;  // sinusoidal time embedding (pi0)
   double time_max_period = 4.0;
-  int n_flow_steps = 10;       // N Euler steps, delta = 1 / N
+  int n_flow_steps = 10;  // N Euler steps, delta = 1 / N
 
   int head_dim() const { return d_model / n_head; }
-  int vision_grid() const { return image_size / patch_size; }            // patches per side
-  int tokens_per_cam() const { return (vision_grid() / 2) * (vision_grid() / 2); }  // after 2x2 merge
+  int vision_grid() const { return image_size / patch_size; }  // patches per side
+  int tokens_per_cam() const {
+    return (vision_grid() / 2) * (vision_grid() / 2);
+  }  // after 2x2 merge
   int prefix_len() const { return n_cam * tokens_per_cam() + max_text_len + 1; }
 
   void validate() const;  // throws avla::Error("config", ...) naming the field

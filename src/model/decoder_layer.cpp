@@ -5,8 +5,8 @@ namespace avla {
 SwiGluImpl::SwiGluImpl(int64_t dim, int64_t hidden_) : hidden(hidden_) {
   gate_up_proj = register_module(
       "gate_up_proj", torch::nn::Linear(torch::nn::LinearOptions(dim, 2 * hidden).bias(false)));
-  down_proj = register_module(
-      "down_proj", torch::nn::Linear(torch::nn::LinearOptions(hidden, dim).bias(false)));
+  down_proj = register_module("down_proj",
+                              torch::nn::Linear(torch::nn::LinearOptions(hidden, dim).bias(false)));
 }
 
 torch::Tensor SwiGluImpl::forward(const torch::Tensor& x) {

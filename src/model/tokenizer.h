@@ -4,17 +4,17 @@
 
 #include <cstdint>
 #include <map>
-#include <nlohmann/json_fwd.hpp>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
 
 namespace avla {
 
 struct TokenizedText {
-  std::vector<int64_t> ids;  // length max_len, padded with pad_id
-  std::vector<uint8_t> mask; // 1 for real tokens, 0 for padding
-  int n_truncated = 0;       // words dropped past max_len
+  std::vector<int64_t> ids;   // length max_len, padded with pad_id
+  std::vector<uint8_t> mask;  // 1 for real tokens, 0 for padding
+  int n_truncated = 0;        // words dropped past max_len
 };
 
 class Tokenizer {

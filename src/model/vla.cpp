@@ -5,8 +5,8 @@
 namespace avla {
 
 ObservationBatch ObservationBatch::index(const torch::Tensor& rows) const {
-  return {images.index_select(0, rows), state.index_select(0, rows),
-          tokens.index_select(0, rows), token_mask.index_select(0, rows)};
+  return {images.index_select(0, rows), state.index_select(0, rows), tokens.index_select(0, rows),
+          token_mask.index_select(0, rows)};
 }
 
 void check_observation(const ObservationBatch& obs, const ModelConfig& cfg) {
@@ -20,10 +20,10 @@ void check_observation(const ObservationBatch& obs, const ModelConfig& cfg) {
              "vla", "observation.images has shape {}, expected uint8 [{},{},3,{},{}]",
              obs.images.defined() ? c10::str(obs.images.sizes()) : "undefined", B, cfg.n_cam,
              cfg.image_size, cfg.image_size);
-  AVLA_CHECK(obs.tokens.defined() && obs.tokens.sizes() == torch::IntArrayRef({B, cfg.max_text_len}),
-             "vla", "observation.tokens has shape {}, expected [{},{}]",
-             obs.tokens.defined() ? c10::str(obs.tokens.sizes()) : "undefined", B,
-             cfg.max_text_len);
+  AVLA_CHECK(
+      obs.tokens.defined() && obs.tokens.sizes() == torch::IntArrayRef({B, cfg.max_text_len}),
+      "vla", "observation.tokens has shape {}, expected [{},{}]",
+      obs.tokens.defined() ? c10::str(obs.tokens.sizes()) : "undefined", B, cfg.max_text_len);
   AVLA_CHECK(obs.token_mask.defined() && obs.token_mask.scalar_type() == torch::kBool &&
                  obs.token_mask.sizes() == obs.tokens.sizes(),
              "vla", "observation.token_mask must be bool with the shape of tokens");
@@ -36,7 +36,8 @@ VLAImpl::VLAImpl(const ModelConfig& cfg_) : cfg(cfg_) {
   vision_encoder = register_module("vision_encoder", VisionEncoder(cfg));
   backbone = register_module("backbone", Backbone(cfg));
   action_embedding = register_module("action_embedding", ActionEmbedding(cfg));
-  action_out_proj = register_module("action_out_proj", torch::nn::Linear(cfg.d_model, cfg.action_dim));
+  action_out_proj =
+      register_module("action_out_proj", torch::nn::Linear(cfg.d_model, cfg.action_dim));
 }
 
 std::pair<torch::Tensor, torch::Tensor> VLAImpl::embed_prefix(const ObservationBatch& obs) {
@@ -48,10 +49,9 @@ std::pair<torch::Tensor, torch::Tensor> VLAImpl::embed_prefix(const ObservationB
   torch::Tensor prefix = torch::cat({image_tokens, text_tokens.to(image_tokens.scalar_type()),
                                      state_token.to(image_tokens.scalar_type())},
                                     1);
-  torch::Tensor key_valid =
-      torch::cat({torch::ones({B, image_tokens.size(1)}, torch::kBool), obs.token_mask,
-                  torch::ones({B, 1}, torch::kBool)},
-                 1);
+  torch::Tensor key_valid = torch::cat({torch::ones({B, image_tokens.size(1)}, torch::kBool),
+                                        obs.token_mask, torch::ones({B, 1}, torch::kBool)},
+                                       1);
   return {prefix, key_valid};
 }
 

@@ -14,7 +14,9 @@ ActMode parse_act_mode(const std::string& s) {
   fail("policy", "unknown mode '{}', expected sfm or random", s);
 }
 
-const char* act_mode_name(ActMode mode) { return mode == ActMode::Sfm ? "sfm" : "random"; }
+const char* act_mode_name(ActMode mode) {
+  return mode == ActMode::Sfm ? "sfm" : "random";
+}
 
 Policy::Policy(const std::string& checkpoint_dir) : ck_(load_checkpoint(checkpoint_dir)) {}
 
@@ -38,7 +40,8 @@ ObservationBatch Policy::prepare(const Observation& obs) const {
   ObservationBatch batch;
   batch.images = torch::stack(cams, 1);  // (1, n_cam, 3, S, S)
   batch.state = ck_.normalizer.state.normalize(obs.state.to(torch::kFloat32)).unsqueeze(0);
-  std::tie(batch.tokens, batch.token_mask) = tokenize(*ck_.tokenizer, obs.instruction, mc.max_text_len);
+  std::tie(batch.tokens, batch.token_mask) =
+      tokenize(*ck_.tokenizer, obs.instruction, mc.max_text_len);
   return batch;
 }
 

@@ -26,9 +26,9 @@ struct Observation {
 
 struct ActOptions {
   ActMode mode = ActMode::Sfm;
-  int n_steps = 0;             // 0: the config's n_flow_steps
+  int n_steps = 0;  // 0: the config's n_flow_steps
   double random_mask_prob = 0.5;
-  uint64_t seed = 0;           // noise and random masks
+  uint64_t seed = 0;  // noise and random masks
 };
 
 struct ActTimings {

@@ -21,12 +21,13 @@ void save_checkpoint(const std::string& dir, const Config& config, VLAImpl& mode
 
 Checkpoint load_checkpoint(const std::string& dir) {
   AVLA_CHECK(fs::is_directory(dir), "checkpoint", "'{}' is not a checkpoint directory", dir);
-  for (const char* name : {"config.json", "model.safetensors", "norm_stats.json", "tokenizer.json"}) {
+  for (const char* name :
+       {"config.json", "model.safetensors", "norm_stats.json", "tokenizer.json"}) {
     AVLA_CHECK(fs::exists(dir + "/" + name), "checkpoint", "{}: missing file '{}'", dir, name);
   }
   Checkpoint ck;
-  ck.config = config_from_json(read_json_file(dir + "/config.json", "checkpoint"),
-                               dir + "/config.json");
+  ck.config =
+      config_from_json(read_json_file(dir + "/config.json", "checkpoint"), dir + "/config.json");
   ck.tokenizer = load_tokenizer(dir + "/tokenizer.json");
   AVLA_CHECK(ck.tokenizer->vocab_size() == ck.config.model.vocab_size, "checkpoint",
              "{}: tokenizer has {} words, config.json says vocab_size {}", dir,

@@ -34,11 +34,11 @@ std::vector<ParamGroup> param_groups(VLAImpl& model) {
 torch::Tensor step_loss(VLAImpl& model, const TrainBatch& batch, const ModelConfig& mc,
                         const TrainConfig& tc, at::Generator& gen) {
   const int64_t B = batch.actions.size(0);
-  torch::Tensor tau = sample_flow_time(B, gen);                                   // (B)
-  torch::Tensor mask = sample_flow_mask(B, mc.chunk_len, tc.vanilla, gen);        // (B, L)
-  torch::Tensor noise = torch::randn(batch.actions.sizes(), gen);                 // (B, L, A)
-  torch::Tensor noisy = make_noisy_actions(batch.actions, noise, tau, mask);      // eq. 5
-  torch::Tensor target = noise - batch.actions;                                   // u = n - a
+  torch::Tensor tau = sample_flow_time(B, gen);                               // (B)
+  torch::Tensor mask = sample_flow_mask(B, mc.chunk_len, tc.vanilla, gen);    // (B, L)
+  torch::Tensor noise = torch::randn(batch.actions.sizes(), gen);             // (B, L, A)
+  torch::Tensor noisy = make_noisy_actions(batch.actions, noise, tau, mask);  // eq. 5
+  torch::Tensor target = noise - batch.actions;                               // u = n - a
   if (tc.bf16) {
     at::autocast::set_cpu_enabled(true);
     at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
@@ -66,8 +66,8 @@ TrainResult train(const TrainOptions& options) {
   AVLA_CHECK(!out.empty(), "train", "--out is required");
   if (options.resume) {
     // the run's own config wins, except the step budget the user may extend
-    Config saved = config_from_json(read_json_file(out + "/config.json", "train"),
-                                    out + "/config.json");
+    Config saved =
+        config_from_json(read_json_file(out + "/config.json", "train"), out + "/config.json");
     saved.train.steps = config.train.steps;
     config = saved;
   } else {
@@ -76,11 +76,15 @@ TrainResult train(const TrainOptions& options) {
   }
   config.train.validate();
   const TrainConfig& tc = config.train;
+  if (tc.bf16 && !__builtin_cpu_supports("avx512bf16")) {
+    log_info(
+        "[train] warning: --bf16 on a CPU without bf16 instructions (avx512_bf16/amx) runs "
+        "LibTorch's slow bf16 fallback; fp32 is much faster here (docs/BENCHMARKS.md)");
+  }
 
   // data, tokenizer, normalizer (the saved ones when resuming)
-  Dataset dataset = load_dataset(
-      expand_data_paths(options.data),
-      {config.model.image_size, config.model.chunk_len, tc.pause_eps});
+  Dataset dataset = load_dataset(expand_data_paths(options.data),
+                                 {config.model.image_size, config.model.chunk_len, tc.pause_eps});
   std::unique_ptr<Tokenizer> tokenizer;
   Normalizer normalizer;
   if (options.resume) {
@@ -152,17 +156,18 @@ TrainResult train(const TrainOptions& options) {
     ++interval_steps;
 
     const bool last = step == tc.steps;
-    const bool stop = (options.stop_after > 0 && step - start_step >= options.stop_after) ||
-                      (options.time_limit_s > 0 && total_timer.elapsed_ms() / 1000.0 >= options.time_limit_s);
+    const bool stop =
+        (options.stop_after > 0 && step - start_step >= options.stop_after) ||
+        (options.time_limit_s > 0 && total_timer.elapsed_ms() / 1000.0 >= options.time_limit_s);
     if (step % tc.log_every == 0 || last || stop) {
       const double ms = interval_timer.elapsed_ms() / interval_steps;
       const double mean_loss = interval_loss / interval_steps;
       const double sps = tc.batch * 1000.0 / ms;
       log_info("step {}/{} | loss {:.4f} | lr {:.1e} | grad {:.2f} | {:.0f} ms | {:.0f} samples/s",
                step, tc.steps, mean_loss, lr, grad_norm, ms, sps);
-      metrics << nlohmann::json{{"step", step},       {"loss", mean_loss}, {"lr", lr},
-                                {"grad_norm", grad_norm}, {"ms_per_step", ms},
-                                {"samples_per_s", sps}}
+      metrics << nlohmann::json{{"step", step},      {"loss", mean_loss},
+                                {"lr", lr},          {"grad_norm", grad_norm},
+                                {"ms_per_step", ms}, {"samples_per_s", sps}}
                      .dump()
               << "\n";
       metrics.flush();

@@ -28,9 +28,9 @@ template <typename... Args>
 }  // namespace avla
 
 // AVLA_CHECK(cond, "component", "format {}", args...): throws avla::Error when cond is false.
-#define AVLA_CHECK(cond, component, ...)      \
-  do {                                        \
-    if (!(cond)) {                            \
-      ::avla::fail(component, __VA_ARGS__);   \
-    }                                         \
+#define AVLA_CHECK(cond, component, ...)    \
+  do {                                      \
+    if (!(cond)) {                          \
+      ::avla::fail(component, __VA_ARGS__); \
+    }                                       \
   } while (0)

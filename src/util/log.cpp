@@ -16,7 +16,9 @@ void log_line(const std::string& line) {
   std::fflush(stderr);
 }
 
-bool stderr_is_terminal() { return isatty(fileno(stderr)) != 0; }
+bool stderr_is_terminal() {
+  return isatty(fileno(stderr)) != 0;
+}
 
 ProgressBar::ProgressBar(std::string label, int64_t total)
     : label_(std::move(label)),
@@ -24,7 +26,9 @@ ProgressBar::ProgressBar(std::string label, int64_t total)
       enabled_(stderr_is_terminal()),
       start_(std::chrono::steady_clock::now()) {}
 
-ProgressBar::~ProgressBar() { finish(); }
+ProgressBar::~ProgressBar() {
+  finish();
+}
 
 void ProgressBar::update(int64_t done, const std::string& suffix) {
   if (!enabled_ || finished_) return;
@@ -32,8 +36,7 @@ void ProgressBar::update(int64_t done, const std::string& suffix) {
   double frac = static_cast<double>(done) / static_cast<double>(total_);
   if (frac > 1.0) frac = 1.0;
   int filled = static_cast<int>(frac * width);
-  double secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   double eta = done > 0 ? secs * (static_cast<double>(total_ - done) / done) : 0.0;
   std::string bar(filled, '#');
   bar.append(width - filled, '.');

@@ -63,15 +63,15 @@ TEST(Cli, SynthTrainInferEndToEnd) {
   std::string dir = test::temp_dir("cli_e2e");
   ASSERT_EQ(run("synth --out " + dir + "/data --tasks 1 --episodes 2 --resolution 32").code, 0);
   CliRun t = run("train --data " + dir + "/data --config " + test::source_dir() +
-              "/configs/tiny.json --out " + dir + "/run --steps 4");
+                 "/configs/tiny.json --out " + dir + "/run --steps 4");
   ASSERT_EQ(t.code, 0) << t.output;
   EXPECT_TRUE(contains(t.output, "step 4/4 | loss")) << t.output;
   CliRun i = run("infer --ckpt " + dir + "/run --data " + dir +
-              "/data/synthetic_task0.hdf5 --demo 1 --step 2 --mode random");
+                 "/data/synthetic_task0.hdf5 --demo 1 --step 2 --mode random");
   ASSERT_EQ(i.code, 0) << i.output;
   EXPECT_TRUE(contains(i.output, "mse vs ground truth")) << i.output;
-  CliRun bad = run("infer --ckpt " + dir + "/run --data " + dir +
-                "/data/synthetic_task0.hdf5 --demo 9");
+  CliRun bad =
+      run("infer --ckpt " + dir + "/run --data " + dir + "/data/synthetic_task0.hdf5 --demo 9");
   EXPECT_EQ(bad.code, 1);
   EXPECT_TRUE(contains(bad.output, "--demo 9 out of range")) << bad.output;
   // garbled weights: one clear error, no crash

@@ -84,8 +84,8 @@ TEST(Dataset, ChunksPaddingAndPauses) {
   EXPECT_EQ(ds.n_frames(), 9);
   EXPECT_EQ(ds.images.sizes(), torch::IntArrayRef({9, 2, 3, 8, 8}));
   EXPECT_EQ(ds.images[0][1][0][0][0].item<int>(), 200);  // eye_in_hand resized, value kept
-  EXPECT_TRUE(torch::equal(ds.pause.narrow(0, 0, 6),
-                           torch::tensor({0, 0, 1, 1, 0, 0}, torch::kBool)));
+  EXPECT_TRUE(
+      torch::equal(ds.pause.narrow(0, 0, 6), torch::tensor({0, 0, 1, 1, 0, 0}, torch::kBool)));
   // frame 4 of demo 0: chunk = frames 4, 5, 5, 5 with validity 1, 1, 0, 0
   EXPECT_TRUE(torch::equal(ds.chunk_index[4], torch::tensor({4, 5, 5, 5}, torch::kInt64)));
   EXPECT_TRUE(torch::equal(ds.chunk_valid[4], torch::tensor({1, 1, 0, 0}, torch::kBool)));

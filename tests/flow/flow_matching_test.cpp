@@ -75,7 +75,8 @@ TEST(TimeEmbedding, SinusoidValuesAndUnmaskedEqualsTimeZero) {
   torch::Tensor h = emb(x, token_time(tau, m));
   torch::Tensor h0 = emb(x, torch::zeros({1, c.model.chunk_len}));
   // unmasked tokens: identical to tau = 0; the masked token differs
-  EXPECT_TRUE(torch::equal(h.narrow(1, 1, c.model.chunk_len - 1), h0.narrow(1, 1, c.model.chunk_len - 1)));
+  EXPECT_TRUE(
+      torch::equal(h.narrow(1, 1, c.model.chunk_len - 1), h0.narrow(1, 1, c.model.chunk_len - 1)));
   EXPECT_GT(test::max_abs_diff(h[0][0], h0[0][0]), 1e-3);
 }
 

@@ -17,9 +17,9 @@ using test::expect_error;
 std::string valid_file_bytes() {
   float a[6] = {1, 2, 3, 4, 5, 6};
   int64_t b[2] = {7, -8};
-  return serialize_safetensors({{"a", DType::F32, {2, 3}, a, sizeof(a)},
-                                {"b", DType::I64, {2}, b, sizeof(b)}},
-                               {{"k", "v"}});
+  return serialize_safetensors(
+      {{"a", DType::F32, {2, 3}, a, sizeof(a)}, {"b", DType::I64, {2}, b, sizeof(b)}},
+      {{"k", "v"}});
 }
 
 std::string with_header(const std::string& header, const std::string& data) {
@@ -42,7 +42,8 @@ TEST(Safetensors, RoundTripIsExact) {
 
 TEST(Safetensors, TorchRoundTripIsBitExact) {
   std::string dir = test::temp_dir("st");
-  TensorMap m{{"x", torch::randn({3, 5})}, {"y", torch::randint(0, 255, {4}).to(torch::kUInt8)},
+  TensorMap m{{"x", torch::randn({3, 5})},
+              {"y", torch::randint(0, 255, {4}).to(torch::kUInt8)},
               {"z", torch::randn({2}).to(torch::kBFloat16)}};
   save_tensor_map(dir + "/t.safetensors", m);
   TensorMap back = load_tensor_map(dir + "/t.safetensors");
@@ -89,11 +90,10 @@ TEST(Safetensors, GarbledHeaderIsAnError) {
 TEST(Safetensors, OverlappingTensorsAreAnError) {
   expect_error(
       [&] {
-        SafeTensors::parse(
-            with_header(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
-                        R"("b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
-                        std::string(12, '\0')),
-            "o.safetensors");
+        SafeTensors::parse(with_header(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                                       R"("b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+                                       std::string(12, '\0')),
+                           "o.safetensors");
       },
       {"o.safetensors", "overlap"});
 }
@@ -106,7 +106,8 @@ TEST(Safetensors, StrictLoadNamesTensorAndShapes) {
   load_module_strict(*other, dir + "/ok.safetensors");
   EXPECT_TRUE(torch::equal(lin->weight, other->weight));
 
-  save_tensor_map(dir + "/shape.safetensors", {{"weight", torch::zeros({4, 4})}, {"bias", torch::zeros({2})}});
+  save_tensor_map(dir + "/shape.safetensors",
+                  {{"weight", torch::zeros({4, 4})}, {"bias", torch::zeros({2})}});
   expect_error([&] { load_module_strict(*other, dir + "/shape.safetensors"); },
                {"shape.safetensors", "tensor 'weight' has shape [4,4], expected [2,3]"});
   save_tensor_map(dir + "/missing.safetensors", {{"weight", torch::zeros({2, 3})}});

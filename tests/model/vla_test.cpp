@@ -54,9 +54,7 @@ TEST(VLA, PrefixOutputsDoNotDependOnActions) {
   Fixture f;
   torch::NoGradGuard ng;
   auto [prefix, valid] = f.model->embed_prefix(f.obs);
-  auto act = [&](const torch::Tensor& noisy) {
-    return f.model->action_embedding(noisy, f.time);
-  };
+  auto act = [&](const torch::Tensor& noisy) { return f.model->action_embedding(noisy, f.time); };
   torch::Tensor h1, h2;
   torch::Tensor v1 = f.model->backbone->forward_full(prefix, valid, act(f.noisy), &h1);
   torch::Tensor v2 = f.model->backbone->forward_full(prefix, valid, act(f.noisy * 3 + 1), &h2);
@@ -87,8 +85,11 @@ TEST(VLA, WrongShapesNameTheField) {
   test::expect_error([&] { f.model->encode_prefix(bad); },
                      {"[vision_encoder] images have shape [3, 2, 3, 16, 16]"});
   KvCache cache = f.model->encode_prefix(f.obs);
-  test::expect_error([&] { f.model->velocity(cache, torch::zeros({3, 5, 7}), f.time); },
-                     {"[vla] noisy actions have shape [3, 5, 7], expected [B,4,7]"});
+  test::expect_error(
+      [&] {
+        f.model->velocity(cache, torch::zeros({3, 5, 7}), f.time);
+      },
+      {"[vla] noisy actions have shape [3, 5, 7], expected [B,4,7]"});
 }
 
 TEST(Sampler, AfmKeepsUnmaskedTokensBitIdentical) {
@@ -98,7 +99,8 @@ TEST(Sampler, AfmKeepsUnmaskedTokensBitIdentical) {
   const auto& mc = f.cfg.model;
   torch::Tensor noise = torch::randn({3, mc.chunk_len, mc.action_dim});
   torch::Tensor sfm = sample_sfm(*f.model, cache, noise, mc.n_flow_steps);
-  torch::Tensor mask = torch::tensor({1, 0, 0, 1, 0, 1, 0, 0, 0, 0, 1, 1}, torch::kBool).view({3, 4});
+  torch::Tensor mask =
+      torch::tensor({1, 0, 0, 1, 0, 1, 0, 0, 0, 0, 1, 1}, torch::kBool).view({3, 4});
   torch::Tensor noise2 = torch::randn_like(noise);
   torch::Tensor afm = sample_afm(*f.model, cache, sfm, mask, noise2, mc.n_flow_steps);
   torch::Tensor keep = mask.logical_not();
@@ -117,7 +119,8 @@ TEST(Sampler, SfmEqualsAllOnesAfmAndUncachedEuler) {
   torch::Tensor noise = torch::randn({3, mc.chunk_len, mc.action_dim});
   torch::Tensor sfm = sample_sfm(*f.model, cache, noise, 5);
   torch::Tensor garbage = torch::full_like(noise, 123.0);  // ignored where every token is masked
-  EXPECT_TRUE(torch::equal(sample_afm(*f.model, cache, garbage, torch::ones({3, 4}), noise, 5), sfm));
+  EXPECT_TRUE(
+      torch::equal(sample_afm(*f.model, cache, garbage, torch::ones({3, 4}), noise, 5), sfm));
   // the same euler loop written out with full recomputation every step
   torch::Tensor x = noise.clone();
   for (int k = 0; k < 5; ++k) {

@@ -8,7 +8,7 @@ usage: asyncvla_ref.py DIR
   DIR/config.json, DIR/model.safetensors   the checkpoint (as written by asyncvla)
   DIR/inputs.safetensors                   images, state, tokens, token_mask, actions, noise, tau,
                                            mask, valid
-writes DIR/reference.safetensors with velocity (B, L, A) and loss ().
+writes DIR/reference.safetensors with velocity and velocity_cached (B, L, A), and loss ().
 """
 import json
 import math
@@ -72,7 +72,7 @@ class Reference:
         emb = torch.cat([freqs, freqs], -1)
         return emb.cos().float(), emb.sin().float()
 
-    def layer(self, x, p, n_head, n_kv, rope, bias_mask):
+    def layer(self, x, p, n_head, n_kv, rope, bias_mask, past=None, kv_out=None):
         B, T, D = x.shape
         hd = D // n_head
         h = self.rms(x, p + "input_layernorm.weight")
@@ -88,6 +88,10 @@ class Reference:
                 t1, t2 = t[..., :hd // 2], t[..., hd // 2:]
                 return t * cos + torch.cat([-t2, t1], -1) * sin
             q, k = rot(q), rot(k)
+        if kv_out is not None:
+            kv_out.append((k, v))
+        if past is not None:  # cached prefix keys/values go first
+            k, v = torch.cat([past[0], k], 2), torch.cat([past[1], v], 2)
         # repeat kv heads: head h uses kv head h // (n_head / n_kv)
         k = k.repeat_interleave(n_head // n_kv, dim=1)
         v = v.repeat_interleave(n_head // n_kv, dim=1)
@@ -130,20 +134,50 @@ class Reference:
         ang = t.double()[..., None] * (2 * math.pi / period)
         return torch.cat([ang.sin(), ang.cos()], -1).float()
 
-    def velocity(self, inp, noisy, token_time):
-        c, w = self.c, self.w
+    def prefix(self, inp):
         img = self.vision(inp["images"])
-        txt = F.embedding(inp["tokens"], w["backbone.embed_tokens.weight"])
+        txt = F.embedding(inp["tokens"], self.w["backbone.embed_tokens.weight"])
         st = self.lin(inp["state"], "backbone.state_proj")[:, None, :]
-        prefix = torch.cat([img, txt, st], 1)
+        key_ok = torch.cat([torch.ones(img.shape[0], img.shape[1], dtype=torch.bool),
+                            inp["token_mask"].bool(), torch.ones(img.shape[0], 1, dtype=torch.bool)], 1)
+        return torch.cat([img, txt, st], 1), key_ok
+
+    def embed_actions(self, noisy, token_time):
+        h = torch.cat([self.time_embedding(token_time), self.lin(noisy, "action_embedding.action_in_proj")], -1)
+        return self.lin(F.silu(self.lin(h, "action_embedding.time_mlp_in")), "action_embedding.time_mlp_out")
+
+    def encode_prefix(self, inp):
+        """kv-cache variant (used by bench/reference_bench.py): per-layer prefix keys/values."""
+        c = self.c
+        x, key_ok = self.prefix(inp)
+        bias = torch.zeros(key_ok.shape).masked_fill(~key_ok, -1e9)[:, None, None, :]
+        rope = self.rotary(x.shape[1], c["d_model"] // c["n_head"])
+        cache = []
+        for i in range(c["n_layer"]):
+            x = self.layer(x, f"backbone.layers.{i}.", c["n_head"], c["n_kv_head"], rope, bias, kv_out=cache)
+        return cache, bias
+
+    def velocity_cached(self, cache, bias, noisy, token_time):
+        c = self.c
+        x = self.embed_actions(noisy, token_time)
+        B, L = x.shape[:2]
+        P = bias.shape[-1]
+        full_bias = torch.cat([bias, torch.zeros(B, 1, 1, L)], -1)
+        cos, sin = self.rotary(P + L, c["d_model"] // c["n_head"])
+        rope = (cos[P:], sin[P:])
+        for i in range(c["n_layer"]):
+            x = self.layer(x, f"backbone.layers.{i}.", c["n_head"], c["n_kv_head"], rope, full_bias,
+                           past=cache[i])
+        return self.lin(self.rms(x, "backbone.norm.weight"), "action_out_proj")
+
+    def velocity(self, inp, noisy, token_time):
+        c = self.c
+        prefix, key_ok = self.prefix(inp)
         B, P, _ = prefix.shape
         L = noisy.shape[1]
-        h = torch.cat([self.time_embedding(token_time), self.lin(noisy, "action_embedding.action_in_proj")], -1)
-        act = self.lin(F.silu(self.lin(h, "action_embedding.time_mlp_in")), "action_embedding.time_mlp_out")
-        x = torch.cat([prefix, act], 1)
+        x = torch.cat([prefix, self.embed_actions(noisy, token_time)], 1)
         # block mask: prefix queries see the valid prefix; action queries see it and all actions
-        key_ok = torch.cat([torch.ones(B, img.shape[1], dtype=torch.bool), inp["token_mask"].bool(),
-                            torch.ones(B, 1 + L, dtype=torch.bool)], 1)
+        key_ok = torch.cat([key_ok, torch.ones(B, L, dtype=torch.bool)], 1)
         allowed = key_ok[:, None, None, :].expand(B, 1, P + L, P + L).clone()
         allowed[:, :, :P, P:] = False
         bias = torch.zeros(allowed.shape).masked_fill(~allowed, -1e9)
@@ -164,10 +198,13 @@ def main():
     with torch.no_grad():
         noisy = a - tau[:, None, None] * (a - n) * m[..., None]          # eq. 5
         v = ref.velocity(inp, noisy, tau[:, None] * m)
+        cache, bias = ref.encode_prefix(inp)
+        v_cached = ref.velocity_cached(cache, bias, noisy, tau[:, None] * m)
         u = n - a
         wgt = (m * valid)[..., None]
         loss = ((v - u) ** 2 * wgt).sum() / (wgt.sum() * a.shape[-1])    # eq. 4
-    write_safetensors(d + "/reference.safetensors", {"velocity": v, "loss": loss.reshape(())})
+    write_safetensors(d + "/reference.safetensors", {"velocity": v, "velocity_cached": v_cached,
+                                                        "loss": loss.reshape(())})
     print(f"reference: velocity {tuple(v.shape)}, loss {loss.item():.6f}")
 
 

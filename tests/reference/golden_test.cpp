@@ -41,13 +41,18 @@ TEST(Golden, PytorchReferenceAgreesOnVelocityAndLoss) {
   torch::Tensor mask = sample_flow_mask(B, mc.chunk_len, false, gen);
   torch::Tensor valid = torch::ones({B, mc.chunk_len});
   valid[2][3] = 0;
-  save_tensor_map(dir + "/inputs.safetensors",
-                  {{"images", obs.images}, {"state", obs.state}, {"tokens", obs.tokens},
-                   {"token_mask", obs.token_mask.to(torch::kUInt8)}, {"actions", actions},
-                   {"noise", noise}, {"tau", tau}, {"mask", mask}, {"valid", valid}});
+  save_tensor_map(dir + "/inputs.safetensors", {{"images", obs.images},
+                                                {"state", obs.state},
+                                                {"tokens", obs.tokens},
+                                                {"token_mask", obs.token_mask.to(torch::kUInt8)},
+                                                {"actions", actions},
+                                                {"noise", noise},
+                                                {"tau", tau},
+                                                {"mask", mask},
+                                                {"valid", valid}});
 
-  const std::string cmd = "/usr/bin/python3 " + test::source_dir() +
-                          "/tests/reference/asyncvla_ref.py " + dir;
+  const std::string cmd =
+      "/usr/bin/python3 " + test::source_dir() + "/tests/reference/asyncvla_ref.py " + dir;
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   TensorMap ref = load_tensor_map(dir + "/reference.safetensors");
 
@@ -62,6 +67,7 @@ TEST(Golden, PytorchReferenceAgreesOnVelocityAndLoss) {
   EXPECT_GT(ref.at("velocity").abs().mean().item<double>(), 1e-2);
   EXPECT_LT(test::max_abs_diff(v_cached, ref.at("velocity")), 1e-4);
   EXPECT_LT(test::max_abs_diff(v_full, ref.at("velocity")), 1e-4);
+  EXPECT_LT(test::max_abs_diff(v_cached, ref.at("velocity_cached")), 1e-4);
   EXPECT_NEAR(loss.item<double>(), ref.at("loss").item<double>(), 1e-4);
 }
 

@@ -73,9 +73,9 @@ TEST(Trainer, TinyModelLearnsSyntheticTask) {
 
   // sfm chunks on training frames come close to the ground truth (normalized units)
   Checkpoint ck = load_checkpoint(out);
-  Dataset ds = load_dataset({synthetic_dir() + "/synthetic_task0.hdf5",
-                             synthetic_dir() + "/synthetic_task1.hdf5"},
-                            {32, ck.config.model.chunk_len, ck.config.train.pause_eps});
+  Dataset ds = load_dataset(
+      {synthetic_dir() + "/synthetic_task0.hdf5", synthetic_dir() + "/synthetic_task1.hdf5"},
+      {32, ck.config.model.chunk_len, ck.config.train.pause_eps});
   ChunkSampler sampler(ds, ck.normalizer, *ck.tokenizer, ck.config.model.max_text_len);
   torch::NoGradGuard ng;
   torch::Tensor ids = torch::arange(0, ds.n_frames(), 3, torch::kInt64);
@@ -134,14 +134,16 @@ TEST(Checkpoint, MissingOrBrokenFilesAreErrors) {
   std::string out = test::temp_dir("ckpt_bad");
   train(tiny_options(out, 2));
   std::filesystem::remove(out + "/tokenizer.json");
-  test::expect_error([&] { load_checkpoint(out); }, {"[checkpoint]", "missing file 'tokenizer.json'"});
+  test::expect_error([&] { load_checkpoint(out); },
+                     {"[checkpoint]", "missing file 'tokenizer.json'"});
   train(tiny_options(test::temp_dir("ckpt_bad2"), 2));
   std::string out2 = test::temp_dir("ckpt_bad2");
   train(tiny_options(out2, 2));
   // truncate the weights
   std::string bytes = read_file(out2 + "/model.safetensors");
   write_file_atomic(out2 + "/model.safetensors", bytes.substr(0, bytes.size() / 2));
-  test::expect_error([&] { load_checkpoint(out2); }, {"model.safetensors", "outside the data buffer"});
+  test::expect_error([&] { load_checkpoint(out2); },
+                     {"model.safetensors", "outside the data buffer"});
 }
 
 }  // namespace

@@ -1,0 +1,151 @@
+// model speed for the small preset at batch 1 (inference) and 32 (training), fp32 and bf16.
+// writes the weights and inputs it used to $ASYNCVLA_BENCH_DIR (default /tmp/asyncvla_bench) so
+// bench/reference_bench.py can time PyTorch eager on the same model.
+#include <ATen/autocast_mode.h>
+#include <benchmark/benchmark.h>
+
+#include <filesystem>
+
+#include "flow/flow_matching.h"
+#include "flow/sampler.h"
+#include "io/atomic_file.h"
+#include "io/tensor_file.h"
+#include "model/vla.h"
+#include "train/optimizer.h"
+
+namespace avla {
+namespace {
+
+struct Setup {
+  Config cfg;
+  VLA model{nullptr};
+  ObservationBatch obs1, obs32;
+  torch::Tensor noise1, actions32;
+
+  static ObservationBatch observation(const ModelConfig& mc, int64_t B) {
+    ObservationBatch o;
+    o.images =
+        torch::randint(0, 256, {B, mc.n_cam, 3, mc.image_size, mc.image_size}).to(torch::kUInt8);
+    o.state = torch::randn({B, mc.state_dim});
+    o.tokens = torch::randint(2, mc.vocab_size, {B, mc.max_text_len});
+    o.token_mask = torch::ones({B, mc.max_text_len}, torch::kBool);
+    o.token_mask.narrow(1, 8, mc.max_text_len - 8).fill_(false);
+    return o;
+  }
+
+  Setup() {
+    torch::manual_seed(0);
+    cfg.model.vocab_size = 32;  // defaults are the small preset
+    model = VLA(cfg.model);
+    model->eval();
+    obs1 = observation(cfg.model, 1);
+    obs32 = observation(cfg.model, 32);
+    noise1 = torch::randn({1, cfg.model.chunk_len, cfg.model.action_dim});
+    actions32 = torch::randn({32, cfg.model.chunk_len, cfg.model.action_dim});
+    const char* env = std::getenv("ASYNCVLA_BENCH_DIR");
+    std::string dir = env != nullptr ? env : "/tmp/asyncvla_bench";
+    std::filesystem::create_directories(dir);
+    write_file_atomic(dir + "/config.json", to_json(cfg).dump(2));
+    save_tensor_map(dir + "/model.safetensors", module_state(*model));
+    save_tensor_map(dir + "/inputs.safetensors", {{"images", obs1.images},
+                                                  {"state", obs1.state},
+                                                  {"tokens", obs1.tokens},
+                                                  {"token_mask", obs1.token_mask.to(torch::kUInt8)},
+                                                  {"noise", noise1}});
+  }
+};
+
+Setup& setup() {
+  static Setup s;
+  return s;
+}
+
+void set_threads(benchmark::State& state) {
+  torch::set_num_threads(static_cast<int>(state.range(0)));
+}
+
+void BM_PrefixEncode(benchmark::State& state) {
+  set_threads(state);
+  Setup& s = setup();
+  torch::NoGradGuard ng;
+  for (auto _ : state) benchmark::DoNotOptimize(s.model->encode_prefix(s.obs1).prefix_hidden);
+}
+
+void BM_StepCached(benchmark::State& state) {
+  set_threads(state);
+  Setup& s = setup();
+  torch::NoGradGuard ng;
+  KvCache cache = s.model->encode_prefix(s.obs1);
+  torch::Tensor t = torch::full({1, s.cfg.model.chunk_len}, 0.5);
+  for (auto _ : state) benchmark::DoNotOptimize(s.model->velocity(cache, s.noise1, t));
+}
+
+void BM_StepUncached(benchmark::State& state) {
+  set_threads(state);
+  Setup& s = setup();
+  torch::NoGradGuard ng;
+  torch::Tensor t = torch::full({1, s.cfg.model.chunk_len}, 0.5);
+  for (auto _ : state) benchmark::DoNotOptimize(s.model->velocity_full(s.obs1, s.noise1, t));
+}
+
+void BM_SfmChunk(benchmark::State& state) {
+  set_threads(state);
+  Setup& s = setup();
+  torch::NoGradGuard ng;
+  for (auto _ : state) {
+    KvCache cache = s.model->encode_prefix(s.obs1);
+    benchmark::DoNotOptimize(sample_sfm(*s.model, cache, s.noise1, s.cfg.model.n_flow_steps));
+  }
+}
+
+void train_step_bench(benchmark::State& state, bool bf16) {
+  set_threads(state);
+  Setup& s = setup();
+  TrainConfig tc;
+  std::vector<std::pair<std::string, torch::Tensor>> params;
+  for (auto& p : s.model->named_parameters()) params.emplace_back(p.key(), p.value());
+  AdamW opt({{"all", params, 1.0}}, tc);
+  at::Generator gen = at::detail::createCPUGenerator(0);
+  s.model->train();
+  const int64_t B = 32;
+  for (auto _ : state) {
+    torch::Tensor tau = sample_flow_time(B, gen);
+    torch::Tensor mask = sample_flow_mask(B, s.cfg.model.chunk_len, false, gen);
+    torch::Tensor noise = torch::randn(s.actions32.sizes(), gen);
+    torch::Tensor noisy = make_noisy_actions(s.actions32, noise, tau, mask);
+    at::autocast::set_cpu_enabled(bf16);
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    KvCache cache = s.model->encode_prefix(s.obs32);
+    torch::Tensor v = s.model->velocity(cache, noisy, token_time(tau, mask));
+    at::autocast::set_cpu_enabled(false);
+    at::autocast::clear_cache();
+    torch::Tensor loss =
+        loss_flow(v, noise - s.actions32, mask, torch::ones({B, s.cfg.model.chunk_len}));
+    opt.zero_grad();
+    loss.backward();
+    opt.clip_grad_norm(1.0);
+    opt.step(1e-5);
+  }
+  s.model->eval();
+  state.counters["samples_per_s"] =
+      benchmark::Counter(static_cast<double>(B * state.iterations()), benchmark::Counter::kIsRate);
+}
+
+void BM_TrainStep(benchmark::State& state) {
+  train_step_bench(state, false);
+}
+void BM_TrainStepBf16(benchmark::State& state) {
+  train_step_bench(state, true);
+}
+
+BENCHMARK(BM_PrefixEncode)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_StepCached)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_StepUncached)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_SfmChunk)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_TrainStep)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
+BENCHMARK(BM_TrainStepBf16)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
+
+}  // namespace
+}  // namespace avla
+
+BENCHMARK_MAIN();
