@@ -139,7 +139,7 @@ void BM_TrainStepBf16(benchmark::State& state) {
 }
 
 BENCHMARK(BM_PrefixEncode)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_StepCached)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_StepCached)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_StepUncached)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_SfmChunk)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_TrainStep)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);

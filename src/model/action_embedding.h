@@ -13,6 +13,10 @@ namespace avla {
 // periods p_i geometric from min_period to max_period over dim / 2 frequencies (pi0).
 torch::Tensor sinusoidal_time_embedding(const torch::Tensor& t, int64_t dim, double min_period,
                                         double max_period);
+// the angular frequencies 2 pi / p_i of that embedding, float64 (dim / 2)
+torch::Tensor sinusoidal_frequencies(int64_t dim, double min_period, double max_period);
+// the embedding from precomputed frequencies: (...) -> (..., 2 * freqs)
+torch::Tensor sinusoidal_from_frequencies(const torch::Tensor& t, const torch::Tensor& freqs);
 
 struct ActionEmbeddingImpl : torch::nn::Module {
   explicit ActionEmbeddingImpl(const ModelConfig& cfg);
@@ -20,6 +24,7 @@ struct ActionEmbeddingImpl : torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& noisy_actions, const torch::Tensor& token_time);
 
   ModelConfig cfg;
+  torch::Tensor time_freqs;                   // (d / 2) float64, fixed (not a weight)
   torch::nn::Linear action_in_proj{nullptr};  // P: action_dim -> d
   torch::nn::Linear time_mlp_in{nullptr};     // 2d -> d
   torch::nn::Linear time_mlp_out{nullptr};    // d -> d

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "model/linear.h"
+
 namespace avla {
 
 RotaryTable RotaryTable::make(int64_t max_positions, int64_t head_dim, double theta) {
@@ -46,14 +48,13 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const RotaryTable& 
   const int64_t group = n_head / n_kv_head;
 
   // fused projection, split into heads: q (B, H, T, hd), k/v (B, Hkv, T, hd)
-  torch::Tensor qkv = qkv_proj(x).view({B, T, n_head + 2 * n_kv_head, head_dim});
-  torch::Tensor q = qkv.narrow(2, 0, n_head).transpose(1, 2);
-  torch::Tensor k = qkv.narrow(2, n_head, n_kv_head).transpose(1, 2);
+  torch::Tensor qkv = linear(x, qkv_proj).view({B, T, n_head + 2 * n_kv_head, head_dim});
+  // q and k heads are adjacent: rotate them in one pass, (B, H + Hkv, T, hd)
+  torch::Tensor qk = qkv.narrow(2, 0, n_head + n_kv_head).transpose(1, 2);
+  if (rope.cos.defined()) qk = apply_rotary(qk, rope);
+  torch::Tensor q = qk.narrow(1, 0, n_head);
+  torch::Tensor k = qk.narrow(1, n_head, n_kv_head);
   torch::Tensor v = qkv.narrow(2, n_head + n_kv_head, n_kv_head).transpose(1, 2);
-  if (rope.cos.defined()) {
-    q = apply_rotary(q, rope);
-    k = apply_rotary(k, rope);
-  }
   if (kv_out != nullptr) *kv_out = {k, v};
 
   // prepend the cached prefix keys/values: (B, Hkv, S, hd), S = P + T
@@ -73,7 +74,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const RotaryTable& 
   torch::Tensor out = torch::matmul(probs.view({B, n_kv_head, group * T, S}), values);
   // (B, Hkv, g*T, hd) -> (B, H, T, hd) -> (B, T, H*hd)
   out = out.view({B, n_head, T, head_dim}).transpose(1, 2).reshape({B, T, n_head * head_dim});
-  return o_proj(out);
+  return linear(out, o_proj);
 }
 
 }  // namespace avla

@@ -38,6 +38,8 @@ KvCache BackboneImpl::encode_prefix(const torch::Tensor& prefix, const torch::Te
              cfg.prefix_len());
   KvCache cache;
   cache.key_bias = key_padding_bias(key_valid);
+  cache.action_bias =
+      torch::cat({cache.key_bias, torch::zeros({prefix.size(0), 1, 1, cfg.chunk_len})}, 3);
   RotaryTable pos = rope.slice(0, P);
   // (B, P, d) through every layer, keeping each layer's k, v
   torch::Tensor x = prefix;
@@ -55,8 +57,10 @@ torch::Tensor BackboneImpl::forward_actions(const KvCache& cache, const torch::T
   AVLA_CHECK(B == cache.batch(), "backbone", "actions have batch {}, cache has {}", B,
              cache.batch());
   RotaryTable pos = rope.slice(P, L);
-  // keys: [prefix (cached) | actions]; actions see every non-padding key -> bias (B, 1, 1, P + L)
-  torch::Tensor bias = torch::cat({cache.key_bias, torch::zeros({B, 1, 1, L})}, 3);
+  AVLA_CHECK(L == cfg.chunk_len, "backbone", "{} action tokens, expected chunk_len {}", L,
+             cfg.chunk_len);
+  // keys: [prefix (cached) | actions]; actions see every non-padding key
+  const torch::Tensor& bias = cache.action_bias;  // (B, 1, 1, P + L)
   torch::Tensor x = actions;
   for (size_t i = 0; i < layers->size(); ++i) {
     x = layers[i]->as<DecoderLayerImpl>()->forward(x, pos, &cache.layers[i], bias);

@@ -18,6 +18,7 @@ namespace avla {
 struct KvCache {
   std::vector<LayerKv> layers;  // per layer: k, v (B, n_kv_head, P, head_dim), after rotary
   torch::Tensor key_bias;       // (B, 1, 1, P) additive: 0 for real tokens, -1e9 for padding
+  torch::Tensor action_bias;    // (B, 1, 1, P + L): key_bias, then 0 for the L action keys
   torch::Tensor prefix_hidden;  // (B, P, d) last layer output after the final norm
   int64_t batch() const { return key_bias.size(0); }
   int64_t prefix_len() const { return key_bias.size(3); }

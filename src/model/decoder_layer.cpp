@@ -1,5 +1,7 @@
 #include "model/decoder_layer.h"
 
+#include "model/linear.h"
+
 namespace avla {
 
 SwiGluImpl::SwiGluImpl(int64_t dim, int64_t hidden_) : hidden(hidden_) {
@@ -10,10 +12,10 @@ SwiGluImpl::SwiGluImpl(int64_t dim, int64_t hidden_) : hidden(hidden_) {
 }
 
 torch::Tensor SwiGluImpl::forward(const torch::Tensor& x) {
-  torch::Tensor gate_up = gate_up_proj(x);  // (..., 2 hidden)
+  torch::Tensor gate_up = linear(x, gate_up_proj);  // (..., 2 hidden)
   torch::Tensor gate = gate_up.narrow(-1, 0, hidden);
   torch::Tensor up = gate_up.narrow(-1, hidden, hidden);
-  return down_proj(torch::silu(gate) * up);
+  return linear(torch::silu(gate) * up, down_proj);
 }
 
 DecoderLayerImpl::DecoderLayerImpl(int64_t dim, int64_t n_head, int64_t n_kv_head, int64_t ff,

@@ -1,5 +1,6 @@
 #include "model/vision_encoder.h"
 
+#include "model/linear.h"
 #include "util/error.h"
 
 namespace avla {
@@ -47,7 +48,7 @@ torch::Tensor VisionEncoderImpl::forward(const torch::Tensor& images) {
   // 2x2 merge: (n_img, half, 2, half, 2, v) -> (n_img, half^2, 4v) -> (n_img, half^2, d)
   x = merger_norm(x).view({n_img, half, 2, half, 2, v});
   x = x.permute({0, 1, 3, 2, 4, 5}).reshape({n_img, half * half, 4 * v});
-  x = merger_fc2(torch::gelu(merger_fc1(x)));
+  x = linear(torch::gelu(linear(x, merger_fc1)), merger_fc2);
   return x.reshape({B, cfg.n_cam * half * half, cfg.d_model});
 }
 

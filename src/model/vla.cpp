@@ -1,5 +1,6 @@
 #include "model/vla.h"
 
+#include "model/linear.h"
 #include "util/error.h"
 
 namespace avla {
@@ -45,7 +46,7 @@ std::pair<torch::Tensor, torch::Tensor> VLAImpl::embed_prefix(const ObservationB
   // image (B, n_cam*tpc, d) | text (B, T, d) | state (B, 1, d)
   torch::Tensor image_tokens = vision_encoder(obs.images);
   torch::Tensor text_tokens = backbone->embed_tokens(obs.tokens);
-  torch::Tensor state_token = backbone->state_proj(obs.state).unsqueeze(1);
+  torch::Tensor state_token = linear(obs.state, backbone->state_proj).unsqueeze(1);
   torch::Tensor prefix = torch::cat({image_tokens, text_tokens.to(image_tokens.scalar_type()),
                                      state_token.to(image_tokens.scalar_type())},
                                     1);
@@ -71,7 +72,7 @@ torch::Tensor VLAImpl::velocity(const KvCache& cache, const torch::Tensor& noisy
   // (B, L, A) -> (B, L, d) -> backbone -> (B, L, d) -> (B, L, A)
   torch::Tensor x = action_embedding(noisy, token_time);
   torch::Tensor h = backbone->forward_actions(cache, x);
-  return action_out_proj(h).to(torch::kFloat32);
+  return linear(h, action_out_proj).to(torch::kFloat32);
 }
 
 torch::Tensor VLAImpl::velocity_full(const ObservationBatch& obs, const torch::Tensor& noisy,
@@ -79,7 +80,7 @@ torch::Tensor VLAImpl::velocity_full(const ObservationBatch& obs, const torch::T
   auto [prefix, key_valid] = embed_prefix(obs);
   torch::Tensor x = action_embedding(noisy, token_time);
   torch::Tensor h = backbone->forward_full(prefix, key_valid, x);
-  return action_out_proj(h).to(torch::kFloat32);
+  return linear(h, action_out_proj).to(torch::kFloat32);
 }
 
 std::vector<torch::Tensor> VLAImpl::vision_parameters() {

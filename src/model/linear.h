@@ -1,0 +1,29 @@
+// y = x W^T + b for the layers of the model. at inference with few rows (a batch-1 denoising
+// step has 10 action tokens) LibTorch's GEMM streams each weight matrix once per row block and
+// runs at ~15% of peak; a register-tiled AVX2 kernel that reads every weight row once for all
+// rows is several times faster there. everything else (autograd, large M, other dtypes, CPUs
+// without AVX2/FMA) goes through torch::linear.
+#pragma once
+
+#include <torch/torch.h>
+
+namespace avla {
+
+// rows at or below this use the small-M kernel (when autograd is off)
+constexpr int64_t kSmallLinearMaxRows = 16;
+
+// x: (..., in), weight: (out, in), bias: (out) or undefined -> (..., out)
+torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight,
+                     const torch::Tensor& bias);
+
+// the same through a torch::nn::Linear's parameters
+torch::Tensor linear(const torch::Tensor& x, const torch::nn::Linear& layer);
+
+// the small-M kernel itself (tests compare it with torch::linear): float32, contiguous,
+// x (M, K), weight (N, K), bias (N) or undefined -> (M, N). throws when the CPU lacks AVX2/FMA.
+torch::Tensor linear_small_m(const torch::Tensor& x, const torch::Tensor& weight,
+                             const torch::Tensor& bias);
+
+bool small_linear_supported();
+
+}  // namespace avla
