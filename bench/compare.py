@@ -45,6 +45,9 @@ print("| batch 1, 2 threads | asyncvla C++ | PyTorch eager | C++ / PyTorch |")
 print("|---|---|---|---|")
 for name, c, p in rows:
     print(f"| {name} | {c:.2f} ms | {p:.2f} ms | {c / p:.2f}x |")
+unc = best_py("sfm_chunk_uncached_ms")
+print(f"| full SFM chunk vs PyTorch eager *without* a KV-cache (10 full recomputes) | "
+      f"{best_cpp('BM_SfmChunk/2'):.2f} ms | {unc:.2f} ms | {best_cpp('BM_SfmChunk/2') / unc:.2f}x |")
 tr = max(r["BM_TrainStep/2"]["samples_per_s"] for r in cpp)
 ptr = max(p["train_samples_per_s"] for p in py)
 tr16 = bf16["BM_TrainStepBf16/2"]["samples_per_s"]

@@ -51,6 +51,13 @@ def main():
             return x
         out["sfm_chunk_ms"] = timeit(sfm)
 
+        def sfm_uncached():  # the same chunk with the whole sequence recomputed every step
+            x = noise
+            for k in range(N):
+                x = x - (1.0 / N) * ref.velocity(inp, x, torch.full((1, L), 1.0 - k / N))
+            return x
+        out["sfm_chunk_uncached_ms"] = timeit(sfm_uncached)
+
     # training at batch 32: unified loss, backward, adamw
     B = 32
     params = {k: v.clone().requires_grad_(v.is_floating_point()) for k, v in w.items()}

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make demo: the whole pipeline on built-in defaults, about 10 minutes on 2 cores.
+# make demo: the whole pipeline on built-in defaults, about 9 minutes on 2 cores.
 #   1. a synthetic reach-and-grasp dataset in the LIBERO HDF5 layout (train and held-out seeds)
 #   2. unified SFM+AFM training of the small preset for a bounded time
 #   3. SFM and AFM (random mask) chunks on held-out demonstrations against their ground truth
@@ -8,17 +8,18 @@ set -euo pipefail
 build=${1:-build}
 bin="$build/asyncvla"
 out=${DEMO_DIR:-demo}
-train_seconds=${DEMO_TRAIN_SECONDS:-480}
+steps=${DEMO_STEPS:-600}
+train_seconds=${DEMO_TRAIN_SECONDS:-600}
 mkdir -p "$out"
 
 echo "== 1/4 data: 4 tasks x 24 demonstrations (train), 4 x 3 (held out)"
 "$bin" synth --out "$out/data/train" --tasks 4 --episodes 24 --resolution 128 --seed 1
 "$bin" synth --out "$out/data/heldout" --tasks 4 --episodes 3 --resolution 128 --seed 2
 
-echo "== 2/4 training the small preset for at most ${train_seconds}s"
+echo "== 2/4 training the small preset: $steps steps (at most ${train_seconds}s)"
 rm -rf "$out/run"
 "$bin" train --data "$out/data/train" --config configs/small.json --out "$out/run" \
-  --steps 2000 --time-limit "$train_seconds"
+  --steps "$steps" --time-limit "$train_seconds"
 
 echo "== 3/4 held-out chunks: SFM vs AFM on a random half of the tokens"
 for task in 0 1 2 3; do

@@ -4,14 +4,13 @@
 
 namespace avla {
 
-std::pair<torch::Tensor, torch::Tensor> tokenize(const Tokenizer& tokenizer,
-                                                 const std::string& text, int max_text_len) {
-  TokenizedText t = tokenizer.encode(text, max_text_len);
-  torch::Tensor ids = torch::tensor(t.ids, torch::kInt64).view({1, max_text_len});
+std::pair<torch::Tensor, torch::Tensor> token_tensors(const TokenizedText& text) {
+  const int64_t n = static_cast<int64_t>(text.ids.size());
+  torch::Tensor ids = torch::tensor(text.ids, torch::kInt64).view({1, n});
   torch::Tensor mask =
-      torch::tensor(std::vector<int64_t>(t.mask.begin(), t.mask.end()), torch::kInt64)
+      torch::tensor(std::vector<int64_t>(text.mask.begin(), text.mask.end()), torch::kInt64)
           .to(torch::kBool)
-          .view({1, max_text_len});
+          .view({1, n});
   return {ids, mask};
 }
 
@@ -27,7 +26,7 @@ ChunkSampler::ChunkSampler(const Dataset& dataset, const Normalizer& normalizer,
       log_info("[data] warning: instruction of {} loses {} words past max_text_len {}", e.source,
                t.n_truncated, max_text_len);
     }
-    auto [i, m] = tokenize(tokenizer, e.instruction, max_text_len);
+    auto [i, m] = token_tensors(t);
     ids.push_back(i);
     masks.push_back(m);
   }

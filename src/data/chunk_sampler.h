@@ -34,8 +34,7 @@ class ChunkSampler {
   torch::Tensor token_mask_;    // (E, T) bool
 };
 
-// tokenizes one instruction into (1, T) ids and mask.
-std::pair<torch::Tensor, torch::Tensor> tokenize(const Tokenizer& tokenizer,
-                                                 const std::string& text, int max_text_len);
+// tokenized text as tensors: ids (1, T) int64 and mask (1, T) bool.
+std::pair<torch::Tensor, torch::Tensor> token_tensors(const TokenizedText& text);
 
 }  // namespace avla

@@ -31,14 +31,17 @@ std::vector<std::string> demo_names(const H5::Group& data, const std::string& pa
   return names;
 }
 
+// expected dims of -1 match any size and print as '*'
 void check_shape(const torch::Tensor& t, const std::vector<int64_t>& expected,
                  const std::string& file, const std::string& field) {
   bool ok = t.dim() == static_cast<int64_t>(expected.size());
-  for (size_t i = 0; ok && i < expected.size(); ++i) {
-    ok = expected[i] < 0 || t.size(i) == expected[i];
+  std::string want = "[";
+  for (size_t i = 0; i < expected.size(); ++i) {
+    ok = ok && (expected[i] < 0 || t.size(i) == expected[i]);
+    want += (i ? ", " : "") + (expected[i] < 0 ? std::string("*") : std::to_string(expected[i]));
   }
-  AVLA_CHECK(ok, kComponent, "{}: dataset '{}' has shape {}, expected {}", file, field,
-             c10::str(t.sizes()), c10::str(c10::IntArrayRef(expected)));
+  AVLA_CHECK(ok, kComponent, "{}: dataset '{}' has shape {}, expected {}]", file, field,
+             c10::str(t.sizes()), want);
 }
 
 void check_finite(const torch::Tensor& t, const std::string& file, const std::string& field) {
@@ -77,22 +80,22 @@ LiberoFile read_libero_file(const std::string& path) {
   AVLA_CHECK(!names.empty(), kComponent, "{}: group 'data' holds no demo_<i> groups", path);
   for (const auto& name : names) {
     const std::string base = "data/" + name + "/";
+    // each field: read, check its shape (-1: any), optionally check it is finite
+    auto read = [&](const std::string& field, torch::ScalarType dtype,
+                    const std::vector<int64_t>& shape, bool finite) {
+      torch::Tensor t = hdf5_read(file, base + field, dtype, path);
+      check_shape(t, shape, path, base + field);
+      if (finite) check_finite(t, path, base + field);
+      return t;
+    };
     LiberoDemo demo;
-    demo.actions = hdf5_read(file, base + "actions", torch::kFloat64, path);
+    demo.actions = read("actions", torch::kFloat64, {-1, 7}, true);
     const int64_t T = demo.actions.size(0);
-    check_shape(demo.actions, {T, 7}, path, base + "actions");
     AVLA_CHECK(T > 0, kComponent, "{}: dataset '{}actions' is empty", path, base);
-    check_finite(demo.actions, path, base + "actions");
-    demo.agentview_rgb = hdf5_read(file, base + "obs/agentview_rgb", torch::kUInt8, path);
-    check_shape(demo.agentview_rgb, {T, -1, -1, 3}, path, base + "obs/agentview_rgb");
-    demo.eye_in_hand_rgb = hdf5_read(file, base + "obs/eye_in_hand_rgb", torch::kUInt8, path);
-    check_shape(demo.eye_in_hand_rgb, {T, -1, -1, 3}, path, base + "obs/eye_in_hand_rgb");
-    demo.ee_states = hdf5_read(file, base + "obs/ee_states", torch::kFloat64, path);
-    check_shape(demo.ee_states, {T, 6}, path, base + "obs/ee_states");
-    check_finite(demo.ee_states, path, base + "obs/ee_states");
-    demo.gripper_states = hdf5_read(file, base + "obs/gripper_states", torch::kFloat64, path);
-    check_shape(demo.gripper_states, {T, 2}, path, base + "obs/gripper_states");
-    check_finite(demo.gripper_states, path, base + "obs/gripper_states");
+    demo.agentview_rgb = read("obs/agentview_rgb", torch::kUInt8, {T, -1, -1, 3}, false);
+    demo.eye_in_hand_rgb = read("obs/eye_in_hand_rgb", torch::kUInt8, {T, -1, -1, 3}, false);
+    demo.ee_states = read("obs/ee_states", torch::kFloat64, {T, 6}, true);
+    demo.gripper_states = read("obs/gripper_states", torch::kFloat64, {T, 2}, true);
     out.demos.push_back(std::move(demo));
   }
   return out;

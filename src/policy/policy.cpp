@@ -41,7 +41,7 @@ ObservationBatch Policy::prepare(const Observation& obs) const {
   batch.images = torch::stack(cams, 1);  // (1, n_cam, 3, S, S)
   batch.state = ck_.normalizer.state.normalize(obs.state.to(torch::kFloat32)).unsqueeze(0);
   std::tie(batch.tokens, batch.token_mask) =
-      tokenize(*ck_.tokenizer, obs.instruction, mc.max_text_len);
+      token_tensors(ck_.tokenizer->encode(obs.instruction, mc.max_text_len));
   return batch;
 }
 

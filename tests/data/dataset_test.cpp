@@ -69,7 +69,7 @@ TEST(LiberoFile, BrokenFilesAreErrors) {
   d.actions = torch::zeros({4, 5}, torch::kFloat64);
   std::string path = write_file(dir, "s.hdf5", {d}, "x");
   test::expect_error([&] { read_libero_file(path); },
-                     {"'data/demo_0/actions' has shape [4, 5], expected [4, 7]"});
+                     {"'data/demo_0/actions' has shape [4, 5], expected [*, 7]"});
 }
 
 TEST(Dataset, ChunksPaddingAndPauses) {
