@@ -67,14 +67,14 @@ void set_threads(benchmark::State& state) {
 void BM_PrefixEncode(benchmark::State& state) {
   set_threads(state);
   Setup& s = setup();
-  torch::NoGradGuard ng;
+  c10::InferenceMode inference;
   for (auto _ : state) benchmark::DoNotOptimize(s.model->encode_prefix(s.obs1).prefix_hidden);
 }
 
 void BM_StepCached(benchmark::State& state) {
   set_threads(state);
   Setup& s = setup();
-  torch::NoGradGuard ng;
+  c10::InferenceMode inference;
   KvCache cache = s.model->encode_prefix(s.obs1);
   torch::Tensor t = torch::full({1, s.cfg.model.chunk_len}, 0.5);
   for (auto _ : state) benchmark::DoNotOptimize(s.model->velocity(cache, s.noise1, t));
@@ -83,7 +83,7 @@ void BM_StepCached(benchmark::State& state) {
 void BM_StepUncached(benchmark::State& state) {
   set_threads(state);
   Setup& s = setup();
-  torch::NoGradGuard ng;
+  c10::InferenceMode inference;
   torch::Tensor t = torch::full({1, s.cfg.model.chunk_len}, 0.5);
   for (auto _ : state) benchmark::DoNotOptimize(s.model->velocity_full(s.obs1, s.noise1, t));
 }
@@ -91,7 +91,7 @@ void BM_StepUncached(benchmark::State& state) {
 void BM_SfmChunk(benchmark::State& state) {
   set_threads(state);
   Setup& s = setup();
-  torch::NoGradGuard ng;
+  c10::InferenceMode inference;
   for (auto _ : state) {
     KvCache cache = s.model->encode_prefix(s.obs1);
     benchmark::DoNotOptimize(sample_sfm(*s.model, cache, s.noise1, s.cfg.model.n_flow_steps));

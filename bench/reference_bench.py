@@ -37,7 +37,7 @@ def main():
     noise = inp["noise"]
     t_half = torch.full((1, L), 0.5)
     out = {}
-    with torch.no_grad():
+    with torch.inference_mode():
         cache, bias = ref.encode_prefix(inp)
         out["prefix_encode_ms"] = timeit(lambda: ref.encode_prefix(inp))
         out["step_cached_ms"] = timeit(lambda: ref.velocity_cached(cache, bias, noise, t_half))

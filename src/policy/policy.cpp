@@ -48,7 +48,7 @@ ObservationBatch Policy::prepare(const Observation& obs) const {
 ActResult Policy::act(const Observation& obs, const ActOptions& options) {
   const ModelConfig& mc = ck_.config.model;
   const int n_steps = options.n_steps > 0 ? options.n_steps : mc.n_flow_steps;
-  torch::NoGradGuard no_grad;
+  c10::InferenceMode inference;  // no autograd bookkeeping at all: ~20 % less per-op overhead
   at::Generator gen = at::detail::createCPUGenerator(options.seed);
   ActResult r;
   Timer total, stage;
