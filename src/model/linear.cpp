@@ -2,21 +2,13 @@
 
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
-#include <immintrin.h>
 
+#include "model/simd.h"
 #include "util/error.h"
 
 namespace avla {
 
 namespace {
-
-__attribute__((target("avx2,fma"))) inline float hsum(__m256 v) {
-  __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
-  __m128 s = _mm_add_ps(lo, hi);
-  s = _mm_hadd_ps(s, s);
-  s = _mm_hadd_ps(s, s);
-  return _mm_cvtss_f32(s);
-}
 
 // one tile: MR rows of x against 2 rows of w, with the k loop unrolled KU times so that
 // MR * 2 * KU = 8 independent accumulators hide the fma latency. adds bias, writes y.
@@ -55,7 +47,7 @@ __attribute__((target("avx2,fma"))) inline void tile(const float* x, const float
       __m256 sum = acc[i][j][0];
       for (int u = 1; u < KU; ++u) sum = _mm256_add_ps(sum, acc[i][j][u]);
       const float* wj = j == 0 ? w0 : w1;
-      float s = hsum(sum);
+      float s = hsum8(sum);
       for (int64_t kk = k; kk < K; ++kk) s += x[i * K + kk] * wj[kk];
       y[i * N + n + j] = s + (b ? b[n + j] : 0.f);
     }
@@ -93,8 +85,7 @@ __attribute__((target("avx2,fma"))) void kernel(const float* x, const float* w, 
 }  // namespace
 
 bool small_linear_supported() {
-  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return ok;
+  return cpu_has_avx2_fma();
 }
 
 torch::Tensor linear_small_m(const torch::Tensor& x, const torch::Tensor& weight,
