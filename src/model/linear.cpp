@@ -84,13 +84,9 @@ __attribute__((target("avx2,fma"))) void kernel(const float* x, const float* w, 
 
 }  // namespace
 
-bool small_linear_supported() {
-  return cpu_has_avx2_fma();
-}
-
 torch::Tensor linear_small_m(const torch::Tensor& x, const torch::Tensor& weight,
                              const torch::Tensor& bias) {
-  AVLA_CHECK(small_linear_supported(), "linear", "the small-M kernel needs AVX2 and FMA");
+  AVLA_CHECK(cpu_has_avx2_fma(), "linear", "the small-M kernel needs AVX2 and FMA");
   AVLA_CHECK(x.dim() == 2 && weight.dim() == 2 && x.size(1) == weight.size(1), "linear",
              "x {} and weight {} do not match", c10::str(x.sizes()), c10::str(weight.sizes()));
   AVLA_CHECK(x.scalar_type() == torch::kFloat32 && weight.scalar_type() == torch::kFloat32,
@@ -116,7 +112,7 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight,
   const int64_t rows = x.numel() / std::max<int64_t>(1, x.size(-1));
   const bool small = !torch::GradMode::is_enabled() && rows <= kSmallLinearMaxRows &&
                      x.scalar_type() == torch::kFloat32 &&
-                     weight.scalar_type() == torch::kFloat32 && small_linear_supported() &&
+                     weight.scalar_type() == torch::kFloat32 && cpu_has_avx2_fma() &&
                      !at::autocast::is_cpu_enabled();
   if (!small) return torch::nn::functional::linear(x, weight, bias);
   std::vector<int64_t> out_shape = x.sizes().vec();

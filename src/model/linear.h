@@ -20,10 +20,9 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight,
 torch::Tensor linear(const torch::Tensor& x, const torch::nn::Linear& layer);
 
 // the small-M kernel itself (tests compare it with torch::linear): float32, contiguous,
-// x (M, K), weight (N, K), bias (N) or undefined -> (M, N). throws when the CPU lacks AVX2/FMA.
+// x (M, K), weight (N, K), bias (N) or undefined -> (M, N). throws when the CPU lacks AVX2/FMA
+// (cpu_has_avx2_fma() in model/simd.h).
 torch::Tensor linear_small_m(const torch::Tensor& x, const torch::Tensor& weight,
                              const torch::Tensor& bias);
-
-bool small_linear_supported();
 
 }  // namespace avla

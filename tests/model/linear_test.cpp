@@ -1,0 +1,49 @@
+#include "model/linear.h"
+
+#include <gtest/gtest.h>
+
+#include "model/simd.h"
+#include "test_util.h"
+
+namespace avla {
+namespace {
+
+TEST(Linear, SmallMKernelMatchesTorchOnOddShapes) {
+  if (!cpu_has_avx2_fma()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
+  torch::manual_seed(5);
+  int checked = 0;
+  for (int64_t M : {1, 2, 3, 5, 10, 16}) {
+    for (int64_t K : {7, 8, 64, 100, 256}) {
+      for (int64_t N : {1, 3, 17, 64}) {
+        torch::Tensor x = torch::randn({M, K}), w = torch::randn({N, K}), b = torch::randn({N});
+        torch::Tensor want = torch::nn::functional::linear(x, w, b);
+        EXPECT_LT(test::max_abs_diff(linear_small_m(x, w, b), want), 1e-4 * std::sqrt(double(K)))
+            << M << "x" << K << "x" << N;
+        EXPECT_LT(test::max_abs_diff(linear_small_m(x, w, torch::Tensor()),
+                                     torch::nn::functional::linear(x, w)),
+                  1e-4 * std::sqrt(double(K)));
+        ++checked;
+      }
+    }
+  }
+  EXPECT_EQ(checked, 6 * 5 * 4);
+}
+
+TEST(Linear, DispatchKeepsShapesAndAutograd) {
+  torch::Tensor x = torch::randn({1, 10, 32}), w = torch::randn({24, 32}), b = torch::randn({24});
+  torch::Tensor want = torch::nn::functional::linear(x, w, b);
+  {
+    torch::NoGradGuard ng;
+    torch::Tensor got = linear(x, w, b);
+    EXPECT_EQ(got.sizes(), torch::IntArrayRef({1, 10, 24}));
+    EXPECT_LT(test::max_abs_diff(got, want), 1e-4);
+  }
+  // with autograd on, gradients flow (the torch path)
+  torch::Tensor wg = w.clone().requires_grad_(true);
+  linear(x, wg, b).sum().backward();
+  EXPECT_TRUE(wg.grad().defined());
+  EXPECT_LT(test::max_abs_diff(wg.grad(), x.sum(std::vector<int64_t>{0, 1}).expand({24, 32})), 1e-4);
+}
+
+}  // namespace
+}  // namespace avla
