@@ -1,17 +1,16 @@
 // model speed for the small preset at batch 1 (inference) and 32 (training), fp32 and bf16.
 // writes the weights and inputs it used to $ASYNCVLA_BENCH_DIR (default /tmp/asyncvla_bench) so
 // bench/reference_bench.py can time PyTorch eager on the same model.
-#include <ATen/autocast_mode.h>
 #include <benchmark/benchmark.h>
 
 #include <filesystem>
 
-#include "flow/flow_matching.h"
 #include "flow/sampler.h"
 #include "io/atomic_file.h"
 #include "io/tensor_file.h"
 #include "model/vla.h"
 #include "train/optimizer.h"
+#include "train/trainer.h"
 
 namespace avla {
 namespace {
@@ -108,19 +107,9 @@ void train_step_bench(benchmark::State& state, bool bf16) {
   at::Generator gen = at::detail::createCPUGenerator(0);
   s.model->train();
   const int64_t B = 32;
+  TrainBatch batch{s.obs32, s.actions32, torch::ones({B, s.cfg.model.chunk_len})};
   for (auto _ : state) {
-    torch::Tensor tau = sample_flow_time(B, gen);
-    torch::Tensor mask = sample_flow_mask(B, s.cfg.model.chunk_len, false, gen);
-    torch::Tensor noise = torch::randn(s.actions32.sizes(), gen);
-    torch::Tensor noisy = make_noisy_actions(s.actions32, noise, tau, mask);
-    at::autocast::set_cpu_enabled(bf16);
-    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-    KvCache cache = s.model->encode_prefix(s.obs32);
-    torch::Tensor v = s.model->velocity(cache, noisy, token_time(tau, mask));
-    at::autocast::set_cpu_enabled(false);
-    at::autocast::clear_cache();
-    torch::Tensor loss =
-        loss_flow(v, noise - s.actions32, mask, torch::ones({B, s.cfg.model.chunk_len}));
+    torch::Tensor loss = unified_flow_loss(*s.model, batch, /*vanilla=*/false, bf16, gen);
     opt.zero_grad();
     loss.backward();
     opt.clip_grad_norm(1.0);

@@ -30,35 +30,39 @@ std::vector<ParamGroup> param_groups(VLAImpl& model) {
   return {vision, rest};
 }
 
-// one training step's loss; under bf16 the forward runs in autocast.
-torch::Tensor step_loss(VLAImpl& model, const TrainBatch& batch, const ModelConfig& mc,
-                        const TrainConfig& tc, at::Generator& gen) {
-  const int64_t B = batch.actions.size(0);
-  torch::Tensor tau = sample_flow_time(B, gen);                               // (B)
-  torch::Tensor mask = sample_flow_mask(B, mc.chunk_len, tc.vanilla, gen);    // (B, L)
-  torch::Tensor noise = torch::randn(batch.actions.sizes(), gen);             // (B, L, A)
-  torch::Tensor noisy = make_noisy_actions(batch.actions, noise, tau, mask);  // eq. 5
-  torch::Tensor target = noise - batch.actions;                               // u = n - a
-  if (tc.bf16) {
+// bf16 autocast for one scope; always switched off again, also when the forward throws
+struct Bf16Autocast {
+  explicit Bf16Autocast(bool on) : on_(on) {
+    if (!on_) return;
     at::autocast::set_cpu_enabled(true);
     at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
   }
-  torch::Tensor velocity;
-  try {
-    KvCache cache = model.encode_prefix(batch.obs);
-    velocity = model.velocity(cache, noisy, token_time(tau, mask));
-  } catch (...) {
-    at::autocast::set_cpu_enabled(false);
-    throw;
-  }
-  if (tc.bf16) {
+  ~Bf16Autocast() {
+    if (!on_) return;
     at::autocast::set_cpu_enabled(false);
     at::autocast::clear_cache();
   }
-  return loss_flow(velocity.to(torch::kFloat32), target, mask, batch.valid);  // eq. 4
-}
+  bool on_;
+};
 
 }  // namespace
+
+torch::Tensor unified_flow_loss(VLAImpl& model, const TrainBatch& batch, bool vanilla, bool bf16,
+                                at::Generator& gen) {
+  const int64_t B = batch.actions.size(0), L = batch.actions.size(1);
+  torch::Tensor tau = sample_flow_time(B, gen);                               // (B)
+  torch::Tensor mask = sample_flow_mask(B, L, vanilla, gen);                  // (B, L)
+  torch::Tensor noise = torch::randn(batch.actions.sizes(), gen);             // (B, L, A)
+  torch::Tensor noisy = make_noisy_actions(batch.actions, noise, tau, mask);  // eq. 5
+  torch::Tensor target = noise - batch.actions;                               // u = n - a
+  torch::Tensor velocity;
+  {
+    Bf16Autocast autocast(bf16);
+    KvCache cache = model.encode_prefix(batch.obs);
+    velocity = model.velocity(cache, noisy, token_time(tau, mask));
+  }
+  return loss_flow(velocity.to(torch::kFloat32), target, mask, batch.valid);  // eq. 4
+}
 
 TrainResult train(const TrainOptions& options) {
   Config config = options.config;
@@ -144,7 +148,7 @@ TrainResult train(const TrainOptions& options) {
   while (step < tc.steps) {
     const double lr = learning_rate_at(step, tc);
     TrainBatch batch = sampler.batch(sampler.sample_ids(tc.batch, gen));
-    torch::Tensor loss = step_loss(*model, batch, config.model, tc, gen);
+    torch::Tensor loss = unified_flow_loss(*model, batch, tc.vanilla, tc.bf16, gen);
     const double loss_value = loss.item<double>();
     AVLA_CHECK(std::isfinite(loss_value), "train", "loss is {} at step {}", loss_value, step + 1);
     optimizer.zero_grad();

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "data/chunk_sampler.h"
 #include "model/config.h"
 
 namespace avla {
@@ -25,5 +26,10 @@ struct TrainResult {
 };
 
 TrainResult train(const TrainOptions& options);
+
+// one batch's unified loss (alg. 2): samples tau, masks (all ones when vanilla) and noise from gen,
+// runs the forward (in bf16 autocast when bf16), returns eq. 4 over masked, valid elements.
+torch::Tensor unified_flow_loss(VLAImpl& model, const TrainBatch& batch, bool vanilla, bool bf16,
+                                at::Generator& gen);
 
 }  // namespace avla
