@@ -14,5 +14,6 @@ struct Command {
 Command add_train_command(CLI::App& app);
 Command add_infer_command(CLI::App& app);
 Command add_synth_command(CLI::App& app);
+Command add_sim_command(CLI::App& app);
 
 }  // namespace avla

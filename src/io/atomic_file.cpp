@@ -15,10 +15,6 @@ namespace avla {
 
 namespace {
 
-std::string temp_name(const std::string& path) {
-  return path + ".tmp." + std::to_string(static_cast<long>(getpid()));
-}
-
 void fsync_path(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY);
   if (fd >= 0) {
@@ -29,21 +25,29 @@ void fsync_path(const std::string& path) {
 
 }  // namespace
 
-void write_atomic_with(const std::string& path,
-                       const std::function<void(const std::string& temp_path)>& write_to) {
-  const std::string temp = temp_name(path);
-  try {
-    write_to(temp);
-  } catch (...) {
-    std::remove(temp.c_str());
-    throw;
-  }
+std::string atomic_temp_path(const std::string& path) {
+  return path + ".tmp." + std::to_string(static_cast<long>(getpid()));
+}
+
+void commit_atomic(const std::string& temp, const std::string& path) {
   fsync_path(temp);
   if (std::rename(temp.c_str(), path.c_str()) != 0) {
     int err = errno;
     std::remove(temp.c_str());
     fail("io", "cannot rename '{}' to '{}': {}", temp, path, std::strerror(err));
   }
+}
+
+void write_atomic_with(const std::string& path,
+                       const std::function<void(const std::string& temp_path)>& write_to) {
+  const std::string temp = atomic_temp_path(path);
+  try {
+    write_to(temp);
+  } catch (...) {
+    std::remove(temp.c_str());
+    throw;
+  }
+  commit_atomic(temp, path);
 }
 
 void write_file_atomic(const std::string& path, const std::string& bytes) {

@@ -14,6 +14,11 @@ void write_file_atomic(const std::string& path, const std::string& bytes);
 void write_atomic_with(const std::string& path,
                        const std::function<void(const std::string& temp_path)>& write_to);
 
+// for writers that stream into the temp file themselves: the temp name for path, and the
+// fsync + rename that publishes it (removes the temp when the rename fails).
+std::string atomic_temp_path(const std::string& path);
+void commit_atomic(const std::string& temp, const std::string& path);
+
 // reads a whole file; throws avla::Error("io", ...) naming the path when it cannot.
 std::string read_file(const std::string& path);
 

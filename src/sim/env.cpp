@@ -1,0 +1,129 @@
+#include "sim/env.h"
+
+#include <mujoco/mujoco.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "util/error.h"
+
+namespace avla::sim {
+
+struct Env::SceneInstance {
+  std::unique_ptr<Physics> physics;
+  std::unique_ptr<ArmController> controller;
+  std::unique_ptr<Renderer> renderer;
+  int agentview = -1, eye_in_hand = -1;
+};
+
+Env::Env(EnvConfig config) : config_(config) {
+  AVLA_CHECK(config_.image_size >= 8 && config_.image_size <= 1024, "env",
+             "image_size {} outside [8, 1024]", config_.image_size);
+}
+
+Env::~Env() = default;
+
+Env::SceneInstance& Env::scene_for(const Task& task) {
+  SceneSpec spec = task.scene;
+  spec.image_size = config_.image_size;
+  const std::string xml = build_scene_xml(spec);
+  auto& slot = scenes_[xml];
+  if (!slot) {
+    slot = std::make_unique<SceneInstance>();
+    slot->physics = std::make_unique<Physics>(xml);
+    slot->controller = std::make_unique<ArmController>(*slot->physics, config_.controller);
+    slot->agentview = slot->physics->camera_id("agentview");
+    slot->eye_in_hand = slot->physics->camera_id("eye_in_hand");
+    if (config_.render) {
+      slot->renderer = std::make_unique<Renderer>(*slot->physics, config_.image_size);
+    }
+  }
+  return *slot;
+}
+
+const Task& Env::task() const {
+  AVLA_CHECK(task_ != nullptr, "env", "step() or task() before reset()");
+  return *task_;
+}
+
+Physics& Env::physics() {
+  AVLA_CHECK(current_ != nullptr, "env", "physics() before reset()");
+  return *current_->physics;
+}
+
+ArmController& Env::controller() {
+  AVLA_CHECK(current_ != nullptr, "env", "controller() before reset()");
+  return *current_->controller;
+}
+
+SimObservation Env::reset(const Task& task, uint64_t seed) {
+  current_ = &scene_for(task);
+  task_ = &task;
+  layout_ = sample_layout(task, seed);
+  Physics& physics = *current_->physics;
+  physics.reset();
+  for (size_t i = 0; i < task.scene.objects.size(); ++i) {
+    physics.set_free_pose(task.scene.objects[i].name, layout_.object_poses[i]);
+  }
+  if (task.scene.cabinet) physics.set_joint_qpos("drawer_joint", task.drawer_start);
+  current_->controller->reset_to_home(home_grip_pos);
+  // let objects settle with the arm holding still
+  const Action hold = {0, 0, 0, 0, 0, 0, -1};
+  for (int i = 0; i < config_.settle_steps; ++i) {
+    current_->controller->apply(hold);
+    current_->controller->step();
+  }
+  physics.data()->time = 0.0;
+  steps_ = 0;
+  success_ = false;
+  return observe();
+}
+
+StepResult Env::step(const std::vector<double>& action) {
+  AVLA_CHECK(current_ != nullptr, "env", "step() before reset()");
+  AVLA_CHECK(action.size() == 7, "env",
+             "action has {} numbers, expected 7 [dx, dy, dz, dax, day, daz, gripper]",
+             action.size());
+  Action clipped;
+  for (int i = 0; i < 7; ++i) {
+    AVLA_CHECK(std::isfinite(action[i]), "env", "action[{}] is {} (must be finite)", i, action[i]);
+    clipped[i] = std::clamp(action[i], -1.0, 1.0);
+  }
+  current_->controller->apply(clipped);
+  current_->controller->step();
+  ++steps_;
+  StepResult result;
+  result.success = all_goals_satisfied(*current_->physics, *task_, layout_.goals);
+  success_ = success_ || result.success;
+  result.done = result.success || steps_ >= task_->max_steps;
+  result.observation = observe();
+  return result;
+}
+
+SimObservation Env::observe() {
+  AVLA_CHECK(current_ != nullptr, "env", "observe() before reset()");
+  Physics& physics = *current_->physics;
+  SimObservation obs;
+  if (current_->renderer) {
+    const int s = config_.image_size;
+    obs.image_size = s;
+    obs.agentview_rgb.resize(static_cast<size_t>(s) * s * 3);
+    obs.eye_in_hand_rgb.resize(static_cast<size_t>(s) * s * 3);
+    current_->renderer->render(physics, current_->agentview, obs.agentview_rgb.data());
+    current_->renderer->render(physics, current_->eye_in_hand, obs.eye_in_hand_rgb.data());
+  }
+  obs.joint_states = current_->controller->arm_qpos();
+  obs.gripper_states = current_->controller->finger_qpos();
+  const Pose grip = current_->controller->grip_pose();
+  obs.ee_pos = grip.pos;
+  obs.ee_quat = grip.quat;
+  Quat q = grip.quat;
+  if (q[0] < 0) {
+    for (double& v : q) v = -v;
+  }
+  mju_quat2Vel(obs.ee_ori.data(), q.data(), 1.0);
+  obs.state = physics.state();
+  return obs;
+}
+
+}  // namespace avla::sim

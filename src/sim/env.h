@@ -1,0 +1,78 @@
+// the closed-loop environment: reset(task, seed) -> observation, step(action) -> observation,
+// success, done. deterministic for a seed: same seed, same images and states, byte for byte.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sim/controller.h"
+#include "sim/physics.h"
+#include "sim/renderer.h"
+#include "sim/tasks.h"
+
+namespace avla::sim {
+
+struct EnvConfig {
+  int image_size = 128;  // both cameras, square
+  bool render = true;    // false: observations carry no images (experts, tests)
+  ControllerConfig controller;
+  int settle_steps = 4;  // control periods with the arm holding still after placing objects
+};
+
+struct SimObservation {
+  int image_size = 0;
+  std::vector<uint8_t> agentview_rgb;    // (H, W, 3) upright
+  std::vector<uint8_t> eye_in_hand_rgb;  // (H, W, 3) upright
+  ArmQ joint_states{};
+  std::array<double, 2> gripper_states{};  // finger openings (metres from the centre line)
+  Vec3 ee_pos{};
+  Vec3 ee_ori{};              // axis-angle
+  Quat ee_quat{};             // w, x, y, z
+  std::vector<double> state;  // simulator state [time | qpos | qvel]
+};
+
+struct StepResult {
+  SimObservation observation;
+  bool success = false;
+  bool done = false;  // success or the step limit
+};
+
+class Env {
+ public:
+  explicit Env(EnvConfig config = {});
+  ~Env();
+
+  SimObservation reset(const Task& task, uint64_t seed);
+  // action: 7 numbers; NaN/Inf or a wrong length is an error naming the action, values outside
+  // [-1, 1] are clipped
+  StepResult step(const std::vector<double>& action);
+
+  const Task& task() const;
+  const Layout& layout() const { return layout_; }
+  int steps() const { return steps_; }
+  bool success() const { return success_; }
+  const EnvConfig& config() const { return config_; }
+  Physics& physics();
+  ArmController& controller();
+  SimObservation observe();
+
+ private:
+  struct SceneInstance;
+  SceneInstance& scene_for(const Task& task);
+
+  EnvConfig config_;
+  std::map<std::string, std::unique_ptr<SceneInstance>> scenes_;  // by MJCF text
+  SceneInstance* current_ = nullptr;
+  const Task* task_ = nullptr;
+  Layout layout_;
+  int steps_ = 0;
+  bool success_ = false;
+};
+
+// robot start pose: grip site above the table centre, gripper down and open
+constexpr Vec3 home_grip_pos = {-0.15, 0.0, 0.25};
+
+}  // namespace avla::sim

@@ -1,0 +1,286 @@
+#include "sim/expert.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "sim/scene.h"
+#include "util/error.h"
+
+namespace avla::sim {
+
+namespace {
+
+constexpr double carry_height = 0.2;  // grip-site height while carrying
+constexpr double open_gripper = -1.0, closed_gripper = 1.0;
+
+double norm3(const Vec3& v) {
+  return std::sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
+}
+
+Vec3 sub(const Vec3& a, const Vec3& b) {
+  return {a[0] - b[0], a[1] - b[1], a[2] - b[2]};
+}
+
+// the yaw that aligns the fingers with a body's faces (mod 90 degrees for cubes)
+double grasp_yaw(const Quat& q, ObjectKind kind) {
+  if (kind != ObjectKind::Cube) return 0.0;
+  const double yaw =
+      std::atan2(2 * (q[0] * q[3] + q[1] * q[2]), 1 - 2 * (q[2] * q[2] + q[3] * q[3]));
+  double y = std::fmod(yaw, M_PI / 2);
+  if (y > M_PI / 4) y -= M_PI / 2;
+  if (y < -M_PI / 4) y += M_PI / 2;
+  return y;
+}
+
+// handle bar centre in world coordinates
+Vec3 handle_pos(const Physics& physics) {
+  const Vec3 d = physics.body_pose("drawer").pos;
+  return {d[0] + geom::wall, d[1], d[2] + geom::handle_height};
+}
+
+}  // namespace
+
+Expert::Expert(const Task& task, const Layout& layout, uint64_t seed, ExpertConfig config)
+    : task_(task), goals_(layout.goals), config_(config), rng_(seed * 7919 + 17) {
+  std::uniform_real_distribution<double> speed(0.7, 1.0);
+  speed_scale_ = speed(rng_);
+  next_phase();
+  phase_ = 0;
+}
+
+void Expert::next_phase() {
+  ++phase_;
+  phase_steps_ = 0;
+  std::normal_distribution<double> n(0.0, config_.waypoint_jitter);
+  jitter_ = {n(rng_), n(rng_), 0.0};
+}
+
+Action Expert::move_toward(const Physics& physics, const Target& target, double speed) {
+  const Pose grip = physics.site_pose("grip_site");
+  const double max_t = 0.05, max_r = 0.5;  // ControllerConfig defaults: the action's scale
+  Vec3 a;
+  for (int i = 0; i < 3; ++i) a[i] = config_.gain * (target.pos[i] - grip.pos[i]) / max_t;
+  const double cap = speed * speed_scale_;
+  const double n = norm3(a);
+  if (n > cap) {
+    for (double& v : a) v *= cap / n;
+  }
+  const Vec3 rot = rotation_error(gripper_down_quat(target.yaw), grip.quat);
+  Action action;
+  for (int i = 0; i < 3; ++i) {
+    action[i] = std::clamp(a[i], -1.0, 1.0);
+    action[3 + i] = std::clamp(config_.gain * rot[i] / max_r, -0.6, 0.6);
+  }
+  action[6] = target.gripper;
+  return action;
+}
+
+Action Expert::act(const Physics& physics) {
+  if (finished()) return {0, 0, 0, 0, 0, 0, open_gripper};
+  const Goal& goal = goals_[goal_index_];
+  Action a;
+  switch (goal.kind) {
+    case GoalKind::Place:
+      a = pick_place(physics, goal);
+      break;
+    case GoalKind::DrawerOpen:
+      a = open_drawer(physics);
+      break;
+    case GoalKind::DrawerClosed:
+      a = close_drawer(physics);
+      break;
+  }
+  ++phase_steps_;
+  return a;
+}
+
+// phases: 0 above the object, 1 down to it, 2 close, 3 lift, 4 above the target, 5 lower,
+// 6 release, 7 back up
+Action Expert::pick_place(const Physics& physics, const Goal& goal) {
+  const Pose grip = physics.site_pose("grip_site");
+  const Pose obj = physics.body_pose(goal.object);
+  const Pose dest = physics.body_pose(goal.target);
+  const ObjectKind kind = object_kind(task_, goal.object);
+  const double rest = rest_height(kind);
+  std::normal_distribution<double> noise(0.0, config_.action_noise);
+  auto done_if = [&](bool condition, int max_steps) {
+    if (condition || phase_steps_ >= max_steps) next_phase();
+  };
+  Action a{};
+  switch (phase_) {
+    case 0: {
+      yaw_ = grasp_yaw(obj.quat, kind);
+      const Target t{
+          {obj.pos[0] + jitter_[0], obj.pos[1] + jitter_[1], obj.pos[2] + 0.1}, yaw_, open_gripper};
+      a = move_toward(physics, t, 1.0);
+      for (int i = 0; i < 3; ++i) a[i] = std::clamp(a[i] + noise(rng_), -1.0, 1.0);
+      const Vec3 err = sub(t.pos, grip.pos);
+      done_if(norm3(err) < 0.012, 80);
+      break;
+    }
+    case 1: {
+      const Target t{{obj.pos[0], obj.pos[1], std::max(obj.pos[2], 0.018)}, yaw_, open_gripper};
+      a = move_toward(physics, t, 0.5);
+      done_if(norm3(sub(t.pos, grip.pos)) < 0.006, 40);
+      anchor_ = t.pos;
+      break;
+    }
+    case 2:
+      a = move_toward(physics, {anchor_, yaw_, closed_gripper}, 0.3);
+      done_if(false, 8);
+      break;
+    case 3: {
+      const Target t{{anchor_[0], anchor_[1], carry_height}, yaw_, closed_gripper};
+      a = move_toward(physics, t, 0.8);
+      done_if(std::abs(t.pos[2] - grip.pos[2]) < 0.015, 40);
+      // the object's height below the grip site, for placing it at the right height
+      anchor_[2] = obj.pos[2] - grip.pos[2];
+      break;
+    }
+    case 4: {
+      const Target t{
+          {dest.pos[0] + jitter_[0], dest.pos[1] + jitter_[1], carry_height}, yaw_, closed_gripper};
+      a = move_toward(physics, t, 1.0);
+      for (int i = 0; i < 2; ++i) a[i] = std::clamp(a[i] + noise(rng_), -1.0, 1.0);
+      done_if(norm3(sub(t.pos, grip.pos)) < 0.012, 80);
+      break;
+    }
+    case 5: {
+      // where the object's centre should end, a little above its resting place
+      double object_z = dest.pos[2];
+      switch (object_kind(task_, goal.target)) {
+        case ObjectKind::Bowl:
+          object_z += 0.008 + rest + 0.02;
+          break;
+        case ObjectKind::Basket:
+          object_z += 0.008 + rest + 0.025;
+          break;
+        case ObjectKind::Plate:
+          object_z += geom::plate_half + rest + 0.012;
+          break;
+        default:
+          object_z += rest_height(object_kind(task_, goal.target)) + rest + 0.01;
+          break;
+      }
+      const Target t{{dest.pos[0], dest.pos[1], object_z - anchor_[2]}, yaw_, closed_gripper};
+      a = move_toward(physics, t, 0.5);
+      done_if(norm3(sub(t.pos, grip.pos)) < 0.008, 40);
+      break;
+    }
+    case 6:
+      a = move_toward(physics, {grip.pos, yaw_, open_gripper}, 0.2);
+      for (int i = 0; i < 6; ++i) a[i] = 0.0;
+      done_if(false, 6);
+      break;
+    default: {
+      const Target t{{grip.pos[0], grip.pos[1], carry_height}, yaw_, open_gripper};
+      a = move_toward(physics, t, 0.8);
+      a[0] = a[1] = 0.0;
+      if (carry_height - grip.pos[2] < 0.02 || phase_steps_ >= 30) {
+        ++goal_index_;
+        phase_ = 0;
+        phase_steps_ = -1;
+      }
+      break;
+    }
+  }
+  return a;
+}
+
+// phases: 0 above the handle, 1 down around the bar, 2 close, 3 pull, 4 release, 5 up
+Action Expert::open_drawer(const Physics& physics) {
+  const Pose grip = physics.site_pose("grip_site");
+  const Vec3 handle = handle_pos(physics);
+  auto done_if = [&](bool condition, int max_steps) {
+    if (condition || phase_steps_ >= max_steps) next_phase();
+  };
+  Action a{};
+  switch (phase_) {
+    case 0: {
+      const Target t{{handle[0], handle[1] + jitter_[1], handle[2] + 0.08}, 0.0, open_gripper};
+      a = move_toward(physics, t, 1.0);
+      done_if(norm3(sub(t.pos, grip.pos)) < 0.01, 80);
+      break;
+    }
+    case 1: {
+      const Target t{{handle[0], grip.pos[1], handle[2]}, 0.0, open_gripper};
+      a = move_toward(physics, t, 0.5);
+      done_if(norm3(sub(t.pos, grip.pos)) < 0.006, 40);
+      anchor_ = t.pos;
+      break;
+    }
+    case 2:
+      a = move_toward(physics, {anchor_, 0.0, closed_gripper}, 0.3);
+      done_if(false, 8);
+      break;
+    case 3: {
+      const Target t{
+          {anchor_[0] - geom::drawer_travel - 0.01, anchor_[1], anchor_[2]}, 0.0, closed_gripper};
+      a = move_toward(physics, t, 0.5);
+      done_if(physics.joint_qpos("drawer_joint") > geom::drawer_travel - 0.015, 60);
+      break;
+    }
+    case 4:
+      a = move_toward(physics, {grip.pos, 0.0, open_gripper}, 0.2);
+      for (int i = 0; i < 6; ++i) a[i] = 0.0;
+      done_if(false, 6);
+      break;
+    default: {
+      const Target t{{grip.pos[0], grip.pos[1], handle[2] + 0.1}, 0.0, open_gripper};
+      a = move_toward(physics, t, 0.8);
+      a[0] = a[1] = 0.0;
+      if (t.pos[2] - grip.pos[2] < 0.02 || phase_steps_ >= 30) {
+        ++goal_index_;
+        phase_ = 0;
+        phase_steps_ = -1;
+      }
+      break;
+    }
+  }
+  return a;
+}
+
+// phases: 0 in front of the bar (gripper closed), 1 down to bar height, 2 push, 3 back and up
+Action Expert::close_drawer(const Physics& physics) {
+  const Pose grip = physics.site_pose("grip_site");
+  const Vec3 handle = handle_pos(physics);
+  const double closed_bar_x = geom::cabinet_pos[0] - geom::cabinet_depth + geom::wall;
+  auto done_if = [&](bool condition, int max_steps) {
+    if (condition || phase_steps_ >= max_steps) next_phase();
+  };
+  Action a{};
+  switch (phase_) {
+    case 0: {
+      const Target t{
+          {handle[0] - 0.07, handle[1] + jitter_[1], handle[2] + 0.06}, 0.0, closed_gripper};
+      a = move_toward(physics, t, 1.0);
+      done_if(norm3(sub(t.pos, grip.pos)) < 0.01, 80);
+      break;
+    }
+    case 1: {
+      const Target t{{handle[0] - 0.07, grip.pos[1], handle[2]}, 0.0, closed_gripper};
+      a = move_toward(physics, t, 0.5);
+      done_if(norm3(sub(t.pos, grip.pos)) < 0.008, 40);
+      break;
+    }
+    case 2: {
+      const Target t{{closed_bar_x - 0.016, grip.pos[1], handle[2]}, 0.0, closed_gripper};
+      a = move_toward(physics, t, 0.5);
+      done_if(physics.joint_qpos("drawer_joint") < drawer_closed_threshold / 2, 60);
+      break;
+    }
+    default: {
+      const Target t{{closed_bar_x - 0.08, grip.pos[1], handle[2] + 0.08}, 0.0, open_gripper};
+      a = move_toward(physics, t, 0.8);
+      if (norm3(sub(t.pos, grip.pos)) < 0.02 || phase_steps_ >= 30) {
+        ++goal_index_;
+        phase_ = 0;
+        phase_steps_ = -1;
+      }
+      break;
+    }
+  }
+  return a;
+}
+
+}  // namespace avla::sim

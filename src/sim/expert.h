@@ -1,0 +1,54 @@
+// scripted experts: one skill per goal (pick-and-place, open drawer, close drawer), driven by
+// waypoints from privileged object poses and acting only through the 7-D action interface, with
+// seeded noise so that demonstrations vary.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "sim/controller.h"
+#include "sim/physics.h"
+#include "sim/tasks.h"
+
+namespace avla::sim {
+
+struct ExpertConfig {
+  double action_noise = 0.04;      // std of Gaussian noise on translation actions in transit
+  double waypoint_jitter = 0.004;  // metres, per waypoint
+  double gain = 0.8;               // proportional gain (fraction of the error closed per step)
+};
+
+class Expert {
+ public:
+  Expert(const Task& task, const Layout& layout, uint64_t seed, ExpertConfig config = {});
+  // the next action for the current physics state
+  Action act(const Physics& physics);
+  bool finished() const { return goal_index_ >= goals_.size(); }
+
+ private:
+  struct Target {
+    Vec3 pos;
+    double yaw;
+    double gripper;
+  };
+  Action move_toward(const Physics& physics, const Target& target, double speed);
+  Action pick_place(const Physics& physics, const Goal& goal);
+  Action open_drawer(const Physics& physics);
+  Action close_drawer(const Physics& physics);
+  void next_phase();
+
+  const Task& task_;
+  std::vector<Goal> goals_;
+  size_t goal_index_ = 0;
+  int phase_ = 0;
+  int phase_steps_ = 0;
+  Vec3 anchor_{};  // position remembered at a phase start (grasp point, handle)
+  double yaw_ = 0.0;
+  double speed_scale_ = 1.0;
+  Vec3 jitter_{};
+  ExpertConfig config_;
+  std::mt19937_64 rng_;
+};
+
+}  // namespace avla::sim

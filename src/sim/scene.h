@@ -1,0 +1,70 @@
+// the tabletop scene as MJCF text generated in code: a 7-DoF arm with a parallel-jaw gripper, a
+// table, primitive objects in named colours, and optionally a cabinet with a sliding drawer.
+//
+// frame: table top at z = 0, the robot base at x = -0.55 facing +x; "left" is +y as the robot
+// sees it. all lengths in metres.
+#pragma once
+
+#include <array>
+#include <string>
+#include <vector>
+
+namespace avla::sim {
+
+enum class ObjectKind { Cube, Cylinder, Bowl, Plate, Basket };
+
+struct ObjectSpec {
+  std::string name;  // body name, unique in the scene ("red_cube", "cube_a", ...)
+  ObjectKind kind;
+  std::string colour;  // one of colour_names()
+};
+
+struct SceneSpec {
+  std::vector<ObjectSpec> objects;
+  bool cabinet = false;  // a cabinet with one sliding drawer at cabinet_pos
+  int image_size = 128;  // offscreen buffer side (cameras render at most this size)
+};
+
+// object geometry shared by the scene builder, the layout sampler, the experts and the predicates
+namespace geom {
+constexpr double cube_half = 0.02;        // cube half side
+constexpr double cylinder_radius = 0.02;  // graspable cylinder
+constexpr double cylinder_half = 0.025;   // half height
+constexpr double bowl_radius = 0.07;      // inner radius at the rim
+constexpr double bowl_height = 0.045;
+constexpr double plate_radius = 0.08;
+constexpr double plate_half = 0.006;
+constexpr double basket_half = 0.09;  // inner half side
+constexpr double basket_height = 0.07;
+constexpr double wall = 0.006;  // wall half thickness of bowl, basket, cabinet
+// cabinet: front face at cabinet_pos.x - cabinet_depth, drawer slides toward -x
+constexpr std::array<double, 2> cabinet_pos = {0.17, 0.2};  // back centre (x, y)
+constexpr double cabinet_depth = 0.2;
+constexpr double cabinet_half_width = 0.12;
+constexpr double cabinet_height = 0.12;
+constexpr double drawer_travel = 0.15;  // slide range [0, drawer_travel]
+constexpr double handle_height = 0.16;  // bar centre above the table
+constexpr double handle_radius = 0.008;
+constexpr double table_half_x = 0.45;
+constexpr double table_half_y = 0.55;
+constexpr double robot_base_x = -0.55;
+}  // namespace geom
+
+// footprint radius of an object on the table (for non-overlapping layouts)
+double footprint_radius(ObjectKind kind);
+// height of the object's body origin above the table when resting upright
+double rest_height(ObjectKind kind);
+std::string kind_name(ObjectKind kind);
+const std::vector<std::string>& colour_names();
+std::array<float, 4> colour_rgba(const std::string& colour);  // throws on unknown colour
+
+// arm joint names in chain order and the finger joints
+const std::vector<std::string>& arm_joint_names();
+const std::vector<std::string>& finger_joint_names();
+constexpr int n_arm_joint = 7;
+constexpr double finger_open = 0.04;  // per finger, metres from the centre line
+
+// the full MJCF document for a scene
+std::string build_scene_xml(const SceneSpec& spec);
+
+}  // namespace avla::sim

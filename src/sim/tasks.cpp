@@ -1,0 +1,403 @@
+#include "sim/tasks.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <map>
+
+#include "util/error.h"
+
+namespace avla::sim {
+
+namespace {
+
+// where objects may stand: in reach, inside the table, clear of the robot's base
+constexpr Region open_table = {-0.27, 0.08, -0.26, 0.26};
+// with the cabinet: clear of the cabinet, the drawer's travel and the handle approach
+constexpr Region beside_cabinet = {-0.28, 0.02, -0.26, 0.03};
+
+ObjectSpec obj(const std::string& name, ObjectKind kind, const std::string& colour) {
+  return {name, kind, colour};
+}
+
+Goal place(const std::string& object, const std::string& target) {
+  return {GoalKind::Place, object, target};
+}
+
+// ---- spatial: two identical red cubes, a bowl and a plate; the instruction picks a cube by a
+// relation that each sampled layout decides
+std::vector<Task> spatial_suite() {
+  SceneSpec scene;
+  scene.objects = {obj("cube_a", ObjectKind::Cube, "red"), obj("cube_b", ObjectKind::Cube, "red"),
+                   obj("bowl", ObjectKind::Bowl, "white"),
+                   obj("plate", ObjectKind::Plate, "black")};
+  struct Row {
+    const char* name;
+    const char* instruction;
+    Relation relation;
+    const char* anchor;
+    const char* target;
+  };
+  const Row rows[] = {
+      {"left_cube_on_plate", "pick up the red cube on the left and place it on the plate",
+       Relation::Left, "", "plate"},
+      {"right_cube_on_plate", "pick up the red cube on the right and place it on the plate",
+       Relation::Right, "", "plate"},
+      {"near_cube_in_bowl", "pick up the red cube closest to the robot and place it in the bowl",
+       Relation::NearRobot, "", "bowl"},
+      {"far_cube_in_bowl", "pick up the red cube farthest from the robot and place it in the bowl",
+       Relation::FarRobot, "", "bowl"},
+      {"cube_next_to_bowl_on_plate",
+       "pick up the red cube next to the bowl and place it on the plate", Relation::NearestTo,
+       "bowl", "plate"},
+      {"cube_next_to_plate_in_bowl",
+       "pick up the red cube next to the plate and place it in the bowl", Relation::NearestTo,
+       "plate", "bowl"},
+      {"cube_away_from_plate_on_plate",
+       "pick up the red cube farther from the plate and place it on the plate",
+       Relation::FarthestFrom, "plate", "plate"},
+      {"left_cube_in_bowl", "pick up the red cube on the left and place it in the bowl",
+       Relation::Left, "", "bowl"},
+      {"right_cube_in_bowl", "pick up the red cube on the right and place it in the bowl",
+       Relation::Right, "", "bowl"},
+      {"near_cube_on_plate", "pick up the red cube closest to the robot and place it on the plate",
+       Relation::NearRobot, "", "plate"},
+  };
+  std::vector<Task> tasks;
+  for (const auto& r : rows) {
+    Task t;
+    t.suite = "spatial";
+    t.name = r.name;
+    t.instruction = r.instruction;
+    t.scene = scene;
+    t.goals = {place("@", r.target)};
+    t.selector = {r.relation, {"cube_a", "cube_b"}, r.anchor};
+    t.regions = std::vector<Region>(scene.objects.size(), open_table);
+    t.max_steps = 220;
+    tasks.push_back(t);
+  }
+  return tasks;
+}
+
+// ---- object: a basket and four objects; the instruction names the one to put in the basket
+std::vector<Task> object_suite() {
+  const std::vector<std::pair<ObjectKind, std::string>> pool = {
+      {ObjectKind::Cube, "red"},        {ObjectKind::Cube, "green"},
+      {ObjectKind::Cube, "blue"},       {ObjectKind::Cube, "yellow"},
+      {ObjectKind::Cube, "orange"},     {ObjectKind::Cylinder, "red"},
+      {ObjectKind::Cylinder, "green"},  {ObjectKind::Cylinder, "blue"},
+      {ObjectKind::Cylinder, "purple"}, {ObjectKind::Cylinder, "yellow"},
+  };
+  auto name_of = [&](size_t i) { return pool[i].second + "_" + kind_name(pool[i].first); };
+  std::vector<Task> tasks;
+  for (size_t i = 0; i < pool.size(); ++i) {
+    Task t;
+    t.suite = "object";
+    t.name = name_of(i) + "_in_basket";
+    t.instruction = fmt::format("pick up the {} {} and place it in the basket", pool[i].second,
+                                kind_name(pool[i].first));
+    t.scene.objects.push_back(obj("basket", ObjectKind::Basket, "brown"));
+    for (size_t k : {i, (i + 3) % pool.size(), (i + 5) % pool.size(), (i + 7) % pool.size()}) {
+      t.scene.objects.push_back(obj(name_of(k), pool[k].first, pool[k].second));
+    }
+    t.goals = {place(name_of(i), "basket")};
+    t.regions = std::vector<Region>(t.scene.objects.size(), open_table);
+    t.regions[0] = {-0.22, 0.0, -0.2, 0.2};  // the basket stays in easy reach
+    t.max_steps = 280;
+    tasks.push_back(t);
+  }
+  return tasks;
+}
+
+// the goal scene: one layout (small jitter) with a cabinet, a bowl, a plate, a cube, a cylinder
+SceneSpec goal_scene() {
+  SceneSpec scene;
+  scene.cabinet = true;
+  scene.objects = {obj("bowl", ObjectKind::Bowl, "white"), obj("plate", ObjectKind::Plate, "black"),
+                   obj("red_cube", ObjectKind::Cube, "red"),
+                   obj("blue_cylinder", ObjectKind::Cylinder, "blue")};
+  return scene;
+}
+
+std::vector<Region> goal_regions() {
+  auto around = [](double x, double y) { return Region{x - 0.03, x + 0.03, y - 0.03, y + 0.03}; };
+  return {around(-0.2, -0.16), around(0.0, -0.17), around(-0.1, 0.0), around(-0.24, 0.01)};
+}
+
+Task goal_task(const std::string& suite, const std::string& name, const std::string& instruction,
+               std::vector<Goal> goals, double drawer_start, int max_steps) {
+  Task t;
+  t.suite = suite;
+  t.name = name;
+  t.instruction = instruction;
+  t.scene = goal_scene();
+  t.goals = std::move(goals);
+  t.regions = goal_regions();
+  t.drawer_start = drawer_start;
+  t.max_steps = max_steps;
+  return t;
+}
+
+std::vector<Task> goal_suite() {
+  const Goal open{GoalKind::DrawerOpen, "", ""}, closed{GoalKind::DrawerClosed, "", ""};
+  return {
+      goal_task("goal", "open_drawer", "open the drawer of the cabinet", {open}, 0.0, 300),
+      goal_task("goal", "close_drawer", "close the drawer of the cabinet", {closed}, 0.13, 300),
+      goal_task("goal", "cube_in_bowl", "put the red cube in the bowl", {place("red_cube", "bowl")},
+                0.0, 300),
+      goal_task("goal", "cube_on_plate", "put the red cube on the plate",
+                {place("red_cube", "plate")}, 0.0, 300),
+      goal_task("goal", "cylinder_in_bowl", "put the blue cylinder in the bowl",
+                {place("blue_cylinder", "bowl")}, 0.0, 300),
+      goal_task("goal", "cylinder_on_plate", "put the blue cylinder on the plate",
+                {place("blue_cylinder", "plate")}, 0.0, 300),
+      goal_task("goal", "stack_cube_on_cylinder", "stack the red cube on the blue cylinder",
+                {place("red_cube", "blue_cylinder")}, 0.0, 300),
+      goal_task("goal", "stack_cylinder_on_cube", "stack the blue cylinder on the red cube",
+                {place("blue_cylinder", "red_cube")}, 0.0, 300),
+  };
+}
+
+// ---- long: two sub-goals in sequence; both must hold at the end
+std::vector<Task> long_suite() {
+  const Goal open{GoalKind::DrawerOpen, "", ""}, closed{GoalKind::DrawerClosed, "", ""};
+  std::vector<Task> tasks = {
+      goal_task("long", "open_drawer_then_cube_in_bowl",
+                "open the drawer and put the red cube in the bowl",
+                {open, place("red_cube", "bowl")}, 0.0, 520),
+      goal_task("long", "cube_in_bowl_and_cylinder_on_plate",
+                "put the red cube in the bowl and put the blue cylinder on the plate",
+                {place("red_cube", "bowl"), place("blue_cylinder", "plate")}, 0.0, 520),
+      goal_task("long", "cube_on_plate_then_close_drawer",
+                "put the red cube on the plate and close the drawer",
+                {place("red_cube", "plate"), closed}, 0.13, 520),
+      goal_task("long", "cylinder_in_bowl_then_open_drawer",
+                "put the blue cylinder in the bowl and open the drawer",
+                {place("blue_cylinder", "bowl"), open}, 0.0, 520),
+      goal_task("long", "open_drawer_then_cylinder_on_plate",
+                "open the drawer and put the blue cylinder on the plate",
+                {open, place("blue_cylinder", "plate")}, 0.0, 520),
+      goal_task("long", "cube_on_plate_and_cylinder_in_bowl",
+                "put the red cube on the plate and put the blue cylinder in the bowl",
+                {place("red_cube", "plate"), place("blue_cylinder", "bowl")}, 0.0, 520),
+  };
+  // two objects into a basket
+  auto basket_task = [](const std::string& name, const std::string& instruction,
+                        const ObjectSpec& first, const ObjectSpec& second) {
+    Task t;
+    t.suite = "long";
+    t.name = name;
+    t.instruction = instruction;
+    t.scene.objects = {obj("basket", ObjectKind::Basket, "brown"), first, second,
+                       obj("green_cylinder", ObjectKind::Cylinder, "green"),
+                       obj("orange_cube", ObjectKind::Cube, "orange")};
+    t.goals = {place(first.name, "basket"), place(second.name, "basket")};
+    t.regions = std::vector<Region>(t.scene.objects.size(), open_table);
+    t.regions[0] = {-0.22, 0.0, -0.2, 0.2};
+    t.max_steps = 520;
+    return t;
+  };
+  tasks.push_back(basket_task(
+      "red_and_blue_cubes_in_basket", "put both the red cube and the blue cube in the basket",
+      obj("red_cube", ObjectKind::Cube, "red"), obj("blue_cube", ObjectKind::Cube, "blue")));
+  tasks.push_back(basket_task("yellow_cube_and_purple_cylinder_in_basket",
+                              "put both the yellow cube and the purple cylinder in the basket",
+                              obj("yellow_cube", ObjectKind::Cube, "yellow"),
+                              obj("purple_cylinder", ObjectKind::Cylinder, "purple")));
+  return tasks;
+}
+
+const std::map<std::string, std::vector<Task>>& all_suites() {
+  static const std::map<std::string, std::vector<Task>> suites = {
+      {"spatial", spatial_suite()},
+      {"object", object_suite()},
+      {"goal", goal_suite()},
+      {"long", long_suite()},
+  };
+  return suites;
+}
+
+double distance_xy(const Vec3& a, const Vec3& b) {
+  return std::hypot(a[0] - b[0], a[1] - b[1]);
+}
+
+int object_index(const Task& task, const std::string& name) {
+  for (size_t i = 0; i < task.scene.objects.size(); ++i) {
+    if (task.scene.objects[i].name == name) return static_cast<int>(i);
+  }
+  fail("sim", "task '{}' has no object '{}'", task.name, name);
+}
+
+// picks the selector's object in a layout; returns "" when the relation is ambiguous
+std::string resolve_selector(const Task& task, const std::vector<Pose>& poses) {
+  const Selector& s = task.selector;
+  std::vector<double> score;
+  for (const auto& c : s.candidates) {
+    const Vec3& p = poses[object_index(task, c)].pos;
+    switch (s.relation) {
+      case Relation::Left:
+        score.push_back(-p[1]);
+        break;  // left = +y: smallest score wins
+      case Relation::Right:
+        score.push_back(p[1]);
+        break;
+      case Relation::NearRobot:
+        score.push_back(p[0]);
+        break;
+      case Relation::FarRobot:
+        score.push_back(-p[0]);
+        break;
+      case Relation::NearestTo:
+        score.push_back(distance_xy(p, poses[object_index(task, s.anchor)].pos));
+        break;
+      case Relation::FarthestFrom:
+        score.push_back(-distance_xy(p, poses[object_index(task, s.anchor)].pos));
+        break;
+      case Relation::None:
+        return "";
+    }
+  }
+  // the winner must beat every other candidate by a clear margin
+  constexpr double margin = 0.08;
+  size_t best = 0;
+  for (size_t i = 1; i < score.size(); ++i) {
+    if (score[i] < score[best]) best = i;
+  }
+  for (size_t i = 0; i < score.size(); ++i) {
+    if (i != best && score[i] - score[best] < margin) return "";
+  }
+  return s.candidates[best];
+}
+
+}  // namespace
+
+uint64_t stable_hash(const std::string& text) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+const std::vector<std::string>& suite_names() {
+  static const std::vector<std::string> names = {"spatial", "object", "goal", "long"};
+  return names;
+}
+
+const std::vector<Task>& suite_tasks(const std::string& suite) {
+  const auto it = all_suites().find(suite);
+  AVLA_CHECK(it != all_suites().end(), "sim",
+             "unknown suite '{}' (expected spatial, object, goal or long)", suite);
+  return it->second;
+}
+
+const Task& find_task(const std::string& suite, const std::string& name) {
+  for (const auto& t : suite_tasks(suite)) {
+    if (t.name == name) return t;
+  }
+  std::string names;
+  for (const auto& t : suite_tasks(suite)) names += (names.empty() ? "" : ", ") + t.name;
+  fail("sim", "suite '{}' has no task '{}' (tasks: {})", suite, name, names);
+}
+
+ObjectKind object_kind(const Task& task, const std::string& name) {
+  return task.scene.objects[object_index(task, name)].kind;
+}
+
+Layout sample_layout(const Task& task, uint64_t seed) {
+  std::mt19937_64 rng(seed ^ stable_hash(task.suite + "/" + task.name));
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  const auto& objects = task.scene.objects;
+  AVLA_CHECK(task.regions.size() == objects.size(), "sim",
+             "task '{}' has {} regions for {} objects", task.name, task.regions.size(),
+             objects.size());
+  for (int attempt = 0; attempt < 2000; ++attempt) {
+    Layout layout;
+    bool ok = true;
+    for (size_t i = 0; i < objects.size() && ok; ++i) {
+      const Region& r = task.regions[i];
+      const double x = r.x0 + (r.x1 - r.x0) * unit(rng);
+      const double y = r.y0 + (r.y1 - r.y0) * unit(rng);
+      const double yaw =
+          (task.random_yaw && objects[i].kind == ObjectKind::Cube) ? 0.8 * (unit(rng) - 0.5) : 0.0;
+      const Pose pose{{x, y, rest_height(objects[i].kind) + 0.001},
+                      {std::cos(yaw / 2), 0, 0, std::sin(yaw / 2)}};
+      // footprints keep a 4 cm gap: an open finger reaches 5.6 cm from the grasp centre
+      for (size_t k = 0; k < i && ok; ++k) {
+        const double gap =
+            footprint_radius(objects[i].kind) + footprint_radius(objects[k].kind) + 0.04;
+        if (distance_xy(pose.pos, layout.object_poses[k].pos) < gap) ok = false;
+      }
+      layout.object_poses.push_back(pose);
+    }
+    if (!ok) continue;
+    std::string selected;
+    if (task.selector.relation != Relation::None) {
+      selected = resolve_selector(task, layout.object_poses);
+      if (selected.empty()) continue;
+    }
+    for (Goal g : task.goals) {
+      if (g.object == "@") g.object = selected;
+      layout.goals.push_back(g);
+    }
+    return layout;
+  }
+  fail("sim", "task '{}': no valid layout after 2000 draws (seed {})", task.name, seed);
+}
+
+bool goal_satisfied(const Physics& physics, const Task& task, const Goal& goal) {
+  switch (goal.kind) {
+    case GoalKind::DrawerOpen:
+      return physics.joint_qpos("drawer_joint") > drawer_open_threshold;
+    case GoalKind::DrawerClosed:
+      return physics.joint_qpos("drawer_joint") < drawer_closed_threshold;
+    case GoalKind::Place:
+      break;
+  }
+  const Pose o = physics.body_pose(goal.object);
+  const Pose t = physics.body_pose(goal.target);
+  const double dxy = distance_xy(o.pos, t.pos);
+  const double dz = o.pos[2] - t.pos[2];
+  const double rest = rest_height(object_kind(task, goal.object));
+  switch (object_kind(task, goal.target)) {
+    case ObjectKind::Bowl:
+      return dxy < geom::bowl_radius - 0.01 && dz > 0 && dz < geom::bowl_height;
+    case ObjectKind::Basket:
+      return std::abs(o.pos[0] - t.pos[0]) < geom::basket_half - 0.01 &&
+             std::abs(o.pos[1] - t.pos[1]) < geom::basket_half - 0.01 && dz > 0 &&
+             dz < geom::basket_height;
+    case ObjectKind::Plate:
+      // resting on the plate: centre within the rim, no higher than its own rest height above it
+      return dxy < geom::plate_radius - 0.01 && dz > geom::plate_half &&
+             dz < geom::plate_half + rest + 0.015;
+    case ObjectKind::Cube:
+    case ObjectKind::Cylinder: {
+      const double top = rest_height(object_kind(task, goal.target));
+      return dxy < 0.02 && std::abs(dz - (top + rest)) < 0.012;
+    }
+  }
+  return false;
+}
+
+bool all_goals_satisfied(const Physics& physics, const Task& task, const std::vector<Goal>& goals) {
+  for (const auto& g : goals) {
+    if (!goal_satisfied(physics, task, g)) return false;
+  }
+  return true;
+}
+
+std::string describe_goal(const Goal& goal) {
+  switch (goal.kind) {
+    case GoalKind::DrawerOpen:
+      return fmt::format("drawer opening > {} m", drawer_open_threshold);
+    case GoalKind::DrawerClosed:
+      return fmt::format("drawer opening < {} m", drawer_closed_threshold);
+    case GoalKind::Place:
+      break;
+  }
+  const std::string object = goal.object == "@" ? "the selected cube" : goal.object;
+  return fmt::format("{} in/on {}", object, goal.target);
+}
+
+}  // namespace avla::sim
