@@ -19,7 +19,7 @@ test: build
 	cd $(BUILD) && ctest --output-on-failure -j1
 
 bench: configure
-	cmake --build $(BUILD) -j$(JOBS) --target asyncvla bench_model
+	cmake --build $(BUILD) -j$(JOBS) --target asyncvla bench_model bench_sim
 	bash bench/run_bench.sh $(BUILD)
 
 demo: configure

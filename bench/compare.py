@@ -56,3 +56,20 @@ print("|---|---|---|---|")
 print(f"| fp32 | {tr:.1f} samples/s | {ptr:.1f} samples/s | {tr / ptr:.2f}x |")
 print(f"| bf16 autocast | {tr16:.2f} samples/s | | {tr16 / ptr:.2f}x |")
 print(f"\ncached step vs uncached step (C++): {best_cpp('BM_StepUncached/2') / best_cpp('BM_StepCached/2'):.2f}x faster")
+
+# the simulator (bench_sim): absolute rates on one core, against the 300 steps/s target
+try:
+    sim = {b["name"].split("/min_time")[0]: b for b in json.load(open(f"{d}/sim.json"))["benchmarks"]}
+except FileNotFoundError:
+    sim = None
+if sim:
+    base = sim["BM_ControlStep/0"]["steps_per_s"]
+    print("\n| simulator, one core | control steps/s | vs physics + IK only | vs 300 steps/s target |")
+    print("|---|---|---|---|")
+    for arg, label in (("0", "physics + IK, no cameras"), ("64", "both cameras at 64x64"),
+                       ("128", "both cameras at 128x128")):
+        r = sim[f"BM_ControlStep/{arg}"]["steps_per_s"]
+        print(f"| {label} | {r:.0f} | {r / base:.2f}x | {r / 300:.2f}x |")
+    demo = sim["BM_ExpertDemo/128"]
+    print(f"\nexpert demonstrations (spatial task 1, 128x128, recorded): {demo['demos_per_min']:.0f} per minute "
+          f"({demo['frames']:.0f} frames each)")

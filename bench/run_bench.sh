@@ -10,7 +10,7 @@ rounds=${ROUNDS:-3}
 dir=${ASYNCVLA_BENCH_DIR:-/tmp/asyncvla_bench}
 export ASYNCVLA_BENCH_DIR=$dir
 mkdir -p "$dir"
-rm -f "$dir"/cpp_*.json "$dir"/python_*.json
+rm -f "$dir"/cpp_*.json "$dir"/python_*.json "$dir"/sim.json
 for round in $(seq 1 "$rounds"); do
   echo "[bench] round $round/$rounds: C++ (LibTorch) small preset, $threads threads"
   "$build/bench_model" --benchmark_filter='-BM_TrainStepBf16' \
@@ -19,6 +19,8 @@ for round in $(seq 1 "$rounds"); do
   /usr/bin/python3 bench/reference_bench.py "$dir" "$threads" > "$dir/python_$round.json"
   cat "$dir/python_$round.json"
 done
+echo "[bench] simulator: control steps/s (one core) and expert demonstrations/min"
+"$build/bench_sim" --benchmark_out="$dir/sim.json" --benchmark_out_format=json
 echo "[bench] bf16 autocast training, once"
 "$build/bench_model" --benchmark_filter='BM_TrainStepBf16' \
   --benchmark_out="$dir/cpp_bf16.json" --benchmark_out_format=json

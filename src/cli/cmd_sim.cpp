@@ -127,7 +127,7 @@ int run_experts(const ExpertsOptions& o) {
     worst = std::min(worst, pct);
     std::string rule;
     for (const auto& g : task->goals) {
-      rule += (rule.empty() ? "" : " and ") + sim::describe_goal(g);
+      rule += (rule.empty() ? "" : " and ") + sim::describe_goal(*task, g);
     }
     if (o.markdown) {
       fmt::print("| {} | {} | {} | {} | {}/{} | {:.0f} |\n", task->suite, task->name,

@@ -387,7 +387,7 @@ bool all_goals_satisfied(const Physics& physics, const Task& task, const std::ve
   return true;
 }
 
-std::string describe_goal(const Goal& goal) {
+std::string describe_goal(const Task& task, const Goal& goal) {
   switch (goal.kind) {
     case GoalKind::DrawerOpen:
       return fmt::format("drawer opening > {} m", drawer_open_threshold);
@@ -396,8 +396,16 @@ std::string describe_goal(const Goal& goal) {
     case GoalKind::Place:
       break;
   }
-  const std::string object = goal.object == "@" ? "the selected cube" : goal.object;
-  return fmt::format("{} in/on {}", object, goal.target);
+  const std::string object = goal.object == "@" ? "the named cube" : goal.object;
+  switch (object_kind(task, goal.target)) {
+    case ObjectKind::Bowl:
+    case ObjectKind::Basket:
+      return fmt::format("{} inside the {}", object, goal.target);
+    case ObjectKind::Plate:
+      return fmt::format("{} resting on the {}", object, goal.target);
+    default:
+      return fmt::format("{} stacked on {}", object, goal.target);
+  }
 }
 
 }  // namespace avla::sim

@@ -71,7 +71,7 @@ Layout sample_layout(const Task& task, uint64_t seed);
 // predicates on the current physics state
 bool goal_satisfied(const Physics& physics, const Task& task, const Goal& goal);
 bool all_goals_satisfied(const Physics& physics, const Task& task, const std::vector<Goal>& goals);
-std::string describe_goal(const Goal& goal);  // one line for docs/BENCHMARK.md
+std::string describe_goal(const Task& task, const Goal& goal);  // for docs/BENCHMARK.md
 
 // kind of a scene object by name (throws when the task's scene lacks it)
 ObjectKind object_kind(const Task& task, const std::string& name);
