@@ -1,34 +1,53 @@
 #!/usr/bin/env bash
-# make demo: the whole pipeline on built-in defaults, about 9 minutes on 2 cores.
-#   1. a synthetic reach-and-grasp dataset in the LIBERO HDF5 layout (train and held-out seeds)
-#   2. unified SFM+AFM training of the small preset for a bounded time
-#   3. SFM and AFM (random mask) chunks on held-out demonstrations against their ground truth
-#   4. demo/training.png with the loss curve
+# make demo: self-correction end to end on built-in defaults, ~25 minutes on 2 cores with the build.
+#   1. expert demonstrations of the `goal` suite in the MuJoCo tabletop (LIBERO HDF5 layout)
+#   2. unified SFM+AFM training (Alg. 2) of the small preset for a bounded time
+#   3. the confidence rater (Eq. 6) with the backbone frozen, and its quality on held-out demos
+#   4. closed-loop evaluation of `sfm` and `async` on the same evaluation seeds
+#   5. demo/results.png (training curve + success rates), demo/videos/*.mp4 (async rollouts)
 set -euo pipefail
 build=${1:-build}
 bin="$build/asyncvla"
 out=${DEMO_DIR:-demo}
-steps=${DEMO_STEPS:-600}
+suite=${DEMO_SUITE:-goal}
+episodes=${DEMO_EPISODES:-20}
+steps=${DEMO_STEPS:-900}
 train_seconds=${DEMO_TRAIN_SECONDS:-600}
+rater_steps=${DEMO_RATER_STEPS:-150}
+eval_episodes=${DEMO_EVAL_EPISODES:-4}
+eval_max_steps=${DEMO_EVAL_MAX_STEPS:-150}
+resolution=64
 mkdir -p "$out"
+start=$(date +%s)
+stamp() { echo "   ($(( $(date +%s) - start )) s so far)"; }
 
-echo "== 1/4 data: 4 tasks x 24 demonstrations (train), 4 x 3 (held out)"
-"$bin" synth --out "$out/data/train" --tasks 4 --episodes 24 --resolution 128 --seed 1
-"$bin" synth --out "$out/data/heldout" --tasks 4 --episodes 3 --resolution 128 --seed 2
+echo "== 1/5 demonstrations: suite $suite, $episodes per task (train) + 3 per task (held out)"
+"$bin" sim collect --suite "$suite" --episodes "$episodes" --resolution $resolution --seed 0 \
+  --out "$out/data/train"
+"$bin" sim collect --suite "$suite" --episodes 3 --resolution $resolution --seed 100000 \
+  --out "$out/data/heldout"
+stamp
 
-echo "== 2/4 training the small preset: $steps steps (at most ${train_seconds}s)"
+echo "== 2/5 unified training of the small preset: $steps steps, at most ${train_seconds}s"
 rm -rf "$out/run"
 "$bin" train --data "$out/data/train" --config configs/small.json --out "$out/run" \
   --steps "$steps" --time-limit "$train_seconds"
+stamp
 
-echo "== 3/4 held-out chunks: SFM vs AFM on a random half of the tokens"
-for task in 0 1 2 3; do
-  for mode in sfm random; do
-    "$bin" infer --ckpt "$out/run" --data "$out/data/heldout/synthetic_task$task.hdf5" \
-      --demo 0 --step 5 --mode "$mode" | grep -E "instruction|mse|timings" | sed "s/^/  [$mode] /"
-  done
+echo "== 3/5 confidence rater: $rater_steps steps (backbone frozen), then its held-out quality"
+"$bin" train-rater --ckpt "$out/run" --data "$out/data/train" --steps "$rater_steps"
+"$bin" eval-rater --ckpt "$out/run" --data "$out/data/heldout" --frames 256
+stamp
+
+echo "== 4/5 closed loop: $eval_episodes episodes per task, sfm vs async, same seeds"
+for mode in sfm async; do
+  video=()
+  if [ "$mode" = async ]; then video=(--video "$out/videos"); fi
+  "$bin" eval --ckpt "$out/run" --suite "$suite" --episodes "$eval_episodes" --mode "$mode" \
+    --resolution $resolution --max-steps "$eval_max_steps" --out "$out/eval_$mode.json" "${video[@]}"
 done
+stamp
 
-echo "== 4/4 plot"
-/usr/bin/python3 scripts/plot_training.py "$out/run" "$out/training.png"
-echo "done: checkpoint in $out/run, curve in $out/training.png"
+echo "== 5/5 plots"
+/usr/bin/python3 scripts/plot_results.py "$out" "$out/results.png"
+echo "done in $(( $(date +%s) - start )) s: checkpoint $out/run, $out/results.png, $out/videos/"

@@ -1,4 +1,4 @@
-// asyncvla infer --ckpt DIR --data FILE --demo I --step T [--mode sfm|random]
+// asyncvla infer --ckpt DIR --data FILE --demo I --step T [--mode sfm|random|async]
 #include <fmt/format.h>
 
 #include "cli/commands.h"
@@ -14,14 +14,19 @@ Command add_infer_command(CLI::App& app) {
     std::string ckpt, data, mode = "sfm";
     int demo = 0, step = 0, n_steps = 0;
     int64_t seed = 0;
+    double threshold = 0.5;
   };
   auto args = std::make_shared<Args>();
   cmd->add_option("--ckpt", args->ckpt, "checkpoint directory")->required();
   cmd->add_option("--data", args->data, "LIBERO-layout HDF5 file")->required();
   cmd->add_option("--demo", args->demo, "demo index in the file");
   cmd->add_option("--step", args->step, "time step in the demo");
-  cmd->add_option("--mode", args->mode, "sfm | random (AFM on a random half of the tokens)")
-      ->check(CLI::IsMember({"sfm", "random"}));
+  cmd->add_option("--mode", args->mode,
+                  "sfm | random (AFM on a random half of the tokens) | async (AFM on tokens the "
+                  "rater doubts)")
+      ->check(CLI::IsMember({"sfm", "random", "async"}));
+  cmd->add_option("--threshold", args->threshold, "async: regenerate tokens with confidence below")
+      ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--flow-steps", args->n_steps, "Euler steps per round (0: from config)");
   cmd->add_option("--seed", args->seed, "noise seed");
   return {
@@ -44,11 +49,13 @@ Command add_infer_command(CLI::App& app) {
         options.mode = parse_act_mode(args->mode);
         options.n_steps = args->n_steps;
         options.seed = static_cast<uint64_t>(args->seed);
+        options.threshold = args->threshold;
         ActResult r = policy.act(obs, options);
 
         const int L = policy.config().model.chunk_len;
         fmt::print("instruction: {}\nmode: {}\n", obs.instruction, args->mode);
-        fmt::print("{:>3} {:>4} | {:^62} | {:^62}\n", "l", "mask", "predicted", "ground truth");
+        fmt::print("{:>3} {:>4} {:>5} | {:^62} | {:^62}\n", "l", "mask", "conf", "predicted",
+                   "ground truth");
         double se = 0.0;
         int counted = 0;
         for (int l = 0; l < L; ++l) {
@@ -60,8 +67,10 @@ Command add_infer_command(CLI::App& app) {
             ps += fmt::format("{:8.3f} ", pred[k].item<float>());
             gs += fmt::format("{:8.3f} ", gt[k].item<float>());
           }
-          fmt::print("{:>3} {:>4} | {}| {}{}\n", l, r.mask[l].item<bool>() ? "afm" : "", ps, gs,
-                     args->step + l < d.length() ? "" : " (past end)");
+          const std::string conf =
+              r.confidence.defined() ? fmt::format("{:.3f}", r.confidence[l].item<float>()) : "-";
+          fmt::print("{:>3} {:>4} {:>5} | {}| {}{}\n", l, r.mask[l].item<bool>() ? "afm" : "", conf,
+                     ps, gs, args->step + l < d.length() ? "" : " (past end)");
           if (args->step + l < d.length()) {
             se += (pred - gt).pow(2).mean().item<double>();
             ++counted;

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "eval/rollout_frame.h"
 #include "eval/video_writer.h"
 #include "io/png_file.h"
 #include "sim/collect.h"
@@ -14,18 +15,6 @@
 namespace avla {
 
 namespace {
-
-// both cameras side by side: (size, 2 * size, 3)
-std::vector<uint8_t> side_by_side(const sim::SimObservation& obs) {
-  const int s = obs.image_size;
-  std::vector<uint8_t> frame(static_cast<size_t>(s) * 2 * s * 3);
-  for (int y = 0; y < s; ++y) {
-    const size_t row = static_cast<size_t>(s) * 3;
-    std::copy_n(obs.agentview_rgb.data() + y * row, row, frame.data() + y * 2 * row);
-    std::copy_n(obs.eye_in_hand_rgb.data() + y * row, row, frame.data() + y * 2 * row + row);
-  }
-  return frame;
-}
 
 std::vector<const sim::Task*> select_tasks(const std::string& suite,
                                            const std::vector<std::string>& names) {

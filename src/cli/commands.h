@@ -15,5 +15,8 @@ Command add_train_command(CLI::App& app);
 Command add_infer_command(CLI::App& app);
 Command add_synth_command(CLI::App& app);
 Command add_sim_command(CLI::App& app);
+Command add_train_rater_command(CLI::App& app);
+Command add_eval_command(CLI::App& app);
+Command add_eval_rater_command(CLI::App& app);
 
 }  // namespace avla

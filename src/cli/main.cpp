@@ -18,8 +18,10 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
 
   const std::vector<avla::Command> commands = {
-      avla::add_train_command(app), avla::add_infer_command(app), avla::add_synth_command(app),
-      avla::add_sim_command(app)};
+      avla::add_train_command(app),       avla::add_infer_command(app),
+      avla::add_synth_command(app),       avla::add_sim_command(app),
+      avla::add_train_rater_command(app), avla::add_eval_command(app),
+      avla::add_eval_rater_command(app)};
 
   try {
     app.parse(argc, argv);

@@ -11,14 +11,26 @@ namespace avla {
 ActMode parse_act_mode(const std::string& s) {
   if (s == "sfm") return ActMode::Sfm;
   if (s == "random") return ActMode::Random;
-  fail("policy", "unknown mode '{}', expected sfm or random", s);
+  if (s == "async") return ActMode::Async;
+  fail("policy", "unknown mode '{}', expected sfm, random or async", s);
 }
 
 const char* act_mode_name(ActMode mode) {
-  return mode == ActMode::Sfm ? "sfm" : "random";
+  switch (mode) {
+    case ActMode::Sfm:
+      return "sfm";
+    case ActMode::Random:
+      return "random";
+    case ActMode::Async:
+      return "async";
+  }
+  return "?";
 }
 
-Policy::Policy(const std::string& checkpoint_dir) : ck_(load_checkpoint(checkpoint_dir)) {}
+Policy::Policy(const std::string& checkpoint_dir)
+    : dir_(checkpoint_dir), ck_(load_checkpoint(checkpoint_dir)) {
+  if (avla::has_rater(checkpoint_dir)) rater_ = load_rater(checkpoint_dir, ck_.config.model);
+}
 
 ObservationBatch Policy::prepare(const Observation& obs) const {
   const ModelConfig& mc = ck_.config.model;
@@ -64,11 +76,20 @@ ActResult Policy::act(const Observation& obs, const ActOptions& options) {
   torch::Tensor sfm = sample_sfm(*ck_.model, cache, noise, n_steps);
   r.timings.sfm_ms = stage.elapsed_ms();
 
-  // mask
+  // rate the first round, then choose the tokens to regenerate
   stage.reset();
+  AVLA_CHECK(options.mode != ActMode::Async || has_rater(), "policy",
+             "mode async needs a confidence rater, but checkpoint '{}' has none "
+             "(rater.safetensors); train one with `asyncvla train-rater --ckpt {}`",
+             dir_, dir_);
+  torch::Tensor confidence;
+  if (has_rater())
+    confidence = rater_->forward(cache.prefix_hidden, cache.key_bias, sfm);  // (1, L)
   torch::Tensor mask = torch::zeros({1, mc.chunk_len}, torch::kBool);
   if (options.mode == ActMode::Random) {
     mask = torch::rand({1, mc.chunk_len}, gen) < options.random_mask_prob;
+  } else if (options.mode == ActMode::Async) {
+    mask = confidence < options.threshold;  // eq. 3
   }
   r.timings.mask_ms = stage.elapsed_ms();
 
@@ -84,6 +105,7 @@ ActResult Policy::act(const Observation& obs, const ActOptions& options) {
   r.actions = ck_.normalizer.actions.unnormalize(final_chunk[0]);
   r.sfm_actions = ck_.normalizer.actions.unnormalize(sfm[0]);
   r.mask = mask[0];
+  if (confidence.defined()) r.confidence = confidence[0];
   r.timings.total_ms = total.elapsed_ms();
   return r;
 }

@@ -1,7 +1,8 @@
 // the deployable policy (paper alg. 1): load a checkpoint, then act(observation) -> action chunk.
-// one call encodes the prefix once (the vl kv-cache), runs sfm from noise, chooses a mask
-// (mode random: each token with probability 0.5), and when any token is masked runs afm on the
-// same cache. observations are raw (any image size, unnormalized state); chunks come back in
+// one call encodes the prefix once (the vl kv-cache), runs sfm from noise, rates the sfm chunk
+// (when the checkpoint has a rater), chooses a mask (sfm: none; random: each token with
+// probability 0.5; async: m_l = 1{p_l < threshold}, eq. 3), and when any token is masked runs afm
+// on the same cache. observations are raw (any image size, unnormalized state); chunks come back in
 // environment units.
 #pragma once
 
@@ -10,12 +11,13 @@
 #include <string>
 #include <vector>
 
+#include "model/rater.h"
 #include "train/checkpoint.h"
 
 namespace avla {
 
-enum class ActMode { Sfm, Random };
-ActMode parse_act_mode(const std::string& s);  // "sfm" | "random"
+enum class ActMode { Sfm, Random, Async };
+ActMode parse_act_mode(const std::string& s);  // "sfm" | "random" | "async"
 const char* act_mode_name(ActMode mode);
 
 struct Observation {
@@ -28,7 +30,8 @@ struct ActOptions {
   ActMode mode = ActMode::Sfm;
   int n_steps = 0;  // 0: the config's n_flow_steps
   double random_mask_prob = 0.5;
-  uint64_t seed = 0;  // noise and random masks
+  double threshold = 0.5;  // async: regenerate tokens whose confidence is below this
+  uint64_t seed = 0;       // noise and random masks
 };
 
 struct ActTimings {
@@ -39,7 +42,7 @@ struct ActResult {
   torch::Tensor actions;      // (L, A) final chunk, environment units
   torch::Tensor sfm_actions;  // (L, A) first-round chunk, environment units
   torch::Tensor mask;         // (L) bool: regenerated tokens
-  torch::Tensor confidence;   // (L) rater confidence; undefined without a rater
+  torch::Tensor confidence;   // (L) rater confidence of the sfm chunk; undefined without a rater
   ActTimings timings;
 };
 
@@ -52,9 +55,12 @@ class Policy {
   const Normalizer& normalizer() const { return ck_.normalizer; }
   // observation -> model batch of one (resize, normalize, tokenize); errors name the field
   ObservationBatch prepare(const Observation& obs) const;
+  bool has_rater() const { return !rater_.is_empty(); }
 
  private:
+  std::string dir_;
   Checkpoint ck_;
+  ConfidenceRater rater_{nullptr};  // loaded when the checkpoint has rater.safetensors
 };
 
 }  // namespace avla

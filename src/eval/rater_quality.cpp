@@ -1,0 +1,102 @@
+#include "eval/rater_quality.h"
+
+#include <nlohmann/json.hpp>
+
+#include "data/chunk_sampler.h"
+#include "data/dataset.h"
+#include "eval/statistics.h"
+#include "flow/sampler.h"
+#include "model/rater.h"
+#include "train/checkpoint.h"
+#include "train/rater_trainer.h"
+#include "util/error.h"
+#include "util/log.h"
+
+namespace avla {
+
+RaterQuality evaluate_rater(const RaterQualityOptions& o) {
+  AVLA_CHECK(o.frames >= 1 && o.batch >= 1, "eval-rater", "--frames {} and --batch {} must be >= 1",
+             o.frames, o.batch);
+  AVLA_CHECK(o.top_fraction > 0 && o.top_fraction < 1, "eval-rater",
+             "--top-fraction {} outside (0, 1)", o.top_fraction);
+  Checkpoint ck = load_checkpoint(o.ckpt);
+  ck.model->eval();
+  ConfidenceRater rater = load_rater(o.ckpt, ck.config.model);
+  const ModelConfig& mc = ck.config.model;
+  Dataset dataset = load_dataset(expand_data_paths(o.data),
+                                 {mc.image_size, mc.chunk_len, ck.config.train.pause_eps});
+  ChunkSampler sampler(dataset, ck.normalizer, *ck.tokenizer, mc.max_text_len);
+  at::Generator gen = at::detail::createCPUGenerator(o.seed);
+  const int64_t k_top = std::max<int64_t>(1, std::llround(o.top_fraction * mc.chunk_len));
+
+  c10::InferenceMode inference;
+  std::vector<double> scores;
+  std::vector<bool> labels;
+  double sfm_se = 0, async_se = 0, random_se = 0, n_tokens = 0, regenerated = 0, conf_sum = 0;
+  int done = 0;
+  while (done < o.frames) {
+    const int64_t B = std::min(o.batch, o.frames - done);
+    TrainBatch batch = sampler.batch(sampler.sample_ids(B, gen));
+    KvCache cache = ck.model->encode_prefix(batch.obs);
+    torch::Tensor noise = torch::randn({B, mc.chunk_len, mc.action_dim}, gen);
+    torch::Tensor sfm = sample_sfm(*ck.model, cache, noise, mc.n_flow_steps);
+    torch::Tensor conf = rater->forward(cache.prefix_hidden, cache.key_bias, sfm);  // (B, L)
+    torch::Tensor err = token_errors(sfm, batch.actions);                           // (B, L)
+    torch::Tensor valid = batch.valid > 0.5;
+    // afm on the doubtful tokens, and on a random half, from the same fresh noise
+    torch::Tensor noise2 = torch::randn({B, mc.chunk_len, mc.action_dim}, gen);
+    torch::Tensor async_mask = conf < o.threshold;
+    torch::Tensor async_chunk =
+        sample_afm(*ck.model, cache, sfm, async_mask, noise2, mc.n_flow_steps);
+    torch::Tensor random_mask = torch::rand({B, mc.chunk_len}, gen) < 0.5;
+    torch::Tensor random_chunk =
+        sample_afm(*ck.model, cache, sfm, random_mask, noise2, mc.n_flow_steps);
+    torch::Tensor async_err = token_errors(async_chunk, batch.actions);
+    torch::Tensor random_err = token_errors(random_chunk, batch.actions);
+    const torch::Tensor w = valid.to(torch::kFloat32);
+    sfm_se += (err * w).sum().item<double>();
+    async_se += (async_err * w).sum().item<double>();
+    random_se += (random_err * w).sum().item<double>();
+    regenerated += (async_mask.to(torch::kFloat32) * w).sum().item<double>();
+    conf_sum += (conf * w).sum().item<double>();
+    n_tokens += w.sum().item<double>();
+    // positives: each chunk's k highest-error valid tokens
+    for (int64_t b = 0; b < B; ++b) {
+      torch::Tensor e = err[b].masked_fill(valid[b].logical_not(), -1.0);
+      const int64_t n_valid = valid[b].sum().item<int64_t>();
+      if (n_valid < 2) continue;
+      torch::Tensor top = std::get<1>(e.topk(std::min(k_top, n_valid - 1)));
+      std::vector<bool> positive(mc.chunk_len, false);
+      for (int64_t i = 0; i < top.size(0); ++i) positive[top[i].item<int64_t>()] = true;
+      for (int64_t l = 0; l < mc.chunk_len; ++l) {
+        if (!valid[b][l].item<bool>()) continue;
+        scores.push_back(1.0 - conf[b][l].item<double>());
+        labels.push_back(positive[l]);
+      }
+    }
+    done += static_cast<int>(B);
+    log_info("[eval-rater] {}/{} frames", done, o.frames);
+  }
+  RaterQuality q;
+  q.frames = done;
+  q.auroc = auroc(scores, labels);
+  const double n = std::max(1.0, n_tokens);
+  q.sfm_error = sfm_se / n;
+  q.async_error = async_se / n;
+  q.random_error = random_se / n;
+  q.regenerated_fraction = regenerated / n;
+  q.mean_confidence = conf_sum / n;
+  return q;
+}
+
+nlohmann::json to_json(const RaterQuality& q) {
+  return {{"frames", q.frames},
+          {"auroc_top_error_tokens", q.auroc},
+          {"sfm_error", q.sfm_error},
+          {"async_afm_error", q.async_error},
+          {"random_afm_error", q.random_error},
+          {"regenerated_fraction", q.regenerated_fraction},
+          {"mean_confidence", q.mean_confidence}};
+}
+
+}  // namespace avla

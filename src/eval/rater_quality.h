@@ -1,0 +1,34 @@
+// rater quality on held-out demonstrations: does low confidence find the bad first-round tokens,
+// and does regenerating them (afm) bring the chunk closer to the ground truth?
+#pragma once
+
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <vector>
+
+namespace avla {
+
+struct RaterQualityOptions {
+  std::string ckpt;
+  std::vector<std::string> data;  // held-out files or directories
+  int frames = 256;               // frames sampled (seeded) from the data
+  int batch = 32;
+  double top_fraction = 0.2;  // a chunk's top 20 % error tokens are the positives
+  double threshold = 0.5;     // async mask for the afm comparison
+  uint64_t seed = 0;
+};
+
+struct RaterQuality {
+  int frames = 0;
+  double auroc = 0.5;               // of (1 - confidence) for the top-error tokens
+  double sfm_error = 0;             // mean per-token squared error (normalized units), valid tokens
+  double async_error = 0;           // after afm on tokens with confidence < threshold
+  double random_error = 0;          // after afm on a random half of the tokens (baseline)
+  double regenerated_fraction = 0;  // of tokens under async
+  double mean_confidence = 0;
+};
+
+RaterQuality evaluate_rater(const RaterQualityOptions& options);
+nlohmann::json to_json(const RaterQuality& q);
+
+}  // namespace avla

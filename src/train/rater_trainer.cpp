@@ -1,0 +1,120 @@
+#include "train/rater_trainer.h"
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "data/chunk_sampler.h"
+#include "data/dataset.h"
+#include "flow/sampler.h"
+#include "train/checkpoint.h"
+#include "train/optimizer.h"
+#include "util/error.h"
+#include "util/log.h"
+
+namespace avla {
+
+torch::Tensor token_errors(const torch::Tensor& sfm, const torch::Tensor& truth) {
+  AVLA_CHECK(sfm.sizes() == truth.sizes() && sfm.dim() == 3, "rater",
+             "sfm chunk {} and ground truth {} must both be [B, L, A]", c10::str(sfm.sizes()),
+             c10::str(truth.sizes()));
+  return (sfm - truth).pow(2).mean(-1);
+}
+
+torch::Tensor confidence_labels(const torch::Tensor& errors, const torch::Tensor& valid,
+                                double alpha, double beta, double eps) {
+  AVLA_CHECK(errors.dim() == 2 && errors.sizes() == valid.sizes(), "rater",
+             "errors {} and valid {} must both be [B, L]", c10::str(errors.sizes()),
+             c10::str(valid.sizes()));
+  const torch::Tensor ok = valid.to(torch::kBool);
+  const double inf = std::numeric_limits<double>::infinity();
+  // min and max over each sample's valid tokens: (B, 1)
+  const torch::Tensor e_min = errors.masked_fill(ok.logical_not(), inf).amin(1, true);
+  const torch::Tensor e_max = errors.masked_fill(ok.logical_not(), -inf).amax(1, true);
+  torch::Tensor q = 1.0 - alpha - beta * (errors - e_min) / (e_max - e_min + eps);
+  return q.masked_fill(ok.logical_not(), 1.0 - alpha);
+}
+
+RaterTrainResult train_rater(const RaterTrainOptions& options) {
+  options.rater.validate();
+  AVLA_CHECK(options.steps >= 1 && options.batch >= 1, "train-rater",
+             "--steps {} and --batch {} must be >= 1", options.steps, options.batch);
+  Checkpoint ck = load_checkpoint(options.ckpt);
+  const ModelConfig& mc = ck.config.model;
+  Dataset dataset = load_dataset(expand_data_paths(options.data),
+                                 {mc.image_size, mc.chunk_len, ck.config.train.pause_eps});
+  AVLA_CHECK(dataset.state.size(1) == mc.state_dim && dataset.actions.size(1) == mc.action_dim,
+             "train-rater", "data has state {} / actions {} dims, the checkpoint expects {} / {}",
+             dataset.state.size(1), dataset.actions.size(1), mc.state_dim, mc.action_dim);
+  ChunkSampler sampler(dataset, ck.normalizer, *ck.tokenizer, mc.max_text_len);
+
+  // the backbone is frozen: eval mode, no gradients ever reach it
+  ck.model->eval();
+  for (auto& p : ck.model->parameters()) p.set_requires_grad(false);
+  torch::manual_seed(options.seed);
+  ConfidenceRater rater(options.rater, mc);
+  rater->train();
+  std::vector<std::pair<std::string, torch::Tensor>> named;
+  for (const auto& item : rater->named_parameters()) named.emplace_back(item.key(), item.value());
+  TrainConfig tc;
+  tc.steps = options.steps;
+  tc.lr = options.lr;
+  tc.warmup_steps = std::min(20, options.steps / 10);
+  AdamW optimizer({ParamGroup{"rater", named, 1.0}}, tc);
+  at::Generator gen = at::detail::createCPUGenerator(options.seed);
+
+  log_info("[train-rater] {} | rater {} | {} frames | {} steps x batch {}", options.ckpt,
+           to_json(options.rater).dump(), dataset.n_frames(), options.steps, options.batch);
+  std::ofstream metrics(options.ckpt + "/rater_metrics.jsonl", std::ios::trunc);
+  RaterTrainResult result;
+  ProgressBar bar("train-rater", options.steps);
+  Timer timer;
+  double interval_loss = 0;
+  int interval_steps = 0;
+  for (int step = 1; step <= options.steps; ++step) {
+    TrainBatch batch = sampler.batch(sampler.sample_ids(options.batch, gen));
+    // first round with the frozen policy: sfm chunks and their per-token error labels
+    KvCache cache;
+    torch::Tensor sfm, labels, valid = batch.valid > 0.5;
+    {
+      torch::NoGradGuard no_grad;
+      cache = ck.model->encode_prefix(batch.obs);
+      torch::Tensor noise = torch::randn({options.batch, mc.chunk_len, mc.action_dim}, gen);
+      sfm = sample_sfm(*ck.model, cache, noise, mc.n_flow_steps);
+      labels = confidence_labels(token_errors(sfm, batch.actions), valid, options.rater.alpha,
+                                 options.rater.beta, options.rater.eps);
+    }
+    // mse over valid tokens
+    torch::Tensor p = rater->forward(cache.prefix_hidden, cache.key_bias, sfm);
+    torch::Tensor w = valid.to(torch::kFloat32);
+    torch::Tensor loss = ((p - labels).pow(2) * w).sum() / w.sum().clamp_min(1.0);
+    const double loss_value = loss.item<double>();
+    AVLA_CHECK(std::isfinite(loss_value), "train-rater", "loss is {} at step {}", loss_value, step);
+    optimizer.zero_grad();
+    loss.backward();
+    optimizer.clip_grad_norm(1.0);
+    optimizer.step(learning_rate_at(step - 1, tc));
+    if (step == 1) result.first_loss = loss_value;
+    interval_loss += loss_value;
+    ++interval_steps;
+    if (step % options.log_every == 0 || step == options.steps) {
+      const double mean = interval_loss / interval_steps;
+      log_info("rater step {}/{} | loss {:.5f} | {:.0f} ms/step", step, options.steps, mean,
+               timer.elapsed_ms() / step);
+      metrics << nlohmann::json{{"step", step}, {"loss", mean}}.dump() << "\n";
+      metrics.flush();
+      result.final_loss = mean;
+      interval_loss = 0;
+      interval_steps = 0;
+    }
+    bar.update(step, fmt::format("loss {:.5f}", loss_value));
+    result.steps_done = step;
+  }
+  bar.finish();
+  rater->eval();
+  save_rater(options.ckpt, options.rater, *rater);
+  log_info("[train-rater] wrote {} ({:.1f} s)", rater_weights_path(options.ckpt),
+           timer.elapsed_ms() / 1000.0);
+  return result;
+}
+
+}  // namespace avla
