@@ -48,6 +48,21 @@ Expert::Expert(const Task& task, const Layout& layout, uint64_t seed, ExpertConf
   phase_ = 0;
 }
 
+void Expert::advance_if(bool condition, int max_steps, bool last_phase) {
+  if (!condition && phase_steps_ < max_steps) return;
+  if (last_phase) {
+    finish_goal();
+  } else {
+    next_phase();
+  }
+}
+
+void Expert::finish_goal() {
+  ++goal_index_;
+  phase_ = 0;
+  phase_steps_ = -1;  // act() counts this step
+}
+
 void Expert::next_phase() {
   ++phase_;
   phase_steps_ = 0;
@@ -103,9 +118,6 @@ Action Expert::pick_place(const Physics& physics, const Goal& goal) {
   const ObjectKind kind = object_kind(task_, goal.object);
   const double rest = rest_height(kind);
   std::normal_distribution<double> noise(0.0, config_.action_noise);
-  auto done_if = [&](bool condition, int max_steps) {
-    if (condition || phase_steps_ >= max_steps) next_phase();
-  };
   Action a{};
   switch (phase_) {
     case 0: {
@@ -115,24 +127,24 @@ Action Expert::pick_place(const Physics& physics, const Goal& goal) {
       a = move_toward(physics, t, 1.0);
       for (int i = 0; i < 3; ++i) a[i] = std::clamp(a[i] + noise(rng_), -1.0, 1.0);
       const Vec3 err = sub(t.pos, grip.pos);
-      done_if(norm3(err) < 0.012, 80);
+      advance_if(norm3(err) < 0.012, 80);
       break;
     }
     case 1: {
       const Target t{{obj.pos[0], obj.pos[1], std::max(obj.pos[2], 0.018)}, yaw_, open_gripper};
       a = move_toward(physics, t, 0.5);
-      done_if(norm3(sub(t.pos, grip.pos)) < 0.006, 40);
+      advance_if(norm3(sub(t.pos, grip.pos)) < 0.006, 40);
       anchor_ = t.pos;
       break;
     }
     case 2:
       a = move_toward(physics, {anchor_, yaw_, closed_gripper}, 0.3);
-      done_if(false, 8);
+      advance_if(false, 8);
       break;
     case 3: {
       const Target t{{anchor_[0], anchor_[1], carry_height}, yaw_, closed_gripper};
       a = move_toward(physics, t, 0.8);
-      done_if(std::abs(t.pos[2] - grip.pos[2]) < 0.015, 40);
+      advance_if(std::abs(t.pos[2] - grip.pos[2]) < 0.015, 40);
       // the object's height below the grip site, for placing it at the right height
       anchor_[2] = obj.pos[2] - grip.pos[2];
       break;
@@ -142,7 +154,7 @@ Action Expert::pick_place(const Physics& physics, const Goal& goal) {
           {dest.pos[0] + jitter_[0], dest.pos[1] + jitter_[1], carry_height}, yaw_, closed_gripper};
       a = move_toward(physics, t, 1.0);
       for (int i = 0; i < 2; ++i) a[i] = std::clamp(a[i] + noise(rng_), -1.0, 1.0);
-      done_if(norm3(sub(t.pos, grip.pos)) < 0.012, 80);
+      advance_if(norm3(sub(t.pos, grip.pos)) < 0.012, 80);
       break;
     }
     case 5: {
@@ -164,23 +176,19 @@ Action Expert::pick_place(const Physics& physics, const Goal& goal) {
       }
       const Target t{{dest.pos[0], dest.pos[1], object_z - anchor_[2]}, yaw_, closed_gripper};
       a = move_toward(physics, t, 0.5);
-      done_if(norm3(sub(t.pos, grip.pos)) < 0.008, 40);
+      advance_if(norm3(sub(t.pos, grip.pos)) < 0.008, 40);
       break;
     }
     case 6:
       a = move_toward(physics, {grip.pos, yaw_, open_gripper}, 0.2);
       for (int i = 0; i < 6; ++i) a[i] = 0.0;
-      done_if(false, 6);
+      advance_if(false, 6);
       break;
     default: {
       const Target t{{grip.pos[0], grip.pos[1], carry_height}, yaw_, open_gripper};
       a = move_toward(physics, t, 0.8);
       a[0] = a[1] = 0.0;
-      if (carry_height - grip.pos[2] < 0.02 || phase_steps_ >= 30) {
-        ++goal_index_;
-        phase_ = 0;
-        phase_steps_ = -1;
-      }
+      advance_if(carry_height - grip.pos[2] < 0.02, 30, true);
       break;
     }
   }
@@ -191,49 +199,42 @@ Action Expert::pick_place(const Physics& physics, const Goal& goal) {
 Action Expert::open_drawer(const Physics& physics) {
   const Pose grip = physics.site_pose("grip_site");
   const Vec3 handle = handle_pos(physics);
-  auto done_if = [&](bool condition, int max_steps) {
-    if (condition || phase_steps_ >= max_steps) next_phase();
-  };
   Action a{};
   switch (phase_) {
     case 0: {
       const Target t{{handle[0], handle[1] + jitter_[1], handle[2] + 0.08}, 0.0, open_gripper};
       a = move_toward(physics, t, 1.0);
-      done_if(norm3(sub(t.pos, grip.pos)) < 0.01, 80);
+      advance_if(norm3(sub(t.pos, grip.pos)) < 0.01, 80);
       break;
     }
     case 1: {
       const Target t{{handle[0], grip.pos[1], handle[2]}, 0.0, open_gripper};
       a = move_toward(physics, t, 0.5);
-      done_if(norm3(sub(t.pos, grip.pos)) < 0.006, 40);
+      advance_if(norm3(sub(t.pos, grip.pos)) < 0.006, 40);
       anchor_ = t.pos;
       break;
     }
     case 2:
       a = move_toward(physics, {anchor_, 0.0, closed_gripper}, 0.3);
-      done_if(false, 8);
+      advance_if(false, 8);
       break;
     case 3: {
       const Target t{
           {anchor_[0] - geom::drawer_travel - 0.01, anchor_[1], anchor_[2]}, 0.0, closed_gripper};
       a = move_toward(physics, t, 0.5);
-      done_if(physics.joint_qpos("drawer_joint") > geom::drawer_travel - 0.015, 60);
+      advance_if(physics.joint_qpos("drawer_joint") > geom::drawer_travel - 0.015, 60);
       break;
     }
     case 4:
       a = move_toward(physics, {grip.pos, 0.0, open_gripper}, 0.2);
       for (int i = 0; i < 6; ++i) a[i] = 0.0;
-      done_if(false, 6);
+      advance_if(false, 6);
       break;
     default: {
       const Target t{{grip.pos[0], grip.pos[1], handle[2] + 0.1}, 0.0, open_gripper};
       a = move_toward(physics, t, 0.8);
       a[0] = a[1] = 0.0;
-      if (t.pos[2] - grip.pos[2] < 0.02 || phase_steps_ >= 30) {
-        ++goal_index_;
-        phase_ = 0;
-        phase_steps_ = -1;
-      }
+      advance_if(t.pos[2] - grip.pos[2] < 0.02, 30, true);
       break;
     }
   }
@@ -245,38 +246,31 @@ Action Expert::close_drawer(const Physics& physics) {
   const Pose grip = physics.site_pose("grip_site");
   const Vec3 handle = handle_pos(physics);
   const double closed_bar_x = geom::cabinet_pos[0] - geom::cabinet_depth + geom::wall;
-  auto done_if = [&](bool condition, int max_steps) {
-    if (condition || phase_steps_ >= max_steps) next_phase();
-  };
   Action a{};
   switch (phase_) {
     case 0: {
       const Target t{
           {handle[0] - 0.07, handle[1] + jitter_[1], handle[2] + 0.06}, 0.0, closed_gripper};
       a = move_toward(physics, t, 1.0);
-      done_if(norm3(sub(t.pos, grip.pos)) < 0.01, 80);
+      advance_if(norm3(sub(t.pos, grip.pos)) < 0.01, 80);
       break;
     }
     case 1: {
       const Target t{{handle[0] - 0.07, grip.pos[1], handle[2]}, 0.0, closed_gripper};
       a = move_toward(physics, t, 0.5);
-      done_if(norm3(sub(t.pos, grip.pos)) < 0.008, 40);
+      advance_if(norm3(sub(t.pos, grip.pos)) < 0.008, 40);
       break;
     }
     case 2: {
       const Target t{{closed_bar_x - 0.016, grip.pos[1], handle[2]}, 0.0, closed_gripper};
       a = move_toward(physics, t, 0.5);
-      done_if(physics.joint_qpos("drawer_joint") < drawer_closed_threshold / 2, 60);
+      advance_if(physics.joint_qpos("drawer_joint") < drawer_closed_threshold / 2, 60);
       break;
     }
     default: {
       const Target t{{closed_bar_x - 0.08, grip.pos[1], handle[2] + 0.08}, 0.0, open_gripper};
       a = move_toward(physics, t, 0.8);
-      if (norm3(sub(t.pos, grip.pos)) < 0.02 || phase_steps_ >= 30) {
-        ++goal_index_;
-        phase_ = 0;
-        phase_steps_ = -1;
-      }
+      advance_if(norm3(sub(t.pos, grip.pos)) < 0.02, 30, true);
       break;
     }
   }

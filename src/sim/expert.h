@@ -37,6 +37,10 @@ class Expert {
   Action open_drawer(const Physics& physics);
   Action close_drawer(const Physics& physics);
   void next_phase();
+  // moves to the next phase (or, in a skill's last phase, to the next goal) once condition holds
+  // or the phase has run max_steps
+  void advance_if(bool condition, int max_steps, bool last_phase = false);
+  void finish_goal();
 
   const Task& task_;
   std::vector<Goal> goals_;
