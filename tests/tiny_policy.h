@@ -32,12 +32,7 @@ inline const TinyRun& tiny_run() {
 
 inline Observation synthetic_observation(const std::string& data_dir, int step) {
   const LiberoFile f = read_libero_file(data_dir + "/synthetic_task0.hdf5");
-  const LiberoDemo& d = f.demos[0];
-  Observation obs;
-  obs.images = {d.agentview_rgb[step], d.eye_in_hand_rgb[step]};
-  obs.state = torch::cat({d.ee_states[step], d.gripper_states[step]}).to(torch::kFloat32);
-  obs.instruction = f.language_instruction;
-  return obs;
+  return demo_observation(f.demos[0], step, f.language_instruction);
 }
 
 }  // namespace avla::test

@@ -40,11 +40,7 @@ Command add_infer_command(CLI::App& app) {
         AVLA_CHECK(args->step >= 0 && args->step < d.length(), "infer",
                    "--step {} out of range: demo {} has {} steps", args->step, args->demo,
                    d.length());
-        Observation obs;
-        obs.images = {d.agentview_rgb[args->step], d.eye_in_hand_rgb[args->step]};
-        obs.state =
-            torch::cat({d.ee_states[args->step], d.gripper_states[args->step]}).to(torch::kFloat32);
-        obs.instruction = file.language_instruction;
+        const Observation obs = demo_observation(d, args->step, file.language_instruction);
         ActOptions options;
         options.mode = parse_act_mode(args->mode);
         options.n_steps = args->n_steps;

@@ -16,17 +16,6 @@ namespace avla {
 
 namespace {
 
-std::vector<const sim::Task*> select_tasks(const std::string& suite,
-                                           const std::vector<std::string>& names) {
-  std::vector<const sim::Task*> tasks;
-  if (names.empty()) {
-    for (const auto& t : sim::suite_tasks(suite)) tasks.push_back(&t);
-  } else {
-    for (const auto& n : names) tasks.push_back(&sim::find_task(suite, n));
-  }
-  return tasks;
-}
-
 struct RenderOptions {
   std::string suite = "spatial";
   std::string task;
@@ -93,7 +82,7 @@ struct ExpertsOptions {
 
 // runs each task's expert on seeds [seed, seed + seeds) without rendering; prints a table
 int run_experts(const ExpertsOptions& o) {
-  const auto tasks = select_tasks(o.suite, o.tasks);
+  const auto tasks = sim::select_tasks(o.suite, o.tasks);
   sim::EnvConfig config;
   config.render = false;
   sim::Env env(config);

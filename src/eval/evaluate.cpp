@@ -48,16 +48,12 @@ EvalReport evaluate(const EvalOptions& o) {
   const int L = policy.config().model.chunk_len;
   const int replan = o.replan > 0 ? o.replan : std::max(1, L / 2);
   AVLA_CHECK(replan <= L, "eval", "--replan {} outside [1, chunk_len {}]", replan, L);
-  AVLA_CHECK(o.mode != ActMode::Async || policy.has_rater(), "eval",
-             "mode async needs a confidence rater, but checkpoint '{}' has none; train one with "
-             "`asyncvla train-rater --ckpt {}`",
-             o.ckpt, o.ckpt);
-  std::vector<const sim::Task*> tasks;
-  if (o.tasks.empty()) {
-    for (const auto& t : sim::suite_tasks(o.suite)) tasks.push_back(&t);
-  } else {
-    for (const auto& n : o.tasks) tasks.push_back(&sim::find_task(o.suite, n));
-  }
+  ActOptions act_options;
+  act_options.mode = o.mode;
+  act_options.threshold = o.threshold;
+  act_options.n_steps = o.flow_steps;
+  policy.check_options(act_options);  // before any episode runs
+  const std::vector<const sim::Task*> tasks = sim::select_tasks(o.suite, o.tasks);
   if (!o.video_dir.empty()) std::filesystem::create_directories(o.video_dir);
 
   sim::EnvConfig config;
@@ -92,10 +88,7 @@ EvalReport evaluate(const EvalOptions& o) {
       int confidence_count = 0;
       bool finished = false;
       while (!finished && rec.steps < max_steps) {
-        ActOptions act;
-        act.mode = o.mode;
-        act.threshold = o.threshold;
-        act.n_steps = o.flow_steps;
+        ActOptions act = act_options;
         act.seed = rec.seed * 1000 + static_cast<uint64_t>(rec.chunks);
         const ActResult r = policy.act(policy_observation(obs, task->instruction), act);
         ++rec.chunks;

@@ -2,6 +2,7 @@
 
 #include "data/chunk_sampler.h"
 #include "data/dataset.h"
+#include "data/libero_file.h"
 #include "flow/sampler.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -25,6 +26,14 @@ const char* act_mode_name(ActMode mode) {
       return "async";
   }
   return "?";
+}
+
+Observation demo_observation(const LiberoDemo& demo, int64_t t, const std::string& instruction) {
+  Observation obs;
+  obs.images = {demo.agentview_rgb[t], demo.eye_in_hand_rgb[t]};
+  obs.state = torch::cat({demo.ee_states[t], demo.gripper_states[t]}).to(torch::kFloat32);
+  obs.instruction = instruction;
+  return obs;
 }
 
 Policy::Policy(const std::string& checkpoint_dir)
@@ -57,7 +66,15 @@ ObservationBatch Policy::prepare(const Observation& obs) const {
   return batch;
 }
 
+void Policy::check_options(const ActOptions& options) const {
+  AVLA_CHECK(options.mode != ActMode::Async || has_rater(), "policy",
+             "mode async needs a confidence rater, but checkpoint '{}' has none "
+             "(rater.safetensors); train one with `asyncvla train-rater --ckpt {}`",
+             dir_, dir_);
+}
+
 ActResult Policy::act(const Observation& obs, const ActOptions& options) {
+  check_options(options);
   const ModelConfig& mc = ck_.config.model;
   const int n_steps = options.n_steps > 0 ? options.n_steps : mc.n_flow_steps;
   c10::InferenceMode inference;  // no autograd bookkeeping at all: ~20 % less per-op overhead
@@ -78,10 +95,6 @@ ActResult Policy::act(const Observation& obs, const ActOptions& options) {
 
   // rate the first round, then choose the tokens to regenerate
   stage.reset();
-  AVLA_CHECK(options.mode != ActMode::Async || has_rater(), "policy",
-             "mode async needs a confidence rater, but checkpoint '{}' has none "
-             "(rater.safetensors); train one with `asyncvla train-rater --ckpt {}`",
-             dir_, dir_);
   torch::Tensor confidence;
   if (has_rater())
     confidence = rater_->forward(cache.prefix_hidden, cache.key_bias, sfm);  // (1, L)

@@ -26,6 +26,10 @@ struct Observation {
   std::string instruction;
 };
 
+struct LiberoDemo;
+// the observation of frame t of a stored demonstration (both cameras, ee_states | gripper_states)
+Observation demo_observation(const LiberoDemo& demo, int64_t t, const std::string& instruction);
+
 struct ActOptions {
   ActMode mode = ActMode::Sfm;
   int n_steps = 0;  // 0: the config's n_flow_steps
@@ -56,6 +60,9 @@ class Policy {
   // observation -> model batch of one (resize, normalize, tokenize); errors name the field
   ObservationBatch prepare(const Observation& obs) const;
   bool has_rater() const { return !rater_.is_empty(); }
+  // throws when options cannot run on this checkpoint (async without a rater); act() calls it
+  // first, callers may call it before starting long work
+  void check_options(const ActOptions& options) const;
 
  private:
   std::string dir_;

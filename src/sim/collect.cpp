@@ -23,7 +23,9 @@ ExpertEpisode run_expert(Env& env, const Task& task, uint64_t seed, bool record,
                          const std::function<void(const StepResult&)>& on_step) {
   ExpertEpisode episode;
   SimObservation obs = env.reset(task, seed);
-  Expert expert(task, env.layout(), seed);
+  ExpertConfig expert_config;
+  expert_config.scale = env.config().controller;
+  Expert expert(task, env.layout(), seed, expert_config);
   Action previous{};
   bool has_previous = false;
   while (true) {
@@ -105,12 +107,7 @@ std::vector<std::string> collect_demonstrations(const CollectOptions& options) {
   AVLA_CHECK(!options.out_dir.empty(), "collect", "--out is required");
   AVLA_CHECK(options.seed < eval_seed_offset / 2, "collect",
              "--seed {} is in the range reserved for evaluation seeds (>= 2^39)", options.seed);
-  std::vector<const Task*> tasks;
-  if (options.tasks.empty()) {
-    for (const auto& t : suite_tasks(options.suite)) tasks.push_back(&t);
-  } else {
-    for (const auto& name : options.tasks) tasks.push_back(&find_task(options.suite, name));
-  }
+  const std::vector<const Task*> tasks = select_tasks(options.suite, options.tasks);
   std::filesystem::create_directories(options.out_dir);
   EnvConfig config;
   config.image_size = options.resolution;

@@ -10,6 +10,11 @@
 
 namespace avla::sim {
 
+namespace {
+// a bent elbow, gripper down: the IK starting guess (and null-space pull) for the home posture
+constexpr ArmQ home_guess = {0.0, 0.3, 0.0, 1.9, 0.0, 0.94, 0.0};
+}  // namespace
+
 Quat gripper_down_quat(double yaw) {
   // R = Rz(yaw) * Ry(pi): the hand's +z (toward the fingertips) points down
   const Quat ry = {0.0, 0.0, 1.0, 0.0};
@@ -55,8 +60,7 @@ ArmController::ArmController(Physics& physics, ControllerConfig config)
     AVLA_CHECK(finger_actuator_[f] >= 0, "sim", "no servo for {}", finger_joint_names()[f]);
   }
   scratch_ = mj_makeData(m);
-  // a bent elbow, gripper down: the IK starting guess for the home posture
-  home_q_ = {0.0, 0.3, 0.0, 1.9, 0.0, 0.94, 0.0};
+  home_q_ = home_guess;
 }
 
 ArmController::~ArmController() {
@@ -128,9 +132,8 @@ ArmQ ArmController::solve_ik(const Pose& goal, const ArmQ& q_start, int iteratio
 
 void ArmController::reset_to_home(const Vec3& home_pos) {
   const Pose goal{home_pos, gripper_down_quat(0.0)};
-  const ArmQ guess = {0.0, 0.3, 0.0, 1.9, 0.0, 0.94, 0.0};
-  home_q_ = guess;
-  home_q_ = solve_ik(goal, guess, 200);
+  home_q_ = home_guess;
+  home_q_ = solve_ik(goal, home_guess, 200);
   mjData* d = physics_.data();
   for (int j = 0; j < 7; ++j) {
     d->qpos[arm_qpos_adr_[j]] = home_q_[j];

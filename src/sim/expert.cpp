@@ -72,7 +72,8 @@ void Expert::next_phase() {
 
 Action Expert::move_toward(const Physics& physics, const Target& target, double speed) {
   const Pose grip = physics.site_pose("grip_site");
-  const double max_t = 0.05, max_r = 0.5;  // ControllerConfig defaults: the action's scale
+  // the action's scale, as the environment's controller applies it
+  const double max_t = config_.scale.max_translation, max_r = config_.scale.max_rotation;
   Vec3 a;
   for (int i = 0; i < 3; ++i) a[i] = config_.gain * (target.pos[i] - grip.pos[i]) / max_t;
   const double cap = speed * speed_scale_;

@@ -17,6 +17,7 @@ struct ExpertConfig {
   double action_noise = 0.04;      // std of Gaussian noise on translation actions in transit
   double waypoint_jitter = 0.004;  // metres, per waypoint
   double gain = 0.8;               // proportional gain (fraction of the error closed per step)
+  ControllerConfig scale;          // action scale of the controller the expert drives
 };
 
 class Expert {

@@ -301,6 +301,17 @@ const Task& find_task(const std::string& suite, const std::string& name) {
   fail("sim", "suite '{}' has no task '{}' (tasks: {})", suite, name, names);
 }
 
+std::vector<const Task*> select_tasks(const std::string& suite,
+                                      const std::vector<std::string>& names) {
+  std::vector<const Task*> tasks;
+  if (names.empty()) {
+    for (const auto& t : suite_tasks(suite)) tasks.push_back(&t);
+  } else {
+    for (const auto& n : names) tasks.push_back(&find_task(suite, n));
+  }
+  return tasks;
+}
+
 ObjectKind object_kind(const Task& task, const std::string& name) {
   return task.scene.objects[object_index(task, name)].kind;
 }

@@ -63,6 +63,9 @@ struct Layout {
 const std::vector<std::string>& suite_names();
 const std::vector<Task>& suite_tasks(const std::string& suite);  // throws on unknown suite
 const Task& find_task(const std::string& suite, const std::string& name);
+// the named tasks of a suite, or every task when names is empty
+std::vector<const Task*> select_tasks(const std::string& suite,
+                                      const std::vector<std::string>& names);
 
 // a deterministic layout for (task, seed); rejection-samples until objects do not overlap and the
 // selector's relation is unambiguous
