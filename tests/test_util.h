@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <array>
+#include <cstdio>
 #include <filesystem>
 #include <string>
 
@@ -21,6 +23,25 @@ inline Config tiny_config(int vocab_size = 12) {
   Config c = load_config(source_dir() + "/configs/tiny.json");
   c.model.vocab_size = vocab_size;
   return c;
+}
+
+// the asyncvla binary run with args: exit code and stdout + stderr
+struct CliRun {
+  int code = -1;
+  std::string output;
+};
+
+inline CliRun run_cli(const std::string& args, int threads = 1) {
+  const std::string cmd =
+      std::string(ASYNCVLA_BINARY) + " --threads " + std::to_string(threads) + " " + args + " 2>&1";
+  CliRun r;
+  FILE* pipe = ::popen(cmd.c_str(), "r");
+  if (pipe == nullptr) return r;
+  std::array<char, 4096> buf{};
+  while (std::fgets(buf.data(), buf.size(), pipe) != nullptr) r.output += buf.data();
+  const int status = ::pclose(pipe);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
 }
 
 // a fresh empty directory under the system temp dir

@@ -2,8 +2,6 @@
 // to end through the binary, with valid JSON and a rollout video.
 #include <gtest/gtest.h>
 
-#include <array>
-#include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "eval/statistics.h"
@@ -41,16 +39,6 @@ TEST(Statistics, AurocByHand) {
   EXPECT_DOUBLE_EQ(auroc({0.2, 0.3}, {true, true}), 0.5);  // one class only
 }
 
-std::pair<int, std::string> run_binary(const std::string& args) {
-  const std::string cmd = std::string(ASYNCVLA_BINARY) + " --threads 2 " + args + " 2>&1";
-  FILE* pipe = ::popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (std::fgets(buf.data(), buf.size(), pipe) != nullptr) out += buf.data();
-  const int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
 TEST(Eval, TinyCheckpointEndToEndWritesJsonAndVideo) {
   const test::TinyRun& run = test::tiny_run();
   RaterTrainOptions ro;
@@ -60,11 +48,12 @@ TEST(Eval, TinyCheckpointEndToEndWritesJsonAndVideo) {
   ro.batch = 8;
   train_rater(ro);
   const std::string dir = test::temp_dir("eval");
-  const auto [code, out] = run_binary(
+  const auto [code, out] = test::run_cli(
       "eval --ckpt " + run.ckpt +
-      " --suite spatial --tasks left_cube_on_plate --episodes 2 --max-steps 15 --mode async"
-      " --video " +
-      dir + "/videos --out " + dir + "/eval.json");
+          " --suite spatial --tasks left_cube_on_plate --episodes 2 --max-steps 15 --mode async"
+          " --video " +
+          dir + "/videos --out " + dir + "/eval.json",
+      2);
   ASSERT_EQ(code, 0) << out;
   EXPECT_NE(out.find("left_cube_on_plate"), std::string::npos) << out;
   EXPECT_NE(out.find("average"), std::string::npos) << out;
@@ -86,8 +75,10 @@ TEST(Eval, TinyCheckpointEndToEndWritesJsonAndVideo) {
   EXPECT_FALSE(std::filesystem::exists(dir + "/videos/left_cube_on_plate_async_ep1.mp4"));
 
   // eval-rater on the synthetic demos
-  const auto [code2, out2] = run_binary("eval-rater --ckpt " + run.ckpt + " --data " + run.data +
-                                        " --frames 40 --batch 20 --out " + dir + "/rater.json");
+  const auto [code2, out2] =
+      test::run_cli("eval-rater --ckpt " + run.ckpt + " --data " + run.data +
+                        " --frames 40 --batch 20 --out " + dir + "/rater.json",
+                    2);
   ASSERT_EQ(code2, 0) << out2;
   const auto q = nlohmann::json::parse(read_file(dir + "/rater.json"));
   EXPECT_EQ(q["frames"], 40);
@@ -98,10 +89,11 @@ TEST(Eval, TinyCheckpointEndToEndWritesJsonAndVideo) {
 }
 
 TEST(Eval, BadArgumentsAreClearErrors) {
-  const auto [code, out] = run_binary("eval --ckpt /nonexistent --suite spatial --mode bogus");
+  const auto [code, out] =
+      test::run_cli("eval --ckpt /nonexistent --suite spatial --mode bogus", 2);
   EXPECT_NE(code, 0);
   EXPECT_NE(out.find("--mode"), std::string::npos) << out;
-  const auto [code2, out2] = run_binary("eval --ckpt /nonexistent --suite spatial");
+  const auto [code2, out2] = test::run_cli("eval --ckpt /nonexistent --suite spatial", 2);
   EXPECT_EQ(code2, 1);
   EXPECT_NE(out2.find("error:"), std::string::npos) << out2;
 }
