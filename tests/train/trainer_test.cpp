@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <filesystem>
+#include <functional>
+
 #include "data/chunk_sampler.h"
 #include "data/synthetic.h"
 #include "flow/sampler.h"
@@ -13,6 +17,8 @@
 
 namespace avla {
 namespace {
+
+namespace fs = std::filesystem;
 
 // a small synthetic dataset shared by the tests of this file (written once)
 const std::string& synthetic_dir() {
@@ -111,21 +117,79 @@ TEST(Checkpoint, RoundTripIsExact) {
   EXPECT_EQ(to_json(a.config), to_json(b.config));
 }
 
+// largest difference between two runs' float tensors (weights, adam moments); infinity if a
+// tensor is missing, has another shape, or an integer tensor (generator bytes, adam step) differs
+double run_difference(const std::string& a, const std::string& b) {
+  double worst = 0.0;
+  for (const char* file : {"/model.safetensors", "/train_state.safetensors"}) {
+    TensorMap ta = load_tensor_map(a + file), tb = load_tensor_map(b + file);
+    if (ta.size() != tb.size()) return INFINITY;
+    for (auto& [k, v] : ta) {
+      auto it = tb.find(k);
+      if (it == tb.end() || it->second.sizes() != v.sizes()) return INFINITY;
+      if (torch::equal(v, it->second)) continue;
+      if (!v.is_floating_point()) return INFINITY;
+      worst = std::max(worst, test::max_abs_diff(v, it->second));
+    }
+  }
+  return worst;
+}
+
+// a copy of a stopped run whose train state has one part broken, resumed to the end
+std::string resume_broken_copy(const std::string& stopped, const std::string& name,
+                               const std::function<void(TensorMap&)>& breaker) {
+  std::string dir = test::temp_dir(name);
+  fs::remove_all(dir);
+  fs::copy(stopped, dir, fs::copy_options::recursive);
+  std::map<std::string, std::string> meta;
+  TensorMap state = load_tensor_map(dir + "/train_state.safetensors", &meta);
+  breaker(state);
+  save_tensor_map(dir + "/train_state.safetensors", state, meta);
+  TrainOptions opt = tiny_options(dir, 8);
+  opt.resume = true;
+  train(opt);
+  return dir;
+}
+
 TEST(Trainer, ResumeEqualsUninterruptedRun) {
   std::string full = test::temp_dir("resume_full"), split = test::temp_dir("resume_split");
   train(tiny_options(full, 8));
   TrainOptions first = tiny_options(split, 8);
   first.stop_after = 3;
   EXPECT_EQ(train(first).steps_done, 3);
+  std::string stopped = test::temp_dir("resume_stopped");
+  fs::remove_all(stopped);
+  fs::copy(split, stopped, fs::copy_options::recursive);
   TrainOptions second = tiny_options(split, 8);
   second.resume = true;
   EXPECT_EQ(train(second).steps_done, 8);
-  TensorMap a = load_tensor_map(full + "/model.safetensors");
-  TensorMap b = load_tensor_map(split + "/model.safetensors");
-  for (auto& [k, v] : a) EXPECT_TRUE(torch::equal(v, b.at(k))) << k;
-  TensorMap sa = load_tensor_map(full + "/train_state.safetensors");
-  TensorMap sb = load_tensor_map(split + "/train_state.safetensors");
-  for (auto& [k, v] : sa) EXPECT_TRUE(torch::equal(v, sb.at(k))) << k;
+
+  // the resumed run is bit-identical to the uninterrupted one on almost every try, but LibTorch
+  // 1.13's cpu backward is not bit-reproducible here: two identical runs in one process differ in
+  // the last bits of a gradient in 1-10 % of tries under load (seen: weights <= 9e-7 apart after
+  // 8 steps). so generator bytes and step count must match exactly and floats within 1e-5; the
+  // controls show that losing the adam moments costs 1e-2 and the generator or step inf.
+  const double resumed = run_difference(full, split);
+  std::string no_moments = resume_broken_copy(stopped, "resume_no_moments", [](TensorMap& s) {
+    for (auto& [k, v] : s)
+      if (k.rfind("adamw.m.", 0) == 0 || k.rfind("adamw.v.", 0) == 0) v.zero_();
+  });
+  std::string no_generator = resume_broken_copy(stopped, "resume_no_generator", [](TensorMap& s) {
+    s["rng_state"] = at::detail::createCPUGenerator(0).get_state();
+  });
+  std::string no_step =
+      resume_broken_copy(stopped, "resume_no_step", [](TensorMap& s) { s["adamw.step"].zero_(); });
+  const double moments_cost = run_difference(full, no_moments);
+  const double generator_cost = run_difference(full, no_generator);
+  const double step_cost = run_difference(full, no_step);
+  std::printf(
+      "max |uninterrupted - resumed| %.3g; resumed without adam moments %.3g, without the "
+      "generator %.3g, without the adam step %.3g\n",
+      resumed, moments_cost, generator_cost, step_cost);
+  EXPECT_LE(resumed, 1e-5);
+  EXPECT_GT(moments_cost, 1e-4);
+  EXPECT_GT(generator_cost, 1e-4);
+  EXPECT_GT(step_cost, 1e-4);
   // a second fresh run into a used directory is refused
   test::expect_error([&] { train(tiny_options(full, 8)); }, {"already holds a training run"});
 }
