@@ -3,6 +3,9 @@
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
 
+#include <mutex>
+#include <unordered_map>
+
 #include "model/simd.h"
 #include "util/error.h"
 
@@ -10,74 +13,119 @@ namespace avla {
 
 namespace {
 
-// one tile: MR rows of x against 2 rows of w, with the k loop unrolled KU times so that
-// MR * 2 * KU = 8 independent accumulators hide the fma latency. adds bias, writes y.
-template <int MR, int KU>
-__attribute__((target("avx2,fma"))) inline void tile(const float* x, const float* w0,
-                                                     const float* w1, const float* b, float* y,
-                                                     int64_t N, int64_t K, int64_t n) {
-  __m256 acc[MR][2][KU];
-  for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < 2; ++j)
-      for (int u = 0; u < KU; ++u) acc[i][j][u] = _mm256_setzero_ps();
-  const int64_t step = 8 * KU;
-  const int64_t k_main = K - K % step;
-  for (int64_t k = 0; k < k_main; k += step) {
-    for (int u = 0; u < KU; ++u) {
-      const __m256 v0 = _mm256_loadu_ps(w0 + k + 8 * u), v1 = _mm256_loadu_ps(w1 + k + 8 * u);
-      for (int i = 0; i < MR; ++i) {
-        const __m256 xv = _mm256_loadu_ps(x + i * K + k + 8 * u);
-        acc[i][0][u] = _mm256_fmadd_ps(xv, v0, acc[i][0][u]);
-        acc[i][1][u] = _mm256_fmadd_ps(xv, v1, acc[i][1][u]);
-      }
+// the weight in panels of kPanel output columns, k-major inside a panel: panel p holds
+// w[p*kPanel + c][k] at [p][k][c], the last panel zero-padded. a panel row is two avx2 vectors,
+// so the kernel needs no horizontal sums and streams the weight front to back exactly once.
+constexpr int64_t kPanel = 16;
+
+torch::Tensor pack_panels(const torch::Tensor& weight) {
+  const int64_t N = weight.size(0), K = weight.size(1);
+  const int64_t n_panel = (N + kPanel - 1) / kPanel;
+  torch::Tensor padded = torch::zeros({n_panel * kPanel, K}, weight.options());
+  padded.narrow(0, 0, N).copy_(weight);
+  // (n_panel, kPanel, K) -> (n_panel, K, kPanel)
+  return padded.view({n_panel, kPanel, K}).transpose(1, 2).contiguous();
+}
+
+// packed copies live as long as their weight: the entry holds a weak reference to the weight's
+// TensorImpl (so its address cannot be reused while the entry exists) and the version counter
+// the copy was made at (an in-place update such as an optimizer step makes it stale).
+struct PackedEntry {
+  c10::weak_intrusive_ptr<c10::TensorImpl> owner;
+  uint32_t version = 0;
+  torch::Tensor panels;
+};
+
+class PackedWeightCache {
+ public:
+  torch::Tensor get(const torch::Tensor& weight) {
+    // tensors made under InferenceMode keep no version counter: never cache those
+    if (weight.is_inference()) return pack_panels(weight.contiguous());
+    const uint32_t version = weight._version();
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = entries_.find(weight.unsafeGetTensorImpl());
+    if (it != entries_.end() && !it->second.owner.expired() && it->second.version == version) {
+      return it->second.panels;
+    }
+    if (it == entries_.end()) prune();
+    PackedEntry entry{c10::weak_intrusive_ptr<c10::TensorImpl>(weight.getIntrusivePtr()), version,
+                      pack_panels(weight.contiguous())};
+    torch::Tensor panels = entry.panels;
+    entries_.insert_or_assign(weight.unsafeGetTensorImpl(), std::move(entry));
+    return panels;
+  }
+
+ private:
+  // drop the copies of weights that no longer exist
+  void prune() {
+    for (auto it = entries_.begin(); it != entries_.end();) {
+      it = it->second.owner.expired() ? entries_.erase(it) : std::next(it);
     }
   }
-  // leftover whole vectors, then scalars
-  int64_t k = k_main;
-  for (; k + 8 <= K; k += 8) {
-    const __m256 v0 = _mm256_loadu_ps(w0 + k), v1 = _mm256_loadu_ps(w1 + k);
+  std::mutex mutex_;
+  std::unordered_map<const c10::TensorImpl*, PackedEntry> entries_;
+};
+
+PackedWeightCache& packed_cache() {
+  static PackedWeightCache cache;
+  return cache;
+}
+
+// MR rows of x against one panel: 2 * MR accumulators of 8 columns, one broadcast of x per row
+// and k, two panel loads per k. writes the panel's n_valid columns of y (plus bias).
+template <int MR>
+__attribute__((target("avx2,fma"))) inline void panel_tile(const float* x, int64_t K,
+                                                           const float* panel, const float* bias,
+                                                           float* y, int64_t N, int64_t n0,
+                                                           int64_t n_valid) {
+  __m256 acc0[MR], acc1[MR];
+  for (int i = 0; i < MR; ++i) acc0[i] = acc1[i] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < K; ++k) {
+    const __m256 w0 = _mm256_loadu_ps(panel + k * kPanel);
+    const __m256 w1 = _mm256_loadu_ps(panel + k * kPanel + 8);
     for (int i = 0; i < MR; ++i) {
-      const __m256 xv = _mm256_loadu_ps(x + i * K + k);
-      acc[i][0][0] = _mm256_fmadd_ps(xv, v0, acc[i][0][0]);
-      acc[i][1][0] = _mm256_fmadd_ps(xv, v1, acc[i][1][0]);
+      const __m256 xb = _mm256_broadcast_ss(x + i * K + k);
+      acc0[i] = _mm256_fmadd_ps(xb, w0, acc0[i]);
+      acc1[i] = _mm256_fmadd_ps(xb, w1, acc1[i]);
     }
   }
+  alignas(32) float row[kPanel];
   for (int i = 0; i < MR; ++i) {
-    for (int j = 0; j < 2; ++j) {
-      __m256 sum = acc[i][j][0];
-      for (int u = 1; u < KU; ++u) sum = _mm256_add_ps(sum, acc[i][j][u]);
-      const float* wj = j == 0 ? w0 : w1;
-      float s = hsum8(sum);
-      for (int64_t kk = k; kk < K; ++kk) s += x[i * K + kk] * wj[kk];
-      y[i * N + n + j] = s + (b ? b[n + j] : 0.f);
-    }
+    _mm256_store_ps(row, acc0[i]);
+    _mm256_store_ps(row + 8, acc1[i]);
+    float* out = y + i * N + n0;
+    for (int64_t c = 0; c < n_valid; ++c) out[c] = row[c] + (bias ? bias[n0 + c] : 0.f);
   }
 }
 
-// y[m][n] = dot(x[m], w[n]) + b[n] for n in [n0, n1) (n1 - n0 even or n1 == N), all m. each pair
-// of weight rows is loaded from memory once and reused from l1 for every x row.
-__attribute__((target("avx2,fma"))) void kernel(const float* x, const float* w, const float* b,
-                                                float* y, int64_t M, int64_t N, int64_t K,
-                                                int64_t n0, int64_t n1) {
-  int64_t n = n0;
-  for (; n + 2 <= n1; n += 2) {
-    const float* w0 = w + n * K;
-    const float* w1 = w0 + K;
+// y[m][n] = dot(x[m], w[n]) + b[n] for the panels [p0, p1), all M rows in blocks of <= 6
+__attribute__((target("avx2,fma"))) void panel_kernel(const float* x, const float* panels,
+                                                      const float* bias, float* y, int64_t M,
+                                                      int64_t N, int64_t K, int64_t p0,
+                                                      int64_t p1) {
+  for (int64_t p = p0; p < p1; ++p) {
+    const float* panel = panels + p * K * kPanel;
+    const int64_t n0 = p * kPanel, n_valid = std::min(kPanel, N - n0);
     int64_t m = 0;
-    for (; m + 4 <= M; m += 4) tile<4, 1>(x + m * K, w0, w1, b, y + m * N, N, K, n);
-    if (m + 2 <= M) {
-      tile<2, 2>(x + m * K, w0, w1, b, y + m * N, N, K, n);
-      m += 2;
-    }
-    if (m < M) tile<1, 4>(x + m * K, w0, w1, b, y + m * N, N, K, n);
-  }
-  // an odd last weight row: pair it with itself and keep the first output
-  if (n < n1) {
-    const float* wn = w + n * K;
-    for (int64_t m = 0; m < M; ++m) {
-      float pair[2];
-      tile<1, 4>(x + m * K, wn, wn, b ? b + n : nullptr, pair, 2, K, 0);
-      y[m * N + n] = pair[0];
+    for (; m + 6 <= M; m += 6) panel_tile<6>(x + m * K, K, panel, bias, y + m * N, N, n0, n_valid);
+    switch (M - m) {
+      case 5:
+        panel_tile<5>(x + m * K, K, panel, bias, y + m * N, N, n0, n_valid);
+        break;
+      case 4:
+        panel_tile<4>(x + m * K, K, panel, bias, y + m * N, N, n0, n_valid);
+        break;
+      case 3:
+        panel_tile<3>(x + m * K, K, panel, bias, y + m * N, N, n0, n_valid);
+        break;
+      case 2:
+        panel_tile<2>(x + m * K, K, panel, bias, y + m * N, N, n0, n_valid);
+        break;
+      case 1:
+        panel_tile<1>(x + m * K, K, panel, bias, y + m * N, N, n0, n_valid);
+        break;
+      default:
+        break;
     }
   }
 }
@@ -92,17 +140,19 @@ torch::Tensor linear_small_m(const torch::Tensor& x, const torch::Tensor& weight
   AVLA_CHECK(x.scalar_type() == torch::kFloat32 && weight.scalar_type() == torch::kFloat32,
              "linear", "small-M kernel takes float32");
   const int64_t M = x.size(0), K = x.size(1), N = weight.size(0);
-  torch::Tensor xc = x.contiguous(), wc = weight.contiguous();
+  torch::Tensor xc = x.contiguous();
+  torch::Tensor panels = packed_cache().get(weight);
   torch::Tensor bc = bias.defined() ? bias.contiguous() : bias;
   torch::Tensor y = torch::empty({M, N}, x.options());
   const float* xp = xc.data_ptr<float>();
-  const float* wp = wc.data_ptr<float>();
+  const float* pp = panels.data_ptr<float>();
   const float* bp = bc.defined() ? bc.data_ptr<float>() : nullptr;
   float* yp = y.data_ptr<float>();
-  // split the weight rows over threads, even-sized chunks so tiles stay whole
-  const int64_t grain = std::max<int64_t>(64, (65536 / std::max<int64_t>(1, K * M)) * 2);
-  at::parallel_for(0, (N + 1) / 2, grain / 2, [&](int64_t begin, int64_t end) {
-    kernel(xp, wp, bp, yp, M, N, K, begin * 2, std::min(N, end * 2));
+  // split the panels over threads; a chunk is worth a thread at ~64k multiply-adds
+  const int64_t n_panel = panels.size(0);
+  const int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(1, M * K * kPanel));
+  at::parallel_for(0, n_panel, grain, [&](int64_t begin, int64_t end) {
+    panel_kernel(xp, pp, bp, yp, M, N, K, begin, end);
   });
   return y;
 }

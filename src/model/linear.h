@@ -1,8 +1,9 @@
 // y = x W^T + b for the layers of the model. at inference with few rows (a batch-1 denoising
-// step has 10 action tokens) LibTorch's GEMM streams each weight matrix once per row block and
-// runs at ~15% of peak; a register-tiled AVX2 kernel that reads every weight row once for all
-// rows is several times faster there. everything else (autograd, large M, other dtypes, CPUs
-// without AVX2/FMA) goes through torch::linear.
+// step has 10 action tokens) a register-tiled AVX2 kernel runs at this CPU's FMA peak: it reads a
+// copy of the weight packed in panels of 16 output columns (made on first use, kept while the
+// weight lives, remade when its version counter moves), so it needs no horizontal sums and
+// streams the weight front to back once for all rows. everything else (autograd, large M, other
+// dtypes, CPUs without AVX2/FMA) goes through torch::linear.
 #pragma once
 
 #include <torch/torch.h>

@@ -42,7 +42,37 @@ TEST(Linear, DispatchKeepsShapesAndAutograd) {
   torch::Tensor wg = w.clone().requires_grad_(true);
   linear(x, wg, b).sum().backward();
   EXPECT_TRUE(wg.grad().defined());
-  EXPECT_LT(test::max_abs_diff(wg.grad(), x.sum(std::vector<int64_t>{0, 1}).expand({24, 32})), 1e-4);
+  EXPECT_LT(test::max_abs_diff(wg.grad(), x.sum(std::vector<int64_t>{0, 1}).expand({24, 32})),
+            1e-4);
+}
+
+TEST(Linear, PackedWeightsFollowTheWeight) {
+  if (!cpu_has_avx2_fma()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
+  torch::NoGradGuard ng;
+  torch::Tensor x = torch::randn({10, 64});
+  // an in-place update (an optimizer step) moves the version counter: the packed copy is remade
+  torch::Tensor w = torch::randn({40, 64});
+  torch::Tensor before = linear_small_m(x, w, torch::Tensor());
+  w.mul_(-2.0);
+  torch::Tensor after = linear_small_m(x, w, torch::Tensor());
+  EXPECT_LT(test::max_abs_diff(after, before * -2.0), 1e-4);
+  EXPECT_LT(test::max_abs_diff(after, torch::nn::functional::linear(x, w)), 1e-4);
+  // weights freed and reallocated (often at the same address) never see an old packing
+  for (int i = 0; i < 5; ++i) {
+    torch::Tensor wi = torch::full({40, 64}, static_cast<float>(i + 1));
+    EXPECT_LT(test::max_abs_diff(linear_small_m(x, wi, torch::Tensor()),
+                                 torch::nn::functional::linear(x, wi)),
+              1e-3)
+        << i;
+  }
+  // weights made under InferenceMode keep no version: packed fresh every call, still right
+  c10::InferenceMode im;
+  torch::Tensor wi = torch::randn({40, 64});
+  torch::Tensor first = linear_small_m(x, wi, torch::Tensor());
+  wi.add_(1.0);
+  EXPECT_LT(test::max_abs_diff(linear_small_m(x, wi, torch::Tensor()),
+                               first + x.sum(1, /*keepdim=*/true)),
+            1e-3);
 }
 
 }  // namespace
