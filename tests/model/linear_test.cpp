@@ -1,5 +1,6 @@
 #include "model/linear.h"
 
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
 #include "model/simd.h"
@@ -73,6 +74,20 @@ TEST(Linear, PackedWeightsFollowTheWeight) {
   EXPECT_LT(test::max_abs_diff(linear_small_m(x, wi, torch::Tensor()),
                                first + x.sum(1, /*keepdim=*/true)),
             1e-3);
+}
+
+TEST(Linear, SmallMKernelDoesNotDependOnTheThreadCount) {
+  if (!cpu_has_avx2_fma()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
+  const int before = at::get_num_threads();
+  torch::Tensor x = torch::randn({10, 256}), w = torch::randn({1536, 256}),
+                b = torch::randn({1536});
+  at::set_num_threads(1);
+  torch::Tensor one = linear_small_m(x, w, b);
+  at::set_num_threads(2);
+  torch::Tensor two = linear_small_m(x, w, b);
+  at::set_num_threads(before);
+  EXPECT_TRUE(torch::equal(one, two));
+  EXPECT_LT(test::max_abs_diff(one, torch::nn::functional::linear(x, w, b)), 1e-3);
 }
 
 }  // namespace
