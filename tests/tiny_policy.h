@@ -10,14 +10,24 @@
 
 namespace avla::test {
 
+// the synthetic LIBERO-layout data the tiny tests train on (2 tasks x 6 demos, 32x32 images),
+// written once per process
+inline const std::string& tiny_data_dir() {
+  static const std::string dir = [] {
+    std::string d = temp_dir("tiny_data");
+    write_synthetic_dataset(d, {2, 6, 32, 11, 0.05});
+    return d;
+  }();
+  return dir;
+}
+
 struct TinyRun {
   std::string data, ckpt;
 };
 
 inline const TinyRun& tiny_run() {
   static const TinyRun run = [] {
-    TinyRun r{temp_dir("tiny_data"), temp_dir("tiny_ckpt")};
-    write_synthetic_dataset(r.data, {2, 6, 32, 11, 0.05});
+    TinyRun r{tiny_data_dir(), temp_dir("tiny_ckpt")};
     TrainOptions opt;
     opt.data = {r.data};
     opt.config = tiny_config();

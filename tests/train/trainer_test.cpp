@@ -7,11 +7,11 @@
 #include <functional>
 
 #include "data/chunk_sampler.h"
-#include "data/synthetic.h"
 #include "flow/sampler.h"
 #include "io/atomic_file.h"
 #include "io/tensor_file.h"
 #include "test_util.h"
+#include "tiny_policy.h"
 #include "train/checkpoint.h"
 #include "train/optimizer.h"
 
@@ -20,19 +20,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// a small synthetic dataset shared by the tests of this file (written once)
-const std::string& synthetic_dir() {
-  static const std::string dir = [] {
-    std::string d = test::temp_dir("train_data");
-    write_synthetic_dataset(d, {2, 6, 32, 11, 0.05});
-    return d;
-  }();
-  return dir;
-}
-
 TrainOptions tiny_options(const std::string& out, int steps) {
   TrainOptions opt;
-  opt.data = {synthetic_dir()};
+  opt.data = {test::tiny_data_dir()};
   opt.config = test::tiny_config();
   opt.config.train.steps = steps;
   opt.config.train.log_every = 5;
@@ -79,9 +69,9 @@ TEST(Trainer, TinyModelLearnsSyntheticTask) {
 
   // sfm chunks on training frames come close to the ground truth (normalized units)
   Checkpoint ck = load_checkpoint(out);
-  Dataset ds = load_dataset(
-      {synthetic_dir() + "/synthetic_task0.hdf5", synthetic_dir() + "/synthetic_task1.hdf5"},
-      {32, ck.config.model.chunk_len, ck.config.train.pause_eps});
+  Dataset ds = load_dataset({test::tiny_data_dir() + "/synthetic_task0.hdf5",
+                             test::tiny_data_dir() + "/synthetic_task1.hdf5"},
+                            {32, ck.config.model.chunk_len, ck.config.train.pause_eps});
   ChunkSampler sampler(ds, ck.normalizer, *ck.tokenizer, ck.config.model.max_text_len);
   torch::NoGradGuard ng;
   torch::Tensor ids = torch::arange(0, ds.n_frames(), 3, torch::kInt64);
