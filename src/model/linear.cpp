@@ -71,34 +71,50 @@ PackedWeightCache& packed_cache() {
   return cache;
 }
 
-// MR rows of x against one panel: 2 * MR accumulators of 8 columns, one broadcast of x per row
-// and k, two panel loads per k. writes the panel's n_valid columns of y (plus bias).
-template <int MR>
+// up to 5 rows of x against one panel: 10 accumulators of 8 columns held in named registers (gcc
+// keeps an array of __m256 in memory and stores it back every k), one broadcast of x per row and
+// k, two panel loads per k. rows past n_rows repeat the last row and are not written.
 __attribute__((target("avx2,fma"))) inline void panel_tile(const float* x, int64_t K,
-                                                           const float* panel, const float* bias,
-                                                           float* y, int64_t N, int64_t n0,
-                                                           int64_t n_valid) {
-  __m256 acc0[MR], acc1[MR];
-  for (int i = 0; i < MR; ++i) acc0[i] = acc1[i] = _mm256_setzero_ps();
+                                                           int64_t n_rows, const float* panel,
+                                                           const float* bias, float* y, int64_t N,
+                                                           int64_t n0, int64_t n_valid) {
+  const float* x0 = x;
+  const float* x1 = x + std::min<int64_t>(1, n_rows - 1) * K;
+  const float* x2 = x + std::min<int64_t>(2, n_rows - 1) * K;
+  const float* x3 = x + std::min<int64_t>(3, n_rows - 1) * K;
+  const float* x4 = x + std::min<int64_t>(4, n_rows - 1) * K;
+  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
+         c30 = c00, c31 = c00, c40 = c00, c41 = c00;
   for (int64_t k = 0; k < K; ++k) {
     const __m256 w0 = _mm256_loadu_ps(panel + k * kPanel);
     const __m256 w1 = _mm256_loadu_ps(panel + k * kPanel + 8);
-    for (int i = 0; i < MR; ++i) {
-      const __m256 xb = _mm256_broadcast_ss(x + i * K + k);
-      acc0[i] = _mm256_fmadd_ps(xb, w0, acc0[i]);
-      acc1[i] = _mm256_fmadd_ps(xb, w1, acc1[i]);
-    }
+    __m256 xb = _mm256_broadcast_ss(x0 + k);
+    c00 = _mm256_fmadd_ps(xb, w0, c00);
+    c01 = _mm256_fmadd_ps(xb, w1, c01);
+    xb = _mm256_broadcast_ss(x1 + k);
+    c10 = _mm256_fmadd_ps(xb, w0, c10);
+    c11 = _mm256_fmadd_ps(xb, w1, c11);
+    xb = _mm256_broadcast_ss(x2 + k);
+    c20 = _mm256_fmadd_ps(xb, w0, c20);
+    c21 = _mm256_fmadd_ps(xb, w1, c21);
+    xb = _mm256_broadcast_ss(x3 + k);
+    c30 = _mm256_fmadd_ps(xb, w0, c30);
+    c31 = _mm256_fmadd_ps(xb, w1, c31);
+    xb = _mm256_broadcast_ss(x4 + k);
+    c40 = _mm256_fmadd_ps(xb, w0, c40);
+    c41 = _mm256_fmadd_ps(xb, w1, c41);
   }
+  const __m256 acc[5][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}};
   alignas(32) float row[kPanel];
-  for (int i = 0; i < MR; ++i) {
-    _mm256_store_ps(row, acc0[i]);
-    _mm256_store_ps(row + 8, acc1[i]);
+  for (int64_t i = 0; i < std::min<int64_t>(5, n_rows); ++i) {
+    _mm256_store_ps(row, acc[i][0]);
+    _mm256_store_ps(row + 8, acc[i][1]);
     float* out = y + i * N + n0;
     for (int64_t c = 0; c < n_valid; ++c) out[c] = row[c] + (bias ? bias[n0 + c] : 0.f);
   }
 }
 
-// y[m][n] = dot(x[m], w[n]) + b[n] for the panels [p0, p1), all M rows in blocks of <= 6
+// y[m][n] = dot(x[m], w[n]) + b[n] for the panels [p0, p1), all M rows in blocks of 5
 __attribute__((target("avx2,fma"))) void panel_kernel(const float* x, const float* panels,
                                                       const float* bias, float* y, int64_t M,
                                                       int64_t N, int64_t K, int64_t p0,
@@ -106,26 +122,8 @@ __attribute__((target("avx2,fma"))) void panel_kernel(const float* x, const floa
   for (int64_t p = p0; p < p1; ++p) {
     const float* panel = panels + p * K * kPanel;
     const int64_t n0 = p * kPanel, n_valid = std::min(kPanel, N - n0);
-    int64_t m = 0;
-    for (; m + 6 <= M; m += 6) panel_tile<6>(x + m * K, K, panel, bias, y + m * N, N, n0, n_valid);
-    switch (M - m) {
-      case 5:
-        panel_tile<5>(x + m * K, K, panel, bias, y + m * N, N, n0, n_valid);
-        break;
-      case 4:
-        panel_tile<4>(x + m * K, K, panel, bias, y + m * N, N, n0, n_valid);
-        break;
-      case 3:
-        panel_tile<3>(x + m * K, K, panel, bias, y + m * N, N, n0, n_valid);
-        break;
-      case 2:
-        panel_tile<2>(x + m * K, K, panel, bias, y + m * N, N, n0, n_valid);
-        break;
-      case 1:
-        panel_tile<1>(x + m * K, K, panel, bias, y + m * N, N, n0, n_valid);
-        break;
-      default:
-        break;
+    for (int64_t m = 0; m < M; m += 5) {
+      panel_tile(x + m * K, K, std::min<int64_t>(5, M - m), panel, bias, y + m * N, N, n0, n_valid);
     }
   }
 }

@@ -13,7 +13,7 @@ TEST(Linear, SmallMKernelMatchesTorchOnOddShapes) {
   if (!cpu_has_avx2_fma()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
   torch::manual_seed(5);
   int checked = 0;
-  for (int64_t M : {1, 2, 3, 5, 10, 16}) {
+  for (int64_t M : {1, 2, 3, 5, 10, 16, 49, 128}) {
     for (int64_t K : {7, 8, 64, 100, 256}) {
       for (int64_t N : {1, 3, 17, 64}) {
         torch::Tensor x = torch::randn({M, K}), w = torch::randn({N, K}), b = torch::randn({N});
@@ -27,7 +27,7 @@ TEST(Linear, SmallMKernelMatchesTorchOnOddShapes) {
       }
     }
   }
-  EXPECT_EQ(checked, 6 * 5 * 4);
+  EXPECT_EQ(checked, 8 * 5 * 4);
 }
 
 TEST(Linear, DispatchKeepsShapesAndAutograd) {
