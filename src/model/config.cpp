@@ -9,7 +9,7 @@ namespace avla {
 
 namespace {
 
-// one table of fields per struct drives both directions, so json and struct cannot drift.
+// one table of fields per struct drives both directions (io/json_file.h)
 template <typename Struct, typename Fn>
 void model_fields(Struct& c, Fn&& f) {
   f("n_cam", c.n_cam);
@@ -57,33 +57,6 @@ void train_fields(Struct& c, Fn&& f) {
   f("pause_eps", c.pause_eps);
 }
 
-template <typename Struct, typename Fields>
-Struct from_json_checked(const nlohmann::json& j, const std::string& source,
-                         const std::string& section, Fields&& fields) {
-  AVLA_CHECK(j.is_object(), "config", "{}: '{}' must be an object, found {}", source, section,
-             j.type_name());
-  Struct c;
-  size_t known = 0;
-  fields(c, [&](const char* key, auto& field) {
-    if (!j.contains(key)) return;
-    ++known;
-    try {
-      field = j.at(key).get<std::decay_t<decltype(field)>>();
-    } catch (const nlohmann::json::exception&) {
-      fail("config", "{}: field '{}.{}' has the wrong type ({})", source, section, key,
-           j.at(key).dump());
-    }
-  });
-  if (known != j.size()) {
-    for (auto it = j.begin(); it != j.end(); ++it) {
-      bool found = false;
-      fields(c, [&](const char* key, auto&) { found = found || it.key() == key; });
-      AVLA_CHECK(found, "config", "{}: unknown field '{}.{}'", source, section, it.key());
-    }
-  }
-  return c;
-}
-
 }  // namespace
 
 void ModelConfig::validate() const {
@@ -118,15 +91,11 @@ void TrainConfig::validate() const {
 }
 
 nlohmann::json to_json(const ModelConfig& c) {
-  nlohmann::json j;
-  model_fields(c, [&](const char* key, const auto& v) { j[key] = v; });
-  return j;
+  return struct_to_json(c, [](auto& s, auto&& f) { model_fields(s, f); });
 }
 
 nlohmann::json to_json(const TrainConfig& c) {
-  nlohmann::json j;
-  train_fields(c, [&](const char* key, const auto& v) { j[key] = v; });
-  return j;
+  return struct_to_json(c, [](auto& s, auto&& f) { train_fields(s, f); });
 }
 
 nlohmann::json to_json(const Config& c) {
@@ -134,13 +103,13 @@ nlohmann::json to_json(const Config& c) {
 }
 
 ModelConfig model_config_from_json(const nlohmann::json& j, const std::string& source) {
-  return from_json_checked<ModelConfig>(j, source, "model",
-                                        [](auto& c, auto&& f) { model_fields(c, f); });
+  return struct_from_json<ModelConfig>(j, source, "config", "model",
+                                       [](auto& c, auto&& f) { model_fields(c, f); });
 }
 
 TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& source) {
-  return from_json_checked<TrainConfig>(j, source, "train",
-                                        [](auto& c, auto&& f) { train_fields(c, f); });
+  return struct_from_json<TrainConfig>(j, source, "config", "train",
+                                       [](auto& c, auto&& f) { train_fields(c, f); });
 }
 
 Config config_from_json(const nlohmann::json& j, const std::string& source) {

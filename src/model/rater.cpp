@@ -24,36 +24,28 @@ void RaterConfig::validate() const {
   AVLA_CHECK(eps > 0, "rater", "eps is {}, expected > 0", eps);
 }
 
+namespace {
+
+template <typename Struct, typename Fn>
+void rater_fields(Struct& c, Fn&& f) {
+  f("d_model", c.d_model);
+  f("n_layer", c.n_layer);
+  f("n_head", c.n_head);
+  f("d_ff", c.d_ff);
+  f("alpha", c.alpha);
+  f("beta", c.beta);
+  f("eps", c.eps);
+}
+
+}  // namespace
+
 nlohmann::json to_json(const RaterConfig& c) {
-  return {{"d_model", c.d_model}, {"n_layer", c.n_layer}, {"n_head", c.n_head}, {"d_ff", c.d_ff},
-          {"alpha", c.alpha},     {"beta", c.beta},       {"eps", c.eps}};
+  return struct_to_json(c, [](auto& s, auto&& f) { rater_fields(s, f); });
 }
 
 RaterConfig rater_config_from_json(const nlohmann::json& j, const std::string& source) {
-  RaterConfig c;
-  AVLA_CHECK(j.is_object(), "rater", "{}: expected a JSON object", source);
-  for (const auto& [key, value] : j.items()) {
-    try {
-      if (key == "d_model")
-        c.d_model = value.get<int>();
-      else if (key == "n_layer")
-        c.n_layer = value.get<int>();
-      else if (key == "n_head")
-        c.n_head = value.get<int>();
-      else if (key == "d_ff")
-        c.d_ff = value.get<int>();
-      else if (key == "alpha")
-        c.alpha = value.get<double>();
-      else if (key == "beta")
-        c.beta = value.get<double>();
-      else if (key == "eps")
-        c.eps = value.get<double>();
-      else
-        fail("rater", "{}: unknown field '{}'", source, key);
-    } catch (const nlohmann::json::exception& e) {
-      fail("rater", "{}: field '{}' has the wrong type ({})", source, key, e.what());
-    }
-  }
+  RaterConfig c = struct_from_json<RaterConfig>(j, source, "rater", "rater",
+                                                [](auto& s, auto&& f) { rater_fields(s, f); });
   c.validate();
   return c;
 }

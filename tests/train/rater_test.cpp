@@ -48,6 +48,28 @@ TEST(RaterLabels, TokenErrorsAreMeanSquaredOverActionDims) {
   test::expect_error([&] { token_errors(sfm, truth.narrow(1, 0, 1)); }, {"[rater]", "[B, L, A]"});
 }
 
+TEST(Rater, ConfigJsonRoundTripsAndNamesBadFields) {
+  RaterConfig c;
+  c.d_model = 64;
+  c.beta = 0.5;
+  const RaterConfig back = rater_config_from_json(to_json(c), "x/rater.json");
+  EXPECT_EQ(back.d_model, 64);
+  EXPECT_EQ(back.beta, 0.5);
+  EXPECT_EQ(to_json(back), to_json(c));
+  nlohmann::json typo = to_json(c);
+  typo["d_modle"] = 64;
+  test::expect_error([&] { rater_config_from_json(typo, "x/rater.json"); },
+                     {"[rater]", "x/rater.json", "unknown field 'rater.d_modle'"});
+  nlohmann::json wrong = to_json(c);
+  wrong["n_layer"] = "two";
+  test::expect_error([&] { rater_config_from_json(wrong, "x/rater.json"); },
+                     {"[rater]", "x/rater.json", "'rater.n_layer' has the wrong type"});
+  nlohmann::json bad = to_json(c);
+  bad["alpha"] = 0.5;
+  bad["beta"] = 0.98;
+  test::expect_error([&] { rater_config_from_json(bad, "x/rater.json"); }, {"[rater]", "alpha"});
+}
+
 TEST(Rater, PaddedPrefixKeysDoNotChangeTheConfidence) {
   Config c = test::tiny_config();
   torch::manual_seed(0);
