@@ -29,7 +29,7 @@ Command add_train_command(CLI::App& app) {
   cmd->add_option("--seed", args->seed, "random seed (-1: from config)");
   cmd->add_flag("--bf16", args->bf16, "bf16 autocast for the forward pass");
   cmd->add_flag("--vanilla", args->vanilla, "plain SFM training (mask all ones)");
-  cmd->add_flag("--resume", args->resume, "continue the run in --out exactly");
+  cmd->add_flag("--resume", args->resume, "continue the run in --out from its saved state");
   cmd->add_option("--stop-after", args->stop_after,
                   "stop after this many steps of this run (0: never)");
   cmd->add_option("--time-limit", args->time_limit, "stop after this many seconds (0: never)");
