@@ -101,6 +101,9 @@ void train_step_bench(benchmark::State& state, bool bf16) {
   set_threads(state);
   Setup& s = setup();
   TrainConfig tc;
+  tc.flow_draws = 1;  // one alg. 2 draw per observation, as the pytorch side does
+  tc.sfm_share = 0.0;
+  tc.bf16 = bf16;
   std::vector<std::pair<std::string, torch::Tensor>> params;
   for (auto& p : s.model->named_parameters()) params.emplace_back(p.key(), p.value());
   AdamW opt({{"all", params, 1.0}}, tc);
@@ -109,7 +112,7 @@ void train_step_bench(benchmark::State& state, bool bf16) {
   const int64_t B = 32;
   TrainBatch batch{s.obs32, s.actions32, torch::ones({B, s.cfg.model.chunk_len})};
   for (auto _ : state) {
-    torch::Tensor loss = unified_flow_loss(*s.model, batch, /*vanilla=*/false, bf16, gen);
+    torch::Tensor loss = unified_flow_loss(*s.model, batch, tc, gen);
     opt.zero_grad();
     loss.backward();
     opt.clip_grad_norm(1.0);

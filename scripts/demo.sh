@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make demo: self-correction end to end on built-in defaults, ~25 minutes on 2 cores with the build.
+# make demo: self-correction end to end on built-in defaults, ~30 minutes on 2 cores after the build.
 #   1. expert demonstrations of the `goal` suite in the MuJoCo tabletop (LIBERO HDF5 layout)
 #   2. unified SFM+AFM training (Alg. 2) of the small preset for a bounded time
 #   3. the confidence rater (Eq. 6) with the backbone frozen, and its quality on held-out demos
@@ -11,27 +11,28 @@ bin="$build/asyncvla"
 out=${DEMO_DIR:-demo}
 suite=${DEMO_SUITE:-goal}
 episodes=${DEMO_EPISODES:-20}
-steps=${DEMO_STEPS:-900}
-train_seconds=${DEMO_TRAIN_SECONDS:-600}
-rater_steps=${DEMO_RATER_STEPS:-150}
-eval_episodes=${DEMO_EVAL_EPISODES:-4}
-eval_max_steps=${DEMO_EVAL_MAX_STEPS:-150}
-resolution=64
+tasks=${DEMO_TASKS:-}                     # space-separated subset of the suite (default: all)
+steps=${DEMO_STEPS:-100000}               # an upper bound: the time limit ends the schedule
+train_seconds=${DEMO_TRAIN_SECONDS:-1200}
+rater_steps=${DEMO_RATER_STEPS:-300}
+eval_episodes=${DEMO_EVAL_EPISODES:-10}
+eval_max_steps=${DEMO_EVAL_MAX_STEPS:-0}  # 0: each task's own limit
+task_args=()
+if [ -n "$tasks" ]; then task_args=(--tasks $tasks); fi
+source "$(dirname "$0")/common.sh"
 mkdir -p "$out"
 start=$(date +%s)
 stamp() { echo "   ($(( $(date +%s) - start )) s so far)"; }
 
 echo "== 1/5 demonstrations: suite $suite, $episodes per task (train) + 3 per task (held out)"
-"$bin" sim collect --suite "$suite" --episodes "$episodes" --resolution $resolution --seed 0 \
-  --out "$out/data/train"
-"$bin" sim collect --suite "$suite" --episodes 3 --resolution $resolution --seed 100000 \
-  --out "$out/data/heldout"
+rm -rf "$out/data"
+collect_demos "$bin" "$suite" "$out/data" "$episodes" "${task_args[@]}"
 stamp
 
-echo "== 2/5 unified training of the small preset: $steps steps, at most ${train_seconds}s"
+echo "== 2/5 unified training of the small preset: a ${train_seconds}s schedule ${bf16_flags[*]}"
 rm -rf "$out/run"
 "$bin" train --data "$out/data/train" --config configs/small.json --out "$out/run" \
-  --steps "$steps" --time-limit "$train_seconds"
+  --steps "$steps" --time-limit "$train_seconds" "${bf16_flags[@]}"
 stamp
 
 echo "== 3/5 confidence rater: $rater_steps steps (backbone frozen), then its held-out quality"
@@ -43,9 +44,10 @@ echo "== 4/5 closed loop: $eval_episodes episodes per task, sfm vs async, same s
 for mode in sfm async; do
   video=()
   if [ "$mode" = async ]; then video=(--video "$out/videos"); fi
-  "$bin" eval --ckpt "$out/run" --suite "$suite" --episodes "$eval_episodes" --mode "$mode" \
-    --resolution $resolution --max-steps "$eval_max_steps" --out "$out/eval_$mode.json" "${video[@]}"
+  "$bin" eval --ckpt "$out/run" --suite "$suite" "${task_args[@]}" --episodes "$eval_episodes" \
+    --mode "$mode" --max-steps "$eval_max_steps" --out "$out/eval_$mode.json" "${video[@]}"
 done
+"$bin" compare "$out/eval_async.json" "$out/eval_sfm.json"
 stamp
 
 echo "== 5/5 plots"

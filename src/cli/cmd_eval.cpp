@@ -7,8 +7,10 @@
 
 #include "cli/commands.h"
 #include "eval/evaluate.h"
+#include "eval/paired.h"
 #include "eval/rater_quality.h"
 #include "io/atomic_file.h"
+#include "io/json_file.h"
 #include "util/log.h"
 
 namespace avla {
@@ -30,14 +32,29 @@ Command add_eval_command(CLI::App& app) {
                   "actions executed from each chunk before replanning (0: half the chunk)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--flow-steps", o->flow_steps, "Euler steps per round (0: from config)");
-  cmd->add_option("--resolution", o->resolution, "camera image side (as in the training data)");
+  cmd->add_option("--resolution", o->resolution,
+                  "camera image side (0: the checkpoint's training resolution)")
+      ->check(CLI::NonNegativeNumber);
+  auto gripper = std::make_shared<std::string>("binary");
+  cmd->add_option(
+         "--gripper", *gripper,
+         "binary: execute the gripper command by its sign (-1/+1); continuous: as predicted")
+      ->check(CLI::IsMember({"binary", "continuous"}));
   cmd->add_option("--video", o->video_dir, "write mp4 rollouts with the confidence overlay here");
   cmd->add_option("--videos-per-task", o->videos_per_task, "rollout videos per task");
   cmd->add_option("--seed", o->seed, "first evaluation seed (offset by 2^40 from demo seeds)");
+  cmd->add_flag("--demo-seeds", o->demo_seeds,
+                "diagnostics: evaluate on the demonstrations' layout seeds (--seed + k) instead of "
+                "held-out ones (an overfit check, not a success rate)");
   cmd->add_option("--max-steps", o->max_steps, "cap on steps per episode (0: the task's limit)");
+  cmd->add_option("--parallel", o->parallel,
+                  "environments stepped in lockstep with one batched policy call (1: one at a "
+                  "time; same per-episode results)")
+      ->check(CLI::Range(1, 256));
   cmd->add_option("--out", *out, "results JSON (default: <ckpt>/eval_<suite>_<mode>.json)");
-  return {cmd, [o, mode, out]() {
+  return {cmd, [o, mode, out, gripper]() {
             o->mode = parse_act_mode(*mode);
+            o->binarize_gripper = *gripper == "binary";
             const EvalReport report = evaluate(*o);
             const std::string path = out->empty()
                                          ? (std::filesystem::path(o->ckpt) /
@@ -79,6 +96,21 @@ Command add_eval_rater_command(CLI::App& app) {
                 q.frames, 100 * o->top_fraction, q.auroc, q.sfm_error, o->threshold, q.async_error,
                 q.random_error, 100 * q.regenerated_fraction, q.mean_confidence);
             log_info("[eval-rater] -> {}", path);
+            return 0;
+          }};
+}
+
+Command add_compare_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "compare", "paired comparison of two eval reports on the same episodes (exact McNemar)");
+  auto files = std::make_shared<std::vector<std::string>>();
+  cmd->add_option("reports", *files, "two eval JSON files (A B)")->required()->expected(2);
+  return {cmd, [files]() {
+            const std::string& a = (*files)[0];
+            const std::string& b = (*files)[1];
+            const PairedComparison c = compare_evaluations(read_json_file(a, "compare"), a,
+                                                           read_json_file(b, "compare"), b);
+            fmt::print("{}", format_comparison(c));
             return 0;
           }};
 }

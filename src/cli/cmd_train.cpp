@@ -12,8 +12,8 @@ Command add_train_command(CLI::App& app) {
   struct Args {
     std::vector<std::string> data;
     std::string config, out;
-    int steps = 0, batch = 0, stop_after = 0;
-    double lr = 0, time_limit = 0;
+    int steps = 0, batch = 0, stop_after = 0, flow_draws = 0, aug_shift = -1, keep_every = -1;
+    double lr = 0, time_limit = 0, sfm_share = -1, ema = -1;
     int64_t seed = -1;
     bool bf16 = false, vanilla = false, resume = false;
   };
@@ -32,7 +32,23 @@ Command add_train_command(CLI::App& app) {
   cmd->add_flag("--resume", args->resume, "continue the run in --out from its saved state");
   cmd->add_option("--stop-after", args->stop_after,
                   "stop after this many steps of this run (0: never)");
-  cmd->add_option("--time-limit", args->time_limit, "stop after this many seconds (0: never)");
+  cmd->add_option("--time-limit", args->time_limit,
+                  "end the schedule (cosine lr at its floor) after this many seconds of training, "
+                  "counted over resumes (0: by --steps only)");
+  cmd->add_option("--sfm-share", args->sfm_share,
+                  "share of plain-SFM rows among the Alg. 2 rows (0: Alg. 2 exactly; -1: config)")
+      ->check(CLI::Range(-1.0, 1.0));
+  cmd->add_option("--flow-draws", args->flow_draws,
+                  "(tau, mask, noise) draws per encoded observation (0: config)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--aug-shift", args->aug_shift,
+                  "random-shift augmentation in pixels per camera (0: off; -1: config)")
+      ->check(CLI::Range(-1, 64));
+  cmd->add_option("--ema", args->ema, "ema decay of the saved weights (0: none; -1: config)")
+      ->check(CLI::Range(-1.0, 0.99999));
+  cmd->add_option("--keep-every", args->keep_every,
+                  "also keep a snapshot checkpoint every this many steps (0: none; -1: config)")
+      ->check(CLI::Range(-1, 1 << 30));
   return {cmd, [args]() {
             TrainOptions opt;
             opt.data = args->data;
@@ -43,6 +59,11 @@ Command add_train_command(CLI::App& app) {
             if (args->seed >= 0) opt.config.train.seed = static_cast<uint64_t>(args->seed);
             if (args->bf16) opt.config.train.bf16 = true;
             if (args->vanilla) opt.config.train.vanilla = true;
+            if (args->sfm_share >= 0) opt.config.train.sfm_share = args->sfm_share;
+            if (args->flow_draws > 0) opt.config.train.flow_draws = args->flow_draws;
+            if (args->aug_shift >= 0) opt.config.train.aug_shift = args->aug_shift;
+            if (args->ema >= 0) opt.config.train.ema_decay = args->ema;
+            if (args->keep_every >= 0) opt.config.train.keep_every = args->keep_every;
             opt.out_dir = args->out;
             opt.resume = args->resume;
             opt.stop_after = args->stop_after;

@@ -18,5 +18,6 @@ Command add_sim_command(CLI::App& app);
 Command add_train_rater_command(CLI::App& app);
 Command add_eval_command(CLI::App& app);
 Command add_eval_rater_command(CLI::App& app);
+Command add_compare_command(CLI::App& app);
 
 }  // namespace avla

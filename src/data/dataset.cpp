@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "data/libero_file.h"
+#include "data/state_features.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -74,7 +75,7 @@ Dataset load_dataset(const std::vector<std::string>& files, const DatasetOptions
       images.push_back(torch::stack({resize_images(d.agentview_rgb, options.image_size),
                                      resize_images(d.eye_in_hand_rgb, options.image_size)},
                                     1));
-      state.push_back(torch::cat({d.ee_states, d.gripper_states}, 1).to(torch::kFloat32));
+      state.push_back(state_features(torch::cat({d.ee_states, d.gripper_states}, 1)));
       actions.push_back(d.actions.to(torch::kFloat32));
       pauses.push_back(pause_mask(d.actions, options.pause_eps));
       episode_of.push_back(

@@ -27,7 +27,7 @@ struct EpisodeInfo {
 struct Dataset {
   std::vector<EpisodeInfo> episodes;
   torch::Tensor images;         // (N, 2, 3, S, S) uint8: agentview, eye_in_hand
-  torch::Tensor state;          // (N, 8) float32: ee_states (6) + gripper_states (2)
+  torch::Tensor state;          // (N, 11) float32: state_features(ee_states | gripper_states)
   torch::Tensor actions;        // (N, 7) float32
   torch::Tensor frame_episode;  // (N) int64
   torch::Tensor chunk_index;    // (N, L) int64 frame ids of each frame's action chunk

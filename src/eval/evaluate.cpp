@@ -52,13 +52,20 @@ EvalReport evaluate(const EvalOptions& o) {
   act_options.mode = o.mode;
   act_options.threshold = o.threshold;
   act_options.n_steps = o.flow_steps;
+  act_options.binarize_gripper = o.binarize_gripper;
+  const int resolution = o.resolution > 0 ? o.resolution : policy.config().model.image_size;
   policy.check_options(act_options);  // before any episode runs
   const std::vector<const sim::Task*> tasks = sim::select_tasks(o.suite, o.tasks);
   if (!o.video_dir.empty()) std::filesystem::create_directories(o.video_dir);
 
   sim::EnvConfig config;
-  config.image_size = o.resolution;
-  sim::Env env(config);
+  config.image_size = resolution;
+  // episodes run in lockstep groups of `parallel` environments: one batched policy call per
+  // replanning point. a row's chunk depends only on its own observation and seed, so the
+  // per-episode results are those of one-at-a-time evaluation.
+  const int parallel = std::max(1, std::min(o.parallel, o.episodes));
+  std::vector<std::unique_ptr<sim::Env>> envs;
+  for (int i = 0; i < parallel; ++i) envs.push_back(std::make_unique<sim::Env>(config));
   EvalReport report;
   report.suite = o.suite;
   report.mode = act_mode_name(o.mode);
@@ -67,66 +74,92 @@ EvalReport evaluate(const EvalOptions& o) {
   ProgressBar bar("eval " + report.mode, static_cast<int64_t>(tasks.size()) * o.episodes);
   Timer timer;
   int done = 0, total_successes = 0;
+  struct Slot {
+    EpisodeRecord rec;
+    sim::SimObservation obs;
+    std::unique_ptr<VideoWriter> video;
+    double confidence_sum = 0;
+    int confidence_count = 0;
+    bool finished = false;
+  };
   for (const sim::Task* task : tasks) {
-    int successes = 0;
+    int successes = 0, task_done = 0;
     const int max_steps =
         o.max_steps > 0 ? std::min(o.max_steps, task->max_steps) : task->max_steps;
-    for (int k = 0; k < o.episodes; ++k) {
-      EpisodeRecord rec;
-      rec.task = task->name;
-      rec.seed = sim::eval_seed_offset + o.seed + static_cast<uint64_t>(k);
-      std::unique_ptr<VideoWriter> video;
-      if (!o.video_dir.empty() && k < o.videos_per_task) {
-        rec.video = (std::filesystem::path(o.video_dir) /
-                     fmt::format("{}_{}_ep{}.mp4", task->name, report.mode, k))
-                        .string();
-        video = std::make_unique<VideoWriter>(rec.video, 2 * o.resolution,
-                                              o.resolution + overlay_height, 20);
-      }
-      sim::SimObservation obs = env.reset(*task, rec.seed);
-      double confidence_sum = 0;
-      int confidence_count = 0;
-      bool finished = false;
-      while (!finished && rec.steps < max_steps) {
-        ActOptions act = act_options;
-        act.seed = rec.seed * 1000 + static_cast<uint64_t>(rec.chunks);
-        const ActResult r = policy.act(policy_observation(obs, task->instruction), act);
-        ++rec.chunks;
-        rec.policy_ms += r.timings.total_ms;
-        ChunkOverlay overlay;
-        for (int l = 0; l < L; ++l) overlay.regenerated.push_back(r.mask[l].item<bool>());
-        rec.regenerated += static_cast<int>(r.mask.sum().item<int64_t>());
-        if (r.confidence.defined()) {
-          for (int l = 0; l < L; ++l) overlay.confidence.push_back(r.confidence[l].item<float>());
-          confidence_sum += r.confidence.sum().item<double>();
-          confidence_count += L;
+    for (int first = 0; first < o.episodes; first += parallel) {
+      const int n = std::min(parallel, o.episodes - first);
+      std::vector<Slot> slots(static_cast<size_t>(n));
+      for (int i = 0; i < n; ++i) {
+        Slot& s = slots[static_cast<size_t>(i)];
+        const int k = first + i;
+        s.rec.task = task->name;
+        s.rec.seed = (o.demo_seeds ? 0 : sim::eval_seed_offset) + o.seed + static_cast<uint64_t>(k);
+        if (!o.video_dir.empty() && k < o.videos_per_task) {
+          s.rec.video = (std::filesystem::path(o.video_dir) /
+                         fmt::format("{}_{}_ep{}.mp4", task->name, report.mode, k))
+                            .string();
+          s.video = std::make_unique<VideoWriter>(s.rec.video, 2 * resolution,
+                                                  resolution + overlay_height, 20);
         }
-        const torch::Tensor actions = r.actions.to(torch::kFloat64).contiguous();
-        for (int l = 0; l < replan && rec.steps < max_steps; ++l) {
-          if (video) {
-            overlay.executing = l;
-            video->add_frame(rollout_frame(obs, overlay).data());
+        s.obs = envs[static_cast<size_t>(i)]->reset(*task, s.rec.seed);
+      }
+      while (true) {
+        // one batched policy call for every episode still running
+        std::vector<int> active;
+        std::vector<Observation> observations;
+        std::vector<uint64_t> seeds;
+        for (int i = 0; i < n; ++i) {
+          Slot& s = slots[static_cast<size_t>(i)];
+          if (s.finished || s.rec.steps >= max_steps) continue;
+          active.push_back(i);
+          observations.push_back(policy_observation(s.obs, task->instruction));
+          seeds.push_back(s.rec.seed * 1000 + static_cast<uint64_t>(s.rec.chunks));
+        }
+        if (active.empty()) break;
+        const std::vector<ActResult> results = policy.act_batch(observations, act_options, seeds);
+        for (size_t j = 0; j < active.size(); ++j) {
+          Slot& s = slots[static_cast<size_t>(active[j])];
+          sim::Env& env = *envs[static_cast<size_t>(active[j])];
+          const ActResult& r = results[j];
+          ++s.rec.chunks;
+          s.rec.policy_ms += r.timings.total_ms / static_cast<double>(active.size());
+          ChunkOverlay overlay;
+          for (int l = 0; l < L; ++l) overlay.regenerated.push_back(r.mask[l].item<bool>());
+          s.rec.regenerated += static_cast<int>(r.mask.sum().item<int64_t>());
+          if (r.confidence.defined()) {
+            for (int l = 0; l < L; ++l) overlay.confidence.push_back(r.confidence[l].item<float>());
+            s.confidence_sum += r.confidence.sum().item<double>();
+            s.confidence_count += L;
           }
-          const double* a = actions[l].data_ptr<double>();
-          sim::StepResult step = env.step(std::vector<double>(a, a + actions.size(1)));
-          ++rec.steps;
-          obs = std::move(step.observation);
-          if (step.success) {
-            rec.success = true;
-            finished = true;
-            break;
+          const torch::Tensor actions = r.actions.to(torch::kFloat64).contiguous();
+          for (int l = 0; l < replan && s.rec.steps < max_steps; ++l) {
+            if (s.video) {
+              overlay.executing = l;
+              s.video->add_frame(rollout_frame(s.obs, overlay).data());
+            }
+            const double* a = actions[l].data_ptr<double>();
+            sim::StepResult step = env.step(std::vector<double>(a, a + actions.size(1)));
+            ++s.rec.steps;
+            s.obs = std::move(step.observation);
+            if (step.success) {
+              s.rec.success = true;
+              s.finished = true;
+              break;
+            }
           }
         }
       }
-      if (video) {
-        video->add_frame(rollout_frame(obs, ChunkOverlay{}).data());
-        video->finish();
+      for (Slot& s : slots) {
+        if (s.video) {
+          s.video->add_frame(rollout_frame(s.obs, ChunkOverlay{}).data());
+          s.video->finish();
+        }
+        s.rec.policy_ms /= std::max(1, s.rec.chunks);
+        if (s.confidence_count > 0) s.rec.confidence = s.confidence_sum / s.confidence_count;
+        successes += s.rec.success;
+        report.episodes.push_back(s.rec);
+        bar.update(++done, fmt::format("{} {}/{}", task->name, successes, ++task_done));
       }
-      rec.policy_ms /= std::max(1, rec.chunks);
-      if (confidence_count > 0) rec.confidence = confidence_sum / confidence_count;
-      successes += rec.success;
-      report.episodes.push_back(rec);
-      bar.update(++done, fmt::format("{} {}/{}", task->name, successes, k + 1));
     }
     total_successes += successes;
     report.tasks.push_back(make_result(task->name, task->instruction, successes, o.episodes));

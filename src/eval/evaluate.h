@@ -20,11 +20,14 @@ struct EvalOptions {
   double threshold = 0.5;  // async
   int replan = 0;          // actions executed per chunk (1 .. chunk_len); 0: half the chunk
   int flow_steps = 0;      // 0: the config's
-  int resolution = 128;    // camera images (the policy resizes to its own size)
-  std::string video_dir;   // empty: no videos
+  int resolution = 0;      // camera images (0: the checkpoint's image_size; the policy resizes)
+  bool binarize_gripper = true;  // policy: gripper command by its sign
+  std::string video_dir;         // empty: no videos
   int videos_per_task = 1;
-  uint64_t seed = 0;  // episode k uses layout seed eval_seed_offset + seed + k
-  int max_steps = 0;  // 0: each task's limit
+  uint64_t seed = 0;        // episode k uses layout seed eval_seed_offset + seed + k
+  bool demo_seeds = false;  // diagnostics only: layout seed seed + k, the demonstrations' seeds
+  int max_steps = 0;        // 0: each task's limit
+  int parallel = 8;         // environments stepped in lockstep, one batched policy call per replan
 };
 
 struct EpisodeRecord {

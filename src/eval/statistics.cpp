@@ -46,4 +46,18 @@ double auroc(const std::vector<double>& scores, const std::vector<bool>& labels)
   return u / (static_cast<double>(n_pos) * n_neg);
 }
 
+double mcnemar_exact_p(int only_a, int only_b) {
+  AVLA_CHECK(only_a >= 0 && only_b >= 0, "eval", "discordant counts {} and {} must be >= 0", only_a,
+             only_b);
+  const int n = only_a + only_b, k = std::min(only_a, only_b);
+  if (n == 0) return 1.0;
+  // sum_{i <= k} C(n, i) / 2^n in logs (n may be hundreds)
+  double tail = 0.0;
+  for (int i = 0; i <= k; ++i) {
+    tail += std::exp(std::lgamma(n + 1.0) - std::lgamma(i + 1.0) - std::lgamma(n - i + 1.0) -
+                     n * std::log(2.0));
+  }
+  return std::min(1.0, 2.0 * tail);
+}
+
 }  // namespace avla

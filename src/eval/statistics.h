@@ -13,4 +13,9 @@ std::pair<double, double> wilson_interval(int successes, int n, double z = 1.96)
 // positive scores above a random negative, ties counting half. needs both classes (else 0.5).
 double auroc(const std::vector<double>& scores, const std::vector<bool>& labels);
 
+// two-sided exact mcnemar test of paired successes: only_a episodes solved by a alone, only_b by
+// b alone; under h0 each discordant pair is a fair coin. p = min(1, 2 P(X <= min)), X ~ Bin(n,
+// 1/2).
+double mcnemar_exact_p(int only_a, int only_b);
+
 }  // namespace avla

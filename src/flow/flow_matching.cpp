@@ -10,8 +10,11 @@ torch::Tensor sample_flow_time(int64_t batch, at::Generator& gen) {
   return b * 0.999 + 0.001;
 }
 
-torch::Tensor sample_flow_mask(int64_t batch, int64_t chunk_len, bool vanilla, at::Generator& gen) {
-  if (vanilla) return torch::ones({batch, chunk_len});
+torch::Tensor sample_flow_mask(int64_t batch, int64_t chunk_len, double sfm_share,
+                               at::Generator& gen) {
+  AVLA_CHECK(sfm_share >= 0.0 && sfm_share <= 1.0, "flow", "sfm_share {} outside [0, 1]",
+             sfm_share);
+  if (sfm_share >= 1.0) return torch::ones({batch, chunk_len});
   torch::Tensor y = torch::rand({batch, 1}, gen);          // (B, 1)
   torch::Tensor u = torch::rand({batch, chunk_len}, gen);  // (B, L)
   torch::Tensor mask = (u < y).to(torch::kFloat32);        // Bernoulli(y)
@@ -19,7 +22,11 @@ torch::Tensor sample_flow_mask(int64_t batch, int64_t chunk_len, bool vanilla, a
   torch::Tensor pick = torch::randint(chunk_len, {batch}, gen);  // (B)
   torch::Tensor empty = mask.sum(1) == 0;                        // (B)
   torch::Tensor one_hot = torch::one_hot(pick, chunk_len).to(torch::kFloat32);
-  return torch::where(empty.unsqueeze(1), one_hot, mask);
+  mask = torch::where(empty.unsqueeze(1), one_hot, mask);
+  if (sfm_share <= 0.0) return mask;
+  // plain sfm rows
+  torch::Tensor sfm_row = torch::rand({batch, 1}, gen) < sfm_share;  // (B, 1)
+  return torch::where(sfm_row, torch::ones_like(mask), mask);
 }
 
 torch::Tensor make_noisy_actions(const torch::Tensor& actions, const torch::Tensor& noise,

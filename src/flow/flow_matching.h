@@ -11,8 +11,11 @@ namespace avla {
 torch::Tensor sample_flow_time(int64_t batch, at::Generator& gen);
 
 // per sample y ~ U(0, 1); m_l ~ Bernoulli(y), at least one masked token per row (a row that drew
-// none gets one uniformly chosen token). vanilla: all ones (plain sfm). returns float (B, L).
-torch::Tensor sample_flow_mask(int64_t batch, int64_t chunk_len, bool vanilla, at::Generator& gen);
+// none gets one uniformly chosen token): alg. 2 exactly when sfm_share is 0. each row is instead
+// all ones (a plain sfm row) with probability sfm_share; sfm_share 1 is vanilla sfm training and
+// draws nothing from gen. returns float (B, L).
+torch::Tensor sample_flow_mask(int64_t batch, int64_t chunk_len, double sfm_share,
+                               at::Generator& gen);
 
 // eq. 5: actions (B, L, A), noise (B, L, A), tau (B), mask (B, L) -> x_tau (B, L, A)
 torch::Tensor make_noisy_actions(const torch::Tensor& actions, const torch::Tensor& noise,

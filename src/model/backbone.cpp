@@ -32,6 +32,17 @@ BackboneImpl::BackboneImpl(const ModelConfig& cfg_) : cfg(cfg_) {
   norm = register_module("norm", RMSNorm(cfg.d_model, cfg.rms_eps));
 }
 
+KvCache KvCache::repeat_rows(int64_t k) const {
+  if (k == 1) return *this;
+  auto rep = [k](const torch::Tensor& t) { return t.defined() ? t.repeat_interleave(k, 0) : t; };
+  KvCache out;
+  for (const auto& kv : layers) out.layers.push_back({rep(kv.k), rep(kv.v)});
+  out.key_bias = rep(key_bias);
+  out.action_bias = rep(action_bias);
+  out.prefix_hidden = rep(prefix_hidden);
+  return out;
+}
+
 KvCache BackboneImpl::encode_prefix(const torch::Tensor& prefix, const torch::Tensor& key_valid) {
   const int64_t P = prefix.size(1);
   AVLA_CHECK(P == cfg.prefix_len(), "backbone", "prefix has {} tokens, expected {}", P,

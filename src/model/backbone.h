@@ -22,6 +22,9 @@ struct KvCache {
   torch::Tensor prefix_hidden;  // (B, P, d) last layer output after the final norm
   int64_t batch() const { return key_bias.size(0); }
   int64_t prefix_len() const { return key_bias.size(3); }
+  // each row k times in a row (rows b*k .. b*k+k-1 are observation b): several flow draws per
+  // encoded prefix in training; differentiable
+  KvCache repeat_rows(int64_t k) const;
 };
 
 struct BackboneImpl : torch::nn::Module {

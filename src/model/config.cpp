@@ -52,6 +52,11 @@ void train_fields(Struct& c, Fn&& f) {
   f("log_every", c.log_every);
   f("save_every", c.save_every);
   f("vanilla", c.vanilla);
+  f("sfm_share", c.sfm_share);
+  f("flow_draws", c.flow_draws);
+  f("aug_shift", c.aug_shift);
+  f("ema_decay", c.ema_decay);
+  f("keep_every", c.keep_every);
   f("bf16", c.bf16);
   f("seed", c.seed);
   f("pause_eps", c.pause_eps);
@@ -88,6 +93,13 @@ void TrainConfig::validate() const {
              warmup_steps);
   AVLA_CHECK(log_every > 0, "config", "train.log_every must be positive, found {}", log_every);
   AVLA_CHECK(save_every > 0, "config", "train.save_every must be positive, found {}", save_every);
+  AVLA_CHECK(sfm_share >= 0 && sfm_share <= 1, "config",
+             "train.sfm_share must be in [0, 1], found {}", sfm_share);
+  AVLA_CHECK(flow_draws >= 1, "config", "train.flow_draws must be >= 1, found {}", flow_draws);
+  AVLA_CHECK(aug_shift >= 0, "config", "train.aug_shift must be >= 0, found {}", aug_shift);
+  AVLA_CHECK(ema_decay >= 0 && ema_decay < 1, "config",
+             "train.ema_decay must be in [0, 1), found {}", ema_decay);
+  AVLA_CHECK(keep_every >= 0, "config", "train.keep_every must be >= 0, found {}", keep_every);
 }
 
 nlohmann::json to_json(const ModelConfig& c) {

@@ -11,7 +11,7 @@ struct ModelConfig {
   // observation
   int n_cam = 2;          // camera images per observation
   int image_size = 64;    // model resolution (square); inputs are resized to it
-  int state_dim = 8;      // ee pos (3) + ee axis-angle (3) + gripper (2)
+  int state_dim = 11;     // data/state_features.h: ee pos (3) + rotation columns (6) + fingers (2)
   int max_text_len = 16;  // instruction tokens, padded
   int vocab_size = 0;     // set from the tokenizer
   // vision encoder (qwen2.5-vl shape)
@@ -49,7 +49,7 @@ struct TrainConfig {
   int steps = 3000;
   int batch = 32;
   double lr = 3e-4;
-  double vision_lr_scale = 0.2;  // vision encoder lr = lr * scale (paper: 2e-5 vs 1e-4)
+  double vision_lr_scale = 1.0;  // vision encoder lr = lr * scale (paper, pretrained: 0.2)
   double weight_decay = 0.01;
   double beta1 = 0.9;
   double beta2 = 0.95;
@@ -59,8 +59,13 @@ struct TrainConfig {
   double grad_clip = 1.0;
   int log_every = 10;
   int save_every = 500;
+  int keep_every = 0;    // > 0: also keep a snapshot checkpoint every this many steps (snapshots/)
   bool vanilla = false;  // plain SFM training (m = 1 always)
-  bool bf16 = false;     // bf16 autocast
+  double sfm_share = 0.5;  // share of plain-sfm rows among alg. 2 rows (0: alg. 2 exactly)
+  int flow_draws = 4;      // (tau, mask, noise) draws per encoded observation
+  int aug_shift = 4;       // random-shift augmentation: up to this many pixels per camera (0: off)
+  double ema_decay = 0.999;  // ema of weights saved in model.safetensors (0: none)
+  bool bf16 = false;         // bf16 autocast
   uint64_t seed = 0;
   // data
   double pause_eps = 1e-3;  // an action with |delta| below this and an unchanged gripper is a pause

@@ -1,8 +1,11 @@
 #include "policy/policy.h"
 
+#include <functional>
+
 #include "data/chunk_sampler.h"
 #include "data/dataset.h"
 #include "data/libero_file.h"
+#include "data/state_features.h"
 #include "flow/sampler.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -53,14 +56,15 @@ ObservationBatch Policy::prepare(const Observation& obs) const {
                c10::str(img.sizes()));
     cams.push_back(resize_images(img.unsqueeze(0), mc.image_size));  // (1, 3, S, S)
   }
-  AVLA_CHECK(obs.state.dim() == 1 && obs.state.size(0) == mc.state_dim, "policy",
-             "observation.state has shape {}, expected [{}]", c10::str(obs.state.sizes()),
-             mc.state_dim);
+  AVLA_CHECK(obs.state.defined() && obs.state.dim() == 1 && obs.state.size(0) == raw_state_dim,
+             "policy",
+             "observation.state has shape {}, expected [{}] (ee pos 3, ee axis-angle 3, fingers 2)",
+             obs.state.defined() ? c10::str(obs.state.sizes()) : "undefined", raw_state_dim);
   AVLA_CHECK(torch::isfinite(obs.state).all().item<bool>(), "policy",
              "observation.state contains NaN or Inf");
   ObservationBatch batch;
   batch.images = torch::stack(cams, 1);  // (1, n_cam, 3, S, S)
-  batch.state = ck_.normalizer.state.normalize(obs.state.to(torch::kFloat32)).unsqueeze(0);
+  batch.state = ck_.normalizer.state.normalize(state_features(obs.state)).unsqueeze(0);
   std::tie(batch.tokens, batch.token_mask) =
       token_tensors(ck_.tokenizer->encode(obs.instruction, mc.max_text_len));
   return batch;
@@ -73,54 +77,97 @@ void Policy::check_options(const ActOptions& options) const {
              dir_, dir_);
 }
 
+ObservationBatch Policy::prepare(const std::vector<Observation>& obs) const {
+  AVLA_CHECK(!obs.empty(), "policy", "no observations to act on");
+  std::vector<torch::Tensor> images, state, tokens, token_mask;
+  for (const Observation& o : obs) {
+    ObservationBatch b = prepare(o);
+    images.push_back(b.images);
+    state.push_back(b.state);
+    tokens.push_back(b.tokens);
+    token_mask.push_back(b.token_mask);
+  }
+  return {torch::cat(images), torch::cat(state), torch::cat(tokens), torch::cat(token_mask)};
+}
+
 ActResult Policy::act(const Observation& obs, const ActOptions& options) {
+  return act_batch({obs}, options, {options.seed})[0];
+}
+
+std::vector<ActResult> Policy::act_batch(const std::vector<Observation>& obs,
+                                         const ActOptions& options,
+                                         const std::vector<uint64_t>& seeds) {
   check_options(options);
+  AVLA_CHECK(seeds.size() == obs.size(), "policy", "{} seeds for {} observations", seeds.size(),
+             obs.size());
   const ModelConfig& mc = ck_.config.model;
   const int n_steps = options.n_steps > 0 ? options.n_steps : mc.n_flow_steps;
+  const int64_t B = static_cast<int64_t>(obs.size()), L = mc.chunk_len, A = mc.action_dim;
   c10::InferenceMode inference;  // no autograd bookkeeping at all: ~20 % less per-op overhead
-  at::Generator gen = at::detail::createCPUGenerator(options.seed);
-  ActResult r;
+  std::vector<at::Generator> gens;
+  for (uint64_t seed : seeds) gens.push_back(at::detail::createCPUGenerator(seed));
+  // one draw per row from its own generator: (B, dims...)
+  auto per_row = [&](const std::function<torch::Tensor(at::Generator&)>& draw) {
+    std::vector<torch::Tensor> rows;
+    for (auto& g : gens) rows.push_back(draw(g));
+    return torch::cat(rows);
+  };
+  ActTimings timings;
   Timer total, stage;
 
   // prefix once: the kv-cache every step below reuses
   ObservationBatch batch = prepare(obs);
   KvCache cache = ck_.model->encode_prefix(batch);
-  r.timings.prefix_ms = stage.elapsed_ms();
+  timings.prefix_ms = stage.elapsed_ms();
 
   // round one: sfm from noise
   stage.reset();
-  torch::Tensor noise = torch::randn({1, mc.chunk_len, mc.action_dim}, gen);
-  torch::Tensor sfm = sample_sfm(*ck_.model, cache, noise, n_steps);
-  r.timings.sfm_ms = stage.elapsed_ms();
+  torch::Tensor noise = per_row([&](at::Generator& g) { return torch::randn({1, L, A}, g); });
+  torch::Tensor sfm = sample_sfm(*ck_.model, cache, noise, n_steps);  // (B, L, A)
+  timings.sfm_ms = stage.elapsed_ms();
 
   // rate the first round, then choose the tokens to regenerate
   stage.reset();
   torch::Tensor confidence;
   if (has_rater())
-    confidence = rater_->forward(cache.prefix_hidden, cache.key_bias, sfm);  // (1, L)
-  torch::Tensor mask = torch::zeros({1, mc.chunk_len}, torch::kBool);
+    confidence = rater_->forward(cache.prefix_hidden, cache.key_bias, sfm);  // (B, L)
+  torch::Tensor mask = torch::zeros({B, L}, torch::kBool);
   if (options.mode == ActMode::Random) {
-    mask = torch::rand({1, mc.chunk_len}, gen) < options.random_mask_prob;
+    mask = per_row([&](at::Generator& g) {
+             return torch::rand({1, L}, g);
+           }) < options.random_mask_prob;
   } else if (options.mode == ActMode::Async) {
     mask = confidence < options.threshold;  // eq. 3
   }
-  r.timings.mask_ms = stage.elapsed_ms();
+  timings.mask_ms = stage.elapsed_ms();
 
-  // round two: afm on masked tokens, same cache, fresh noise
+  // round two: afm on masked tokens, same cache, fresh noise; rows with no masked token come
+  // back bit-identical
   stage.reset();
   torch::Tensor final_chunk = sfm;
   if (mask.any().item<bool>()) {
-    torch::Tensor noise2 = torch::randn({1, mc.chunk_len, mc.action_dim}, gen);
+    torch::Tensor noise2 = per_row([&](at::Generator& g) { return torch::randn({1, L, A}, g); });
     final_chunk = sample_afm(*ck_.model, cache, sfm, mask, noise2, n_steps);
   }
-  r.timings.afm_ms = stage.elapsed_ms();
+  timings.afm_ms = stage.elapsed_ms();
 
-  r.actions = ck_.normalizer.actions.unnormalize(final_chunk[0]);
-  r.sfm_actions = ck_.normalizer.actions.unnormalize(sfm[0]);
-  r.mask = mask[0];
-  if (confidence.defined()) r.confidence = confidence[0];
-  r.timings.total_ms = total.elapsed_ms();
-  return r;
+  torch::Tensor actions = ck_.normalizer.actions.unnormalize(final_chunk);  // (B, L, A)
+  if (options.binarize_gripper) {
+    torch::Tensor grip = actions.select(2, A - 1);
+    grip.copy_(torch::where(grip >= 0, 1.0f, -1.0f));
+  }
+  torch::Tensor sfm_actions = ck_.normalizer.actions.unnormalize(sfm);
+  timings.total_ms = total.elapsed_ms();
+  std::vector<ActResult> out(static_cast<size_t>(B));
+  for (int64_t b = 0; b < B; ++b) {
+    ActResult& r = out[static_cast<size_t>(b)];
+    r.actions = actions[b];
+    r.sfm_actions = sfm_actions[b];
+    r.mask = mask[b];
+    if (confidence.defined()) r.confidence = confidence[b];
+    r.timings = timings;
+  }
+  return out;
 }
 
 }  // namespace avla

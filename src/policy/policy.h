@@ -22,7 +22,7 @@ const char* act_mode_name(ActMode mode);
 
 struct Observation {
   std::vector<torch::Tensor> images;  // n_cam x (H, W, 3) uint8: agentview, eye_in_hand
-  torch::Tensor state;                // (state_dim) raw
+  torch::Tensor state;                // (8) raw LIBERO state: ee pos, ee axis-angle, fingers
   std::string instruction;
 };
 
@@ -36,14 +36,17 @@ struct ActOptions {
   double random_mask_prob = 0.5;
   double threshold = 0.5;  // async: regenerate tokens whose confidence is below this
   uint64_t seed = 0;       // noise and random masks
+  // the executed chunk's last dimension becomes -1 (open) or +1 (close) by its sign, as openvla's
+  // libero evaluation does: a predicted 0.4 would otherwise close the fingers with 40 % force
+  bool binarize_gripper = true;
 };
 
-struct ActTimings {
+struct ActTimings {  // of the whole call (all rows of a batch)
   double prefix_ms = 0, sfm_ms = 0, mask_ms = 0, afm_ms = 0, total_ms = 0;
 };
 
 struct ActResult {
-  torch::Tensor actions;      // (L, A) final chunk, environment units
+  torch::Tensor actions;      // (L, A) final chunk, environment units (gripper binarized if asked)
   torch::Tensor sfm_actions;  // (L, A) first-round chunk, environment units
   torch::Tensor mask;         // (L) bool: regenerated tokens
   torch::Tensor confidence;   // (L) rater confidence of the sfm chunk; undefined without a rater
@@ -54,11 +57,19 @@ class Policy {
  public:
   explicit Policy(const std::string& checkpoint_dir);
   ActResult act(const Observation& obs, const ActOptions& options);
+  // several observations in one batched call (lockstep evaluation, many clients). row b draws its
+  // noise and random mask from its own generator seeded with seeds[b], in the order act() draws
+  // them, so a row's chunk does not depend on the other rows (up to float rounding of batched
+  // matmuls). act(obs, o) is act_batch({obs}, o, {o.seed}).
+  std::vector<ActResult> act_batch(const std::vector<Observation>& obs, const ActOptions& options,
+                                   const std::vector<uint64_t>& seeds);
   const Config& config() const { return ck_.config; }
   VLAImpl& model() { return *ck_.model; }
   const Normalizer& normalizer() const { return ck_.normalizer; }
   // observation -> model batch of one (resize, normalize, tokenize); errors name the field
   ObservationBatch prepare(const Observation& obs) const;
+  // observations -> one model batch, row b = prepare(obs[b])
+  ObservationBatch prepare(const std::vector<Observation>& obs) const;
   bool has_rater() const { return !rater_.is_empty(); }
   // throws when options cannot run on this checkpoint (async without a rater); act() calls it
   // first, callers may call it before starting long work

@@ -44,11 +44,12 @@ Checkpoint load_checkpoint(const std::string& dir) {
   return ck;
 }
 
-void save_train_state(const std::string& dir, const TensorMap& optimizer_state,
-                      const torch::Tensor& rng_state, int64_t step) {
-  TensorMap all = optimizer_state;
-  all["rng_state"] = rng_state;
-  save_tensor_map(dir + "/train_state.safetensors", all, {{"step", std::to_string(step)}});
+void save_train_state(const std::string& dir, const TrainState& state) {
+  TensorMap all = state.optimizer;
+  all["rng_state"] = state.rng_state;
+  save_tensor_map(dir + "/train_state.safetensors", all,
+                  {{"step", std::to_string(state.step)},
+                   {"elapsed_s", fmt::format("{:.3f}", state.elapsed_s)}});
 }
 
 TrainState load_train_state(const std::string& dir) {
@@ -63,6 +64,13 @@ TrainState load_train_state(const std::string& dir) {
     out.step = std::stoll(it->second);
   } catch (const std::exception&) {
     fail("checkpoint", "{}: metadata step '{}' is not an integer", path, it->second);
+  }
+  if (auto e = metadata.find("elapsed_s"); e != metadata.end()) {
+    try {
+      out.elapsed_s = std::stod(e->second);
+    } catch (const std::exception&) {
+      fail("checkpoint", "{}: metadata elapsed_s '{}' is not a number", path, e->second);
+    }
   }
   AVLA_CHECK(out.optimizer.count("rng_state") != 0, "checkpoint", "{}: missing tensor 'rng_state'",
              path);

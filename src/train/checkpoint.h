@@ -29,14 +29,15 @@ void save_checkpoint(const std::string& dir, const Config& config, VLAImpl& mode
 // strict: every file must exist and every tensor must match the config's shapes.
 Checkpoint load_checkpoint(const std::string& dir);
 
-// train_state.safetensors: optimizer tensors + "rng_state" (uint8) + metadata step.
-void save_train_state(const std::string& dir, const TensorMap& optimizer_state,
-                      const torch::Tensor& rng_state, int64_t step);
+// train_state.safetensors: optimizer tensors, "weights.<name>" (the raw weights when
+// model.safetensors holds their ema), "rng_state" (uint8), metadata step and elapsed_s.
 struct TrainState {
-  TensorMap optimizer;
+  TensorMap optimizer;  // everything but rng_state
   torch::Tensor rng_state;
   int64_t step = 0;
+  double elapsed_s = 0;  // training time of the run so far (for --time-limit schedules)
 };
+void save_train_state(const std::string& dir, const TrainState& state);
 TrainState load_train_state(const std::string& dir);
 
 }  // namespace avla

@@ -1,5 +1,6 @@
 #include "train/optimizer.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "util/error.h"
@@ -103,13 +104,14 @@ void AdamW::load_state(const TensorMap& state, const std::string& source) {
   step_ = get("adamw.step", torch::zeros({1}, torch::kInt64)).item<int64_t>();
 }
 
-double learning_rate_at(int64_t step, const TrainConfig& cfg) {
+double learning_rate_at(int64_t step, const TrainConfig& cfg, double time_progress) {
   // step is 0-based: the update about to be made
   if (cfg.warmup_steps > 0 && step < cfg.warmup_steps) {
     return cfg.lr * static_cast<double>(step + 1) / cfg.warmup_steps;
   }
   const double span = std::max<int64_t>(1, cfg.steps - cfg.warmup_steps);
-  const double progress = std::min(1.0, static_cast<double>(step - cfg.warmup_steps) / span);
+  const double step_progress = static_cast<double>(step - cfg.warmup_steps) / span;
+  const double progress = std::clamp(std::max(step_progress, time_progress), 0.0, 1.0);
   const double floor = cfg.lr * cfg.min_lr_ratio;
   return floor + (cfg.lr - floor) * 0.5 * (1.0 + std::cos(M_PI * progress));
 }

@@ -38,7 +38,9 @@ class AdamW {
   int64_t step_ = 0;
 };
 
-// linear warm-up to lr, then cosine decay to lr * min_lr_ratio at the last step.
-double learning_rate_at(int64_t step, const TrainConfig& cfg);
+// linear warm-up to lr over warmup_steps, then cosine decay to lr * min_lr_ratio. the decay's
+// progress is the larger of the step fraction and time_progress (elapsed / time limit), so a run
+// bounded by time reaches the floor when its time is up, not at a step it will never reach.
+double learning_rate_at(int64_t step, const TrainConfig& cfg, double time_progress = 0.0);
 
 }  // namespace avla

@@ -17,7 +17,8 @@ struct TrainOptions {
   std::string out_dir;
   bool resume = false;
   int stop_after = 0;         // > 0: stop (with a checkpoint) after this step of this run
-  double time_limit_s = 0.0;  // > 0: stop (with a checkpoint) once training took this long
+  double time_limit_s = 0.0;  // > 0: the schedule ends (lr at its floor, checkpoint) at this many
+                              // seconds of training, counted over resumes
 };
 
 struct TrainResult {
@@ -27,9 +28,11 @@ struct TrainResult {
 
 TrainResult train(const TrainOptions& options);
 
-// one batch's unified loss (alg. 2): samples tau, masks (all ones when vanilla) and noise from gen,
-// runs the forward (in bf16 autocast when bf16), returns eq. 4 over masked, valid elements.
-torch::Tensor unified_flow_loss(VLAImpl& model, const TrainBatch& batch, bool vanilla, bool bf16,
+// one batch's unified loss (alg. 2): encodes each observation once, then draws tc.flow_draws
+// (tau, mask, noise) per observation from gen (masks all ones when tc.vanilla, else alg. 2 rows
+// with tc.sfm_share plain-sfm rows), runs the forward (bf16 autocast when tc.bf16) and returns
+// eq. 4 over masked, valid elements of all draws.
+torch::Tensor unified_flow_loss(VLAImpl& model, const TrainBatch& batch, const TrainConfig& tc,
                                 at::Generator& gen);
 
 }  // namespace avla

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "eval/paired.h"
 #include "eval/statistics.h"
 #include "io/atomic_file.h"
 #include "test_util.h"
@@ -37,6 +38,47 @@ TEST(Statistics, AurocByHand) {
   EXPECT_DOUBLE_EQ(auroc({0.3, 0.1, 0.5, 0.5}, {true, false, false, true}), 0.625);
   EXPECT_DOUBLE_EQ(auroc({0.9, 0.1}, {false, true}), 0.0);
   EXPECT_DOUBLE_EQ(auroc({0.2, 0.3}, {true, true}), 0.5);  // one class only
+}
+
+TEST(Statistics, McNemarExactByHand) {
+  // 17 vs 6 discordant pairs: 2 * sum_{i<=6} C(23, i) / 2^23 = 0.0346897
+  EXPECT_NEAR(mcnemar_exact_p(17, 6), 0.0346897, 1e-6);
+  EXPECT_NEAR(mcnemar_exact_p(6, 17), 0.0346897, 1e-6);
+  EXPECT_NEAR(mcnemar_exact_p(0, 5), 0.0625, 1e-12);        // 2 / 32
+  EXPECT_NEAR(mcnemar_exact_p(10, 0), 0.001953125, 1e-12);  // 2 / 1024
+  EXPECT_DOUBLE_EQ(mcnemar_exact_p(4, 4), 1.0);
+  EXPECT_DOUBLE_EQ(mcnemar_exact_p(0, 0), 1.0);
+}
+
+TEST(Paired, CountsDiscordantEpisodesByTaskAndSeed) {
+  auto report = [](const std::string& mode, std::vector<bool> success) {
+    nlohmann::json eps = nlohmann::json::array();
+    for (size_t i = 0; i < success.size(); ++i) {
+      eps.push_back({{"task", i % 2 ? "b" : "a"},
+                     {"seed", uint64_t{100} + i / 2},
+                     {"success", static_cast<bool>(success[i])}});
+    }
+    return nlohmann::json{{"mode", mode}, {"episodes", eps}};
+  };
+  // episodes in another order on side b must still pair by (task, seed)
+  nlohmann::json a = report("sfm", {true, false, true, false, false, true});
+  nlohmann::json b = report("async", {true, true, false, true, false, true});
+  std::reverse(b["episodes"].begin(), b["episodes"].end());
+  const PairedComparison c = compare_evaluations(a, "a.json", b, "b.json");
+  EXPECT_EQ(c.episodes, 6);
+  EXPECT_EQ(c.successes_a, 3);
+  EXPECT_EQ(c.successes_b, 4);
+  EXPECT_EQ(c.both, 2);
+  EXPECT_EQ(c.only_a, 1);
+  EXPECT_EQ(c.only_b, 2);
+  EXPECT_EQ(c.neither, 1);
+  EXPECT_DOUBLE_EQ(c.p_value, 1.0);  // 1 vs 2 discordant
+  EXPECT_NE(format_comparison(c).find("only A 1 | only B 2"), std::string::npos);
+  nlohmann::json short_b = report("async", {true, true, false});
+  test::expect_error([&] { compare_evaluations(a, "a.json", short_b, "b.json"); },
+                     {"[compare]", "is not in b.json"});
+  test::expect_error([&] { compare_evaluations(a, "a.json", nlohmann::json::object(), "x.json"); },
+                     {"[compare]", "x.json", "not an eval report"});
 }
 
 TEST(Eval, TinyCheckpointEndToEndWritesJsonAndVideo) {
@@ -85,6 +127,36 @@ TEST(Eval, TinyCheckpointEndToEndWritesJsonAndVideo) {
   EXPECT_GE(q["auroc_top_error_tokens"].get<double>(), 0.0);
   EXPECT_LE(q["auroc_top_error_tokens"].get<double>(), 1.0);
   EXPECT_GT(q["sfm_error"].get<double>(), 0.0);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Eval, LockstepBatchesGiveTheOneAtATimeEpisodes) {
+  const test::TinyRun& run = test::tiny_run();
+  const std::string dir = test::temp_dir("eval_lockstep");
+  std::vector<nlohmann::json> reports;
+  for (int parallel : {1, 3}) {
+    const std::string out = dir + "/p" + std::to_string(parallel) + ".json";
+    const auto [code, text] = test::run_cli(
+        "eval --ckpt " + run.ckpt +
+            " --suite goal --tasks open_drawer cube_in_bowl --episodes 3 --max-steps 30"
+            " --mode random --parallel " +
+            std::to_string(parallel) + " --out " + out,
+        2);
+    ASSERT_EQ(code, 0) << text;
+    reports.push_back(nlohmann::json::parse(read_file(out)));
+  }
+  const auto& one = reports[0]["episodes"];
+  const auto& batched = reports[1]["episodes"];
+  ASSERT_EQ(one.size(), 6u);
+  ASSERT_EQ(batched.size(), 6u);
+  for (size_t i = 0; i < one.size(); ++i) {
+    EXPECT_EQ(one[i]["task"], batched[i]["task"]);
+    EXPECT_EQ(one[i]["seed"], batched[i]["seed"]);
+    EXPECT_EQ(one[i]["success"], batched[i]["success"]);
+    EXPECT_EQ(one[i]["steps"], batched[i]["steps"]);
+    EXPECT_EQ(one[i]["chunks"], batched[i]["chunks"]);
+    EXPECT_EQ(one[i]["regenerated_tokens"], batched[i]["regenerated_tokens"]);  // random masks
+  }
   std::filesystem::remove_all(dir);
 }
 

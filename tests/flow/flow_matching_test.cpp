@@ -22,7 +22,7 @@ TEST(FlowTime, BetaOnePointFiveOneMeanAndRange) {
 TEST(FlowMask, FrequenciesFollowY) {
   at::Generator gen = at::detail::createCPUGenerator(2);
   const int64_t B = 40000, L = 10;
-  torch::Tensor m = sample_flow_mask(B, L, false, gen);
+  torch::Tensor m = sample_flow_mask(B, L, 0.0, gen);
   // every row masks at least one token
   EXPECT_EQ((m.sum(1) == 0).sum().item<int64_t>(), 0);
   // row fraction k/L: with y ~ U(0,1), P(k) = 1/(L+1) for k = 0..L; k = 0 rows become k = 1.
@@ -32,7 +32,18 @@ TEST(FlowMask, FrequenciesFollowY) {
   EXPECT_NEAR(counts[1].item<double>(), 2.0 / (L + 1), 0.01);
   for (int64_t i = 2; i <= L; ++i) EXPECT_NEAR(counts[i].item<double>(), 1.0 / (L + 1), 0.01) << i;
   // vanilla: always all ones
-  EXPECT_TRUE(torch::equal(sample_flow_mask(4, L, true, gen), torch::ones({4, L})));
+  EXPECT_TRUE(torch::equal(sample_flow_mask(4, L, 1.0, gen), torch::ones({4, L})));
+}
+
+TEST(FlowMask, SfmShareAddsAllOnesRows) {
+  at::Generator gen = at::detail::createCPUGenerator(4);
+  const int64_t B = 40000, L = 10;
+  torch::Tensor m = sample_flow_mask(B, L, 0.5, gen);
+  // all-ones rows: the forced half plus alg. 2's own 1/(L+1) of the other half
+  const double full = (m.sum(1) == L).to(torch::kFloat64).mean().item<double>();
+  EXPECT_NEAR(full, 0.5 + 0.5 / (L + 1), 0.01);
+  EXPECT_EQ((m.sum(1) == 0).sum().item<int64_t>(), 0);
+  test::expect_error([&] { sample_flow_mask(2, L, 1.5, gen); }, {"[flow]", "sfm_share"});
 }
 
 TEST(FlowLoss, MatchesHandComputedValue) {

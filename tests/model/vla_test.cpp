@@ -35,6 +35,21 @@ TEST(VLA, PrefixLengthAndShapes) {
   EXPECT_EQ(f.model->velocity(cache, f.noisy, f.time).sizes(), torch::IntArrayRef({3, 4, 7}));
 }
 
+TEST(VLA, RepeatedCacheEqualsEncodingRepeatedObservations) {
+  // several flow draws per encoded prefix (training) must equal encoding each row k times
+  Fixture f;
+  torch::NoGradGuard ng;
+  const int64_t k = 3;
+  torch::Tensor rows = torch::arange(3, torch::kInt64).repeat_interleave(k);  // 0 0 0 1 1 1 2 2 2
+  torch::Tensor noisy = torch::randn({9, f.cfg.model.chunk_len, f.cfg.model.action_dim});
+  torch::Tensor time = torch::rand({9, f.cfg.model.chunk_len});
+  KvCache repeated = f.model->encode_prefix(f.obs).repeat_rows(k);
+  EXPECT_EQ(repeated.batch(), 9);
+  torch::Tensor v = f.model->velocity(repeated, noisy, time);
+  torch::Tensor want = f.model->velocity(f.model->encode_prefix(f.obs.index(rows)), noisy, time);
+  EXPECT_LT(test::max_abs_diff(v, want), 1e-5);
+}
+
 TEST(VLA, CachedVelocityEqualsFullRecompute) {
   Fixture f;
   torch::NoGradGuard ng;

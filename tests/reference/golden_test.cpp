@@ -38,7 +38,7 @@ TEST(Golden, PytorchReferenceAgreesOnVelocityAndLoss) {
   torch::Tensor actions = torch::randn({B, mc.chunk_len, mc.action_dim}, gen);
   torch::Tensor noise = torch::randn({B, mc.chunk_len, mc.action_dim}, gen);
   torch::Tensor tau = sample_flow_time(B, gen);
-  torch::Tensor mask = sample_flow_mask(B, mc.chunk_len, false, gen);
+  torch::Tensor mask = sample_flow_mask(B, mc.chunk_len, 0.0, gen);
   torch::Tensor valid = torch::ones({B, mc.chunk_len});
   valid[2][3] = 0;
   save_tensor_map(dir + "/inputs.safetensors", {{"images", obs.images},

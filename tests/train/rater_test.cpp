@@ -109,6 +109,50 @@ TEST(Rater, AsyncWithoutARaterIsAClearError) {
                      {"[policy]", "async needs a confidence rater", "train-rater"});
 }
 
+TEST(Policy, BatchedRowsEqualSingleCalls) {
+  const test::TinyRun& run = test::tiny_run();
+  Policy policy(run.ckpt);
+  std::vector<Observation> obs = {test::synthetic_observation(run.data, 1),
+                                  test::synthetic_observation(run.data, 5),
+                                  test::synthetic_observation(run.data, 9)};
+  const std::vector<uint64_t> seeds = {11, 12, 13};
+  ActOptions o;
+  o.mode = ActMode::Random;  // random masks come from each row's own generator too
+  o.binarize_gripper = false;
+  const std::vector<ActResult> batched = policy.act_batch(obs, o, seeds);
+  ASSERT_EQ(batched.size(), 3u);
+  for (size_t b = 0; b < 3; ++b) {
+    o.seed = seeds[b];
+    const ActResult single = policy.act(obs[b], o);
+    EXPECT_TRUE(torch::equal(single.mask, batched[b].mask)) << b;
+    EXPECT_LT(test::max_abs_diff(single.sfm_actions, batched[b].sfm_actions), 1e-4) << b;
+    EXPECT_LT(test::max_abs_diff(single.actions, batched[b].actions), 1e-4) << b;
+  }
+  // rows differ (different observations and seeds), so the check above can fail
+  EXPECT_GT(test::max_abs_diff(batched[0].sfm_actions, batched[1].sfm_actions), 1e-3);
+  test::expect_error([&] { policy.act_batch(obs, o, {1}); }, {"[policy]", "1 seeds for 3"});
+}
+
+TEST(Policy, GripperIsBinarizedOnlyWhenAsked) {
+  const test::TinyRun& run = test::tiny_run();
+  Policy policy(run.ckpt);
+  const Observation obs = test::synthetic_observation(run.data, 3);
+  ActOptions o;
+  o.seed = 7;
+  o.binarize_gripper = false;
+  const ActResult raw = policy.act(obs, o);
+  o.binarize_gripper = true;
+  const ActResult bin = policy.act(obs, o);
+  const int64_t A = raw.actions.size(1);
+  // the arm dimensions are the same chunk; the gripper is its sign as -1 / +1
+  EXPECT_TRUE(torch::equal(bin.actions.narrow(1, 0, A - 1), raw.actions.narrow(1, 0, A - 1)));
+  torch::Tensor want = torch::where(raw.actions.select(1, A - 1) >= 0, 1.0f, -1.0f);
+  EXPECT_TRUE(torch::equal(bin.actions.select(1, A - 1), want));
+  EXPECT_TRUE(torch::equal(bin.sfm_actions, raw.sfm_actions));
+  // the raw chunk is not already binary (else this test could not fail)
+  EXPECT_GT((raw.actions.select(1, A - 1).abs() - 1).abs().max().item<float>(), 1e-3);
+}
+
 TEST(Rater, TrainingLowersTheLossAndLeavesTheBackboneBitIdentical) {
   const test::TinyRun& run = test::tiny_run();
   const std::string model_bytes = read_file(run.ckpt + "/model.safetensors");
@@ -146,6 +190,7 @@ TEST(Rater, TrainingLowersTheLossAndLeavesTheBackboneBitIdentical) {
   const Observation obs = test::synthetic_observation(run.data, 4);
   ActOptions sfm;
   sfm.seed = 9;
+  sfm.binarize_gripper = false;  // compare the chunks as the samplers return them
   const ActResult s = policy.act(obs, sfm);
   ASSERT_TRUE(s.confidence.defined());
   EXPECT_FALSE(s.mask.any().item<bool>());

@@ -4,7 +4,9 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <nlohmann/json.hpp>
 
 #include "data/chunk_sampler.h"
 #include "flow/sampler.h"
@@ -13,6 +15,7 @@
 #include "test_util.h"
 #include "tiny_policy.h"
 #include "train/checkpoint.h"
+#include "train/ema.h"
 #include "train/optimizer.h"
 
 namespace avla {
@@ -42,6 +45,43 @@ TEST(Schedule, WarmupThenCosine) {
   EXPECT_DOUBLE_EQ(learning_rate_at(10, c), 1.0);
   EXPECT_NEAR(learning_rate_at(60, c), 0.1 + 0.9 * 0.5, 1e-12);  // half way: cos = 0
   EXPECT_NEAR(learning_rate_at(110, c), 0.1, 1e-12);
+}
+
+TEST(Schedule, TimeProgressEndsTheCosineEarly) {
+  TrainConfig c;
+  c.lr = 1.0;
+  c.steps = 110;
+  c.warmup_steps = 10;
+  c.min_lr_ratio = 0.1;
+  // at step 20 of 110 but half the time used: cosine half way
+  EXPECT_NEAR(learning_rate_at(20, c, 0.5), 0.1 + 0.9 * 0.5, 1e-12);
+  EXPECT_NEAR(learning_rate_at(20, c, 1.0), 0.1, 1e-12);
+  // the step fraction wins when it is ahead of the time
+  EXPECT_NEAR(learning_rate_at(60, c, 0.1), 0.1 + 0.9 * 0.5, 1e-12);
+  // warm-up is by steps
+  EXPECT_DOUBLE_EQ(learning_rate_at(4, c, 0.9), 0.5);
+}
+
+TEST(Ema, AveragesWithWarmedUpDecay) {
+  torch::nn::Linear model(2, 1), average(2, 1);
+  {
+    torch::NoGradGuard ng;
+    model->weight.fill_(1.0);
+    model->bias.fill_(0.0);
+  }
+  WeightEma ema(*model, *average, 0.9);
+  EXPECT_TRUE(torch::equal(average->weight, model->weight));
+  EXPECT_DOUBLE_EQ(ema.decay_at(1), 2.0 / 11.0);
+  EXPECT_DOUBLE_EQ(ema.decay_at(1000), 0.9);
+  {
+    torch::NoGradGuard ng;
+    model->weight.fill_(3.0);
+  }
+  ema.update(1);  // d = 2/11: 2/11 * 1 + 9/11 * 3
+  EXPECT_NEAR(average->weight[0][0].item<double>(), 2.0 / 11 + 27.0 / 11, 1e-6);
+  ema.update(1000);  // d = 0.9
+  EXPECT_NEAR(average->weight[0][1].item<double>(), 0.9 * (29.0 / 11) + 0.1 * 3, 1e-6);
+  EXPECT_NEAR(model->weight[0][0].item<double>(), 3.0, 0);  // the model itself is untouched
 }
 
 TEST(AdamW, FirstStepMovesByLearningRate) {
@@ -178,6 +218,32 @@ TEST(Trainer, ResumeEqualsUninterruptedRun) {
   EXPECT_GT(step_cost, 1e-4);
   // a second fresh run into a used directory is refused
   test::expect_error([&] { train(tiny_options(full, 8)); }, {"already holds a training run"});
+}
+
+TEST(Trainer, TimeLimitedRunEndsItsScheduleAndKeepsSnapshots) {
+  // a step budget it cannot reach: the time limit ends the cosine at its floor
+  std::string out = test::temp_dir("time_limit");
+  TrainOptions opt = tiny_options(out, 1000000);
+  opt.config.train.log_every = 1;
+  opt.config.train.save_every = 2;
+  opt.config.train.keep_every = 4;
+  opt.time_limit_s = 2.0;
+  const TrainResult r = train(opt);
+  EXPECT_LT(r.steps_done, 1000000);
+  std::ifstream metrics(out + "/metrics.jsonl");
+  std::string line, last;
+  while (std::getline(metrics, line)) last = line;
+  const auto j = nlohmann::json::parse(last);
+  const double floor = opt.config.train.lr * opt.config.train.min_lr_ratio;
+  EXPECT_LT(j["lr"].get<double>(), 1.05 * floor) << last;
+  EXPECT_GE(j["elapsed_s"].get<double>(), 2.0);
+  // snapshots every 4 steps load as checkpoints and say when they were taken
+  ASSERT_TRUE(fs::exists(out + "/snapshots/step_000004/model.safetensors"));
+  Checkpoint snap = load_checkpoint(out + "/snapshots/step_000004");
+  EXPECT_EQ(snap.config.train.keep_every, 4);
+  const auto meta = nlohmann::json::parse(read_file(out + "/snapshots/step_000004/snapshot.json"));
+  EXPECT_EQ(meta["step"].get<int>(), 4);
+  EXPECT_FALSE(fs::exists(out + "/snapshots/step_000002"));
 }
 
 TEST(Checkpoint, MissingOrBrokenFilesAreErrors) {
