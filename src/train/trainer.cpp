@@ -163,12 +163,13 @@ TrainResult train(const TrainOptions& options) {
       for (auto& [name, t] : module_state(*model)) state.optimizer["weights." + name] = t;
     }
     save_train_state(out, state);
-    if (tc.keep_every > 0 && step % tc.keep_every == 0) {
-      const std::string snap = fmt::format("{}/snapshots/step_{:06d}", out, step);
-      save_checkpoint(snap, config, saved_model, normalizer, *tokenizer);
-      write_file_atomic(snap + "/snapshot.json",
-                        nlohmann::json{{"step", step}, {"elapsed_s", elapsed_s()}}.dump() + "\n");
-    }
+  };
+  // a policy-only checkpoint of this moment, for success-vs-training-time curves
+  auto snapshot = [&](int64_t step) {
+    const std::string snap = fmt::format("{}/snapshots/step_{:06d}", out, step);
+    save_checkpoint(snap, config, saved_model, normalizer, *tokenizer);
+    write_file_atomic(snap + "/snapshot.json",
+                      nlohmann::json{{"step", step}, {"elapsed_s", elapsed_s()}}.dump() + "\n");
   };
   std::ofstream metrics(out + "/metrics.jsonl", options.resume ? std::ios::app : std::ios::trunc);
   AVLA_CHECK(metrics.good(), "train", "cannot write '{}/metrics.jsonl'", out);
@@ -224,6 +225,7 @@ TrainResult train(const TrainOptions& options) {
     }
     bar.update(step, fmt::format("loss {:.4f}", loss_value));
     if (step % tc.save_every == 0 || last || stop) checkpoint(step);
+    if (tc.keep_every > 0 && step % tc.keep_every == 0) snapshot(step);
     if (stop) {
       log_info("[train] stopping after step {} (--stop-after); resume with --resume", step);
       break;
