@@ -40,12 +40,14 @@ train() {  # name, extra flags
     --out "$out/$name" --steps "$train_steps" --keep-every "$keep_every" \
     "${bf16_flags[@]}" "$@" > "$out/train_$name.log" 2>&1
 }
-train unified &
-pid_unified=$!
-train vanilla --vanilla &
-pid_vanilla=$!
-wait $pid_unified
-wait $pid_vanilla
+if [ -z "${ABL_SKIP_TRAIN:-}" ]; then  # set it to evaluate runs trained earlier
+  train unified &
+  pid_unified=$!
+  train vanilla --vanilla &
+  pid_vanilla=$!
+  wait $pid_unified
+  wait $pid_vanilla
+fi
 tail -n 2 "$out/train_unified.log" "$out/train_vanilla.log"
 stamp
 
@@ -69,4 +71,5 @@ echo "== paired tests"
 "$bin" compare "$out/eval_d_asyncvla.json" "$out/eval_b_unified_sfm.json"
 "$bin" compare "$out/eval_b_unified_sfm.json" "$out/eval_a_vanilla_sfm.json"
 "$bin" compare "$out/eval_d_asyncvla.json" "$out/eval_c_unified_random.json"
+/usr/bin/python3 "$(dirname "$0")/plot_ablation.py" "$out" "$out/table4.png"
 echo "done in $(( $(date +%s) - start )) s: $out"

@@ -11,9 +11,11 @@ bin="$build/asyncvla"
 out=${DEMO_DIR:-demo}
 suite=${DEMO_SUITE:-goal}
 episodes=${DEMO_EPISODES:-20}
-tasks=${DEMO_TASKS:-}                     # space-separated subset of the suite (default: all)
+# one articulated task and three pick-and-place tasks of the goal suite (DEMO_TASKS="" for all 8)
+tasks=${DEMO_TASKS-open_drawer cube_in_bowl cube_on_plate cylinder_in_bowl}
 steps=${DEMO_STEPS:-100000}               # an upper bound: the time limit ends the schedule
 train_seconds=${DEMO_TRAIN_SECONDS:-1200}
+keep_every=${DEMO_KEEP_EVERY:-300}        # snapshots for scripts/success_curve.sh (0: none)
 rater_steps=${DEMO_RATER_STEPS:-300}
 eval_episodes=${DEMO_EVAL_EPISODES:-10}
 eval_max_steps=${DEMO_EVAL_MAX_STEPS:-0}  # 0: each task's own limit
@@ -32,7 +34,7 @@ stamp
 echo "== 2/5 unified training of the small preset: a ${train_seconds}s schedule ${bf16_flags[*]}"
 rm -rf "$out/run"
 "$bin" train --data "$out/data/train" --config configs/small.json --out "$out/run" \
-  --steps "$steps" --time-limit "$train_seconds" "${bf16_flags[@]}"
+  --steps "$steps" --time-limit "$train_seconds" --keep-every "$keep_every" "${bf16_flags[@]}"
 stamp
 
 echo "== 3/5 confidence rater: $rater_steps steps (backbone frozen), then its held-out quality"
