@@ -48,8 +48,8 @@ Command add_eval_command(CLI::App& app) {
                 "held-out ones (an overfit check, not a success rate)");
   cmd->add_option("--max-steps", o->max_steps, "cap on steps per episode (0: the task's limit)");
   cmd->add_option("--parallel", o->parallel,
-                  "environments stepped in lockstep with one batched policy call (1: one at a "
-                  "time; same per-episode results)")
+                  "environments stepped in lockstep with one batched policy call per replan "
+                  "(same seeds; batched float rounding can change an episode's outcome)")
       ->check(CLI::Range(1, 256));
   cmd->add_option("--out", *out, "results JSON (default: <ckpt>/eval_<suite>_<mode>.json)");
   return {cmd, [o, mode, out, gripper]() {

@@ -61,8 +61,8 @@ EvalReport evaluate(const EvalOptions& o) {
   sim::EnvConfig config;
   config.image_size = resolution;
   // episodes run in lockstep groups of `parallel` environments: one batched policy call per
-  // replanning point. a row's chunk depends only on its own observation and seed, so the
-  // per-episode results are those of one-at-a-time evaluation.
+  // replanning point. a row's chunk depends only on its own observation and seed (up to the
+  // rounding of batched matmuls), as in one-at-a-time evaluation.
   const int parallel = std::max(1, std::min(o.parallel, o.episodes));
   std::vector<std::unique_ptr<sim::Env>> envs;
   for (int i = 0; i < parallel; ++i) envs.push_back(std::make_unique<sim::Env>(config));
