@@ -52,8 +52,7 @@ tail -n 2 "$out/train_unified.log" "$out/train_vanilla.log"
 stamp
 
 echo "== rater (Eq. 6, backbone frozen) and its held-out quality"
-"$bin" train-rater --ckpt "$out/unified" --data "$out/data/train" --steps "$rater_steps"
-"$bin" eval-rater --ckpt "$out/unified" --data "$out/data/heldout" --frames 512
+rater "$bin" "$out/unified" "$out/data/train" "$out/data/heldout" "$rater_steps" 512
 stamp
 
 echo "== closed loop, $eval_episodes episodes per task, paired seeds"

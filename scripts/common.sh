@@ -14,3 +14,10 @@ collect_demos() {
   "$bin" sim collect --suite "$suite" "$@" --episodes 3 --resolution 64 --seed 100000 \
     --out "$dir/heldout"
 }
+
+# rater BIN CKPT TRAIN_DIR HELDOUT_DIR STEPS FRAMES: the confidence rater (Eq. 6, backbone frozen)
+# on the training demos, then its quality (AUROC, SFM vs AFM error) on held-out demos
+rater() {
+  "$1" train-rater --ckpt "$2" --data "$3" --steps "$5"
+  "$1" eval-rater --ckpt "$2" --data "$4" --frames "$6"
+}

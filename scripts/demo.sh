@@ -38,8 +38,7 @@ rm -rf "$out/run"
 stamp
 
 echo "== 3/5 confidence rater: $rater_steps steps (backbone frozen), then its held-out quality"
-"$bin" train-rater --ckpt "$out/run" --data "$out/data/train" --steps "$rater_steps"
-"$bin" eval-rater --ckpt "$out/run" --data "$out/data/heldout" --frames 256
+rater "$bin" "$out/run" "$out/data/train" "$out/data/heldout" "$rater_steps" 256
 stamp
 
 echo "== 4/5 closed loop: $eval_episodes episodes per task, sfm vs async, same seeds"

@@ -34,12 +34,18 @@ TrainOptions tiny_options(const std::string& out, int steps) {
   return opt;
 }
 
-TEST(Schedule, WarmupThenCosine) {
+// lr 1, 110 steps with 10 of warm-up, floor 0.1
+TrainConfig schedule_config() {
   TrainConfig c;
   c.lr = 1.0;
   c.steps = 110;
   c.warmup_steps = 10;
   c.min_lr_ratio = 0.1;
+  return c;
+}
+
+TEST(Schedule, WarmupThenCosine) {
+  const TrainConfig c = schedule_config();
   EXPECT_DOUBLE_EQ(learning_rate_at(0, c), 0.1);
   EXPECT_DOUBLE_EQ(learning_rate_at(9, c), 1.0);
   EXPECT_DOUBLE_EQ(learning_rate_at(10, c), 1.0);
@@ -48,11 +54,7 @@ TEST(Schedule, WarmupThenCosine) {
 }
 
 TEST(Schedule, TimeProgressEndsTheCosineEarly) {
-  TrainConfig c;
-  c.lr = 1.0;
-  c.steps = 110;
-  c.warmup_steps = 10;
-  c.min_lr_ratio = 0.1;
+  const TrainConfig c = schedule_config();
   // at step 20 of 110 but half the time used: cosine half way
   EXPECT_NEAR(learning_rate_at(20, c, 0.5), 0.1 + 0.9 * 0.5, 1e-12);
   EXPECT_NEAR(learning_rate_at(20, c, 1.0), 0.1, 1e-12);
