@@ -27,7 +27,10 @@ struct EvalOptions {
   uint64_t seed = 0;        // episode k uses layout seed eval_seed_offset + seed + k
   bool demo_seeds = false;  // diagnostics only: layout seed seed + k, the demonstrations' seeds
   int max_steps = 0;        // 0: each task's limit
-  int parallel = 8;         // environments stepped in lockstep, one batched policy call per replan
+  // environments stepped in lockstep, one batched policy call per replanning point. 1 gives
+  // exactly the one-at-a-time episodes; > 1 gives each row the same seeds, but batched matmuls
+  // round differently (~1e-6), which a closed loop can amplify into another outcome
+  int parallel = 1;
 };
 
 struct EpisodeRecord {

@@ -45,7 +45,7 @@ Checkpoint load_checkpoint(const std::string& dir) {
 }
 
 void save_train_state(const std::string& dir, const TrainState& state) {
-  TensorMap all = state.optimizer;
+  TensorMap all = state.tensors;
   all["rng_state"] = state.rng_state;
   save_tensor_map(dir + "/train_state.safetensors", all,
                   {{"step", std::to_string(state.step)},
@@ -57,7 +57,7 @@ TrainState load_train_state(const std::string& dir) {
   AVLA_CHECK(fs::exists(path), "checkpoint", "cannot resume: '{}' does not exist", path);
   TrainState out;
   std::map<std::string, std::string> metadata;
-  out.optimizer = load_tensor_map(path, &metadata);
+  out.tensors = load_tensor_map(path, &metadata);
   auto it = metadata.find("step");
   AVLA_CHECK(it != metadata.end(), "checkpoint", "{}: metadata has no 'step'", path);
   try {
@@ -72,10 +72,10 @@ TrainState load_train_state(const std::string& dir) {
       fail("checkpoint", "{}: metadata elapsed_s '{}' is not a number", path, e->second);
     }
   }
-  AVLA_CHECK(out.optimizer.count("rng_state") != 0, "checkpoint", "{}: missing tensor 'rng_state'",
+  AVLA_CHECK(out.tensors.count("rng_state") != 0, "checkpoint", "{}: missing tensor 'rng_state'",
              path);
-  out.rng_state = out.optimizer["rng_state"];
-  out.optimizer.erase("rng_state");
+  out.rng_state = out.tensors["rng_state"];
+  out.tensors.erase("rng_state");
   return out;
 }
 

@@ -32,7 +32,7 @@ Checkpoint load_checkpoint(const std::string& dir);
 // train_state.safetensors: optimizer tensors, "weights.<name>" (the raw weights when
 // model.safetensors holds their ema), "rng_state" (uint8), metadata step and elapsed_s.
 struct TrainState {
-  TensorMap optimizer;  // everything but rng_state
+  TensorMap tensors;  // optimizer moments, "weights.<name>" when saved with ema; not rng_state
   torch::Tensor rng_state;
   int64_t step = 0;
   double elapsed_s = 0;  // training time of the run so far (for --time-limit schedules)

@@ -5,9 +5,7 @@
 
 #include <torch/torch.h>
 
-#include <string>
-
-#include "io/tensor_file.h"
+#include <vector>
 
 namespace avla {
 

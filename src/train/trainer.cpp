@@ -137,11 +137,11 @@ TrainResult train(const TrainOptions& options) {
     TrainState state = load_train_state(out);
     if (ema) {
       load_module_strict(*average, out + "/model.safetensors");
-      load_state_strict(*model, state.optimizer, out + "/train_state.safetensors", "weights.");
+      load_state_strict(*model, state.tensors, out + "/train_state.safetensors", "weights.");
     } else {
       load_module_strict(*model, out + "/model.safetensors");
     }
-    optimizer.load_state(state.optimizer, out + "/train_state.safetensors");
+    optimizer.load_state(state.tensors, out + "/train_state.safetensors");
     gen.set_state(state.rng_state);
     start_step = state.step;
     elapsed_before = state.elapsed_s;
@@ -160,7 +160,7 @@ TrainResult train(const TrainOptions& options) {
     save_checkpoint(out, config, saved_model, normalizer, *tokenizer);
     TrainState state{optimizer.state(), gen.get_state(), step, elapsed_s()};
     if (ema) {
-      for (auto& [name, t] : module_state(*model)) state.optimizer["weights." + name] = t;
+      for (auto& [name, t] : module_state(*model)) state.tensors["weights." + name] = t;
     }
     save_train_state(out, state);
   };
