@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <string>
 
+#include "io/tensor_file.h"
 #include "model/config.h"
 #include "model/vla.h"
 #include "util/error.h"
@@ -87,6 +88,24 @@ void expect_error(Fn&& fn, std::initializer_list<std::string> needles) {
 
 inline double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
   return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
+}
+
+// largest difference between two runs' float tensors (weights, adam moments); infinity if a
+// tensor is missing, has another shape, or an integer tensor (generator bytes, adam step) differs
+inline double run_difference(const std::string& a, const std::string& b) {
+  double worst = 0.0;
+  for (const char* file : {"/model.safetensors", "/train_state.safetensors"}) {
+    TensorMap ta = load_tensor_map(a + file), tb = load_tensor_map(b + file);
+    if (ta.size() != tb.size()) return INFINITY;
+    for (auto& [k, v] : ta) {
+      auto it = tb.find(k);
+      if (it == tb.end() || it->second.sizes() != v.sizes()) return INFINITY;
+      if (torch::equal(v, it->second)) continue;
+      if (!v.is_floating_point()) return INFINITY;
+      worst = std::max(worst, max_abs_diff(v, it->second));
+    }
+  }
+  return worst;
 }
 
 }  // namespace avla::test

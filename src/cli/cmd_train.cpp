@@ -16,6 +16,7 @@ Command add_train_command(CLI::App& app) {
     double lr = 0, time_limit = 0, sfm_share = -1, ema = -1;
     int64_t seed = -1;
     bool bf16 = false, vanilla = false, resume = false;
+    DistFlags dist;
   };
   auto args = std::make_shared<Args>();
   cmd->add_option("--data", args->data, "HDF5 files or directories of them")->required();
@@ -49,28 +50,32 @@ Command add_train_command(CLI::App& app) {
   cmd->add_option("--keep-every", args->keep_every,
                   "also keep a snapshot checkpoint every this many steps (0: none; -1: config)")
       ->check(CLI::Range(-1, 1 << 30));
+  add_dist_flags(cmd, args->dist);
   return {cmd, [args]() {
-            TrainOptions opt;
-            opt.data = args->data;
-            opt.config = args->config.empty() ? Config{} : load_config(args->config);
-            if (args->steps > 0) opt.config.train.steps = args->steps;
-            if (args->batch > 0) opt.config.train.batch = args->batch;
-            if (args->lr > 0) opt.config.train.lr = args->lr;
-            if (args->seed >= 0) opt.config.train.seed = static_cast<uint64_t>(args->seed);
-            if (args->bf16) opt.config.train.bf16 = true;
-            if (args->vanilla) opt.config.train.vanilla = true;
-            if (args->sfm_share >= 0) opt.config.train.sfm_share = args->sfm_share;
-            if (args->flow_draws > 0) opt.config.train.flow_draws = args->flow_draws;
-            if (args->aug_shift >= 0) opt.config.train.aug_shift = args->aug_shift;
-            if (args->ema >= 0) opt.config.train.ema_decay = args->ema;
-            if (args->keep_every >= 0) opt.config.train.keep_every = args->keep_every;
-            opt.out_dir = args->out;
-            opt.resume = args->resume;
-            opt.stop_after = args->stop_after;
-            opt.time_limit_s = args->time_limit;
-            TrainResult r = train(opt);
-            log_info("[train] done: {} steps, final loss {:.4f}", r.steps_done, r.final_loss);
-            return 0;
+            return run_data_parallel(args->dist, [&](const DistConfig& dist) {
+              TrainOptions opt;
+              opt.dist = dist;
+              opt.data = args->data;
+              opt.config = args->config.empty() ? Config{} : load_config(args->config);
+              if (args->steps > 0) opt.config.train.steps = args->steps;
+              if (args->batch > 0) opt.config.train.batch = args->batch;
+              if (args->lr > 0) opt.config.train.lr = args->lr;
+              if (args->seed >= 0) opt.config.train.seed = static_cast<uint64_t>(args->seed);
+              if (args->bf16) opt.config.train.bf16 = true;
+              if (args->vanilla) opt.config.train.vanilla = true;
+              if (args->sfm_share >= 0) opt.config.train.sfm_share = args->sfm_share;
+              if (args->flow_draws > 0) opt.config.train.flow_draws = args->flow_draws;
+              if (args->aug_shift >= 0) opt.config.train.aug_shift = args->aug_shift;
+              if (args->ema >= 0) opt.config.train.ema_decay = args->ema;
+              if (args->keep_every >= 0) opt.config.train.keep_every = args->keep_every;
+              opt.out_dir = args->out;
+              opt.resume = args->resume;
+              opt.stop_after = args->stop_after;
+              opt.time_limit_s = args->time_limit;
+              TrainResult r = train(opt);
+              log_info("[train] done: {} steps, final loss {:.4f}", r.steps_done, r.final_loss);
+              return 0;
+            });
           }};
 }
 

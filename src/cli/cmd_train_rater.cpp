@@ -9,6 +9,7 @@ Command add_train_rater_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "train-rater", "train the confidence rater of a checkpoint (eq. 6, backbone frozen)");
   auto o = std::make_shared<RaterTrainOptions>();
+  auto dist = std::make_shared<DistFlags>();
   cmd->add_option("--ckpt", o->ckpt, "trained policy checkpoint; rater files are added to it")
       ->required();
   cmd->add_option("--data", o->data, "LIBERO-layout HDF5 files or directories")->required();
@@ -22,11 +23,15 @@ Command add_train_rater_command(CLI::App& app) {
   cmd->add_option("--layers", o->rater.n_layer, "rater transformer layers");
   cmd->add_option("--width", o->rater.d_model, "rater width");
   cmd->add_option("--log-every", o->log_every, "steps per log line");
-  return {cmd, [o]() {
-            const auto r = train_rater(*o);
-            log_info("[train-rater] loss {:.5f} -> {:.5f} in {} steps", r.first_loss, r.final_loss,
-                     r.steps_done);
-            return 0;
+  add_dist_flags(cmd, *dist);
+  return {cmd, [o, dist]() {
+            return run_data_parallel(*dist, [&](const DistConfig& config) {
+              o->dist = config;
+              const auto r = train_rater(*o);
+              log_info("[train-rater] loss {:.5f} -> {:.5f} in {} steps", r.first_loss,
+                       r.final_loss, r.steps_done);
+              return 0;
+            });
           }};
 }
 

@@ -3,6 +3,10 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <string>
+#include <vector>
+
+#include "train/distributed.h"
 
 namespace avla {
 
@@ -10,6 +14,19 @@ struct Command {
   CLI::App* sub = nullptr;
   std::function<int()> run;
 };
+
+// this process's argv (for --nproc, which starts the ranks as copies of the same command line)
+const std::vector<std::string>& command_line();
+
+// --nproc N and --dist-timeout S of the training commands. run_data_parallel() runs body as
+// this process's rank (torchrun's variables, or a single process), or with --nproc > 1 starts N
+// local ranks of this same command line and returns the launcher's exit code.
+struct DistFlags {
+  int nproc = 1;
+  double timeout_s = 300;
+};
+void add_dist_flags(CLI::App* cmd, DistFlags& flags);
+int run_data_parallel(const DistFlags& flags, const std::function<int(const DistConfig&)>& body);
 
 Command add_train_command(CLI::App& app);
 Command add_infer_command(CLI::App& app);

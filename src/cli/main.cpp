@@ -8,7 +8,17 @@
 #include "cli/commands.h"
 #include "util/error.h"
 
+namespace avla {
+namespace {
+std::vector<std::string> g_command_line;
+}  // namespace
+const std::vector<std::string>& command_line() {
+  return g_command_line;
+}
+}  // namespace avla
+
 int main(int argc, char** argv) {
+  avla::g_command_line.assign(argv, argv + argc);
   CLI::App app{"asyncvla: AsyncVLA policies (flow matching + self-correction) in C++"};
   app.require_subcommand(1);
   app.failure_message(CLI::FailureMessage::help);

@@ -5,9 +5,14 @@
 
 #include <torch/torch.h>
 
+#include "util/batch_shard.h"
+
 namespace avla {
 
 // images: (B, n_cam, 3, H, W) uint8 -> same shape and dtype; pad 0 returns the input unchanged.
-torch::Tensor random_shift(const torch::Tensor& images, int pad, at::Generator& gen);
+// the offsets are drawn for all rows of the global batch and images holds rows [begin, end) of
+// it (shard.total 0: images is the whole batch).
+torch::Tensor random_shift(const torch::Tensor& images, int pad, at::Generator& gen,
+                           const BatchShard& shard = {});
 
 }  // namespace avla

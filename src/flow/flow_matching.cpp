@@ -42,15 +42,20 @@ torch::Tensor token_time(const torch::Tensor& tau, const torch::Tensor& mask) {
   return tau.view({-1, 1}) * mask;
 }
 
-torch::Tensor loss_flow(const torch::Tensor& velocity, const torch::Tensor& target,
-                        const torch::Tensor& mask, const torch::Tensor& valid) {
+FlowLossTerms loss_flow_terms(const torch::Tensor& velocity, const torch::Tensor& target,
+                              const torch::Tensor& mask, const torch::Tensor& valid) {
   AVLA_CHECK(velocity.sizes() == target.sizes(), "flow",
              "velocity {} and target {} differ in shape", c10::str(velocity.sizes()),
              c10::str(target.sizes()));
   torch::Tensor weight = (mask * valid).unsqueeze(-1);  // (B, L, 1)
   torch::Tensor sq = (velocity - target).pow(2) * weight;
-  torch::Tensor count = weight.sum() * velocity.size(-1);
-  return sq.sum() / count.clamp_min(1.0);
+  return {sq.sum(), weight.sum().detach() * velocity.size(-1)};
+}
+
+torch::Tensor loss_flow(const torch::Tensor& velocity, const torch::Tensor& target,
+                        const torch::Tensor& mask, const torch::Tensor& valid) {
+  const FlowLossTerms terms = loss_flow_terms(velocity, target, mask, valid);
+  return terms.sum / terms.count.clamp_min(1.0);
 }
 
 }  // namespace avla

@@ -24,6 +24,15 @@ torch::Tensor make_noisy_actions(const torch::Tensor& actions, const torch::Tens
 // per-token time fed to the time embedding: tau (B) or scalar, mask (B, L) -> tau * m (B, L)
 torch::Tensor token_time(const torch::Tensor& tau, const torch::Tensor& mask);
 
+// eq. 4 as its two sums: sum of (v - u)^2 over masked and valid action elements, and their count
+// (a data-parallel step adds both over ranks before dividing). count is a float scalar.
+struct FlowLossTerms {
+  torch::Tensor sum;    // () with the graph of velocity
+  torch::Tensor count;  // () no graph
+};
+FlowLossTerms loss_flow_terms(const torch::Tensor& velocity, const torch::Tensor& target,
+                              const torch::Tensor& mask, const torch::Tensor& valid);
+
 // eq. 4: mean of (v - u)^2 over masked and valid action elements.
 // velocity, target (B, L, A); mask, valid (B, L) float. 0 when nothing is masked and valid.
 torch::Tensor loss_flow(const torch::Tensor& velocity, const torch::Tensor& target,

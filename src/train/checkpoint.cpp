@@ -49,7 +49,8 @@ void save_train_state(const std::string& dir, const TrainState& state) {
   all["rng_state"] = state.rng_state;
   save_tensor_map(dir + "/train_state.safetensors", all,
                   {{"step", std::to_string(state.step)},
-                   {"elapsed_s", fmt::format("{:.3f}", state.elapsed_s)}});
+                   {"elapsed_s", fmt::format("{:.3f}", state.elapsed_s)},
+                   {"world_size", std::to_string(state.world_size)}});
 }
 
 TrainState load_train_state(const std::string& dir) {
@@ -70,6 +71,13 @@ TrainState load_train_state(const std::string& dir) {
       out.elapsed_s = std::stod(e->second);
     } catch (const std::exception&) {
       fail("checkpoint", "{}: metadata elapsed_s '{}' is not a number", path, e->second);
+    }
+  }
+  if (auto w = metadata.find("world_size"); w != metadata.end()) {
+    try {
+      out.world_size = std::stoi(w->second);
+    } catch (const std::exception&) {
+      fail("checkpoint", "{}: metadata world_size '{}' is not an integer", path, w->second);
     }
   }
   AVLA_CHECK(out.tensors.count("rng_state") != 0, "checkpoint", "{}: missing tensor 'rng_state'",

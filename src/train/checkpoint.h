@@ -30,12 +30,13 @@ void save_checkpoint(const std::string& dir, const Config& config, VLAImpl& mode
 Checkpoint load_checkpoint(const std::string& dir);
 
 // train_state.safetensors: optimizer tensors, "weights.<name>" (the raw weights when
-// model.safetensors holds their ema), "rng_state" (uint8), metadata step and elapsed_s.
+// model.safetensors holds their ema), "rng_state" (uint8), metadata step, elapsed_s, world_size.
 struct TrainState {
   TensorMap tensors;  // optimizer moments, "weights.<name>" when saved with ema; not rng_state
   torch::Tensor rng_state;
   int64_t step = 0;
   double elapsed_s = 0;  // training time of the run so far (for --time-limit schedules)
+  int world_size = 1;    // data-parallel ranks that wrote it (any world size may resume it)
 };
 void save_train_state(const std::string& dir, const TrainState& state);
 TrainState load_train_state(const std::string& dir);

@@ -7,6 +7,7 @@
 #include "data/dataset.h"
 #include "flow/sampler.h"
 #include "train/checkpoint.h"
+#include "train/grad_sync.h"
 #include "train/optimizer.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -38,6 +39,9 @@ RaterTrainResult train_rater(const RaterTrainOptions& options) {
   options.rater.validate();
   AVLA_CHECK(options.steps >= 1 && options.batch >= 1, "train-rater",
              "--steps {} and --batch {} must be >= 1", options.steps, options.batch);
+  DistGroup group(options.dist);
+  set_log_enabled(group.is_main());
+  const BatchShard shard = group.shard(options.batch);
   Checkpoint ck = load_checkpoint(options.ckpt);
   const ModelConfig& mc = ck.config.model;
   Dataset dataset = load_dataset(expand_data_paths(options.data),
@@ -61,36 +65,53 @@ RaterTrainResult train_rater(const RaterTrainOptions& options) {
   tc.warmup_steps = std::min(20, options.steps / 10);
   AdamW optimizer({ParamGroup{"rater", named, 1.0}}, tc);
   at::Generator gen = at::detail::createCPUGenerator(options.seed);
+  // data parallel: rank 0's initial rater everywhere, gradients averaged during backward
+  std::unique_ptr<GradSync> grad_sync;
+  if (group.distributed()) {
+    group.broadcast(rater->parameters(), "the initial rater weights");
+    grad_sync = std::make_unique<GradSync>(group, rater->parameters());
+  }
 
   log_info("[train-rater] {} | rater {} | {} frames | {} steps x batch {}", options.ckpt,
            to_json(options.rater).dump(), dataset.n_frames(), options.steps, options.batch);
-  std::ofstream metrics(options.ckpt + "/rater_metrics.jsonl", std::ios::trunc);
+  std::ofstream metrics;
+  if (group.is_main()) metrics.open(options.ckpt + "/rater_metrics.jsonl", std::ios::trunc);
   RaterTrainResult result;
   ProgressBar bar("train-rater", options.steps);
   Timer timer;
   double interval_loss = 0;
   int interval_steps = 0;
   for (int step = 1; step <= options.steps; ++step) {
-    TrainBatch batch = sampler.batch(sampler.sample_ids(options.batch, gen));
+    // the global batch's draws on every rank; this rank computes its rows
+    torch::Tensor ids = sampler.sample_ids(options.batch, gen);
+    TrainBatch batch = sampler.batch(ids.slice(0, shard.begin, shard.end));
     // first round with the frozen policy: sfm chunks and their per-token error labels
     KvCache cache;
     torch::Tensor sfm, labels, valid = batch.valid > 0.5;
     {
       torch::NoGradGuard no_grad;
       cache = ck.model->encode_prefix(batch.obs);
-      torch::Tensor noise = torch::randn({options.batch, mc.chunk_len, mc.action_dim}, gen);
+      torch::Tensor noise = torch::randn({options.batch, mc.chunk_len, mc.action_dim}, gen)
+                                .slice(0, shard.begin, shard.end);
       sfm = sample_sfm(*ck.model, cache, noise, mc.n_flow_steps);
       labels = confidence_labels(token_errors(sfm, batch.actions), valid, options.rater.alpha,
                                  options.rater.beta, options.rater.eps);
     }
-    // mse over valid tokens
+    // mse over the valid tokens of the global batch (sums over ranks, then one division)
     torch::Tensor p = rater->forward(cache.prefix_hidden, cache.key_bias, sfm);
     torch::Tensor w = valid.to(torch::kFloat32);
-    torch::Tensor loss = ((p - labels).pow(2) * w).sum() / w.sum().clamp_min(1.0);
-    const double loss_value = loss.item<double>();
+    torch::Tensor sq_sum = ((p - labels).pow(2) * w).sum();
+    const torch::Tensor sums = group.all_reduce_sum(
+        torch::stack({sq_sum.detach().to(torch::kFloat64), w.sum().to(torch::kFloat64)}),
+        "the rater loss sums");
+    const double count = std::max(1.0, sums[1].item<double>());
+    const double loss_value = sums[0].item<double>() / count;
     AVLA_CHECK(std::isfinite(loss_value), "train-rater", "loss is {} at step {}", loss_value, step);
+    torch::Tensor loss = sq_sum / (count / group.world_size());
     optimizer.zero_grad();
+    if (grad_sync) grad_sync->begin();
     loss.backward();
+    if (grad_sync) grad_sync->finish();
     optimizer.clip_grad_norm(1.0);
     optimizer.step(learning_rate_at(step - 1, tc));
     if (step == 1) result.first_loss = loss_value;
@@ -100,8 +121,10 @@ RaterTrainResult train_rater(const RaterTrainOptions& options) {
       const double mean = interval_loss / interval_steps;
       log_info("rater step {}/{} | loss {:.5f} | {:.0f} ms/step", step, options.steps, mean,
                timer.elapsed_ms() / step);
-      metrics << nlohmann::json{{"step", step}, {"loss", mean}}.dump() << "\n";
-      metrics.flush();
+      if (group.is_main()) {
+        metrics << nlohmann::json{{"step", step}, {"loss", mean}}.dump() << "\n";
+        metrics.flush();
+      }
       result.final_loss = mean;
       interval_loss = 0;
       interval_steps = 0;
@@ -111,7 +134,8 @@ RaterTrainResult train_rater(const RaterTrainOptions& options) {
   }
   bar.finish();
   rater->eval();
-  save_rater(options.ckpt, options.rater, *rater);
+  if (group.is_main()) save_rater(options.ckpt, options.rater, *rater);
+  group.barrier("the end of rater training");
   log_info("[train-rater] wrote {} ({:.1f} s)", rater_weights_path(options.ckpt),
            timer.elapsed_ms() / 1000.0);
   return result;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "model/rater.h"
+#include "train/distributed.h"
 
 namespace avla {
 
@@ -30,6 +31,7 @@ struct RaterTrainOptions {
   double lr = 1e-3;
   uint64_t seed = 0;
   int log_every = 20;
+  DistConfig dist;  // this process's rank (world 1: not distributed)
 };
 
 struct RaterTrainResult {

@@ -14,6 +14,7 @@
 #include "io/json_file.h"
 #include "train/checkpoint.h"
 #include "train/ema.h"
+#include "train/grad_sync.h"
 #include "train/optimizer.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -50,17 +51,23 @@ struct Bf16Autocast {
 
 }  // namespace
 
-torch::Tensor unified_flow_loss(VLAImpl& model, const TrainBatch& batch, const TrainConfig& tc,
-                                at::Generator& gen) {
+FlowLossTerms unified_flow_loss(VLAImpl& model, const TrainBatch& batch, const TrainConfig& tc,
+                                at::Generator& gen, const BatchShard& shard) {
   // K draws per observation: rows b*K .. b*K+K-1 belong to observation b
   const int64_t K = tc.flow_draws;
   torch::Tensor actions = batch.actions.repeat_interleave(K, 0);  // (B*K, L, A)
   torch::Tensor valid = batch.valid.repeat_interleave(K, 0);      // (B*K, L)
-  const int64_t BK = actions.size(0), L = actions.size(1);
+  const int64_t L = actions.size(1);
+  const BatchShard rows = shard.total > 0 ? shard : BatchShard::all(batch.actions.size(0));
+  AVLA_CHECK(rows.size() == batch.actions.size(0), "train",
+             "the batch has {} rows, its shard [{}, {}) has {}", batch.actions.size(0), rows.begin,
+             rows.end, rows.size());
+  // draws for all B_global*K rows of the global batch; this shard keeps its rows
+  const int64_t all = rows.total * K, first = rows.begin * K, last = rows.end * K;
   const double sfm_share = tc.vanilla ? 1.0 : tc.sfm_share;
-  torch::Tensor tau = sample_flow_time(BK, gen);                        // (B*K)
-  torch::Tensor mask = sample_flow_mask(BK, L, sfm_share, gen);         // (B*K, L)
-  torch::Tensor noise = torch::randn(actions.sizes(), gen);             // (B*K, L, A)
+  torch::Tensor tau = sample_flow_time(all, gen).slice(0, first, last);                 // (B*K)
+  torch::Tensor mask = sample_flow_mask(all, L, sfm_share, gen).slice(0, first, last);  // (B*K, L)
+  torch::Tensor noise = torch::randn({all, L, actions.size(2)}, gen).slice(0, first, last);
   torch::Tensor noisy = make_noisy_actions(actions, noise, tau, mask);  // eq. 5
   torch::Tensor target = noise - actions;                               // u = n - a
   torch::Tensor velocity;
@@ -69,13 +76,16 @@ torch::Tensor unified_flow_loss(VLAImpl& model, const TrainBatch& batch, const T
     KvCache cache = model.encode_prefix(batch.obs).repeat_rows(K);
     velocity = model.velocity(cache, noisy, token_time(tau, mask));
   }
-  return loss_flow(velocity.to(torch::kFloat32), target, mask, valid);  // eq. 4
+  return loss_flow_terms(velocity.to(torch::kFloat32), target, mask, valid);  // eq. 4
 }
 
 TrainResult train(const TrainOptions& options) {
   Config config = options.config;
   const std::string& out = options.out_dir;
   AVLA_CHECK(!out.empty(), "train", "--out is required");
+  // the process group first: a rank that fails below then fails the others' first collective
+  DistGroup group(options.dist);
+  set_log_enabled(group.is_main());
   if (options.resume) {
     // the run's own config wins, except the step budget the user may extend
     Config saved =
@@ -146,6 +156,37 @@ TrainResult train(const TrainOptions& options) {
     start_step = state.step;
     elapsed_before = state.elapsed_s;
     log_info("[train] resuming {} at step {} ({:.0f} s trained)", out, start_step, elapsed_before);
+    if (state.world_size != group.world_size()) {
+      log_info(
+          "[train] the run was saved by {} rank(s) and resumes on {}: the global batch of {} and "
+          "every random draw do not depend on the world size, so it continues as before",
+          state.world_size, group.world_size(), tc.batch);
+    }
+  }
+  // every rank starts from rank 0's weights; the generator is the same on all ranks
+  const BatchShard shard = group.shard(tc.batch);
+  std::unique_ptr<GradSync> grad_sync;
+  if (group.distributed()) {
+    std::vector<torch::Tensor> weights;
+    for (auto& [name, t] : module_state(*model)) weights.push_back(t);
+    if (ema) {
+      for (auto& [name, t] : module_state(*average)) weights.push_back(t);
+    }
+    group.broadcast(weights, "the initial weights");
+    std::vector<torch::Tensor> trained;
+    for (const auto& p : model->parameters()) {
+      if (p.requires_grad()) trained.push_back(p);
+    }
+    grad_sync = std::make_unique<GradSync>(group, trained);
+    // one all-reduce of a gradient-sized buffer: the communication a step must hide
+    torch::Tensor probe = torch::zeros({grad_sync->n_bytes() / 4}, torch::kFloat32);
+    Timer probe_timer;
+    group.all_reduce_sum_async(probe, "the start-up all-reduce")();
+    log_info(
+        "[dist] {} ranks (gloo), {} rows of each batch of {} on rank 0; gradients {:.1f} MB in {} "
+        "buckets, one all-reduce of them {:.1f} ms",
+        group.world_size(), shard.size(), tc.batch, grad_sync->n_bytes() / 1e6,
+        grad_sync->n_buckets(), probe_timer.elapsed_ms());
   }
   int64_t n_params = 0;
   for (const auto& p : model->parameters()) n_params += p.numel();
@@ -158,7 +199,7 @@ TrainResult train(const TrainOptions& options) {
   auto elapsed_s = [&] { return elapsed_before + total_timer.elapsed_ms() / 1000.0; };
   auto checkpoint = [&](int64_t step) {
     save_checkpoint(out, config, saved_model, normalizer, *tokenizer);
-    TrainState state{optimizer.state(), gen.get_state(), step, elapsed_s()};
+    TrainState state{optimizer.state(), gen.get_state(), step, elapsed_s(), group.world_size()};
     if (ema) {
       for (auto& [name, t] : module_state(*model)) state.tensors["weights." + name] = t;
     }
@@ -171,8 +212,11 @@ TrainResult train(const TrainOptions& options) {
     write_file_atomic(snap + "/snapshot.json",
                       nlohmann::json{{"step", step}, {"elapsed_s", elapsed_s()}}.dump() + "\n");
   };
-  std::ofstream metrics(out + "/metrics.jsonl", options.resume ? std::ios::app : std::ios::trunc);
-  AVLA_CHECK(metrics.good(), "train", "cannot write '{}/metrics.jsonl'", out);
+  std::ofstream metrics;
+  if (group.is_main()) {
+    metrics.open(out + "/metrics.jsonl", options.resume ? std::ios::app : std::ios::trunc);
+    AVLA_CHECK(metrics.good(), "train", "cannot write '{}/metrics.jsonl'", out);
+  }
 
   model->train();
   TrainResult result;
@@ -181,18 +225,38 @@ TrainResult train(const TrainOptions& options) {
   double interval_loss = 0.0;
   int interval_steps = 0;
   int64_t step = start_step;
+  // the run's clock: rank 0's, so that every rank ends a time-limited schedule at the same step
+  double clock_s = elapsed_before;
   auto time_progress = [&] {
-    return options.time_limit_s > 0 ? elapsed_s() / options.time_limit_s : 0.0;
+    return options.time_limit_s > 0 ? clock_s / options.time_limit_s : 0.0;
   };
+  double sync_ms = 0;
   while (step < tc.steps && time_progress() < 1.0) {
     const double lr = learning_rate_at(step, tc, time_progress());
-    TrainBatch batch = sampler.batch(sampler.sample_ids(tc.batch, gen));
-    batch.obs.images = random_shift(batch.obs.images, tc.aug_shift, gen);
-    torch::Tensor loss = unified_flow_loss(*model, batch, tc, gen);
-    const double loss_value = loss.item<double>();
+    // the global batch's draws on every rank; this rank loads and computes its rows
+    torch::Tensor ids = sampler.sample_ids(tc.batch, gen);
+    TrainBatch batch = sampler.batch(ids.slice(0, shard.begin, shard.end));
+    batch.obs.images = random_shift(batch.obs.images, tc.aug_shift, gen, shard);
+    FlowLossTerms terms = unified_flow_loss(*model, batch, tc, gen, shard);
+    // eq. 4 over the global batch: squared-error sum, count, and rank 0's clock summed over ranks
+    const double my_clock = group.is_main() ? elapsed_s() : 0.0;
+    const torch::Tensor sums = group.all_reduce_sum(
+        torch::stack({terms.sum.detach().to(torch::kFloat64), terms.count.to(torch::kFloat64),
+                      torch::tensor(my_clock, torch::kFloat64)}),
+        "the loss sums");
+    const double count = std::max(1.0, sums[1].item<double>());
+    const double loss_value = sums[0].item<double>() / count;
+    clock_s = sums[2].item<double>();
     AVLA_CHECK(std::isfinite(loss_value), "train", "loss is {} at step {}", loss_value, step + 1);
+    // gradients are averaged over ranks: each rank's share of the global mean, times world size
+    torch::Tensor loss = terms.sum / (count / group.world_size());
     optimizer.zero_grad();
+    if (grad_sync) grad_sync->begin();
     loss.backward();
+    if (grad_sync) {
+      grad_sync->finish();
+      sync_ms += grad_sync->last_wait_ms();
+    }
     const double grad_norm = optimizer.clip_grad_norm(tc.grad_clip);
     optimizer.step(lr);
     ++step;
@@ -206,26 +270,28 @@ TrainResult train(const TrainOptions& options) {
       const double ms = interval_timer.elapsed_ms() / interval_steps;
       const double mean_loss = interval_loss / interval_steps;
       const double sps = tc.batch * 1000.0 / ms;
-      log_info("step {}/{} | loss {:.4f} | lr {:.1e} | grad {:.2f} | {:.0f} ms | {:.0f} samples/s",
-               step, tc.steps, mean_loss, lr, grad_norm, ms, sps);
-      metrics << nlohmann::json{{"step", step},
-                                {"loss", mean_loss},
-                                {"lr", lr},
-                                {"grad_norm", grad_norm},
-                                {"ms_per_step", ms},
-                                {"samples_per_s", sps},
-                                {"elapsed_s", elapsed_s()}}
-                     .dump()
-              << "\n";
-      metrics.flush();
+      const std::string sync =
+          grad_sync ? fmt::format(" | sync {:.1f} ms", sync_ms / interval_steps) : "";
+      log_info(
+          "step {}/{} | loss {:.4f} | lr {:.1e} | grad {:.2f} | {:.0f} ms | {:.0f} samples/s{}",
+          step, tc.steps, mean_loss, lr, grad_norm, ms, sps, sync);
+      if (group.is_main()) {
+        nlohmann::json line{{"step", step},           {"loss", mean_loss}, {"lr", lr},
+                            {"grad_norm", grad_norm}, {"ms_per_step", ms}, {"samples_per_s", sps},
+                            {"elapsed_s", clock_s}};
+        if (grad_sync) line["sync_ms"] = sync_ms / interval_steps;
+        metrics << line.dump() << "\n";
+        metrics.flush();
+      }
+      sync_ms = 0;
       result.final_loss = mean_loss;
       interval_loss = 0.0;
       interval_steps = 0;
       interval_timer.reset();
     }
     bar.update(step, fmt::format("loss {:.4f}", loss_value));
-    if (step % tc.save_every == 0 || last || stop) checkpoint(step);
-    if (tc.keep_every > 0 && step % tc.keep_every == 0) snapshot(step);
+    if (group.is_main() && (step % tc.save_every == 0 || last || stop)) checkpoint(step);
+    if (group.is_main() && tc.keep_every > 0 && step % tc.keep_every == 0) snapshot(step);
     if (stop) {
       log_info("[train] stopping after step {} (--stop-after); resume with --resume", step);
       break;
@@ -237,6 +303,8 @@ TrainResult train(const TrainOptions& options) {
              options.time_limit_s, step);
   }
   result.steps_done = step;
+  // rank 0 hosts the store: nobody leaves while another rank still needs it
+  group.barrier("the end of training");
   log_info("[train] checkpoint in {} ({:.1f} s)", out, total_timer.elapsed_ms() / 1000.0);
   return result;
 }

@@ -7,7 +7,9 @@
 #include <vector>
 
 #include "data/chunk_sampler.h"
+#include "flow/flow_matching.h"
 #include "model/config.h"
+#include "train/distributed.h"
 
 namespace avla {
 
@@ -19,6 +21,7 @@ struct TrainOptions {
   int stop_after = 0;         // > 0: stop (with a checkpoint) after this step of this run
   double time_limit_s = 0.0;  // > 0: the schedule ends (lr at its floor, checkpoint) at this many
                               // seconds of training, counted over resumes
+  DistConfig dist;            // this process's rank (world 1: not distributed)
 };
 
 struct TrainResult {
@@ -31,8 +34,9 @@ TrainResult train(const TrainOptions& options);
 // one batch's unified loss (alg. 2): encodes each observation once, then draws tc.flow_draws
 // (tau, mask, noise) per observation from gen (masks all ones when tc.vanilla, else alg. 2 rows
 // with tc.sfm_share plain-sfm rows), runs the forward (bf16 autocast when tc.bf16) and returns
-// eq. 4 over masked, valid elements of all draws.
-torch::Tensor unified_flow_loss(VLAImpl& model, const TrainBatch& batch, const TrainConfig& tc,
-                                at::Generator& gen);
+// the two sums of eq. 4 over masked, valid elements of all draws. batch holds the rows of shard;
+// the draws are made for the whole global batch (total 0: batch is the whole batch).
+FlowLossTerms unified_flow_loss(VLAImpl& model, const TrainBatch& batch, const TrainConfig& tc,
+                                at::Generator& gen, const BatchShard& shard = {});
 
 }  // namespace avla

@@ -6,7 +6,16 @@
 
 namespace avla {
 
+namespace {
+bool g_log_enabled = true;
+}  // namespace
+
+void set_log_enabled(bool enabled) {
+  g_log_enabled = enabled;
+}
+
 void log_line(const std::string& line) {
+  if (!g_log_enabled) return;
   std::time_t now = std::time(nullptr);
   std::tm tm_now{};
   localtime_r(&now, &tm_now);
@@ -23,7 +32,7 @@ bool stderr_is_terminal() {
 ProgressBar::ProgressBar(std::string label, int64_t total)
     : label_(std::move(label)),
       total_(total > 0 ? total : 1),
-      enabled_(stderr_is_terminal()),
+      enabled_(g_log_enabled && stderr_is_terminal()),
       start_(std::chrono::steady_clock::now()) {}
 
 ProgressBar::~ProgressBar() {

@@ -11,6 +11,10 @@ namespace avla {
 
 void log_line(const std::string& line);
 
+// off: log lines and progress bars print nothing (the ranks of a data-parallel run but rank 0);
+// errors still reach stderr through main()
+void set_log_enabled(bool enabled);
+
 template <typename... Args>
 void log_info(fmt::format_string<Args...> format, Args&&... args) {
   log_line(fmt::format(format, std::forward<Args>(args)...));

@@ -149,24 +149,6 @@ TEST(Checkpoint, RoundTripIsExact) {
   EXPECT_EQ(to_json(a.config), to_json(b.config));
 }
 
-// largest difference between two runs' float tensors (weights, adam moments); infinity if a
-// tensor is missing, has another shape, or an integer tensor (generator bytes, adam step) differs
-double run_difference(const std::string& a, const std::string& b) {
-  double worst = 0.0;
-  for (const char* file : {"/model.safetensors", "/train_state.safetensors"}) {
-    TensorMap ta = load_tensor_map(a + file), tb = load_tensor_map(b + file);
-    if (ta.size() != tb.size()) return INFINITY;
-    for (auto& [k, v] : ta) {
-      auto it = tb.find(k);
-      if (it == tb.end() || it->second.sizes() != v.sizes()) return INFINITY;
-      if (torch::equal(v, it->second)) continue;
-      if (!v.is_floating_point()) return INFINITY;
-      worst = std::max(worst, test::max_abs_diff(v, it->second));
-    }
-  }
-  return worst;
-}
-
 // a copy of a stopped run whose train state has one part broken, resumed to the end
 std::string resume_broken_copy(const std::string& stopped, const std::string& name,
                                const std::function<void(TensorMap&)>& breaker) {
@@ -206,10 +188,10 @@ TEST(Trainer, ResumeEqualsUninterruptedRun) {
   TrainOptions second = tiny_options(split, 8);
   second.resume = true;
   EXPECT_EQ(train(second).steps_done, 8);
-  const double resumed = run_difference(full, split);
-  const double moments_cost = run_difference(full, no_moments);
-  const double generator_cost = run_difference(full, no_generator);
-  const double step_cost = run_difference(full, no_step);
+  const double resumed = test::run_difference(full, split);
+  const double moments_cost = test::run_difference(full, no_moments);
+  const double generator_cost = test::run_difference(full, no_generator);
+  const double step_cost = test::run_difference(full, no_step);
   std::printf(
       "max |uninterrupted - resumed| %.3g; resumed without adam moments %.3g, without the "
       "generator %.3g, without the adam step %.3g\n",
