@@ -44,9 +44,9 @@ int run_render(const RenderOptions& o) {
   if (ext == ".png") {
     // a contact sheet: evenly spaced frames of the expert rollout, one row each
     std::vector<std::vector<uint8_t>> all = {side_by_side(env.reset(task, o.seed))};
-    const auto episode = sim::run_expert(env, task, o.seed, false, [&](const sim::StepResult& r) {
-      all.push_back(side_by_side(r.observation));
-    });
+    const auto episode = sim::run_expert(
+        env, task, o.seed, false, 0.0,
+        [&](const sim::StepResult& r) { all.push_back(side_by_side(r.observation)); });
     const size_t row_bytes = all[0].size();
     std::vector<uint8_t> sheet;
     for (int k = 0; k < o.frames; ++k) {
@@ -62,9 +62,9 @@ int run_render(const RenderOptions& o) {
   VideoWriter video(o.out, 2 * o.resolution, o.resolution, 20);
   const auto first = env.reset(task, o.seed);
   video.add_frame(side_by_side(first).data());
-  const auto episode = sim::run_expert(env, task, o.seed, false, [&](const sim::StepResult& r) {
-    video.add_frame(side_by_side(r.observation).data());
-  });
+  const auto episode = sim::run_expert(
+      env, task, o.seed, false, 0.0,
+      [&](const sim::StepResult& r) { video.add_frame(side_by_side(r.observation).data()); });
   video.finish();
   log_info("[sim render] {}/{} seed {}: expert {} after {} steps, {} frames -> {}", task.suite,
            task.name, o.seed, episode.success ? "succeeded" : "failed", episode.steps,
@@ -134,6 +134,10 @@ Command add_sim_command(CLI::App& app) {
   c->add_option("--out", collect->out_dir, "output directory")->required();
   c->add_option("--resolution", collect->resolution, "camera image side in pixels");
   c->add_option("--seed", collect->seed, "first layout seed");
+  c->add_option("--action-noise", collect->action_noise,
+                "dart-style data: std of gaussian noise on the executed x/y/z actions (1 = 5 cm); "
+                "the recorded labels stay the expert's")
+      ->check(CLI::Range(0.0, 1.0));
 
   auto render = std::make_shared<RenderOptions>();
   auto* r = cmd->add_subcommand("render", "render a scene (.png) or an expert rollout (.mp4)");

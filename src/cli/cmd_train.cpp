@@ -13,7 +13,7 @@ Command add_train_command(CLI::App& app) {
     std::vector<std::string> data;
     std::string config, out;
     int steps = 0, batch = 0, stop_after = 0, flow_draws = 0, aug_shift = -1, keep_every = -1;
-    double lr = 0, time_limit = 0, sfm_share = -1, ema = -1;
+    double lr = 0, time_limit = 0, sfm_share = -1, ema = -1, state_std_floor = -1;
     int64_t seed = -1;
     bool bf16 = false, vanilla = false, resume = false;
     DistFlags dist;
@@ -47,6 +47,9 @@ Command add_train_command(CLI::App& app) {
       ->check(CLI::Range(-1, 64));
   cmd->add_option("--ema", args->ema, "ema decay of the saved weights (0: none; -1: config)")
       ->check(CLI::Range(-1.0, 0.99999));
+  cmd->add_option("--state-std-floor", args->state_std_floor,
+                  "smallest state std of the normalizer (0: raw std; -1: config)")
+      ->check(CLI::Range(-1.0, 10.0));
   cmd->add_option("--keep-every", args->keep_every,
                   "also keep a snapshot checkpoint every this many steps (0: none; -1: config)")
       ->check(CLI::Range(-1, 1 << 30));
@@ -68,6 +71,9 @@ Command add_train_command(CLI::App& app) {
               if (args->aug_shift >= 0) opt.config.train.aug_shift = args->aug_shift;
               if (args->ema >= 0) opt.config.train.ema_decay = args->ema;
               if (args->keep_every >= 0) opt.config.train.keep_every = args->keep_every;
+              if (args->state_std_floor >= 0) {
+                opt.config.train.state_std_floor = args->state_std_floor;
+              }
               opt.out_dir = args->out;
               opt.resume = args->resume;
               opt.stop_after = args->stop_after;

@@ -60,14 +60,14 @@ NormStats stats_from_json(const nlohmann::json& j, const std::string& path,
 
 }  // namespace
 
-NormStats NormStats::compute(const torch::Tensor& values, NormMode mode) {
+NormStats NormStats::compute(const torch::Tensor& values, NormMode mode, double min_scale) {
   AVLA_CHECK(values.dim() == 2 && values.size(0) > 0, kComponent,
              "statistics need (N, dim) values with N > 0, found {}", c10::str(values.sizes()));
   torch::Tensor v = values.to(torch::kFloat64);
   NormStats s;
   s.mode = mode;
   s.mean = v.mean(0).to(torch::kFloat32);
-  s.std = v.std(0, /*unbiased=*/false).to(torch::kFloat32);
+  s.std = v.std(0, /*unbiased=*/false).clamp_min(min_scale).to(torch::kFloat32);
   // exact quantiles by sorting each column
   torch::Tensor sorted = std::get<0>(v.sort(0));
   const int64_t n = v.size(0);

@@ -15,9 +15,11 @@ struct NormStats {
   NormMode mode = NormMode::MeanStd;
   torch::Tensor mean, std, q01, q99;  // (dim) float32
 
-  static NormStats compute(const torch::Tensor& values, NormMode mode);  // values (N, dim)
-  torch::Tensor normalize(const torch::Tensor& x) const;                 // (..., dim)
-  torch::Tensor unnormalize(const torch::Tensor& x) const;               // (..., dim)
+  // values (N, dim). min_scale: std (mean_std) below it is raised to it, so a (near-)constant
+  // dimension divides by min_scale instead of ~0; 0 keeps the raw std.
+  static NormStats compute(const torch::Tensor& values, NormMode mode, double min_scale = 0.0);
+  torch::Tensor normalize(const torch::Tensor& x) const;    // (..., dim)
+  torch::Tensor unnormalize(const torch::Tensor& x) const;  // (..., dim)
   int64_t dim() const { return mean.size(0); }
 };
 

@@ -2,12 +2,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "checkpoint/checkpoint.h"
 #include "data/chunk_sampler.h"
 #include "data/dataset.h"
 #include "eval/statistics.h"
 #include "flow/sampler.h"
 #include "model/rater.h"
-#include "train/checkpoint.h"
 #include "train/rater_trainer.h"
 #include "util/error.h"
 #include "util/log.h"

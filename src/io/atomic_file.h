@@ -19,6 +19,10 @@ void write_atomic_with(const std::string& path,
 std::string atomic_temp_path(const std::string& path);
 void commit_atomic(const std::string& temp, const std::string& path);
 
+// removes the temp files ("<name>.tmp.<pid>") in dir that processes no longer running left behind
+// (a writer killed mid-write); returns how many. temps of live processes are left alone.
+int remove_stale_temps(const std::string& dir);
+
 // reads a whole file; throws avla::Error("io", ...) naming the path when it cannot.
 std::string read_file(const std::string& path);
 

@@ -60,6 +60,7 @@ void train_fields(Struct& c, Fn&& f) {
   f("bf16", c.bf16);
   f("seed", c.seed);
   f("pause_eps", c.pause_eps);
+  f("state_std_floor", c.state_std_floor);
 }
 
 }  // namespace
@@ -97,6 +98,8 @@ void TrainConfig::validate() const {
              "train.sfm_share must be in [0, 1], found {}", sfm_share);
   AVLA_CHECK(flow_draws >= 1, "config", "train.flow_draws must be >= 1, found {}", flow_draws);
   AVLA_CHECK(aug_shift >= 0, "config", "train.aug_shift must be >= 0, found {}", aug_shift);
+  AVLA_CHECK(state_std_floor >= 0, "config", "train.state_std_floor must be >= 0, found {}",
+             state_std_floor);
   AVLA_CHECK(ema_decay >= 0 && ema_decay < 1, "config",
              "train.ema_decay must be in [0, 1), found {}", ema_decay);
   AVLA_CHECK(keep_every >= 0, "config", "train.keep_every must be >= 0, found {}", keep_every);

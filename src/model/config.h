@@ -69,6 +69,10 @@ struct TrainConfig {
   uint64_t seed = 0;
   // data
   double pause_eps = 1e-3;  // an action with |delta| below this and an unchanged gripper is a pause
+  // smallest state std the normalizer keeps, in the state features' units (m, rotation-matrix
+  // entries): a feature that hardly varies in the demos (the gripper's tilt) must not turn a
+  // small deviation in closed loop into an input of tens of standard deviations
+  double state_std_floor = 0.01;
 
   void validate() const;
 };

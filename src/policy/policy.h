@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "checkpoint/checkpoint.h"
 #include "model/rater.h"
-#include "train/checkpoint.h"
 
 namespace avla {
 

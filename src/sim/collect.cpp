@@ -2,9 +2,11 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <random>
 
 #include "data/libero_file.h"
 #include "util/error.h"
@@ -20,6 +22,7 @@ bool is_noop(const Action& action, const Action* previous) {
 }
 
 ExpertEpisode run_expert(Env& env, const Task& task, uint64_t seed, bool record,
+                         double action_noise,
                          const std::function<void(const StepResult&)>& on_step) {
   ExpertEpisode episode;
   SimObservation obs = env.reset(task, seed);
@@ -28,6 +31,8 @@ ExpertEpisode run_expert(Env& env, const Task& task, uint64_t seed, bool record,
   Expert expert(task, env.layout(), seed, expert_config);
   Action previous{};
   bool has_previous = false;
+  std::mt19937_64 noise_rng(seed ^ 0x5DEECE66DULL);
+  std::normal_distribution<double> normal(0.0, 1.0);
   while (true) {
     const Action action = expert.act(env.physics());
     const bool noop = is_noop(action, has_previous ? &previous : nullptr);
@@ -37,7 +42,14 @@ ExpertEpisode run_expert(Env& env, const Task& task, uint64_t seed, bool record,
     }
     previous = action;
     has_previous = true;
-    StepResult r = env.step(std::vector<double>(action.begin(), action.end()));
+    // executed: the expert's action, with translation noise for dart-style data
+    std::vector<double> executed(action.begin(), action.end());
+    if (action_noise > 0) {
+      for (int i = 0; i < 3; ++i) {
+        executed[i] = std::clamp(executed[i] + action_noise * normal(noise_rng), -1.0, 1.0);
+      }
+    }
+    StepResult r = env.step(executed);
     ++episode.steps;
     if (on_step) on_step(r);
     obs = std::move(r.observation);
@@ -104,6 +116,8 @@ LiberoDemo to_demo(const ExpertEpisode& e) {
 
 std::vector<std::string> collect_demonstrations(const CollectOptions& options) {
   AVLA_CHECK(options.episodes >= 1, "collect", "--episodes must be >= 1, got {}", options.episodes);
+  AVLA_CHECK(options.action_noise >= 0 && options.action_noise <= 1, "collect",
+             "--action-noise {} must be in [0, 1]", options.action_noise);
   AVLA_CHECK(!options.out_dir.empty(), "collect", "--out is required");
   AVLA_CHECK(options.seed < eval_seed_offset / 2, "collect",
              "--seed {} is in the range reserved for evaluation seeds (>= 2^39)", options.seed);
@@ -126,7 +140,7 @@ std::vector<std::string> collect_demonstrations(const CollectOptions& options) {
                  "task '{}': only {} of {} expert episodes succeeded after {} attempts", task->name,
                  demos.size(), options.episodes, attempts);
       const uint64_t seed = options.seed + static_cast<uint64_t>(attempts++);
-      ExpertEpisode e = run_expert(env, *task, seed, true);
+      ExpertEpisode e = run_expert(env, *task, seed, true, options.action_noise);
       if (!e.success) {
         ++failures;
         continue;
@@ -146,7 +160,8 @@ std::vector<std::string> collect_demonstrations(const CollectOptions& options) {
                                        {"camera_widths", options.resolution},
                                        {"control_freq", 20},
                                        {"max_steps", task->max_steps},
-                                       {"first_seed", options.seed}}}};
+                                       {"first_seed", options.seed},
+                                       {"action_noise", options.action_noise}}}};
     const std::string path =
         (std::filesystem::path(options.out_dir) / (task->name + "_demo.hdf5")).string();
     write_libero_file(path, problem_info.dump(), env_args.dump(), demos);

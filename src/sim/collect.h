@@ -28,7 +28,12 @@ bool is_noop(const Action& action, const Action* previous);
 
 // runs the task's expert from reset(task, seed) until success or the step limit. with record,
 // keeps the observation before each non-no-op action; on_step (optional) sees every step.
+// action_noise > 0 (DART-style data): the executed action's x, y, z get gaussian noise of that
+// standard deviation (action units, 1 = 5 cm), seeded by the episode seed, while the recorded
+// label stays the expert's own action, so the demonstrations also show how the expert recovers
+// from states off its path.
 ExpertEpisode run_expert(Env& env, const Task& task, uint64_t seed, bool record,
+                         double action_noise = 0.0,
                          const std::function<void(const StepResult&)>& on_step = {});
 
 struct CollectOptions {
@@ -37,7 +42,8 @@ struct CollectOptions {
   int episodes = 50;               // successful demonstrations per task
   std::string out_dir;
   int resolution = 128;
-  uint64_t seed = 0;  // demo i of a task uses seed + i (+ retries)
+  uint64_t seed = 0;          // demo i of a task uses seed + i (+ retries)
+  double action_noise = 0.0;  // std of the noise on executed x, y, z (run_expert); labels clean
 };
 
 // returns the written file paths

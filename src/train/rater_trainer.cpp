@@ -3,10 +3,10 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "checkpoint/checkpoint.h"
 #include "data/chunk_sampler.h"
 #include "data/dataset.h"
 #include "flow/sampler.h"
-#include "train/checkpoint.h"
 #include "train/grad_sync.h"
 #include "train/optimizer.h"
 #include "util/error.h"

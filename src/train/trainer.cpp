@@ -6,16 +6,17 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "checkpoint/checkpoint.h"
 #include "data/chunk_sampler.h"
 #include "data/dataset.h"
 #include "data/image_augment.h"
 #include "flow/flow_matching.h"
 #include "io/atomic_file.h"
 #include "io/json_file.h"
-#include "train/checkpoint.h"
 #include "train/ema.h"
 #include "train/grad_sync.h"
 #include "train/optimizer.h"
+#include "train/train_state.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -86,7 +87,16 @@ TrainResult train(const TrainOptions& options) {
   // the process group first: a rank that fails below then fails the others' first collective
   DistGroup group(options.dist);
   set_log_enabled(group.is_main());
-  if (options.resume) {
+  // a run resumes from its train state alone (written first at every save, atomically); one
+  // killed before its first save has none and starts over
+  const bool resume = options.resume && fs::exists(out + "/train_state.safetensors");
+  if (options.resume && !resume) {
+    log_info(
+        "[train] --resume: {} has no train state yet (stopped before its first save); "
+        "starting the run from step 0",
+        out);
+  }
+  if (resume) {
     // the run's own config wins, except the step budget the user may extend
     Config saved =
         config_from_json(read_json_file(out + "/config.json", "train"), out + "/config.json");
@@ -109,12 +119,12 @@ TrainResult train(const TrainOptions& options) {
                                  {config.model.image_size, config.model.chunk_len, tc.pause_eps});
   std::unique_ptr<Tokenizer> tokenizer;
   Normalizer normalizer;
-  if (options.resume) {
+  if (resume) {
     tokenizer = load_tokenizer(out + "/tokenizer.json");
     normalizer = Normalizer::load(out + "/norm_stats.json");
   } else {
     tokenizer = std::make_unique<WordTokenizer>(WordTokenizer::build(dataset.instructions()));
-    normalizer.state = NormStats::compute(dataset.state, NormMode::MeanStd);
+    normalizer.state = NormStats::compute(dataset.state, NormMode::MeanStd, tc.state_std_floor);
     normalizer.actions = NormStats::compute(dataset.actions, NormMode::Quantile);
     config.model.vocab_size = tokenizer->vocab_size();
   }
@@ -143,14 +153,11 @@ TrainResult train(const TrainOptions& options) {
   VLAImpl& saved_model = ema ? *average : *model;
   int64_t start_step = 0;
   double elapsed_before = 0;  // training seconds of earlier invocations of this run
-  if (options.resume) {
+  if (resume) {
     TrainState state = load_train_state(out);
-    if (ema) {
-      load_module_strict(*average, out + "/model.safetensors");
-      load_state_strict(*model, state.tensors, out + "/train_state.safetensors", "weights.");
-    } else {
-      load_module_strict(*model, out + "/model.safetensors");
-    }
+    const std::string state_path = out + "/train_state.safetensors";
+    load_state_strict(*model, state.tensors, state_path, "weights.");
+    if (ema) load_state_strict(*average, state.tensors, state_path, "ema.");
     optimizer.load_state(state.tensors, out + "/train_state.safetensors");
     gen.set_state(state.rng_state);
     start_step = state.step;
@@ -178,15 +185,20 @@ TrainResult train(const TrainOptions& options) {
       if (p.requires_grad()) trained.push_back(p);
     }
     grad_sync = std::make_unique<GradSync>(group, trained);
-    // one all-reduce of a gradient-sized buffer: the communication a step must hide
+    // all-reduces of a gradient-sized buffer (the best of 3; the first also sets up
+    // connections): the communication a step must hide
     torch::Tensor probe = torch::zeros({grad_sync->n_bytes() / 4}, torch::kFloat32);
-    Timer probe_timer;
-    group.all_reduce_sum_async(probe, "the start-up all-reduce")();
+    double probe_ms = 1e30;
+    for (int i = 0; i < 3; ++i) {
+      Timer probe_timer;
+      group.all_reduce_sum_async(probe, "the start-up all-reduce")();
+      probe_ms = std::min(probe_ms, probe_timer.elapsed_ms());
+    }
     log_info(
         "[dist] {} ranks (gloo), {} rows of each batch of {} on rank 0; gradients {:.1f} MB in {} "
         "buckets, one all-reduce of them {:.1f} ms",
         group.world_size(), shard.size(), tc.batch, grad_sync->n_bytes() / 1e6,
-        grad_sync->n_buckets(), probe_timer.elapsed_ms());
+        grad_sync->n_buckets(), probe_ms);
   }
   int64_t n_params = 0;
   for (const auto& p : model->parameters()) n_params += p.numel();
@@ -195,15 +207,28 @@ TrainResult train(const TrainOptions& options) {
            tokenizer->vocab_size(), torch::get_num_threads());
 
   fs::create_directories(out);
+  if (group.is_main()) {
+    if (const int stale = remove_stale_temps(out); stale > 0) {
+      log_info("[train] removed {} unfinished temporary file(s) of an interrupted save in {}",
+               stale, out);
+    }
+  }
+  // a fresh run writes its policy files (config, tokenizer, norm stats, initial weights) before
+  // any train state exists, so a resumable run always has them
+  if (!resume && group.is_main()) save_checkpoint(out, config, saved_model, normalizer, *tokenizer);
   Timer total_timer;
   auto elapsed_s = [&] { return elapsed_before + total_timer.elapsed_ms() / 1000.0; };
+  // a save: the train state first (everything a resume needs, in one atomic file), then the
+  // policy files (each atomic). a kill between the two leaves a policy one save behind, never a
+  // run that cannot resume or a checkpoint that does not load.
   auto checkpoint = [&](int64_t step) {
-    save_checkpoint(out, config, saved_model, normalizer, *tokenizer);
     TrainState state{optimizer.state(), gen.get_state(), step, elapsed_s(), group.world_size()};
+    for (auto& [name, t] : module_state(*model)) state.tensors["weights." + name] = t;
     if (ema) {
-      for (auto& [name, t] : module_state(*model)) state.tensors["weights." + name] = t;
+      for (auto& [name, t] : module_state(*average)) state.tensors["ema." + name] = t;
     }
     save_train_state(out, state);
+    save_checkpoint(out, config, saved_model, normalizer, *tokenizer);
   };
   // a policy-only checkpoint of this moment, for success-vs-training-time curves
   auto snapshot = [&](int64_t step) {
@@ -214,7 +239,7 @@ TrainResult train(const TrainOptions& options) {
   };
   std::ofstream metrics;
   if (group.is_main()) {
-    metrics.open(out + "/metrics.jsonl", options.resume ? std::ios::app : std::ios::trunc);
+    metrics.open(out + "/metrics.jsonl", resume ? std::ios::app : std::ios::trunc);
     AVLA_CHECK(metrics.good(), "train", "cannot write '{}/metrics.jsonl'", out);
   }
 

@@ -111,8 +111,33 @@ TEST(Normalizer, QuantileAndMeanStdRoundTrip) {
   Normalizer n{m, q};
   n.save(dir + "/n.json");
   Normalizer back = Normalizer::load(dir + "/n.json");
-  EXPECT_TRUE(torch::equal(back.actions.q99, q.q99));
+  // every statistic of both parts survives the file
+  for (const auto& [a, b] :
+       {std::pair{&n.state, &back.state}, std::pair{&n.actions, &back.actions}}) {
+    EXPECT_EQ(a->mode, b->mode);
+    for (const auto& [x, y] : {std::pair{a->mean, b->mean}, std::pair{a->std, b->std},
+                               std::pair{a->q01, b->q01}, std::pair{a->q99, b->q99}}) {
+      EXPECT_TRUE(torch::equal(x, y)) << x << y;
+    }
+  }
   EXPECT_EQ(back.state.mode, NormMode::MeanStd);
+}
+
+TEST(Normalizer, NearConstantDimensionDividesByTheFloor) {
+  // column 0 varies, column 1 is constant but for 1e-5 of noise (a gripper that never tilts)
+  torch::Tensor v =
+      torch::stack({torch::linspace(-1, 1, 50),
+                    0.3 + 1e-5 * torch::randn({50}, at::detail::createCPUGenerator(0))},
+                   1);
+  NormStats raw = NormStats::compute(v, NormMode::MeanStd);
+  NormStats floored = NormStats::compute(v, NormMode::MeanStd, 0.01);
+  EXPECT_FLOAT_EQ(floored.std[1].item<float>(), 0.01f);
+  EXPECT_FLOAT_EQ(floored.std[0].item<float>(), raw.std[0].item<float>());
+  // a 0.005 deviation in closed loop: half a floor, where the raw std makes it hundreds
+  torch::Tensor x = torch::tensor({{0.f, 0.305f}});
+  EXPECT_NEAR(floored.normalize(x)[0][1].item<float>(), 0.5, 0.01);
+  EXPECT_GT(raw.normalize(x)[0][1].item<float>(), 100);
+  EXPECT_LT(test::max_abs_diff(floored.unnormalize(floored.normalize(x)), x), 1e-6);
 }
 
 TEST(Tokenizer, WordVocabularyAndUnknownWords) {

@@ -3,13 +3,13 @@
 // unmasked tokens keep their sfm values exactly).
 #include <gtest/gtest.h>
 
+#include "checkpoint/checkpoint.h"
 #include "data/synthetic.h"
 #include "eval/rater_quality.h"
 #include "io/atomic_file.h"
 #include "policy/policy.h"
 #include "test_util.h"
 #include "tiny_policy.h"
-#include "train/checkpoint.h"
 #include "train/rater_trainer.h"
 #include "train/trainer.h"
 

@@ -8,15 +8,16 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 
+#include "checkpoint/checkpoint.h"
 #include "data/chunk_sampler.h"
 #include "flow/sampler.h"
 #include "io/atomic_file.h"
 #include "io/tensor_file.h"
 #include "test_util.h"
 #include "tiny_policy.h"
-#include "train/checkpoint.h"
 #include "train/ema.h"
 #include "train/optimizer.h"
+#include "train/train_state.h"
 
 namespace avla {
 namespace {

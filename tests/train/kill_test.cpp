@@ -1,0 +1,152 @@
+// training that survives kill -9: `asyncvla train` is killed at random moments (during start-up,
+// steps and checkpoint writes) and resumed each time; every checkpoint left behind must load, no
+// more than one save interval may be redone, and the finished run must match one that was never
+// interrupted. ASYNCVLA_KILLS=50 runs the long version for docs/RELIABILITY.md.
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <regex>
+#include <thread>
+
+#include "checkpoint/checkpoint.h"
+#include "io/atomic_file.h"
+#include "test_util.h"
+#include "tiny_policy.h"
+#include "train/train_state.h"
+
+extern char** environ;
+
+namespace avla {
+namespace {
+
+namespace fs = std::filesystem;
+
+pid_t spawn_logged(const std::vector<std::string>& args, const std::string& log) {
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t files;
+  posix_spawn_file_actions_init(&files);
+  posix_spawn_file_actions_addopen(&files, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&files, 1, 2);
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, argv[0], &files, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&files);
+  EXPECT_EQ(rc, 0) << "posix_spawn " << args[0];
+  return pid;
+}
+
+// the highest "step N/" a log shows, -1 when none
+int last_logged_step(const std::string& log) {
+  std::ifstream in(log);
+  std::string line;
+  int last = -1;
+  const std::regex step(R"(^\S+ step (\d+)/)");
+  std::smatch m;
+  while (std::getline(in, line)) {
+    if (std::regex_search(line, m, step)) last = std::stoi(m[1]);
+  }
+  return last;
+}
+
+int env_int(const char* name, int fallback) {
+  const char* v = std::getenv(name);
+  return v ? std::atoi(v) : fallback;
+}
+
+TEST(Reliability, TrainingSurvivesKillNineAndFinishesLikeAnUninterruptedRun) {
+  const int kills_wanted = env_int("ASYNCVLA_KILLS", 8);
+  const std::string dir = test::temp_dir("kill9");
+  Config config = test::tiny_config();
+  config.train.steps = 60 + 30 * kills_wanted;
+  config.train.log_every = 1;
+  config.train.save_every = 4;
+  write_file_atomic(dir + "/config.json", to_json(config).dump(2));
+  const std::vector<std::string> base = {
+      ASYNCVLA_BINARY, "--threads",          "1",    "train", "--data", test::tiny_data_dir(),
+      "--config",      dir + "/config.json", "--out"};
+  auto command = [&](const std::string& out, bool resume) {
+    std::vector<std::string> args = base;
+    args.push_back(out);
+    if (resume) args.push_back("--resume");
+    return args;
+  };
+
+  // the uninterrupted reference
+  const std::string reference = dir + "/reference";
+  int status = 0;
+  waitpid(spawn_logged(command(reference, false), dir + "/reference.log"), &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << dir << "/reference.log";
+
+  // the killed run: every attempt is `--resume` (the first has nothing to resume and says so)
+  const std::string run = dir + "/run";
+  std::mt19937 rng(1234);
+  std::uniform_int_distribution<int> delay_ms(300, 1500);
+  int kills = 0, attempts = 0, worst_redone = 0, from_scratch = 0, torn_writes = 0;
+  int last_step = -1;  // the last step the previous attempt logged
+  bool finished = false;
+  while (!finished && attempts < kills_wanted + 20) {
+    const std::string log = fmt::format("{}/attempt_{:03d}.log", dir, attempts++);
+    const pid_t pid = spawn_logged(command(run, true), log);
+    const bool kill_it = kills < kills_wanted;
+    if (kill_it) {
+      // the first kill comes before any save could happen (start-up alone takes longer)
+      const int ms = attempts == 1 ? 50 : delay_ms(rng);
+      std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+      ::kill(pid, SIGKILL);
+    }
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    const std::string text = read_file(log);
+    if (WIFSIGNALED(status)) {
+      ++kills;
+    } else {
+      ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << text;
+      finished = !kill_it || text.find("[train] done:") != std::string::npos;
+    }
+    // what this attempt resumed from, against what the one before had reached
+    std::smatch m;
+    if (std::regex_search(text, m, std::regex(R"(resuming \S+ at step (\d+))"))) {
+      worst_redone = std::max(worst_redone, last_step - std::stoi(m[1]));
+    } else if (text.find("has no train state yet") != std::string::npos) {
+      from_scratch += 1;
+      worst_redone = std::max(worst_redone, last_step);
+    }
+    if (std::regex_search(text, m, std::regex(R"(removed (\d+) unfinished temporary)"))) {
+      torn_writes += std::stoi(m[1]);
+    }
+    last_step = std::max(last_step, last_logged_step(log));
+    // whatever the kill left must load
+    if (fs::exists(run + "/train_state.safetensors")) {
+      EXPECT_NO_THROW(load_train_state(run)) << "after attempt " << attempts;
+    }
+    if (fs::exists(run + "/model.safetensors")) {
+      EXPECT_NO_THROW(load_checkpoint(run)) << "after attempt " << attempts;
+    }
+  }
+  ASSERT_TRUE(finished) << "the run did not finish in " << attempts << " attempts";
+  const double difference = test::run_difference(reference, run);
+  std::printf(
+      "%d kills survived in %d attempts (%d started over: killed before a first save; %d killed "
+      "mid-write, their temp files removed); at most %d steps redone (save interval %d); "
+      "finished run vs uninterrupted: %.3g\n",
+      kills, attempts, from_scratch, torn_writes, worst_redone, config.train.save_every,
+      difference);
+  EXPECT_GE(kills, kills_wanted);
+  EXPECT_LE(worst_redone, config.train.save_every);
+  EXPECT_LE(difference, 1e-5);  // the resume tolerance of docs/DECISIONS.md
+  EXPECT_GE(from_scratch, 1);   // the first attempt, killed at 50 ms
+  // no temp file outlives the run
+  for (const auto& entry : fs::directory_iterator(run)) {
+    EXPECT_EQ(entry.path().filename().string().find(".tmp."), std::string::npos) << entry.path();
+  }
+}
+
+}  // namespace
+}  // namespace avla
