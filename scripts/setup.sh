@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake pkg-config git
+  build-essential cmake pkg-config git procps
   libtorch-dev libopenblas0-openmp libgloo-dev
   libhdf5-dev
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
