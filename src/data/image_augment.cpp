@@ -11,9 +11,7 @@ torch::Tensor random_shift(const torch::Tensor& images, int pad, at::Generator& 
   AVLA_CHECK(pad >= 0, "augment", "shift {} must be >= 0", pad);
   if (pad == 0) return images;
   const int64_t B = images.size(0), C = images.size(1), H = images.size(3), W = images.size(4);
-  const BatchShard part = shard.total > 0 ? shard : BatchShard::all(B);
-  AVLA_CHECK(part.size() == B, "augment", "images have {} rows, the shard [{}, {}) has {}", B,
-             part.begin, part.end, part.size());
+  const BatchShard part = shard.of_batch(B, "augment");
   const int64_t n = B * C;
   torch::Tensor x = images.reshape({n, 3, H, W});
   // offsets in [-pad, pad] per image of the global batch; this shard's images keep theirs.

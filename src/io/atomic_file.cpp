@@ -27,8 +27,11 @@ void fsync_path(const std::string& path) {
 
 }  // namespace
 
+// temp files are "<path><kTempMarker><pid>"; remove_stale_temps reads the pid back
+constexpr char kTempMarker[] = ".tmp.";
+
 std::string atomic_temp_path(const std::string& path) {
-  return path + ".tmp." + std::to_string(static_cast<long>(getpid()));
+  return path + kTempMarker + std::to_string(static_cast<long>(getpid()));
 }
 
 void commit_atomic(const std::string& temp, const std::string& path) {
@@ -69,9 +72,10 @@ int remove_stale_temps(const std::string& dir) {
   int removed = 0;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     const std::string name = entry.path().filename().string();
-    const size_t at = name.rfind(".tmp.");
-    if (at == std::string::npos || at + 5 >= name.size()) continue;
-    const std::string pid_text = name.substr(at + 5);
+    const size_t marker = sizeof(kTempMarker) - 1;
+    const size_t at = name.rfind(kTempMarker);
+    if (at == std::string::npos || at + marker >= name.size()) continue;
+    const std::string pid_text = name.substr(at + marker);
     if (pid_text.find_first_not_of("0123456789") != std::string::npos) continue;
     const long pid = std::stol(pid_text);
     const bool alive = pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM);

@@ -218,6 +218,23 @@ std::function<void()> DistGroup::all_reduce_sum_async(torch::Tensor& values,
   };
 }
 
+DistGroup::GlobalMean DistGroup::global_mean(const torch::Tensor& sum, const torch::Tensor& count,
+                                             const std::string& what,
+                                             const std::vector<double>& extra) {
+  std::vector<torch::Tensor> parts{sum.detach().to(torch::kFloat64).reshape({1}),
+                                   count.detach().to(torch::kFloat64).reshape({1})};
+  if (!extra.empty()) parts.push_back(torch::tensor(extra, torch::kFloat64));
+  const torch::Tensor sums = all_reduce_sum(torch::cat(parts), what);
+  const double total = std::max(1.0, sums[1].item<double>());
+  GlobalMean mean;
+  mean.value = sums[0].item<double>() / total;
+  mean.loss = sum / (total / world_size());
+  for (size_t i = 0; i < extra.size(); ++i) {
+    mean.extra.push_back(sums[static_cast<int64_t>(i) + 2].item<double>());
+  }
+  return mean;
+}
+
 void DistGroup::barrier(const std::string& what) {
   if (!distributed()) return;
   try {

@@ -54,6 +54,18 @@ class DistGroup {
   std::function<void()> all_reduce_sum_async(torch::Tensor& values, const std::string& what);
   void barrier(const std::string& what);
 
+  // a loss averaged over the global batch from each rank's sum and element count, in one
+  // all-reduce that also sums extra. value: the sums over ranks divided (count at least 1);
+  // loss: this rank's term to backpropagate, so that gradients averaged over ranks are the
+  // gradient of value (world 1: sum / count). extra: each extra value summed over ranks.
+  struct GlobalMean {
+    torch::Tensor loss;  // () with the graph of sum
+    double value = 0;
+    std::vector<double> extra;
+  };
+  GlobalMean global_mean(const torch::Tensor& sum, const torch::Tensor& count,
+                         const std::string& what, const std::vector<double>& extra = {});
+
   // the error to throw when a collective failed: names the ranks that stopped responding
   [[noreturn]] void fail_collective(const std::string& what, const std::string& cause);
 

@@ -100,17 +100,13 @@ RaterTrainResult train_rater(const RaterTrainOptions& options) {
     // mse over the valid tokens of the global batch (sums over ranks, then one division)
     torch::Tensor p = rater->forward(cache.prefix_hidden, cache.key_bias, sfm);
     torch::Tensor w = valid.to(torch::kFloat32);
-    torch::Tensor sq_sum = ((p - labels).pow(2) * w).sum();
-    const torch::Tensor sums = group.all_reduce_sum(
-        torch::stack({sq_sum.detach().to(torch::kFloat64), w.sum().to(torch::kFloat64)}),
-        "the rater loss sums");
-    const double count = std::max(1.0, sums[1].item<double>());
-    const double loss_value = sums[0].item<double>() / count;
+    const DistGroup::GlobalMean mean =
+        group.global_mean(((p - labels).pow(2) * w).sum(), w.sum(), "the rater loss sums");
+    const double loss_value = mean.value;
     AVLA_CHECK(std::isfinite(loss_value), "train-rater", "loss is {} at step {}", loss_value, step);
-    torch::Tensor loss = sq_sum / (count / group.world_size());
     optimizer.zero_grad();
     if (grad_sync) grad_sync->begin();
-    loss.backward();
+    mean.loss.backward();
     if (grad_sync) grad_sync->finish();
     optimizer.clip_grad_norm(1.0);
     optimizer.step(learning_rate_at(step - 1, tc));

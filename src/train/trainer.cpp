@@ -59,10 +59,7 @@ FlowLossTerms unified_flow_loss(VLAImpl& model, const TrainBatch& batch, const T
   torch::Tensor actions = batch.actions.repeat_interleave(K, 0);  // (B*K, L, A)
   torch::Tensor valid = batch.valid.repeat_interleave(K, 0);      // (B*K, L)
   const int64_t L = actions.size(1);
-  const BatchShard rows = shard.total > 0 ? shard : BatchShard::all(batch.actions.size(0));
-  AVLA_CHECK(rows.size() == batch.actions.size(0), "train",
-             "the batch has {} rows, its shard [{}, {}) has {}", batch.actions.size(0), rows.begin,
-             rows.end, rows.size());
+  const BatchShard rows = shard.of_batch(batch.actions.size(0), "train");
   // draws for all B_global*K rows of the global batch; this shard keeps its rows
   const int64_t all = rows.total * K, first = rows.begin * K, last = rows.end * K;
   const double sfm_share = tc.vanilla ? 1.0 : tc.sfm_share;
@@ -158,7 +155,7 @@ TrainResult train(const TrainOptions& options) {
     const std::string state_path = out + "/train_state.safetensors";
     load_state_strict(*model, state.tensors, state_path, "weights.");
     if (ema) load_state_strict(*average, state.tensors, state_path, "ema.");
-    optimizer.load_state(state.tensors, out + "/train_state.safetensors");
+    optimizer.load_state(state.tensors, state_path);
     gen.set_state(state.rng_state);
     start_step = state.step;
     elapsed_before = state.elapsed_s;
@@ -263,21 +260,15 @@ TrainResult train(const TrainOptions& options) {
     TrainBatch batch = sampler.batch(ids.slice(0, shard.begin, shard.end));
     batch.obs.images = random_shift(batch.obs.images, tc.aug_shift, gen, shard);
     FlowLossTerms terms = unified_flow_loss(*model, batch, tc, gen, shard);
-    // eq. 4 over the global batch: squared-error sum, count, and rank 0's clock summed over ranks
-    const double my_clock = group.is_main() ? elapsed_s() : 0.0;
-    const torch::Tensor sums = group.all_reduce_sum(
-        torch::stack({terms.sum.detach().to(torch::kFloat64), terms.count.to(torch::kFloat64),
-                      torch::tensor(my_clock, torch::kFloat64)}),
-        "the loss sums");
-    const double count = std::max(1.0, sums[1].item<double>());
-    const double loss_value = sums[0].item<double>() / count;
-    clock_s = sums[2].item<double>();
+    // eq. 4 over the global batch, with rank 0's clock summed along (the others add 0)
+    const DistGroup::GlobalMean mean = group.global_mean(terms.sum, terms.count, "the loss sums",
+                                                         {group.is_main() ? elapsed_s() : 0.0});
+    const double loss_value = mean.value;
+    clock_s = mean.extra[0];
     AVLA_CHECK(std::isfinite(loss_value), "train", "loss is {} at step {}", loss_value, step + 1);
-    // gradients are averaged over ranks: each rank's share of the global mean, times world size
-    torch::Tensor loss = terms.sum / (count / group.world_size());
     optimizer.zero_grad();
     if (grad_sync) grad_sync->begin();
-    loss.backward();
+    mean.loss.backward();
     if (grad_sync) {
       grad_sync->finish();
       sync_ms += grad_sync->last_wait_ms();

@@ -6,6 +6,8 @@
 
 #include <cstdint>
 
+#include "util/error.h"
+
 namespace avla {
 
 struct BatchShard {
@@ -17,6 +19,14 @@ struct BatchShard {
   bool whole() const { return begin == 0 && end == total; }
 
   static BatchShard all(int64_t total) { return {0, total, total}; }
+  // the shard a batch of `rows` rows stands for: this one, or (total 0) the whole batch;
+  // component names the caller in the error when rows and the shard disagree
+  BatchShard of_batch(int64_t rows, const char* component) const {
+    const BatchShard s = total > 0 ? *this : all(rows);
+    AVLA_CHECK(s.size() == rows, component, "the batch has {} rows, its shard [{}, {}) has {}",
+               rows, s.begin, s.end, s.size());
+    return s;
+  }
   // contiguous, as even as possible: rank r gets rows [r*total/world, (r+1)*total/world)
   static BatchShard of_rank(int64_t total, int rank, int world) {
     return {total * rank / world, total * (rank + 1) / world, total};
