@@ -9,10 +9,10 @@ packages=(
   libhdf5-dev
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libpng-dev
+  libpng-dev libboost-dev libmsgpack-cxx-dev
   libmujoco-dev libqhull-dev libegl-dev libegl-mesa0 libgl-dev
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
-  python3 python3-torch python3-numpy python3-h5py python3-matplotlib
+  python3 python3-torch python3-numpy python3-h5py python3-matplotlib python3-msgpack python3-websockets
 )
 
 missing=()

@@ -46,8 +46,8 @@ std::vector<std::string> under(const std::set<std::string>& files, const std::st
   return out;
 }
 
-TEST(Layout, PolicyAndCheckpointNeverReachTrainOrSim) {
-  for (const char* folder : {"policy", "checkpoint"}) {
+TEST(Layout, PolicyCheckpointAndServerNeverReachTrainOrSim) {
+  for (const char* folder : {"policy", "checkpoint", "serve"}) {
     const auto reached = reached_from(folder);
     EXPECT_TRUE(reached.count("checkpoint/checkpoint.h") || std::string(folder) == "checkpoint");
     EXPECT_EQ(under(reached, "train"), std::vector<std::string>{}) << folder;

@@ -20,7 +20,11 @@ Command add_eval_command(CLI::App& app) {
   auto o = std::make_shared<EvalOptions>();
   auto mode = std::make_shared<std::string>("sfm");
   auto out = std::make_shared<std::string>();
-  cmd->add_option("--ckpt", o->ckpt, "checkpoint directory")->required();
+  cmd->add_option("--ckpt", o->ckpt, "checkpoint directory (or --server)");
+  cmd->add_option("--server", o->server,
+                  "evaluate the policy behind an openpi-protocol server at ws://HOST:PORT instead "
+                  "(its mode, flow steps and gripper handling apply)");
+  cmd->add_option("--api-key", o->api_key, "--server: the server's api key");
   cmd->add_option("--suite", o->suite, "spatial | object | goal | long");
   cmd->add_option("--tasks", o->tasks, "task names (default: every task of the suite)");
   cmd->add_option("--episodes", o->episodes, "episodes per task")->check(CLI::PositiveNumber);
@@ -56,11 +60,11 @@ Command add_eval_command(CLI::App& app) {
             o->mode = parse_act_mode(*mode);
             o->binarize_gripper = *gripper == "binary";
             const EvalReport report = evaluate(*o);
-            const std::string path = out->empty()
-                                         ? (std::filesystem::path(o->ckpt) /
-                                            fmt::format("eval_{}_{}.json", o->suite, *mode))
-                                               .string()
-                                         : *out;
+            const std::string name = fmt::format("eval_{}_{}.json", o->suite, report.mode);
+            const std::string path = !out->empty() ? *out
+                                     : o->ckpt.empty()
+                                         ? name
+                                         : (std::filesystem::path(o->ckpt) / name).string();
             write_file_atomic(path, to_json(report).dump(2) + "\n");
             fmt::print("{}", format_table(report));
             log_info("[eval] {} episodes in {:.0f} s -> {}", report.episodes.size(), report.seconds,

@@ -36,5 +36,6 @@ Command add_train_rater_command(CLI::App& app);
 Command add_eval_command(CLI::App& app);
 Command add_eval_rater_command(CLI::App& app);
 Command add_compare_command(CLI::App& app);
+Command add_serve_command(CLI::App& app);
 
 }  // namespace avla

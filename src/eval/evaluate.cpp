@@ -9,6 +9,8 @@
 #include "eval/rollout_frame.h"
 #include "eval/statistics.h"
 #include "eval/video_writer.h"
+#include "serve/openpi_protocol.h"
+#include "serve/ws_client.h"
 #include "sim/collect.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -40,21 +42,67 @@ TaskResult make_result(const std::string& name, const std::string& instruction, 
   return r;
 }
 
+constexpr int action_dim = static_cast<int>(std::tuple_size<sim::Action>::value);
+
+// where chunks come from: the checkpoint in this process, or an openpi-protocol server that
+// receives exactly the request of openpi's LIBERO example (+ the episode's noise seed)
+class ChunkSource {
+ public:
+  explicit ChunkSource(const EvalOptions& o) {
+    AVLA_CHECK(o.ckpt.empty() != o.server.empty(), "eval",
+               "give either --ckpt (a checkpoint) or --server (ws://HOST:PORT), not {}",
+               o.ckpt.empty() ? "neither" : "both");
+    options_.mode = o.mode;
+    options_.threshold = o.threshold;
+    options_.n_steps = o.flow_steps;
+    options_.binarize_gripper = o.binarize_gripper;
+    if (!o.ckpt.empty()) {
+      policy_ = std::make_unique<Policy>(o.ckpt);
+      policy_->check_options(options_);  // before any episode runs
+      chunk_len = policy_->config().model.chunk_len;
+      image_size = policy_->config().model.image_size;
+      mode = act_mode_name(o.mode);
+      return;
+    }
+    client_ = std::make_unique<WsClient>(o.server, o.api_key);
+    const ServeMetadata m = decode_metadata(client_->metadata());
+    chunk_len = m.chunk_len;                             // 0: a server that does not say
+    image_size = m.image_size > 0 ? m.image_size : 224;  // openpi's clients send 224
+    mode = m.mode.empty() ? "server" : m.mode;
+    threshold = m.threshold;
+  }
+
+  std::vector<ActResult> act(const std::vector<Observation>& obs,
+                             const std::vector<uint64_t>& seeds) {
+    if (policy_) return policy_->act_batch(obs, options_, seeds);
+    std::vector<ActResult> out;
+    for (size_t i = 0; i < obs.size(); ++i) {
+      out.push_back(decode_policy_reply(
+          client_->request_map(encode_policy_request(obs[i], seeds[i])), action_dim));
+    }
+    return out;
+  }
+
+  int chunk_len = 0, image_size = 0;
+  std::string mode;
+  double threshold = 0.5;
+
+ private:
+  ActOptions options_;
+  std::unique_ptr<Policy> policy_;
+  std::unique_ptr<WsClient> client_;
+};
+
 }  // namespace
 
 EvalReport evaluate(const EvalOptions& o) {
   AVLA_CHECK(o.episodes >= 1, "eval", "--episodes must be >= 1, got {}", o.episodes);
-  Policy policy(o.ckpt);
-  const int L = policy.config().model.chunk_len;
-  const int replan = o.replan > 0 ? o.replan : std::max(1, L / 2);
-  AVLA_CHECK(replan <= L, "eval", "--replan {} outside [1, chunk_len {}]", replan, L);
-  ActOptions act_options;
-  act_options.mode = o.mode;
-  act_options.threshold = o.threshold;
-  act_options.n_steps = o.flow_steps;
-  act_options.binarize_gripper = o.binarize_gripper;
-  const int resolution = o.resolution > 0 ? o.resolution : policy.config().model.image_size;
-  policy.check_options(act_options);  // before any episode runs
+  ChunkSource source(o);
+  const int L = source.chunk_len;
+  // half the chunk; openpi's libero example executes 5 when a server does not state its L
+  const int replan = o.replan > 0 ? o.replan : (L > 0 ? std::max(1, L / 2) : 5);
+  AVLA_CHECK(L == 0 || replan <= L, "eval", "--replan {} outside [1, chunk_len {}]", replan, L);
+  const int resolution = o.resolution > 0 ? o.resolution : source.image_size;
   const std::vector<const sim::Task*> tasks = sim::select_tasks(o.suite, o.tasks);
   if (!o.video_dir.empty()) std::filesystem::create_directories(o.video_dir);
 
@@ -68,8 +116,8 @@ EvalReport evaluate(const EvalOptions& o) {
   for (int i = 0; i < parallel; ++i) envs.push_back(std::make_unique<sim::Env>(config));
   EvalReport report;
   report.suite = o.suite;
-  report.mode = act_mode_name(o.mode);
-  report.threshold = o.threshold;
+  report.mode = source.mode;
+  report.threshold = o.server.empty() ? o.threshold : source.threshold;
   report.replan = replan;
   ProgressBar bar("eval " + report.mode, static_cast<int64_t>(tasks.size()) * o.episodes);
   Timer timer;
@@ -116,28 +164,32 @@ EvalReport evaluate(const EvalOptions& o) {
           seeds.push_back(s.rec.seed * 1000 + static_cast<uint64_t>(s.rec.chunks));
         }
         if (active.empty()) break;
-        const std::vector<ActResult> results = policy.act_batch(observations, act_options, seeds);
+        const std::vector<ActResult> results = source.act(observations, seeds);
         for (size_t j = 0; j < active.size(); ++j) {
           Slot& s = slots[static_cast<size_t>(active[j])];
           sim::Env& env = *envs[static_cast<size_t>(active[j])];
           const ActResult& r = results[j];
           ++s.rec.chunks;
           s.rec.policy_ms += r.timings.total_ms / static_cast<double>(active.size());
+          const int rows = static_cast<int>(r.actions.size(0));
           ChunkOverlay overlay;
-          for (int l = 0; l < L; ++l) overlay.regenerated.push_back(r.mask[l].item<bool>());
+          for (int l = 0; l < rows; ++l) overlay.regenerated.push_back(r.mask[l].item<bool>());
           s.rec.regenerated += static_cast<int>(r.mask.sum().item<int64_t>());
           if (r.confidence.defined()) {
-            for (int l = 0; l < L; ++l) overlay.confidence.push_back(r.confidence[l].item<float>());
+            for (int l = 0; l < rows; ++l) {
+              overlay.confidence.push_back(r.confidence[l].item<float>());
+            }
             s.confidence_sum += r.confidence.sum().item<double>();
-            s.confidence_count += L;
+            s.confidence_count += rows;
           }
           const torch::Tensor actions = r.actions.to(torch::kFloat64).contiguous();
-          for (int l = 0; l < replan && s.rec.steps < max_steps; ++l) {
+          for (int l = 0; l < std::min(replan, rows) && s.rec.steps < max_steps; ++l) {
             if (s.video) {
               overlay.executing = l;
               s.video->add_frame(rollout_frame(s.obs, overlay).data());
             }
             const double* a = actions[l].data_ptr<double>();
+            for (int64_t d = 0; d < actions.size(1); ++d) s.rec.action_sum += a[d];
             sim::StepResult step = env.step(std::vector<double>(a, a + actions.size(1)));
             ++s.rec.steps;
             s.obs = std::move(step.observation);
@@ -195,6 +247,7 @@ nlohmann::json to_json(const EvalReport& r) {
                         {"regenerated_tokens", e.regenerated},
                         {"mean_confidence", e.confidence},
                         {"policy_ms_per_chunk", e.policy_ms},
+                        {"executed_action_sum", e.action_sum},
                         {"video", e.video}});
   }
   return {{"suite", r.suite},

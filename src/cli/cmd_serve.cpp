@@ -1,0 +1,66 @@
+// asyncvla serve --ckpt DIR [--host H] [--port P] [--mode sfm|random|async]: the policy behind
+// openpi's websocket protocol (docs/SERVING.md)
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "serve/policy_service.h"
+#include "serve/ws_server.h"
+#include "util/log.h"
+
+namespace avla {
+
+Command add_serve_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "serve", "serve a policy over openpi's websocket protocol (ws://HOST:PORT, GET /healthz)");
+  struct Args {
+    std::string ckpt, mode = "async", gripper = "binary";
+    ServerOptions server;
+    ActOptions act;
+    double max_message_mib = 64;
+    uint64_t seed = 0;
+  };
+  auto a = std::make_shared<Args>();
+  cmd->add_option("--ckpt", a->ckpt, "checkpoint directory")->required();
+  cmd->add_option("--host", a->server.host, "address to listen on (0.0.0.0 exposes it)");
+  cmd->add_option("--port", a->server.port, "port (0: any free port, printed at start)")
+      ->check(CLI::Range(0, 65535));
+  cmd->add_option("--mode", a->mode, "sfm | random | async (alg. 1; needs the checkpoint's rater)")
+      ->check(CLI::IsMember({"sfm", "random", "async"}));
+  cmd->add_option("--threshold", a->act.threshold, "async: regenerate tokens with confidence below")
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--flow-steps", a->act.n_steps, "Euler steps per round (0: from config)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--gripper", a->gripper,
+                  "binary: gripper command by its sign (-1/+1); continuous: as predicted")
+      ->check(CLI::IsMember({"binary", "continuous"}));
+  cmd->add_option("--api-key", a->server.api_key,
+                  "require 'Authorization: Api-Key KEY' on the websocket handshake");
+  cmd->add_option("--max-message-mib", a->max_message_mib, "largest request accepted (MiB)")
+      ->check(CLI::Range(0.001, 4096.0));
+  cmd->add_option("--max-batch", a->server.max_batch,
+                  "requests of concurrent clients computed as one batched policy call")
+      ->check(CLI::Range(1, 256));
+  cmd->add_option("--seed", a->seed, "first noise seed for requests that carry none");
+  return {cmd, [a]() {
+            a->act.mode = parse_act_mode(a->mode);
+            a->act.binarize_gripper = a->gripper == "binary";
+            a->server.max_message_bytes = static_cast<size_t>(a->max_message_mib * 1024 * 1024);
+            a->server.stop_on_signals = true;
+            PolicyService service(a->ckpt, a->act, a->seed);
+            WsServer server(a->server, service.metadata(),
+                            [&service](const std::vector<ServerRequest>& requests) {
+                              return service.handle(requests);
+                            });
+            log_info("[serve] {} | mode {} | ws://{}:{} (health: http://{}:{}/healthz)", a->ckpt,
+                     a->mode, a->server.host, server.port(), a->server.host, server.port());
+            server.run();
+            const ServerStats s = server.stats();
+            log_info(
+                "[serve] stopped: {} connections, {} requests in {} batches (largest {}), {} "
+                "errors",
+                s.connections, s.requests, s.batches, s.max_batch_seen, s.errors);
+            return 0;
+          }};
+}
+
+}  // namespace avla

@@ -1,0 +1,69 @@
+#include "serve/policy_service.h"
+
+#include <filesystem>
+
+#include "util/error.h"
+#include "util/log.h"
+
+namespace avla {
+
+PolicyService::PolicyService(const std::string& checkpoint_dir, const ActOptions& options,
+                             uint64_t first_seed)
+    : dir_(checkpoint_dir), policy_(checkpoint_dir), options_(options), next_seed_(first_seed) {
+  policy_.check_options(options_);  // async without a rater fails at start-up, not per request
+}
+
+std::string PolicyService::metadata() const {
+  const ModelConfig& mc = policy_.config().model;
+  ServeMetadata m;
+  m.checkpoint = std::filesystem::path(dir_).lexically_normal().filename().string();
+  m.mode = act_mode_name(options_.mode);
+  m.threshold = options_.threshold;
+  m.chunk_len = mc.chunk_len;
+  m.action_dim = mc.action_dim;
+  m.image_size = mc.image_size;
+  m.n_cam = mc.n_cam;
+  m.flow_steps = options_.n_steps > 0 ? options_.n_steps : mc.n_flow_steps;
+  m.has_rater = policy_.has_rater();
+  return encode_metadata(m);
+}
+
+std::vector<ServerReply> PolicyService::handle(const std::vector<ServerRequest>& requests) {
+  Timer server_timer;
+  std::vector<ServerReply> replies(requests.size());
+  // decode and check each request on its own: a bad one is answered alone
+  std::vector<size_t> rows;
+  std::vector<Observation> observations;
+  std::vector<uint64_t> seeds;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    try {
+      const std::string& bytes = *requests[i].bytes;
+      PolicyRequest req = parse_policy_request(
+          decode_msg_map(bytes.data(), bytes.size(), "request"), policy_.config().model.n_cam);
+      policy_.prepare(req.obs);  // the policy's own checks (shapes, state), before batching
+      rows.push_back(i);
+      observations.push_back(std::move(req.obs));
+      seeds.push_back(req.seed ? *req.seed : next_seed_++);
+    } catch (const Error& e) {
+      replies[i] = {false, e.what()};
+    }
+  }
+  if (rows.empty()) return replies;
+  std::vector<ActResult> results;
+  try {
+    results = policy_.act_batch(observations, options_, seeds);
+  } catch (const std::exception& e) {
+    log_info("[serve] policy failed on a batch of {}: {}", rows.size(), e.what());
+    for (size_t i : rows) replies[i] = {false, "[serve] the policy failed on this request"};
+    return replies;
+  }
+  const double server_ms = server_timer.elapsed_ms();
+  for (size_t j = 0; j < rows.size(); ++j) {
+    const size_t i = rows[j];
+    replies[i] = {true, encode_policy_reply(results[j], results[j].timings.total_ms, server_ms,
+                                            requests[i].prev_total_ms)};
+  }
+  return replies;
+}
+
+}  // namespace avla

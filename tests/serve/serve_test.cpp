@@ -1,0 +1,567 @@
+// the policy server: openpi's msgpack-numpy codec (also against a python implementation of it),
+// the request/reply messages, the websocket server's protocol and behaviour (health check,
+// metadata first, errors as a text frame then close 1011, api key, batching, graceful stop), and
+// a served policy that answers exactly what the policy answers in process, in evaluation too.
+#include <gtest/gtest.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "eval/evaluate.h"
+#include "serve/msgpack_numpy.h"
+#include "serve/openpi_protocol.h"
+#include "serve/policy_service.h"
+#include "serve/ws_client.h"
+#include "serve/ws_server.h"
+#include "test_util.h"
+#include "tiny_policy.h"
+
+extern char** environ;
+
+namespace avla {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+// a server on a free loopback port, running on its own thread until the object ends
+struct RunningServer {
+  std::unique_ptr<WsServer> server;
+  std::thread thread;
+  RunningServer(ServerOptions o, const std::string& metadata, BatchHandler handler) {
+    o.port = 0;
+    server = std::make_unique<WsServer>(o, metadata, std::move(handler));
+    thread = std::thread([this] { server->run(); });
+  }
+  ~RunningServer() {
+    server->stop();
+    thread.join();
+  }
+  std::string url() const { return "ws://127.0.0.1:" + std::to_string(server->port()); }
+};
+
+// the echo handler: {"bytes": request size, "batch": batch size}; a request "x" is rejected
+std::vector<ServerReply> echo(const std::vector<ServerRequest>& requests) {
+  std::vector<ServerReply> out;
+  for (const ServerRequest& r : requests) {
+    if (*r.bytes == "x") {
+      out.push_back({false, "[request] x is not a request"});
+      continue;
+    }
+    MsgWriter w;
+    w.map(3).key("bytes").i64(static_cast<int64_t>(r.bytes->size()));
+    w.key("batch").i64(static_cast<int64_t>(requests.size()));
+    w.key("prev_total_ms").f64(r.prev_total_ms);
+    out.push_back({true, w.bytes()});
+  }
+  return out;
+}
+
+// a metadata frame (msgpack, as every client decodes it)
+std::string meta() {
+  ServeMetadata m;
+  m.mode = "test";
+  m.chunk_len = 10;
+  return encode_metadata(m);
+}
+
+std::string small_request() {
+  MsgWriter w;
+  w.map(1).key("prompt").str("hello");
+  return w.bytes();
+}
+
+struct HttpReply {
+  int status = 0;
+  std::string body;
+};
+
+// a plain GET; with upgrade, a websocket upgrade request (the server's answer before the
+// handshake completes)
+HttpReply http_get(int port, const std::string& target, bool upgrade = false) {
+  net::io_context ioc;
+  tcp::socket socket(ioc);
+  tcp::resolver resolver(ioc);
+  net::connect(socket, resolver.resolve("127.0.0.1", std::to_string(port)));
+  http::request<http::empty_body> req{http::verb::get, target, 11};
+  req.set(http::field::host, "127.0.0.1");
+  if (upgrade) {
+    req.set(http::field::connection, "Upgrade");
+    req.set(http::field::upgrade, "websocket");
+    req.set(http::field::sec_websocket_key, "dGhlIHNhbXBsZSBub25jZQ==");
+    req.set(http::field::sec_websocket_version, "13");
+  }
+  http::write(socket, req);
+  beast::flat_buffer buffer;
+  http::response<http::string_body> res;
+  http::read(socket, buffer, res);
+  return {static_cast<int>(res.result_int()), res.body()};
+}
+
+TEST(MsgpackNumpy, RoundTripsArraysNumbersStringsAndNestedMaps) {
+  const std::vector<float> values = {1.5f, -2.0f, 3.25f, 0.0f, 7.0f, -0.5f};
+  MsgWriter w;
+  w.map(5);
+  w.key("a").array(make_ndarray("<f4", {2, 3}, values.data(), values.size() * 4));
+  w.key("nested").map(2).key("x").f64(2.5).key("flag").boolean(true);
+  w.key("name").str("cube");
+  w.key("n").i64(-42);
+  w.key("nothing").nil();
+  const std::string bytes = w.bytes();
+  const MsgMap m = decode_msg_map(bytes.data(), bytes.size(), "test");
+  ASSERT_EQ(m.size(), 6u);
+  const NdArray& a = m.at("a").array;
+  EXPECT_EQ(m.at("a").kind, MsgField::Kind::Array);
+  EXPECT_EQ(a.dtype, "<f4");
+  EXPECT_EQ(a.shape, (std::vector<int64_t>{2, 3}));
+  ASSERT_EQ(a.data.size(), 24u);
+  EXPECT_EQ(std::memcmp(a.data.data(), values.data(), 24), 0);
+  EXPECT_EQ(m.at("nested/x").f, 2.5);
+  EXPECT_TRUE(m.at("nested/flag").b);
+  EXPECT_EQ(m.at("name").s, "cube");
+  EXPECT_EQ(m.at("n").i, -42);
+  EXPECT_EQ(m.at("nothing").kind, MsgField::Kind::Nil);
+}
+
+TEST(MsgpackNumpy, MalformedMessagesAreErrorsNamingTheProblem) {
+  auto decode = [](const std::string& s) { decode_msg_map(s.data(), s.size(), "the request"); };
+  test::expect_error([&] { decode(std::string("\xc1", 1)); }, {"the request", "not valid msgpack"});
+  const std::string good = small_request();
+  test::expect_error([&] { decode(good.substr(0, good.size() - 2)); }, {"not valid msgpack"});
+  test::expect_error([&] { decode(good + "\x01"); }, {"1 bytes after"});
+  test::expect_error([&] { decode(std::string("\x92\x01\x02", 3)); }, {"must be a msgpack map"});
+  test::expect_error([&] { decode(std::string("\x81\x01\x02", 3)); }, {"a key is int"});
+  const float f = 1;
+  const NdArray one = make_ndarray("<f4", {1}, &f, 4);
+  {
+    NdArray wrong = one;
+    wrong.shape = {2};  // 4 bytes cannot be 2 floats
+    MsgWriter w;
+    w.map(1).key("observation/state").array(wrong);
+    test::expect_error([&] { decode(w.bytes()); },
+                       {"'observation/state'", "4 data bytes", "[2]", "needs 8"});
+  }
+  {
+    NdArray big_endian = one;
+    big_endian.dtype = ">f4";
+    MsgWriter w;
+    w.map(1).key("s").array(big_endian);
+    test::expect_error([&] { decode(w.bytes()); }, {"'s'", "unsupported dtype '>f4'"});
+  }
+  {
+    NdArray huge = one;
+    huge.shape = {int64_t{1} << 40, int64_t{1} << 40};  // must not overflow into a match
+    MsgWriter w;
+    w.map(1).key("s").array(huge);
+    test::expect_error([&] { decode(w.bytes()); }, {"'s'", "4 data bytes"});
+  }
+  MsgLimits limits;
+  limits.max_elements = 4;
+  MsgWriter w;
+  w.map(5);
+  for (int i = 0; i < 5; ++i) w.key(std::to_string(i)).i64(i);
+  const std::string five = w.bytes();
+  test::expect_error([&] { decode_msg_map(five.data(), five.size(), "req", limits); },
+                     {"req", "not valid msgpack"});
+}
+
+std::string read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+std::string run_python(const std::string& args) {
+  const std::string cmd = "/usr/bin/python3 " + test::source_dir() +
+                          "/tests/reference/openpi_msgpack.py " + args + " 2>&1";
+  std::string out;
+  FILE* pipe = ::popen(cmd.c_str(), "r");
+  char buf[4096];
+  while (pipe && std::fgets(buf, sizeof buf, pipe)) out += buf;
+  EXPECT_EQ(pipe ? ::pclose(pipe) : -1, 0) << out;
+  return out;
+}
+
+TEST(MsgpackNumpy, DecodesOpenpisPythonPackingAndPythonDecodesOurReplies) {
+  const std::string dir = test::temp_dir("openpi_msgpack");
+  // python -> c++: the request of openpi's libero example, with a numpy scalar seed
+  run_python("pack-request " + dir + "/request.msgpack");
+  const std::string bytes = read_bytes(dir + "/request.msgpack");
+  const MsgMap m = decode_msg_map(bytes.data(), bytes.size(), "python request");
+  EXPECT_EQ(m.at("observation/image").array.dtype, "|u1");
+  EXPECT_EQ(m.at("observation/image").array.shape, (std::vector<int64_t>{224, 224, 3}));
+  EXPECT_EQ(m.at("observation/state").array.dtype, "<f8");
+  EXPECT_EQ(m.at("prompt").s, "put the red cube on the plate");
+  EXPECT_EQ(m.at("seed").kind, MsgField::Kind::Int);
+  EXPECT_EQ(m.at("seed").i, 7);
+  const PolicyRequest req = parse_policy_request(m, 2);
+  EXPECT_NEAR(req.obs.state[2].item<float>(), 1.05f, 1e-6);
+  EXPECT_EQ(req.obs.images[1].sizes(), (std::vector<int64_t>{224, 224, 3}));
+
+  // c++ -> python: a reply decodes into real arrays with numpy's dtypes and shapes
+  ActResult r;
+  r.actions = torch::arange(70, torch::kFloat32).reshape({10, 7}) / 10;
+  r.confidence = torch::linspace(0, 0.9, 10);
+  r.mask = torch::arange(10) % 3 == 0;
+  {
+    std::ofstream out(dir + "/reply.msgpack", std::ios::binary);
+    out << encode_policy_reply(r, 12.5, 13.0, 40.0);
+  }
+  const auto j = nlohmann::json::parse(run_python("unpack " + dir + "/reply.msgpack"));
+  EXPECT_EQ(j["actions"]["dtype"], "<f4");
+  EXPECT_EQ(j["actions"]["shape"], nlohmann::json({10, 7}));
+  EXPECT_NEAR(j["actions"]["sum"].get<double>(), 241.5, 1e-3);  // 0.1 * (0 + ... + 69)
+  EXPECT_EQ(j["regenerated"]["dtype"], "|b1");
+  EXPECT_EQ(j["regenerated"]["sum"].get<double>(), 4.0);  // tokens 0, 3, 6, 9
+  EXPECT_NEAR(j["confidence"]["sum"].get<double>(), 4.5, 1e-5);
+  EXPECT_EQ(j["policy_timing"]["infer_ms"], 12.5);
+  EXPECT_EQ(j["server_timing"]["prev_total_ms"], 40.0);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(OpenpiProtocol, RequestBecomesTheObservationAndBadOnesNameTheKey) {
+  Observation obs;
+  obs.images = {torch::randint(0, 256, {20, 30, 3}, torch::kInt64).to(torch::kUInt8),
+                torch::randint(0, 256, {8, 8, 3}, torch::kInt64).to(torch::kUInt8)};
+  obs.state = torch::tensor({0.1f, 0.2f, 0.3f, 3.0f, 0.0f, 0.1f, 0.04f, -0.04f});
+  obs.instruction = "open the drawer";
+  const std::string bytes = encode_policy_request(obs, 99);
+  const MsgMap m = decode_msg_map(bytes.data(), bytes.size(), "request");
+  const PolicyRequest req = parse_policy_request(m, 2);
+  EXPECT_TRUE(torch::equal(req.obs.images[0], obs.images[0]));
+  EXPECT_TRUE(torch::equal(req.obs.images[1], obs.images[1]));
+  EXPECT_TRUE(torch::equal(req.obs.state, obs.state));
+  EXPECT_EQ(req.obs.instruction, "open the drawer");
+  EXPECT_EQ(*req.seed, 99u);
+
+  // (3, H, W) and float images in [0, 1], as openpi's policies accept them
+  MsgMap chw = m;
+  const torch::Tensor planar = obs.images[0].permute({2, 0, 1}).contiguous();
+  chw["observation/image"].array = make_ndarray("|u1", {3, 20, 30}, planar.data_ptr(), 1800);
+  const torch::Tensor unit = obs.images[1].to(torch::kFloat32) / 255;
+  chw["observation/wrist_image"].array = make_ndarray("<f4", {8, 8, 3}, unit.data_ptr(), 768);
+  const PolicyRequest req2 = parse_policy_request(chw, 2);
+  EXPECT_TRUE(torch::equal(req2.obs.images[0], obs.images[0]));
+  EXPECT_TRUE(torch::equal(req2.obs.images[1], obs.images[1]));
+
+  auto broken = [&](const std::function<void(MsgMap&)>& edit) {
+    MsgMap copy = m;
+    edit(copy);
+    return copy;
+  };
+  test::expect_error(
+      [&] {
+        parse_policy_request(broken([](MsgMap& x) { x.erase("observation/wrist_image"); }), 2);
+      },
+      {"missing 'observation/wrist_image'"});
+  test::expect_error(
+      [&] {
+        parse_policy_request(broken([](MsgMap& x) {
+                               const double v[7] = {};
+                               x["observation/state"].array = make_ndarray("<f8", {7}, v, 56);
+                             }),
+                             2);
+      },
+      {"'observation/state'", "[7]", "expected [8]"});
+  test::expect_error(
+      [&] {
+        parse_policy_request(broken([](MsgMap& x) {
+                               double v[8] = {};
+                               v[4] = std::nan("");
+                               x["observation/state"].array = make_ndarray("<f8", {8}, v, 64);
+                             }),
+                             2);
+      },
+      {"'observation/state'", "NaN"});
+  test::expect_error(
+      [&] {
+        parse_policy_request(broken([](MsgMap& x) { x["prompt"].kind = MsgField::Kind::Int; }), 2);
+      },
+      {"'prompt' must be a string"});
+  test::expect_error(
+      [&] {
+        parse_policy_request(broken([](MsgMap& x) {
+                               const uint8_t v[16] = {};
+                               x["observation/image"].array = make_ndarray("|u1", {4, 4}, v, 16);
+                             }),
+                             2);
+      },
+      {"'observation/image'", "[4, 4]"});
+}
+
+TEST(WsServer, HealthCheckMetadataFirstThenOneReplyPerRequest) {
+  RunningServer s({}, meta(), echo);
+  const HttpReply health = http_get(s.server->port(), "/healthz");
+  EXPECT_EQ(health.status, 200);
+  EXPECT_EQ(health.body, "OK\n");
+  EXPECT_EQ(http_get(s.server->port(), "/other").status, 404);
+
+  // a raw websocket: the metadata frame comes first, binary
+  net::io_context ioc;
+  websocket::stream<tcp::socket> ws(ioc);
+  tcp::resolver resolver(ioc);
+  net::connect(ws.next_layer(), resolver.resolve("127.0.0.1", std::to_string(s.server->port())));
+  ws.handshake("127.0.0.1", "/");
+  beast::flat_buffer buffer;
+  ws.read(buffer);
+  EXPECT_FALSE(ws.got_text());
+  EXPECT_EQ(beast::buffers_to_string(buffer.data()), meta());
+  ws.binary(true);
+  double prev = 0;
+  for (int i = 0; i < 3; ++i) {
+    const std::string request = small_request();
+    ws.write(net::buffer(request));
+    buffer.consume(buffer.size());
+    ws.read(buffer);
+    const std::string reply = beast::buffers_to_string(buffer.data());
+    const MsgMap m = decode_msg_map(reply.data(), reply.size(), "reply");
+    EXPECT_EQ(m.at("bytes").i, static_cast<int64_t>(request.size()));
+    prev = m.at("prev_total_ms").f;
+    // no previous request on the first, then the previous one's total time
+    EXPECT_TRUE(i == 0 ? prev == -1.0 : prev >= 0.0) << i << ": " << prev;
+  }
+  ws.close(websocket::close_code::normal);
+}
+
+TEST(WsServer, BadRequestGetsATextFrameThenClose1011AndTheServerGoesOn) {
+  ServerOptions o;
+  o.max_message_bytes = 1000;
+  RunningServer s(o, meta(), echo);
+  auto expect_refused = [&](const std::string& message, bool as_text, const std::string& needle) {
+    net::io_context ioc;
+    websocket::stream<tcp::socket> ws(ioc);
+    tcp::resolver resolver(ioc);
+    net::connect(ws.next_layer(), resolver.resolve("127.0.0.1", std::to_string(s.server->port())));
+    ws.handshake("127.0.0.1", "/");
+    beast::flat_buffer buffer;
+    ws.read(buffer);  // metadata
+    ws.text(as_text);
+    ws.write(net::buffer(message));
+    buffer.consume(buffer.size());
+    ws.read(buffer);
+    EXPECT_TRUE(ws.got_text());
+    const std::string text = beast::buffers_to_string(buffer.data());
+    EXPECT_NE(text.find(needle), std::string::npos) << text;
+    EXPECT_EQ(text.find('\n'), std::string::npos) << "one line: " << text;
+    beast::error_code ec;
+    buffer.consume(buffer.size());
+    ws.read(buffer, ec);
+    EXPECT_EQ(ec, websocket::error::closed);
+    EXPECT_EQ(ws.reason().code, 1011);
+  };
+  expect_refused("x", false, "x is not a request");
+  expect_refused("hello", true, "expected a binary msgpack frame");
+  expect_refused(std::string(5000, 'a'), false, "message too large");
+  // and a good client is still served
+  WsClient client(s.url());
+  EXPECT_EQ(client.request_map(small_request()).at("batch").i, 1);
+  EXPECT_EQ(s.server->stats().errors, 3);
+}
+
+TEST(WsServer, ApiKeyIsRequiredWhenSet) {
+  ServerOptions o;
+  o.api_key = "s3cret";
+  RunningServer s(o, meta(), echo);
+  test::expect_error([&] { WsClient c(s.url()); }, {"declined the websocket handshake", "api key"});
+  test::expect_error([&] { WsClient c(s.url(), "wrong"); }, {"declined"});
+  EXPECT_EQ(http_get(s.server->port(), "/", true).status, 401);
+  WsClient ok(s.url(), "s3cret");
+  EXPECT_EQ(ok.request_map(small_request()).at("batch").i, 1);
+  EXPECT_EQ(http_get(s.server->port(), "/healthz").status, 200);  // health needs no key
+}
+
+TEST(WsServer, ConcurrentRequestsAreBatchedAndStopAnswersTheOneInFlight) {
+  std::vector<int> batch_sizes;
+  std::mutex mutex;
+  auto slow = [&](const std::vector<ServerRequest>& r) {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      batch_sizes.push_back(static_cast<int>(r.size()));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    return echo(r);
+  };
+  auto s = std::make_unique<RunningServer>(ServerOptions{}, meta(), slow);
+  std::vector<std::unique_ptr<WsClient>> clients;
+  for (int i = 0; i < 4; ++i) clients.push_back(std::make_unique<WsClient>(s->url()));
+  std::vector<int64_t> seen(4, 0);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&, i] {
+      // the first occupies the worker; the other three arrive while it computes
+      if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      seen[static_cast<size_t>(i)] =
+          clients[static_cast<size_t>(i)]->request_map(small_request()).at("batch").i;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(seen[0], 1);
+  EXPECT_EQ(seen[1], 3);
+  EXPECT_EQ(seen[2], 3);
+  EXPECT_EQ(seen[3], 3);
+  EXPECT_EQ(batch_sizes, (std::vector<int>{1, 3}));
+
+  // stop while a request is in flight: it is answered, then run() returns
+  int64_t in_flight = 0;
+  std::thread t([&] { in_flight = clients[0]->request_map(small_request()).at("bytes").i; });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  s->server->stop();
+  t.join();
+  EXPECT_EQ(in_flight, static_cast<int64_t>(small_request().size()));
+  s.reset();  // joins run(): every connection, idle or not, was closed
+  test::expect_error([&] { clients[1]->request(small_request()); }, {"connection failed"});
+}
+
+TEST(PolicyServer, RepliesAreWhatThePolicyAnswersInProcess) {
+  const test::TinyRun& run = test::tiny_run();
+  ActOptions options;
+  options.mode = ActMode::Random;  // afm on a random half: the mask depends on the seed too
+  PolicyService service(run.ckpt, options);
+  RunningServer s({}, service.metadata(),
+                  [&](const std::vector<ServerRequest>& r) { return service.handle(r); });
+  WsClient client(s.url());
+  const ServeMetadata meta = decode_metadata(client.metadata());
+  EXPECT_EQ(meta.mode, "random");
+  EXPECT_EQ(meta.chunk_len, service.policy().config().model.chunk_len);
+  EXPECT_EQ(meta.image_size, service.policy().config().model.image_size);
+
+  Policy policy(run.ckpt);
+  for (int step : {0, 5}) {
+    const Observation obs = test::synthetic_observation(run.data, step);
+    const MsgMap reply = client.request_map(encode_policy_request(obs, 1234 + step));
+    const ActResult remote = decode_policy_reply(reply, 7);
+    options.seed = 1234 + step;
+    const ActResult local = policy.act(obs, options);
+    EXPECT_TRUE(torch::equal(remote.actions, local.actions.to(torch::kFloat32))) << step;
+    EXPECT_TRUE(torch::equal(remote.mask, local.mask)) << step;
+    EXPECT_GT(reply.at("server_timing/infer_ms").f, 0.0);
+  }
+  // a bad request is refused with its reason, and the server keeps serving others
+  Observation bad = test::synthetic_observation(run.data, 0);
+  bad.state[3] = std::numeric_limits<float>::quiet_NaN();
+  test::expect_error([&] { client.request(encode_policy_request(bad, 1)); },
+                     {"answered with an error", "observation/state", "NaN"});
+  WsClient again(s.url());
+  EXPECT_EQ(
+      decode_policy_reply(
+          again.request_map(encode_policy_request(test::synthetic_observation(run.data, 1), 3)), 7)
+          .actions.size(0),
+      meta.chunk_len);
+}
+
+TEST(PolicyServer, EvaluationThroughTheServerGivesTheInProcessEpisodes) {
+  const test::TinyRun& run = test::tiny_run();
+  EvalOptions o;
+  o.suite = "goal";
+  o.tasks = {"open_drawer"};
+  o.episodes = 2;
+  o.max_steps = 20;
+  o.mode = ActMode::Random;
+  o.ckpt = run.ckpt;
+  const EvalReport local = evaluate(o);
+
+  ActOptions options;
+  options.mode = ActMode::Random;
+  PolicyService service(run.ckpt, options);
+  RunningServer s({}, service.metadata(),
+                  [&](const std::vector<ServerRequest>& r) { return service.handle(r); });
+  o.ckpt.clear();
+  o.server = s.url();
+  const EvalReport remote = evaluate(o);
+  EXPECT_EQ(remote.mode, "random");
+  ASSERT_EQ(remote.episodes.size(), local.episodes.size());
+  for (size_t i = 0; i < local.episodes.size(); ++i) {
+    const EpisodeRecord& a = local.episodes[i];
+    const EpisodeRecord& b = remote.episodes[i];
+    EXPECT_EQ(a.seed, b.seed);
+    EXPECT_EQ(a.steps, b.steps);
+    EXPECT_EQ(a.chunks, b.chunks);
+    EXPECT_EQ(a.regenerated, b.regenerated);
+    EXPECT_EQ(a.action_sum, b.action_sum);  // every executed action, bit for bit
+    EXPECT_NE(a.action_sum, 0.0);
+  }
+  o.server = "ws://127.0.0.1:1";  // nothing listens there
+  test::expect_error([&] { evaluate(o); }, {"cannot reach ws://127.0.0.1:1"});
+}
+
+TEST(PolicyServer, PythonWebsocketsClientGetsRealArrays) {
+  // a third-party client (python websockets + msgpack, as openpi's client) against our server
+  const test::TinyRun& run = test::tiny_run();
+  ActOptions options;
+  options.mode = ActMode::Random;
+  PolicyService service(run.ckpt, options);
+  RunningServer s({}, service.metadata(),
+                  [&](const std::vector<ServerRequest>& r) { return service.handle(r); });
+  std::string out;
+  FILE* pipe = ::popen(("/usr/bin/python3 " + test::source_dir() + "/bench/serve_bench.py " +
+                        s.url() + " --once 2>&1")
+                           .c_str(),
+                       "r");
+  char buf[4096];
+  while (pipe && std::fgets(buf, sizeof buf, pipe)) out += buf;
+  ASSERT_EQ(pipe ? ::pclose(pipe) : -1, 0) << out;
+  const auto j = nlohmann::json::parse(out);
+  const int L = service.policy().config().model.chunk_len;
+  EXPECT_EQ(j["metadata"]["server"], "asyncvla");
+  EXPECT_EQ(j["metadata"]["chunk_len"], L);
+  EXPECT_EQ(j["metadata"]["mode"], "random");
+  EXPECT_EQ(j["reply"]["actions"]["ndarray"], true);
+  EXPECT_EQ(j["reply"]["actions"]["dtype"], "<f4");
+  EXPECT_EQ(j["reply"]["actions"]["shape"], nlohmann::json({L, 7}));
+  EXPECT_EQ(j["reply"]["regenerated"]["shape"], nlohmann::json({L}));
+  EXPECT_GT(j["reply"]["policy_timing"]["infer_ms"].get<double>(), 0.0);
+  EXPECT_FALSE(j["reply"]["server_timing"].contains("prev_total_ms"));  // the first request
+}
+
+int free_port() {
+  net::io_context ioc;
+  tcp::acceptor a(ioc, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
+  return a.local_endpoint().port();
+}
+
+TEST(ServeCli, SigtermFinishesAndExitsZero) {
+  const test::TinyRun& run = test::tiny_run();
+  const int port = free_port();
+  const std::string port_arg = std::to_string(port);
+  std::vector<std::string> args = {ASYNCVLA_BINARY, "--threads", "1",      "serve",  "--ckpt",
+                                   run.ckpt,        "--port",    port_arg, "--mode", "sfm"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  ASSERT_EQ(posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ), 0);
+  const std::string url = "ws://127.0.0.1:" + port_arg;
+  std::unique_ptr<WsClient> client;
+  for (int i = 0; i < 300 && !client; ++i) {  // up to 30 s for the checkpoint to load
+    try {
+      client = std::make_unique<WsClient>(url);
+    } catch (const Error&) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  ASSERT_TRUE(client) << "the server did not come up on " << url;
+  const Observation obs = test::synthetic_observation(run.data, 0);
+  EXPECT_EQ(
+      decode_policy_reply(client->request_map(encode_policy_request(obs, 1)), 7).actions.size(1),
+      7);
+  ASSERT_EQ(::kill(pid, SIGTERM), 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+}  // namespace
+}  // namespace avla
