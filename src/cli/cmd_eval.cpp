@@ -25,6 +25,10 @@ Command add_eval_command(CLI::App& app) {
                   "evaluate the policy behind an openpi-protocol server at ws://HOST:PORT instead "
                   "(its mode, flow steps and gripper handling apply)");
   cmd->add_option("--api-key", o->api_key, "--server: the server's api key");
+  cmd->add_option("--scripted", o->scripted,
+                  "diagnostics without a policy: expert (the scripted expert's actions; every "
+                  "episode should succeed) or zero (zero actions; none should)")
+      ->check(CLI::IsMember({"expert", "zero"}));
   cmd->add_option("--suite", o->suite, "spatial | object | goal | long");
   cmd->add_option("--tasks", o->tasks, "task names (default: every task of the suite)");
   cmd->add_option("--episodes", o->episodes, "episodes per task")->check(CLI::PositiveNumber);

@@ -13,6 +13,7 @@ Command add_train_command(CLI::App& app) {
     std::vector<std::string> data;
     std::string config, out;
     int steps = 0, batch = 0, stop_after = 0, flow_draws = 0, aug_shift = -1, keep_every = -1;
+    int image_rotation = -1;
     double lr = 0, time_limit = 0, sfm_share = -1, ema = -1, state_std_floor = -1;
     int64_t seed = -1;
     bool bf16 = false, vanilla = false, resume = false;
@@ -53,6 +54,10 @@ Command add_train_command(CLI::App& app) {
   cmd->add_option("--keep-every", args->keep_every,
                   "also keep a snapshot checkpoint every this many steps (0: none; -1: config)")
       ->check(CLI::Range(-1, 1 << 30));
+  cmd->add_option("--image-rotation", args->image_rotation,
+                  "rotation of the training files' images from upright: 0 (ours), 180 (real "
+                  "LIBERO files as stored); saved in the checkpoint, -1: config")
+      ->check(CLI::IsMember({-1, 0, 180}));
   add_dist_flags(cmd, args->dist);
   return {cmd, [args]() {
             return run_data_parallel(args->dist, [&](const DistConfig& dist) {
@@ -71,6 +76,9 @@ Command add_train_command(CLI::App& app) {
               if (args->aug_shift >= 0) opt.config.train.aug_shift = args->aug_shift;
               if (args->ema >= 0) opt.config.train.ema_decay = args->ema;
               if (args->keep_every >= 0) opt.config.train.keep_every = args->keep_every;
+              if (args->image_rotation >= 0) {
+                opt.config.model.image_rotation = args->image_rotation;
+              }
               if (args->state_std_floor >= 0) {
                 opt.config.train.state_std_floor = args->state_std_floor;
               }

@@ -12,6 +12,7 @@
 #include "serve/openpi_protocol.h"
 #include "serve/ws_client.h"
 #include "sim/collect.h"
+#include "sim/expert.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -49,6 +50,16 @@ constexpr int action_dim = static_cast<int>(std::tuple_size<sim::Action>::value)
 class ChunkSource {
  public:
   explicit ChunkSource(const EvalOptions& o) {
+    if (!o.scripted.empty()) {  // chunks of one action, made in the loop from the environment
+      AVLA_CHECK(o.scripted == "expert" || o.scripted == "zero", "eval",
+                 "--scripted must be expert or zero, got '{}'", o.scripted);
+      AVLA_CHECK(o.ckpt.empty() && o.server.empty(), "eval",
+                 "--scripted runs without a policy: drop --ckpt and --server");
+      chunk_len = 1;
+      image_size = 64;
+      mode = "scripted_" + o.scripted;
+      return;
+    }
     AVLA_CHECK(o.ckpt.empty() != o.server.empty(), "eval",
                "give either --ckpt (a checkpoint) or --server (ws://HOST:PORT), not {}",
                o.ckpt.empty() ? "neither" : "both");
@@ -126,6 +137,7 @@ EvalReport evaluate(const EvalOptions& o) {
     EpisodeRecord rec;
     sim::SimObservation obs;
     std::unique_ptr<VideoWriter> video;
+    std::unique_ptr<sim::Expert> expert;  // --scripted expert
     double confidence_sum = 0;
     int confidence_count = 0;
     bool finished = false;
@@ -149,7 +161,13 @@ EvalReport evaluate(const EvalOptions& o) {
           s.video = std::make_unique<VideoWriter>(s.rec.video, 2 * resolution,
                                                   resolution + overlay_height, 20);
         }
-        s.obs = envs[static_cast<size_t>(i)]->reset(*task, s.rec.seed);
+        sim::Env& env = *envs[static_cast<size_t>(i)];
+        s.obs = env.reset(*task, s.rec.seed);
+        if (o.scripted == "expert") {  // the expert of sim collect, on the same seed
+          sim::ExpertConfig expert_config;
+          expert_config.scale = env.config().controller;
+          s.expert = std::make_unique<sim::Expert>(*task, env.layout(), s.rec.seed, expert_config);
+        }
       }
       while (true) {
         // one batched policy call for every episode still running
@@ -164,7 +182,22 @@ EvalReport evaluate(const EvalOptions& o) {
           seeds.push_back(s.rec.seed * 1000 + static_cast<uint64_t>(s.rec.chunks));
         }
         if (active.empty()) break;
-        const std::vector<ActResult> results = source.act(observations, seeds);
+        std::vector<ActResult> results;
+        if (o.scripted.empty()) {
+          results = source.act(observations, seeds);
+        } else {
+          for (int i : active) {  // one action (1, 7) in float64, exactly as the expert made it
+            sim::Action a{};
+            Slot& s = slots[static_cast<size_t>(i)];
+            if (s.expert) a = s.expert->act(envs[static_cast<size_t>(i)]->physics());
+            ActResult r;
+            r.actions = torch::tensor(std::vector<double>(a.begin(), a.end()), torch::kFloat64)
+                            .reshape({1, action_dim});
+            r.sfm_actions = r.actions;
+            r.mask = torch::zeros({1}, torch::kBool);
+            results.push_back(std::move(r));
+          }
+        }
         for (size_t j = 0; j < active.size(); ++j) {
           Slot& s = slots[static_cast<size_t>(active[j])];
           sim::Env& env = *envs[static_cast<size_t>(active[j])];

@@ -16,6 +16,9 @@ struct EvalOptions {
   std::string server;  // ws://HOST:PORT of an openpi-protocol policy server (ours or openpi's);
                        // its mode, flow steps and gripper handling are the server's
   std::string api_key;
+  // diagnostics, instead of a policy: "expert" executes the scripted expert's actions (the
+  // success path: every episode must succeed), "zero" executes zero actions (none may)
+  std::string scripted;
   std::string suite = "spatial";
   std::vector<std::string> tasks;  // empty: every task of the suite
   int episodes = 10;               // per task

@@ -14,6 +14,7 @@ template <typename Struct, typename Fn>
 void model_fields(Struct& c, Fn&& f) {
   f("n_cam", c.n_cam);
   f("image_size", c.image_size);
+  f("image_rotation", c.image_rotation);
   f("state_dim", c.state_dim);
   f("max_text_len", c.max_text_len);
   f("vocab_size", c.vocab_size);
@@ -70,8 +71,12 @@ void ModelConfig::validate() const {
     AVLA_CHECK(v > 0, "config", "model.{} must be positive, found {}", name, v);
   };
   model_fields(*this, [&](const char* name, const auto& v) {
-    if (std::string(name) != "vocab_size") positive(name, static_cast<double>(v));
+    const std::string n = name;
+    if (n != "vocab_size" && n != "image_rotation") positive(name, static_cast<double>(v));
   });
+  AVLA_CHECK(image_rotation == 0 || image_rotation == 180, "config",
+             "model.image_rotation must be 0 (upright) or 180 (upside down), found {}",
+             image_rotation);
   AVLA_CHECK(d_model % n_head == 0, "config", "model.d_model {} is not divisible by n_head {}",
              d_model, n_head);
   AVLA_CHECK(n_head % n_kv_head == 0, "config", "model.n_head {} is not divisible by n_kv_head {}",

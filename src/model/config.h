@@ -9,8 +9,11 @@ namespace avla {
 
 struct ModelConfig {
   // observation
-  int n_cam = 2;          // camera images per observation
-  int image_size = 64;    // model resolution (square); inputs are resized to it
+  int n_cam = 2;        // camera images per observation
+  int image_size = 64;  // model resolution (square); inputs are resized to it
+  // rotation of the training images from upright: 0 (our simulator) or 180 (real LIBERO files
+  // as stored). observations given to a policy are upright; it turns them by this much
+  int image_rotation = 0;
   int state_dim = 11;     // data/state_features.h: ee pos (3) + rotation columns (6) + fingers (2)
   int max_text_len = 16;  // instruction tokens, padded
   int vocab_size = 0;     // set from the tokenizer

@@ -31,9 +31,17 @@ const char* act_mode_name(ActMode mode) {
   return "?";
 }
 
-Observation demo_observation(const LiberoDemo& demo, int64_t t, const std::string& instruction) {
+torch::Tensor rotate_image(const torch::Tensor& image, int degrees) {
+  AVLA_CHECK(degrees == 0 || degrees == 180, "policy", "image rotation {} is not 0 or 180",
+             degrees);
+  return degrees == 180 ? image.flip({0, 1}) : image;  // (H, W, 3)
+}
+
+Observation demo_observation(const LiberoDemo& demo, int64_t t, const std::string& instruction,
+                             int image_rotation) {
   Observation obs;
-  obs.images = {demo.agentview_rgb[t], demo.eye_in_hand_rgb[t]};
+  obs.images = {rotate_image(demo.agentview_rgb[t], image_rotation),
+                rotate_image(demo.eye_in_hand_rgb[t], image_rotation)};
   obs.state = torch::cat({demo.ee_states[t], demo.gripper_states[t]}).to(torch::kFloat32);
   obs.instruction = instruction;
   return obs;
@@ -54,7 +62,9 @@ ObservationBatch Policy::prepare(const Observation& obs) const {
     AVLA_CHECK(img.dim() == 3 && img.size(2) == 3 && img.scalar_type() == torch::kUInt8, "policy",
                "observation.images[{}] has shape {}, expected uint8 [H,W,3]", i,
                c10::str(img.sizes()));
-    cams.push_back(resize_images(img.unsqueeze(0), mc.image_size));  // (1, 3, S, S)
+    // upright -> the orientation the model was trained on, then its resolution
+    cams.push_back(resize_images(rotate_image(img, mc.image_rotation).unsqueeze(0),
+                                 mc.image_size));  // (1, 3, S, S)
   }
   AVLA_CHECK(obs.state.defined() && obs.state.dim() == 1 && obs.state.size(0) == raw_state_dim,
              "policy",

@@ -21,14 +21,21 @@ ActMode parse_act_mode(const std::string& s);  // "sfm" | "random" | "async"
 const char* act_mode_name(ActMode mode);
 
 struct Observation {
-  std::vector<torch::Tensor> images;  // n_cam x (H, W, 3) uint8: agentview, eye_in_hand
+  std::vector<torch::Tensor> images;  // n_cam x (H, W, 3) uint8, upright: agentview, eye_in_hand
   torch::Tensor state;                // (8) raw LIBERO state: ee pos, ee axis-angle, fingers
   std::string instruction;
 };
 
 struct LiberoDemo;
-// the observation of frame t of a stored demonstration (both cameras, ee_states | gripper_states)
-Observation demo_observation(const LiberoDemo& demo, int64_t t, const std::string& instruction);
+// the observation of frame t of a stored demonstration (both cameras, ee_states | gripper_states),
+// upright: image_rotation is the rotation of the stored frames (a checkpoint's
+// config.model.image_rotation when it was trained on these files)
+Observation demo_observation(const LiberoDemo& demo, int64_t t, const std::string& instruction,
+                             int image_rotation = 0);
+
+// an upright (H, W, 3) image turned by degrees (0 or 180): what a checkpoint trained on images of
+// that rotation sees; its own inverse
+torch::Tensor rotate_image(const torch::Tensor& image, int degrees);
 
 struct ActOptions {
   ActMode mode = ActMode::Sfm;

@@ -152,7 +152,7 @@ std::string encode_policy_reply(const ActResult& r, double policy_infer_ms, doub
 
 std::string encode_metadata(const ServeMetadata& m) {
   MsgWriter w;
-  w.map(11);
+  w.map(12);
   w.key("server").str("asyncvla");
   w.key("checkpoint").str(m.checkpoint);
   w.key("mode").str(m.mode);
@@ -164,6 +164,7 @@ std::string encode_metadata(const ServeMetadata& m) {
   w.key("flow_steps").i64(m.flow_steps);
   w.key("has_rater").boolean(m.has_rater);
   w.key("image_orientation").str(m.image_orientation);
+  w.key("image_rotation").i64(m.image_rotation);
   return w.bytes();
 }
 
@@ -186,6 +187,8 @@ ServeMetadata decode_metadata(const MsgMap& msg) {
   if (auto f = get("flow_steps", MsgField::Kind::Int)) m.flow_steps = static_cast<int>(f->i);
   if (auto f = get("has_rater", MsgField::Kind::Bool)) m.has_rater = f->b;
   if (auto f = get("image_orientation", MsgField::Kind::Str)) m.image_orientation = f->s;
+  if (auto f = get("image_rotation", MsgField::Kind::Int))
+    m.image_rotation = static_cast<int>(f->i);
   return m;
 }
 

@@ -25,6 +25,7 @@ std::string PolicyService::metadata() const {
   m.n_cam = mc.n_cam;
   m.flow_steps = options_.n_steps > 0 ? options_.n_steps : mc.n_flow_steps;
   m.has_rater = policy_.has_rater();
+  m.image_rotation = mc.image_rotation;
   return encode_metadata(m);
 }
 

@@ -108,7 +108,11 @@ RaterTrainResult train_rater(const RaterTrainOptions& options) {
     if (grad_sync) grad_sync->begin();
     mean.loss.backward();
     if (grad_sync) grad_sync->finish();
-    optimizer.clip_grad_norm(1.0);
+    const double grad_norm = optimizer.clip_grad_norm(1.0);
+    AVLA_CHECK(std::isfinite(grad_norm), "train-rater",
+               "gradient norm is {} at step {} (NaN or Inf in a gradient); stopped before updating "
+               "the rater",
+               grad_norm, step);
     optimizer.step(learning_rate_at(step - 1, tc));
     if (step == 1) result.first_loss = loss_value;
     interval_loss += loss_value;

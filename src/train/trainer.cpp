@@ -218,7 +218,9 @@ TrainResult train(const TrainOptions& options) {
   // a save: the train state first (everything a resume needs, in one atomic file), then the
   // policy files (each atomic). a kill between the two leaves a policy one save behind, never a
   // run that cannot resume or a checkpoint that does not load.
+  int64_t saved_step = start_step;  // what the checkpoint in out holds
   auto checkpoint = [&](int64_t step) {
+    saved_step = step;
     TrainState state{optimizer.state(), gen.get_state(), step, elapsed_s(), group.world_size()};
     for (auto& [name, t] : module_state(*model)) state.tensors["weights." + name] = t;
     if (ema) {
@@ -265,7 +267,12 @@ TrainResult train(const TrainOptions& options) {
                                                          {group.is_main() ? elapsed_s() : 0.0});
     const double loss_value = mean.value;
     clock_s = mean.extra[0];
-    AVLA_CHECK(std::isfinite(loss_value), "train", "loss is {} at step {}", loss_value, step + 1);
+    // a non-finite loss or gradient stops the run before the optimizer touches the weights:
+    // the checkpoint in out stays the last good one (docs/RELIABILITY.md)
+    AVLA_CHECK(std::isfinite(loss_value), "train",
+               "loss is {} at step {}; stopped before updating the weights, the checkpoint in {} "
+               "is the last good one (step {})",
+               loss_value, step + 1, out, saved_step);
     optimizer.zero_grad();
     if (grad_sync) grad_sync->begin();
     mean.loss.backward();
@@ -274,6 +281,10 @@ TrainResult train(const TrainOptions& options) {
       sync_ms += grad_sync->last_wait_ms();
     }
     const double grad_norm = optimizer.clip_grad_norm(tc.grad_clip);
+    AVLA_CHECK(std::isfinite(grad_norm), "train",
+               "gradient norm is {} at step {} (NaN or Inf in a gradient); stopped before updating "
+               "the weights, the checkpoint in {} is the last good one (step {})",
+               grad_norm, step + 1, out, saved_step);
     optimizer.step(lr);
     ++step;
     if (ema) ema->update(step);

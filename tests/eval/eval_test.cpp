@@ -4,9 +4,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "eval/evaluate.h"
 #include "eval/paired.h"
 #include "eval/statistics.h"
 #include "io/atomic_file.h"
+#include "sim/collect.h"
 #include "test_util.h"
 #include "tiny_policy.h"
 #include "train/rater_trainer.h"
@@ -168,6 +170,38 @@ TEST(Eval, BadArgumentsAreClearErrors) {
   const auto [code2, out2] = test::run_cli("eval --ckpt /nonexistent --suite spatial", 2);
   EXPECT_EQ(code2, 1);
   EXPECT_NE(out2.find("error:"), std::string::npos) << out2;
+}
+
+// the success path of closed-loop evaluation, without a trained policy: the scripted expert's
+// actions succeed in every episode with exactly sim collect's step count and stop there; zero
+// actions succeed in none and run to the step limit
+TEST(Eval, ScriptedExpertSucceedsEveryEpisodeAndZeroActionsNone) {
+  EvalOptions o;
+  o.suite = "goal";
+  o.tasks = {"open_drawer", "cube_in_bowl"};
+  o.episodes = 2;
+  o.scripted = "expert";
+  const EvalReport expert = evaluate(o);
+  EXPECT_EQ(expert.mode, "scripted_expert");
+  EXPECT_EQ(expert.total.successes, 4);
+  EXPECT_EQ(expert.total.rate, 1.0);
+  sim::EnvConfig config;
+  config.image_size = 64;
+  sim::Env env(config);
+  for (const EpisodeRecord& e : expert.episodes) {
+    const sim::ExpertEpisode reference =
+        sim::run_expert(env, sim::find_task("goal", e.task), e.seed, false);
+    EXPECT_TRUE(e.success);
+    EXPECT_EQ(e.steps, reference.steps) << e.task << " seed " << e.seed;  // stopped at success
+    EXPECT_EQ(e.chunks, e.steps);                                         // one action a chunk
+  }
+  o.scripted = "zero";
+  o.max_steps = 60;
+  const EvalReport zero = evaluate(o);
+  EXPECT_EQ(zero.total.successes, 0);
+  for (const EpisodeRecord& e : zero.episodes) EXPECT_EQ(e.steps, 60);
+  o.ckpt = "/some/ckpt";
+  test::expect_error([&] { evaluate(o); }, {"--scripted runs without a policy"});
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "data/dataset.h"
 #include "eval/evaluate.h"
 #include "serve/msgpack_numpy.h"
 #include "serve/openpi_protocol.h"
@@ -523,6 +524,52 @@ TEST(PolicyServer, PythonWebsocketsClientGetsRealArrays) {
   EXPECT_EQ(j["reply"]["regenerated"]["shape"], nlohmann::json({L}));
   EXPECT_GT(j["reply"]["policy_timing"]["infer_ms"].get<double>(), 0.0);
   EXPECT_FALSE(j["reply"]["server_timing"].contains("prev_total_ms"));  // the first request
+}
+
+TEST(ImageOrientation, TrainedOnUpsideDownFilesTheModelSeesTheStoredFramesFromUprightClients) {
+  // a checkpoint trained on files whose frames are upside down (real LIBERO as stored) records
+  // image_rotation 180; openpi's LIBERO client sends upright frames (it rotates LIBERO's renders);
+  // the model must see exactly the frames it was trained on
+  const std::string data = test::tiny_data_dir();
+  const LiberoFile file = read_libero_file(data + "/synthetic_task0.hdf5");
+  const LiberoDemo& demo = file.demos[0];
+  const int t = 3;
+  std::map<int, std::string> ckpt;
+  for (int rotation : {0, 180}) {
+    TrainOptions opt;
+    opt.data = {data};
+    opt.config = test::tiny_config();
+    opt.config.model.image_rotation = rotation;
+    opt.config.train.steps = 2;
+    opt.out_dir = test::temp_dir("rotation_" + std::to_string(rotation));
+    train(opt);
+    ckpt[rotation] = opt.out_dir;
+  }
+  const Policy upside_down(ckpt[180]);
+  EXPECT_EQ(upside_down.config().model.image_rotation, 180);  // saved and loaded
+  const int S = upside_down.config().model.image_size;
+  const torch::Tensor trained_on =
+      torch::stack({resize_images(demo.agentview_rgb[t].unsqueeze(0), S),
+                    resize_images(demo.eye_in_hand_rgb[t].unsqueeze(0), S)},
+                   1);  // (1, 2, 3, S, S): the stored frames, as the trainer's batches hold them
+
+  // what the client sends: the stored frames turned upright
+  Observation upright = demo_observation(demo, t, file.language_instruction, 180);
+  EXPECT_TRUE(torch::equal(upright.images[0], demo.agentview_rgb[t].flip({0, 1})));
+  const std::string bytes = encode_policy_request(upright, 1);
+  const PolicyRequest served =
+      parse_policy_request(decode_msg_map(bytes.data(), bytes.size(), "r"), 2);
+  EXPECT_TRUE(torch::equal(upside_down.prepare(served.obs).images, trained_on));
+  // the same frames through an upright checkpoint are upside down: the rotation does something
+  EXPECT_FALSE(torch::equal(Policy(ckpt[0]).prepare(served.obs).images, trained_on));
+  // and the metadata says what the checkpoint was trained on
+  PolicyService service(ckpt[180], ActOptions{});
+  const std::string meta_bytes = service.metadata();
+  const ServeMetadata m =
+      decode_metadata(decode_msg_map(meta_bytes.data(), meta_bytes.size(), "metadata"));
+  EXPECT_EQ(m.image_rotation, 180);
+  EXPECT_EQ(m.image_orientation, "upright");
+  for (auto& [r, dir] : ckpt) std::filesystem::remove_all(dir);
 }
 
 int free_port() {

@@ -201,6 +201,27 @@ TEST_P(ExpertTest, EveryTaskSucceedsOnFixedSeeds) {
   }
 }
 
+// the other side of success: an arm that does nothing completes no task (a goal satisfied at
+// reset, or by gravity settling the scene, would count as a policy's success)
+TEST(Tasks, NoOpStepsNeverSatisfyAnyGoal) {
+  Env env(no_render());
+  int tasks = 0;
+  for (const auto& suite : suite_names()) {
+    for (const auto& task : suite_tasks(suite)) {
+      ++tasks;
+      for (uint64_t seed : {0u, 1u}) {
+        env.reset(task, seed);
+        for (int step = 0; step < 40; ++step) {
+          const StepResult r = env.step(std::vector<double>(7, 0.0));
+          ASSERT_FALSE(r.success) << suite << "/" << task.name << " seed " << seed << " step "
+                                  << step;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(tasks, 36);
+}
+
 INSTANTIATE_TEST_SUITE_P(Suites, ExpertTest,
                          ::testing::Values("spatial", "object", "goal", "long"));
 

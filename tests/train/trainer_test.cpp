@@ -246,5 +246,22 @@ TEST(Checkpoint, MissingOrBrokenFilesAreErrors) {
                      {"model.safetensors", "outside the data buffer"});
 }
 
+TEST(Trainer, NonFiniteLossOrGradientStopsAtItsStepAndKeepsTheLastGoodCheckpoint) {
+  // lr 1e30 throws the weights to ~1e30 in one step; the next forward overflows to inf / NaN
+  std::string out = test::temp_dir("nan_stop");
+  TrainOptions opt = tiny_options(out, 20);
+  opt.config.train.lr = 1e30;
+  opt.config.train.warmup_steps = 0;
+  test::expect_error([&] { train(opt); },
+                     {"[train]", "at step 2", "stopped before updating the weights", out,
+                      "last good one (step 0)"});
+  // the checkpoint written before the bad step loads, with finite weights
+  const Checkpoint ck = load_checkpoint(out);
+  for (const auto& p : ck.model->parameters()) {
+    EXPECT_TRUE(torch::isfinite(p).all().item<bool>());
+  }
+  fs::remove_all(out);
+}
+
 }  // namespace
 }  // namespace avla
