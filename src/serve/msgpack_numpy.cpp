@@ -160,10 +160,21 @@ void flatten(const msgpack::object& o, const std::string& prefix, MsgMap& out) {
       f.kind = MsgField::Kind::Str;
       f.s = as_string(o);
       break;
-    case msgpack::type::ARRAY:
+    case msgpack::type::ARRAY: {
+      bool all_str = o.via.array.size > 0;
+      for (uint32_t i = 0; i < o.via.array.size; ++i) {
+        all_str = all_str && o.via.array.ptr[i].type == msgpack::type::STR;
+      }
+      if (all_str) {
+        f.kind = MsgField::Kind::StrList;
+        for (uint32_t i = 0; i < o.via.array.size; ++i)
+          f.items.push_back(as_string(o.via.array.ptr[i]));
+        break;
+      }
       f.kind = MsgField::Kind::Array;
       f.array = decode_number_list(o, what);
       break;
+    }
     case msgpack::type::MAP: {
       if (is_true(find(o, "__ndarray__"))) {
         f.kind = MsgField::Kind::Array;
@@ -218,6 +229,8 @@ const char* MsgField::kind_name() const {
       return "str";
     case Kind::Array:
       return "array";
+    case Kind::StrList:
+      return "list of str";
   }
   return "?";
 }
@@ -275,6 +288,10 @@ MsgWriter::~MsgWriter() {
 
 MsgWriter& MsgWriter::map(size_t n) {
   impl_->packer.pack_map(static_cast<uint32_t>(n));
+  return *this;
+}
+MsgWriter& MsgWriter::list(size_t n) {
+  impl_->packer.pack_array(static_cast<uint32_t>(n));
   return *this;
 }
 MsgWriter& MsgWriter::key(const std::string& k) {

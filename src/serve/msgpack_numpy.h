@@ -23,15 +23,16 @@ struct NdArray {
 };
 
 // one value of a decoded message. numbers and lists of numbers become arrays ("<f8" / "<i8");
-// a numpy scalar becomes a number (kind Int or Float)
+// a numpy scalar becomes a number (kind Int or Float); a list of strings is kind StrList
 struct MsgField {
-  enum class Kind { Nil, Bool, Int, Float, Str, Array };
+  enum class Kind { Nil, Bool, Int, Float, Str, Array, StrList };
   Kind kind = Kind::Nil;
   bool b = false;
   int64_t i = 0;
   double f = 0;
   std::string s;
   NdArray array;
+  std::vector<std::string> items;  // StrList
 
   bool is_number() const { return kind == Kind::Int || kind == Kind::Float; }
   double number() const;  // Int or Float as a double
@@ -63,6 +64,7 @@ class MsgWriter {
   MsgWriter& operator=(const MsgWriter&) = delete;
 
   MsgWriter& map(size_t n_entries);  // the next n key/value pairs belong to it
+  MsgWriter& list(size_t n_items);   // the next n values belong to it (a python list)
   MsgWriter& key(const std::string& k);
   MsgWriter& str(const std::string& v);
   MsgWriter& f64(double v);

@@ -152,7 +152,7 @@ std::string encode_policy_reply(const ActResult& r, double policy_infer_ms, doub
 
 std::string encode_metadata(const ServeMetadata& m) {
   MsgWriter w;
-  w.map(12);
+  w.map(15);
   w.key("server").str("asyncvla");
   w.key("checkpoint").str(m.checkpoint);
   w.key("mode").str(m.mode);
@@ -163,6 +163,11 @@ std::string encode_metadata(const ServeMetadata& m) {
   w.key("n_cam").i64(m.n_cam);
   w.key("flow_steps").i64(m.flow_steps);
   w.key("has_rater").boolean(m.has_rater);
+  // the modes this checkpoint can serve (async needs the rater)
+  w.key("modes").list(m.has_rater ? 3 : 2).str("sfm").str("random");
+  if (m.has_rater) w.str("async");
+  w.key("step").i64(m.step);
+  w.key("n_params").i64(m.n_params);
   w.key("image_orientation").str(m.image_orientation);
   w.key("image_rotation").i64(m.image_rotation);
   return w.bytes();
@@ -186,6 +191,8 @@ ServeMetadata decode_metadata(const MsgMap& msg) {
   if (auto f = get("n_cam", MsgField::Kind::Int)) m.n_cam = static_cast<int>(f->i);
   if (auto f = get("flow_steps", MsgField::Kind::Int)) m.flow_steps = static_cast<int>(f->i);
   if (auto f = get("has_rater", MsgField::Kind::Bool)) m.has_rater = f->b;
+  if (auto f = get("step", MsgField::Kind::Int)) m.step = f->i;
+  if (auto f = get("n_params", MsgField::Kind::Int)) m.n_params = f->i;
   if (auto f = get("image_orientation", MsgField::Kind::Str)) m.image_orientation = f->s;
   if (auto f = get("image_rotation", MsgField::Kind::Int))
     m.image_rotation = static_cast<int>(f->i);

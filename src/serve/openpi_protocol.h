@@ -37,6 +37,8 @@ struct ServeMetadata {
   double threshold = 0.5;
   int chunk_len = 0, action_dim = 0, image_size = 0, n_cam = 0, flow_steps = 0;
   bool has_rater = false;
+  int64_t step = -1;                          // training steps of the checkpoint (-1: unknown)
+  int64_t n_params = 0;                       // policy weights (the rater's not counted)
   std::string image_orientation = "upright";  // of the images on the wire
   int image_rotation = 0;  // of the checkpoint's training images (the policy turns the wire's)
 };

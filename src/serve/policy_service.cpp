@@ -1,16 +1,41 @@
 #include "serve/policy_service.h"
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
+#include "io/json_file.h"
+#include "io/safetensors.h"
 #include "util/error.h"
 #include "util/log.h"
 
 namespace avla {
 
+namespace {
+
+// the training step a checkpoint holds: its train state's (a run's directory) or snapshot.json's
+// (a snapshot); -1 when neither is there
+int64_t checkpoint_step(const std::string& dir) {
+  const std::string state = dir + "/train_state.safetensors";
+  if (std::filesystem::exists(state)) {
+    const auto& meta = SafeTensors::load(state).metadata();
+    auto it = meta.find("step");
+    if (it != meta.end()) return std::stoll(it->second);
+  }
+  const std::string snapshot = dir + "/snapshot.json";
+  if (std::filesystem::exists(snapshot)) {
+    return read_json_file(snapshot, "serve").value("step", int64_t{-1});
+  }
+  return -1;
+}
+
+}  // namespace
+
 PolicyService::PolicyService(const std::string& checkpoint_dir, const ActOptions& options,
                              uint64_t first_seed)
     : dir_(checkpoint_dir), policy_(checkpoint_dir), options_(options), next_seed_(first_seed) {
   policy_.check_options(options_);  // async without a rater fails at start-up, not per request
+  step_ = checkpoint_step(checkpoint_dir);
+  for (const auto& p : policy_.model().parameters()) n_params_ += p.numel();
 }
 
 std::string PolicyService::metadata() const {
@@ -26,6 +51,8 @@ std::string PolicyService::metadata() const {
   m.flow_steps = options_.n_steps > 0 ? options_.n_steps : mc.n_flow_steps;
   m.has_rater = policy_.has_rater();
   m.image_rotation = mc.image_rotation;
+  m.step = step_;
+  m.n_params = n_params_;
   return encode_metadata(m);
 }
 

@@ -29,6 +29,7 @@ class PolicyService {
   Policy policy_;
   ActOptions options_;
   uint64_t next_seed_;
+  int64_t step_ = -1, n_params_ = 0;
 };
 
 }  // namespace avla

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <future>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -115,15 +116,17 @@ HttpReply http_get(int port, const std::string& target, bool upgrade = false) {
 TEST(MsgpackNumpy, RoundTripsArraysNumbersStringsAndNestedMaps) {
   const std::vector<float> values = {1.5f, -2.0f, 3.25f, 0.0f, 7.0f, -0.5f};
   MsgWriter w;
-  w.map(5);
+  w.map(6);
   w.key("a").array(make_ndarray("<f4", {2, 3}, values.data(), values.size() * 4));
+  w.key("names").list(2).str("sfm").str("async");
   w.key("nested").map(2).key("x").f64(2.5).key("flag").boolean(true);
   w.key("name").str("cube");
   w.key("n").i64(-42);
   w.key("nothing").nil();
   const std::string bytes = w.bytes();
   const MsgMap m = decode_msg_map(bytes.data(), bytes.size(), "test");
-  ASSERT_EQ(m.size(), 6u);
+  ASSERT_EQ(m.size(), 7u);
+  EXPECT_EQ(m.at("names").items, (std::vector<std::string>{"sfm", "async"}));
   const NdArray& a = m.at("a").array;
   EXPECT_EQ(m.at("a").kind, MsgField::Kind::Array);
   EXPECT_EQ(a.dtype, "<f4");
@@ -371,6 +374,29 @@ TEST(WsServer, BadRequestGetsATextFrameThenClose1011AndTheServerGoesOn) {
   EXPECT_EQ(s.server->stats().errors, 3);
 }
 
+TEST(WsServer, TheNetworkLoopServesOthersWhileTheHandlerComputes) {
+  // the handler blocks until the test lets it go: meanwhile health checks are answered, new
+  // connections get their metadata and pings get pongs
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<bool> in_handler{false};
+  auto blocking = [&](const std::vector<ServerRequest>& r) {
+    in_handler = true;
+    released.wait();
+    return echo(r);
+  };
+  RunningServer s({}, meta(), blocking);
+  WsClient busy(s.url());
+  std::thread t([&] { busy.request(small_request()); });
+  while (!in_handler) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(http_get(s.server->port(), "/healthz").body, "OK\n");
+  WsClient second(s.url());  // handshake and metadata while the worker is held
+  EXPECT_EQ(decode_metadata(second.metadata()).mode, "test");
+  release.set_value();
+  t.join();
+  EXPECT_EQ(s.server->stats().requests, 1);
+}
+
 TEST(WsServer, ApiKeyIsRequiredWhenSet) {
   ServerOptions o;
   o.api_key = "s3cret";
@@ -435,6 +461,12 @@ TEST(PolicyServer, RepliesAreWhatThePolicyAnswersInProcess) {
   WsClient client(s.url());
   const ServeMetadata meta = decode_metadata(client.metadata());
   EXPECT_EQ(meta.mode, "random");
+  EXPECT_EQ(meta.step, 300);  // the tiny run's steps
+  EXPECT_GT(meta.n_params, 10000);
+  const MsgField& modes = client.metadata().at("modes");
+  EXPECT_EQ(modes.kind, MsgField::Kind::StrList);
+  EXPECT_EQ(modes.items.size(), meta.has_rater ? 3u : 2u);
+  EXPECT_EQ(modes.items[0], "sfm");
   EXPECT_EQ(meta.chunk_len, service.policy().config().model.chunk_len);
   EXPECT_EQ(meta.image_size, service.policy().config().model.image_size);
 
