@@ -1,21 +1,11 @@
 #include "serve/ws_client.h"
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/websocket.hpp>
 #include <regex>
 
+#include "serve/beast.h"
 #include "util/error.h"
 
 namespace avla {
-
-namespace beast = boost::beast;
-namespace http = beast::http;
-namespace websocket = beast::websocket;
-namespace net = boost::asio;
-using tcp = net::ip::tcp;
 
 struct WsClient::Impl {
   net::io_context ioc;

@@ -1,12 +1,8 @@
 #include "serve/ws_server.h"
 
 #include <algorithm>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/strand.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/websocket.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -14,16 +10,12 @@
 #include <optional>
 #include <thread>
 
+#include "serve/beast.h"
 #include "util/error.h"
 #include "util/log.h"
 
 namespace avla {
 
-namespace beast = boost::beast;
-namespace http = beast::http;
-namespace websocket = beast::websocket;
-namespace net = boost::asio;
-using tcp = net::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
 namespace {

@@ -6,11 +6,6 @@
 #include <spawn.h>
 #include <sys/wait.h>
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/websocket.hpp>
 #include <chrono>
 #include <cstring>
 #include <fstream>
@@ -20,6 +15,7 @@
 
 #include "data/dataset.h"
 #include "eval/evaluate.h"
+#include "serve/beast.h"
 #include "serve/msgpack_numpy.h"
 #include "serve/openpi_protocol.h"
 #include "serve/policy_service.h"
@@ -32,12 +28,6 @@ extern char** environ;
 
 namespace avla {
 namespace {
-
-namespace beast = boost::beast;
-namespace http = beast::http;
-namespace websocket = beast::websocket;
-namespace net = boost::asio;
-using tcp = net::ip::tcp;
 
 // a server on a free loopback port, running on its own thread until the object ends
 struct RunningServer {
@@ -85,6 +75,23 @@ std::string small_request() {
   w.map(1).key("prompt").str("hello");
   return w.bytes();
 }
+
+// a websocket of our own (not WsClient): to see frames, text flags and close codes as they are
+struct RawWs {
+  net::io_context ioc;
+  websocket::stream<tcp::socket> ws{ioc};
+  beast::flat_buffer buffer;
+  explicit RawWs(int port) {
+    tcp::resolver resolver(ioc);
+    net::connect(ws.next_layer(), resolver.resolve("127.0.0.1", std::to_string(port)));
+    ws.handshake("127.0.0.1", "/");
+  }
+  std::string read() {
+    buffer.consume(buffer.size());
+    ws.read(buffer);
+    return beast::buffers_to_string(buffer.data());
+  }
+};
 
 struct HttpReply {
   int status = 0;
@@ -313,23 +320,16 @@ TEST(WsServer, HealthCheckMetadataFirstThenOneReplyPerRequest) {
   EXPECT_EQ(http_get(s.server->port(), "/other").status, 404);
 
   // a raw websocket: the metadata frame comes first, binary
-  net::io_context ioc;
-  websocket::stream<tcp::socket> ws(ioc);
-  tcp::resolver resolver(ioc);
-  net::connect(ws.next_layer(), resolver.resolve("127.0.0.1", std::to_string(s.server->port())));
-  ws.handshake("127.0.0.1", "/");
-  beast::flat_buffer buffer;
-  ws.read(buffer);
+  RawWs raw(s.server->port());
+  websocket::stream<tcp::socket>& ws = raw.ws;
+  EXPECT_EQ(raw.read(), meta());
   EXPECT_FALSE(ws.got_text());
-  EXPECT_EQ(beast::buffers_to_string(buffer.data()), meta());
   ws.binary(true);
   double prev = 0;
   for (int i = 0; i < 3; ++i) {
     const std::string request = small_request();
     ws.write(net::buffer(request));
-    buffer.consume(buffer.size());
-    ws.read(buffer);
-    const std::string reply = beast::buffers_to_string(buffer.data());
+    const std::string reply = raw.read();
     const MsgMap m = decode_msg_map(reply.data(), reply.size(), "reply");
     EXPECT_EQ(m.at("bytes").i, static_cast<int64_t>(request.size()));
     prev = m.at("prev_total_ms").f;
@@ -344,24 +344,17 @@ TEST(WsServer, BadRequestGetsATextFrameThenClose1011AndTheServerGoesOn) {
   o.max_message_bytes = 1000;
   RunningServer s(o, meta(), echo);
   auto expect_refused = [&](const std::string& message, bool as_text, const std::string& needle) {
-    net::io_context ioc;
-    websocket::stream<tcp::socket> ws(ioc);
-    tcp::resolver resolver(ioc);
-    net::connect(ws.next_layer(), resolver.resolve("127.0.0.1", std::to_string(s.server->port())));
-    ws.handshake("127.0.0.1", "/");
-    beast::flat_buffer buffer;
-    ws.read(buffer);  // metadata
+    RawWs raw(s.server->port());
+    websocket::stream<tcp::socket>& ws = raw.ws;
+    raw.read();  // metadata
     ws.text(as_text);
     ws.write(net::buffer(message));
-    buffer.consume(buffer.size());
-    ws.read(buffer);
+    const std::string text = raw.read();
     EXPECT_TRUE(ws.got_text());
-    const std::string text = beast::buffers_to_string(buffer.data());
     EXPECT_NE(text.find(needle), std::string::npos) << text;
     EXPECT_EQ(text.find('\n'), std::string::npos) << "one line: " << text;
     beast::error_code ec;
-    buffer.consume(buffer.size());
-    ws.read(buffer, ec);
+    ws.read(raw.buffer, ec);
     EXPECT_EQ(ec, websocket::error::closed);
     EXPECT_EQ(ws.reason().code, 1011);
   };
