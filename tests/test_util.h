@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "io/tensor_file.h"
 #include "model/config.h"
@@ -45,12 +46,27 @@ inline CliRun run_cli(const std::string& args, int threads = 1) {
   return r;
 }
 
-// a fresh empty directory under the system temp dir
+// the temporary directories of this test process, removed when it exits (ctest runs each test in
+// its own process, so a test's files live as long as the test)
+struct TempDirs {
+  std::vector<std::string> dirs;
+  ~TempDirs() {
+    std::error_code ignored;
+    for (const auto& d : dirs) std::filesystem::remove_all(d, ignored);
+  }
+};
+inline TempDirs& temp_dirs() {
+  static TempDirs dirs;
+  return dirs;
+}
+
+// a fresh empty directory under the system temp dir, removed when the test process exits
 inline std::string temp_dir(const std::string& name) {
   auto dir = std::filesystem::temp_directory_path() /
              ("asyncvla_test_" + name + "_" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
+  temp_dirs().dirs.push_back(dir.string());
   return dir.string();
 }
 

@@ -17,12 +17,13 @@ namespace avla {
 
 namespace {
 
-void fsync_path(const std::string& path) {
+// 0, or the errno of a failed open / fsync (a full disk can surface only here)
+int fsync_path(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
+  if (fd < 0) return errno;
+  const int err = ::fsync(fd) == 0 ? 0 : errno;
+  ::close(fd);
+  return err;
 }
 
 }  // namespace
@@ -35,7 +36,11 @@ std::string atomic_temp_path(const std::string& path) {
 }
 
 void commit_atomic(const std::string& temp, const std::string& path) {
-  fsync_path(temp);
+  if (const int err = fsync_path(temp)) {
+    std::remove(temp.c_str());
+    fail("io", "cannot write '{}': {} (while syncing it to disk); the previous '{}' is unchanged",
+         temp, std::strerror(err), path);
+  }
   if (std::rename(temp.c_str(), path.c_str()) != 0) {
     int err = errno;
     std::remove(temp.c_str());
@@ -57,11 +62,16 @@ void write_atomic_with(const std::string& path,
 
 void write_file_atomic(const std::string& path, const std::string& bytes) {
   write_atomic_with(path, [&](const std::string& temp) {
+    errno = 0;
     std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    AVLA_CHECK(out.good(), "io", "cannot open '{}' for writing", temp);
+    AVLA_CHECK(out.good(), "io", "cannot open '{}' for writing: {}; the previous '{}' is unchanged",
+               temp, std::strerror(errno), path);
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     out.flush();
-    AVLA_CHECK(out.good(), "io", "short write to '{}' ({} bytes)", temp, bytes.size());
+    // a full disk or a file-size limit (EFBIG) ends up here; the temp file is removed
+    AVLA_CHECK(out.good(), "io",
+               "cannot write {} bytes to '{}': {}; the previous '{}' is unchanged", bytes.size(),
+               temp, errno != 0 ? std::strerror(errno) : "short write", path);
   });
 }
 

@@ -148,5 +148,49 @@ TEST(Reliability, TrainingSurvivesKillNineAndFinishesLikeAnUninterruptedRun) {
   }
 }
 
+// disk full: a checkpoint write that fails (here a file-size limit, EFBIG, as ENOSPC would) stops
+// the run with an error naming the file and saying the previous one is unchanged; every file of
+// the previous checkpoint is byte-identical afterwards, no temp file is left, and the run resumes
+TEST(Reliability, AFailedCheckpointWriteKeepsThePreviousCheckpointAndSaysSo) {
+  const std::string out = test::temp_dir("disk_full");
+  const std::string common = "train --data " + test::tiny_data_dir() + " --config " +
+                             test::source_dir() + "/configs/tiny.json --out " + out;
+  const test::CliRun first = test::run_cli(common + " --steps 2");
+  ASSERT_EQ(first.code, 0) << first.output;
+  std::map<std::string, std::string> before;
+  for (const auto& e : fs::directory_iterator(out)) {
+    if (e.is_regular_file()) before[e.path().filename()] = read_file(e.path().string());
+  }
+  const size_t state_bytes = before.at("train_state.safetensors").size();
+  ASSERT_GT(state_bytes, 200u * 1024);
+  // a limit below the train state's size (bash counts 1024-byte blocks); SIGXFSZ ignored so the
+  // write fails with EFBIG instead of killing the process
+  const std::string limited = "/bin/bash -c \"trap '' XFSZ; ulimit -f " +
+                              std::to_string(state_bytes / 1024 / 2) + "; exec " + ASYNCVLA_BINARY +
+                              " --threads 1 " + common + " --steps 4 --resume\" 2>&1";
+  std::string output;
+  FILE* pipe = ::popen(limited.c_str(), "r");
+  char buf[4096];
+  while (pipe && std::fgets(buf, sizeof buf, pipe)) output += buf;
+  const int status = pipe ? ::pclose(pipe) : -1;
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << output;
+  EXPECT_NE(output.find("train_state.safetensors"), std::string::npos) << output;
+  EXPECT_NE(output.find("File too large"), std::string::npos) << output;
+  EXPECT_NE(output.find("is unchanged"), std::string::npos) << output;
+  for (const auto& [name, bytes] : before) {
+    if (name == "metrics.jsonl") continue;  // appended by the resumed run's log lines
+    EXPECT_EQ(read_file(out + "/" + name), bytes) << name << " changed";
+  }
+  for (const auto& e : fs::directory_iterator(out)) {
+    EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << e.path();
+  }
+  // with room again, the run resumes from the intact checkpoint and finishes
+  const test::CliRun resumed = test::run_cli(common + " --steps 4 --resume");
+  EXPECT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("resuming"), std::string::npos) << resumed.output;
+  EXPECT_EQ(load_train_state(out).step, 4);
+  fs::remove_all(out);
+}
+
 }  // namespace
 }  // namespace avla
