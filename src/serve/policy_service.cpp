@@ -59,7 +59,8 @@ std::string PolicyService::metadata() const {
 std::vector<ServerReply> PolicyService::handle(const std::vector<ServerRequest>& requests) {
   Timer server_timer;
   std::vector<ServerReply> replies(requests.size());
-  // decode and check each request on its own: a bad one is answered alone
+  // decode and check each request on its own, so a bad one is answered alone: the parser refuses
+  // every image, state and prompt that act_batch would (it prepares each row once, below)
   std::vector<size_t> rows;
   std::vector<Observation> observations;
   std::vector<uint64_t> seeds;
@@ -68,7 +69,6 @@ std::vector<ServerReply> PolicyService::handle(const std::vector<ServerRequest>&
       const std::string& bytes = *requests[i].bytes;
       PolicyRequest req = parse_policy_request(
           decode_msg_map(bytes.data(), bytes.size(), "request"), policy_.config().model.n_cam);
-      policy_.prepare(req.obs);  // the policy's own checks (shapes, state), before batching
       rows.push_back(i);
       observations.push_back(std::move(req.obs));
       seeds.push_back(req.seed ? *req.seed : next_seed_++);
