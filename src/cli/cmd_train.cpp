@@ -11,7 +11,7 @@ Command add_train_command(CLI::App& app) {
       app.add_subcommand("train", "unified SFM+AFM training (Alg. 2) on LIBERO-layout HDF5");
   struct Args {
     std::vector<std::string> data;
-    std::string config, out;
+    std::string config, out, vision_stem;
     int steps = 0, batch = 0, stop_after = 0, flow_draws = 0, aug_shift = -1, keep_every = -1;
     int image_rotation = -1;
     double lr = 0, time_limit = 0, sfm_share = -1, ema = -1, state_std_floor = -1;
@@ -58,6 +58,10 @@ Command add_train_command(CLI::App& app) {
                   "rotation of the training files' images from upright: 0 (ours), 180 (real "
                   "LIBERO files as stored); saved in the checkpoint, -1: config")
       ->check(CLI::IsMember({-1, 0, 180}));
+  cmd->add_option("--vision-stem", args->vision_stem,
+                  "vision patch features: patch (one strided conv) or conv (3x3 stride-2 convs); "
+                  "default: config")
+      ->check(CLI::IsMember({"patch", "conv"}));
   add_dist_flags(cmd, args->dist);
   return {cmd, [args]() {
             return run_data_parallel(args->dist, [&](const DistConfig& dist) {
@@ -79,6 +83,7 @@ Command add_train_command(CLI::App& app) {
               if (args->image_rotation >= 0) {
                 opt.config.model.image_rotation = args->image_rotation;
               }
+              if (!args->vision_stem.empty()) opt.config.model.vision_stem = args->vision_stem;
               if (args->state_std_floor >= 0) {
                 opt.config.train.state_std_floor = args->state_std_floor;
               }

@@ -1,6 +1,7 @@
 #include "model/config.h"
 
 #include <nlohmann/json.hpp>
+#include <type_traits>
 
 #include "io/json_file.h"
 #include "util/error.h"
@@ -18,6 +19,7 @@ void model_fields(Struct& c, Fn&& f) {
   f("state_dim", c.state_dim);
   f("max_text_len", c.max_text_len);
   f("vocab_size", c.vocab_size);
+  f("vision_stem", c.vision_stem);
   f("patch_size", c.patch_size);
   f("vision_dim", c.vision_dim);
   f("vision_layers", c.vision_layers);
@@ -72,8 +74,15 @@ void ModelConfig::validate() const {
   };
   model_fields(*this, [&](const char* name, const auto& v) {
     const std::string n = name;
-    if (n != "vocab_size" && n != "image_rotation") positive(name, static_cast<double>(v));
+    if constexpr (std::is_arithmetic_v<std::decay_t<decltype(v)>>) {
+      if (n != "vocab_size" && n != "image_rotation") positive(name, static_cast<double>(v));
+    }
   });
+  AVLA_CHECK(vision_stem == "patch" || vision_stem == "conv", "config",
+             "model.vision_stem must be \"patch\" or \"conv\", found \"{}\"", vision_stem);
+  AVLA_CHECK(vision_stem == "patch" || (patch_size >= 2 && (patch_size & (patch_size - 1)) == 0),
+             "config", "model.vision_stem \"conv\" needs a power-of-two patch_size, found {}",
+             patch_size);
   AVLA_CHECK(image_rotation == 0 || image_rotation == 180, "config",
              "model.image_rotation must be 0 (upright) or 180 (upside down), found {}",
              image_rotation);

@@ -17,7 +17,10 @@ struct ModelConfig {
   int state_dim = 11;     // data/state_features.h: ee pos (3) + rotation columns (6) + fingers (2)
   int max_text_len = 16;  // instruction tokens, padded
   int vocab_size = 0;     // set from the tokenizer
-  // vision encoder (qwen2.5-vl shape)
+  // vision encoder (qwen2.5-vl shape). stem "patch": one conv with kernel = stride = patch_size
+  // (the vit patch embedding); "conv": log2(patch_size) 3x3 stride-2 convs + gelu, then a 1x1
+  // conv (early convolutions, xiao et al. 2021): the same tokens, features built locally first
+  std::string vision_stem = "patch";
   int patch_size = 8;
   int vision_dim = 128;
   int vision_layers = 2;

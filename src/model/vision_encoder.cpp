@@ -7,9 +7,22 @@ namespace avla {
 
 VisionEncoderImpl::VisionEncoderImpl(const ModelConfig& cfg_) : cfg(cfg_) {
   const int64_t v = cfg.vision_dim, grid = cfg.vision_grid();
-  patch_embed = register_module(
-      "patch_embed",
-      torch::nn::Conv2d(torch::nn::Conv2dOptions(3, v, cfg.patch_size).stride(cfg.patch_size)));
+  if (cfg.vision_stem == "conv") {
+    int n_conv = 0;
+    while ((1 << n_conv) < cfg.patch_size) ++n_conv;
+    stem = register_module("stem", torch::nn::ModuleList());
+    int64_t in = 3;
+    for (int i = 0; i < n_conv; ++i) {
+      const int64_t out = std::max<int64_t>(v >> (n_conv - 1 - i), 8);
+      stem->push_back(torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).stride(2).padding(1)));
+      in = out;
+    }
+    stem_proj = register_module("stem_proj", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, v, 1)));
+  } else {
+    patch_embed = register_module(
+        "patch_embed",
+        torch::nn::Conv2d(torch::nn::Conv2dOptions(3, v, cfg.patch_size).stride(cfg.patch_size)));
+  }
   pos_embed_row = register_parameter("pos_embed_row", torch::randn({grid, v}) * 0.02);
   pos_embed_col = register_parameter("pos_embed_col", torch::randn({grid, v}) * 0.02);
   layers = register_module("layers", torch::nn::ModuleList());
@@ -20,6 +33,14 @@ VisionEncoderImpl::VisionEncoderImpl(const ModelConfig& cfg_) : cfg(cfg_) {
   merger_norm = register_module("merger_norm", RMSNorm(v, cfg.rms_eps));
   merger_fc1 = register_module("merger_fc1", torch::nn::Linear(4 * v, 4 * v));
   merger_fc2 = register_module("merger_fc2", torch::nn::Linear(4 * v, cfg.d_model));
+}
+
+torch::Tensor VisionEncoderImpl::embed_patches(const torch::Tensor& pixels) {
+  if (!stem) return patch_embed(pixels);
+  // (n_img, 3, H, W) -> (n_img, c_i, H / 2^(i+1), W / 2^(i+1)) ... -> (n_img, v, grid, grid)
+  torch::Tensor x = pixels;
+  for (const auto& conv : *stem) x = torch::gelu(conv->as<torch::nn::Conv2dImpl>()->forward(x));
+  return stem_proj(x);
 }
 
 torch::Tensor VisionEncoderImpl::forward(const torch::Tensor& images) {
@@ -35,7 +56,7 @@ torch::Tensor VisionEncoderImpl::forward(const torch::Tensor& images) {
                         .to(torch::kFloat32)
                         .mul(2.0 / 255.0)
                         .sub(1.0);
-  x = patch_embed(x).permute({0, 2, 3, 1});
+  x = embed_patches(x).permute({0, 2, 3, 1});
   x = x + pos_embed_row.view({1, grid, 1, v}) + pos_embed_col.view({1, 1, grid, v});
   x = x.reshape({n_img, grid * grid, v});
 

@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "flow/sampler.h"
+#include "model/vision_encoder.h"
 #include "test_util.h"
 
 namespace avla {
@@ -33,6 +36,60 @@ TEST(VLA, PrefixLengthAndShapes) {
   EXPECT_EQ(cache.layers.size(), 2u);
   EXPECT_EQ(cache.layers[0].k.sizes(), torch::IntArrayRef({3, 2, 17, 16}));
   EXPECT_EQ(f.model->velocity(cache, f.noisy, f.time).sizes(), torch::IntArrayRef({3, 4, 7}));
+}
+
+// which of the 4x4 patch features of a tiny 32x32 image change when pixel (7, 7), the last
+// pixel of patch (0, 0), changes
+torch::Tensor patches_touched_by_corner_pixel(const std::string& stem) {
+  ModelConfig mc = test::tiny_config().model;
+  mc.vision_stem = stem;
+  torch::manual_seed(5);
+  VisionEncoder enc(mc);
+  torch::NoGradGuard ng;
+  torch::Tensor pixels = torch::rand({1, 3, 32, 32}) * 2 - 1;
+  torch::Tensor feat = enc->embed_patches(pixels);  // (1, vision_dim, 4, 4)
+  EXPECT_EQ(feat.sizes(), torch::IntArrayRef({1, 32, 4, 4}));
+  torch::Tensor moved = pixels.clone();
+  moved.index_put_({0, torch::indexing::Slice(), 7, 7}, 0.9);
+  return (enc->embed_patches(moved) - feat).abs().amax(1)[0].gt(1e-6);  // (4, 4) bool
+}
+
+TEST(VisionEncoder, PatchStemIsLocalConvStemSeesAcrossPatchBorders) {
+  // kernel = stride = 8: only patch (0, 0) sees the pixel
+  torch::Tensor patch = patches_touched_by_corner_pixel("patch");
+  EXPECT_EQ(patch.sum().item<int64_t>(), 1);
+  EXPECT_TRUE(patch[0][0].item<bool>());
+  // three 3x3 stride-2 convs: output j sees pixels 8j-7 .. 8j+7, so pixel 7 reaches patches
+  // (0..1, 0..1) and no further
+  torch::Tensor conv = patches_touched_by_corner_pixel("conv");
+  EXPECT_EQ(conv.sum().item<int64_t>(), 4);
+  EXPECT_TRUE(conv[1][1].item<bool>());
+  EXPECT_FALSE(conv[2][2].item<bool>());
+}
+
+TEST(VisionEncoder, ConvStemWeightsAreNamedAndShapedByStage) {
+  ModelConfig mc = test::tiny_config().model;
+  mc.vision_stem = "conv";
+  VLA model(mc);
+  std::map<std::string, std::vector<int64_t>> shapes;
+  for (const auto& p : model->named_parameters()) shapes[p.key()] = p.value().sizes().vec();
+  // vision_dim 32, patch 8: channels 8, 16, 32, then the 1x1 projection
+  EXPECT_EQ(shapes.at("vision_encoder.stem.0.weight"), (std::vector<int64_t>{8, 3, 3, 3}));
+  EXPECT_EQ(shapes.at("vision_encoder.stem.1.weight"), (std::vector<int64_t>{16, 8, 3, 3}));
+  EXPECT_EQ(shapes.at("vision_encoder.stem.2.weight"), (std::vector<int64_t>{32, 16, 3, 3}));
+  EXPECT_EQ(shapes.at("vision_encoder.stem_proj.weight"), (std::vector<int64_t>{32, 32, 1, 1}));
+  EXPECT_EQ(shapes.count("vision_encoder.patch_embed.weight"), 0u);
+  // the token grid is the patch stem's
+  torch::NoGradGuard ng;
+  ObservationBatch obs = test::random_observation(mc, 2, 4);
+  EXPECT_EQ(model->encode_prefix(obs).layers[0].k.size(2), mc.prefix_len());
+
+  mc.vision_stem = "convs";
+  test::expect_error([&] { mc.validate(); }, {"[config]", "model.vision_stem", "\"convs\""});
+  mc.vision_stem = "conv";
+  mc.patch_size = 6;
+  mc.image_size = 36;
+  test::expect_error([&] { mc.validate(); }, {"[config]", "power-of-two patch_size, found 6"});
 }
 
 TEST(VLA, RepeatedCacheEqualsEncodingRepeatedObservations) {

@@ -111,8 +111,17 @@ class Reference:
         S, ps, vd = c["image_size"], c["patch_size"], c["vision_dim"]
         g = S // ps
         x = images.reshape(B * n_cam, 3, S, S).float() * (2.0 / 255.0) - 1.0
-        x = F.conv2d(x, w["vision_encoder.patch_embed.weight"], w["vision_encoder.patch_embed.bias"],
-                     stride=ps)
+        if c.get("vision_stem", "patch") == "conv":
+            # early convolutions: 3x3 stride-2 convs with gelu, then a 1x1 projection
+            i = 0
+            while f"vision_encoder.stem.{i}.weight" in w:
+                x = F.gelu(F.conv2d(x, w[f"vision_encoder.stem.{i}.weight"],
+                                    w[f"vision_encoder.stem.{i}.bias"], stride=2, padding=1))
+                i += 1
+            x = F.conv2d(x, w["vision_encoder.stem_proj.weight"], w["vision_encoder.stem_proj.bias"])
+        else:
+            x = F.conv2d(x, w["vision_encoder.patch_embed.weight"],
+                         w["vision_encoder.patch_embed.bias"], stride=ps)
         x = x.permute(0, 2, 3, 1)
         x = x + w["vision_encoder.pos_embed_row"][:, None, :] + w["vision_encoder.pos_embed_col"][None, :, :]
         x = x.reshape(B * n_cam, g * g, vd)

@@ -13,9 +13,11 @@
 namespace avla {
 namespace {
 
-TEST(Golden, PytorchReferenceAgreesOnVelocityAndLoss) {
+// the reference loads the same weights and inputs; vision_stem picks the patch embedding
+void expect_reference_agrees(const std::string& vision_stem) {
   std::string dir = test::temp_dir("golden");
   Config cfg = test::tiny_config(20);
+  cfg.model.vision_stem = vision_stem;
   torch::manual_seed(11);
   VLA model(cfg.model);
   {
@@ -70,6 +72,10 @@ TEST(Golden, PytorchReferenceAgreesOnVelocityAndLoss) {
   EXPECT_LT(test::max_abs_diff(v_cached, ref.at("velocity_cached")), 1e-4);
   EXPECT_NEAR(loss.item<double>(), ref.at("loss").item<double>(), 1e-4);
 }
+
+TEST(Golden, PytorchReferenceAgreesOnVelocityAndLoss) { expect_reference_agrees("patch"); }
+
+TEST(Golden, PytorchReferenceAgreesWithTheConvStem) { expect_reference_agrees("conv"); }
 
 }  // namespace
 }  // namespace avla
