@@ -15,6 +15,9 @@ packages=(
   python3 python3-torch python3-numpy python3-h5py python3-matplotlib python3-msgpack python3-websockets
 )
 
+# scripts/fuzz.sh and scripts/sanitize.sh: clang with its sanitizer and libFuzzer runtimes
+if [ "${1:-}" = "--fuzz" ]; then packages+=(clang libclang-rt-14-dev); fi
+
 missing=()
 for pkg in "${packages[@]}"; do
   status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)

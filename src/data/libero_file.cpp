@@ -51,18 +51,10 @@ void check_finite(const torch::Tensor& t, const std::string& file, const std::st
   fail(kComponent, "{}: dataset '{}' has NaN or Inf at row {}", file, field, row);
 }
 
-}  // namespace
-
-LiberoFile read_libero_file(const std::string& path) {
-  hdf5_quiet();
+// the fields of an open file; path names it in errors
+LiberoFile read_open_file(const H5::H5File& file, const std::string& path) {
   LiberoFile out;
   out.path = path;
-  H5::H5File file;
-  try {
-    file.openFile(path, H5F_ACC_RDONLY);
-  } catch (const H5::Exception& e) {
-    fail(kComponent, "{}: cannot open as HDF5 ({})", path, e.getDetailMsg());
-  }
   AVLA_CHECK(hdf5_exists(file, "data"), kComponent, "{}: missing group 'data'", path);
   H5::Group data = file.openGroup("data");
   out.problem_info = hdf5_read_string_attr(data, "problem_info", path, "data");
@@ -99,6 +91,47 @@ LiberoFile read_libero_file(const std::string& path) {
     out.demos.push_back(std::move(demo));
   }
   return out;
+}
+
+// read_open_file, with any hdf5 error the helpers did not name (a group that is a dataset, a
+// broken b-tree, an unreadable attribute) turned into one error naming the file
+LiberoFile read_checked(const H5::H5File& file, const std::string& path) {
+  try {
+    return read_open_file(file, path);
+  } catch (const H5::Exception& e) {
+    fail(kComponent, "{}: broken HDF5 structure ({}: {})", path, e.getFuncName(),
+         e.getDetailMsg());
+  }
+}
+
+}  // namespace
+
+LiberoFile read_libero_file(const std::string& path) {
+  hdf5_quiet();
+  H5::H5File file;
+  try {
+    file.openFile(path, H5F_ACC_RDONLY);
+  } catch (const H5::Exception& e) {
+    fail(kComponent, "{}: cannot open as HDF5 ({})", path, e.getDetailMsg());
+  }
+  return read_checked(file, path);
+}
+
+LiberoFile read_libero_image(const std::string& bytes, const std::string& name) {
+  hdf5_quiet();
+  // the core driver opens the image in memory; nothing is read from or written to disk
+  H5::FileAccPropList fapl;
+  H5::H5File file;
+  try {
+    AVLA_CHECK(H5Pset_fapl_core(fapl.getId(), 1 << 16, /*backing_store=*/0) >= 0, kComponent,
+               "{}: cannot set up the in-memory HDF5 driver", name);
+    AVLA_CHECK(H5Pset_file_image(fapl.getId(), const_cast<char*>(bytes.data()), bytes.size()) >= 0,
+               kComponent, "{}: cannot hand {} bytes to HDF5", name, bytes.size());
+    file.openFile(name, H5F_ACC_RDONLY, fapl);
+  } catch (const H5::Exception& e) {
+    fail(kComponent, "{}: cannot open as HDF5 ({})", name, e.getDetailMsg());
+  }
+  return read_checked(file, name);
 }
 
 void write_libero_file(const std::string& path, const std::string& problem_info,

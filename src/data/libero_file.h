@@ -46,6 +46,9 @@ struct LiberoFile {
 // reads the fields the policy trains on (actions, both cameras, ee_states, gripper_states) and
 // checks shapes, lengths and finiteness. errors name the file and the dataset.
 LiberoFile read_libero_file(const std::string& path);
+// the same from the bytes of a whole file held in memory (hdf5's core driver); name stands in for
+// the path in errors
+LiberoFile read_libero_image(const std::string& bytes, const std::string& name);
 
 // writes atomically (temp name + rename). problem_info must be json with language_instruction.
 void write_libero_file(const std::string& path, const std::string& problem_info,

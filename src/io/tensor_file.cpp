@@ -93,11 +93,15 @@ void save_tensor_map(const std::string& path, const TensorMap& tensors,
 TensorMap load_tensor_map(const std::string& path, std::map<std::string, std::string>* metadata) {
   SafeTensors st = SafeTensors::load(path);
   if (metadata != nullptr) *metadata = st.metadata();
+  return tensor_map_from(st);
+}
+
+TensorMap tensor_map_from(const SafeTensors& file) {
   TensorMap out;
-  for (const auto& name : st.names()) {
-    const TensorInfo& info = st.info(name);
+  for (const auto& name : file.names()) {
+    const TensorInfo& info = file.info(name);
     torch::Tensor t = torch::empty(info.shape, torch::TensorOptions().dtype(to_scalar(info.dtype)));
-    if (info.nbytes > 0) std::memcpy(t.data_ptr(), st.data(name), info.nbytes);
+    if (info.nbytes > 0) std::memcpy(t.data_ptr(), file.data(name), info.nbytes);
     out[name] = t;
   }
   return out;

@@ -18,6 +18,10 @@ void save_tensor_map(const std::string& path, const TensorMap& tensors,
 TensorMap load_tensor_map(const std::string& path,
                           std::map<std::string, std::string>* metadata = nullptr);
 
+class SafeTensors;
+// every tensor of a parsed file, copied out of its buffer
+TensorMap tensor_map_from(const SafeTensors& file);
+
 // every named parameter and buffer of module, dotted names
 // ("backbone.layers.0.attn.qkv_proj.weight").
 TensorMap module_state(const torch::nn::Module& module);

@@ -155,8 +155,9 @@ class Reference:
         h = torch.cat([self.time_embedding(token_time), self.lin(noisy, "action_embedding.action_in_proj")], -1)
         return self.lin(F.silu(self.lin(h, "action_embedding.time_mlp_in")), "action_embedding.time_mlp_out")
 
-    def encode_prefix(self, inp):
-        """kv-cache variant (used by bench/reference_bench.py): per-layer prefix keys/values."""
+    def encode_prefix(self, inp, want_hidden=False):
+        """kv-cache variant (used by bench/reference_bench.py): per-layer prefix keys/values,
+        and with want_hidden the prefix's final hidden states (the rater's input)."""
         c = self.c
         x, key_ok = self.prefix(inp)
         bias = torch.zeros(key_ok.shape).masked_fill(~key_ok, -1e9)[:, None, None, :]
@@ -164,7 +165,44 @@ class Reference:
         cache = []
         for i in range(c["n_layer"]):
             x = self.layer(x, f"backbone.layers.{i}.", c["n_head"], c["n_kv_head"], rope, bias, kv_out=cache)
+        if want_hidden:
+            return cache, bias, self.rms(x, "backbone.norm.weight")
         return cache, bias
+
+    def rate(self, rc, prefix_hidden, bias, actions):
+        """confidence rater: [proj(prefix hidden) | proj(actions) + positions], full attention,
+        sigmoid(rate head) per action token -> (B, L). rater weights are under 'rater.'."""
+        B, P = prefix_hidden.shape[:2]
+        L = actions.shape[1]
+        x = torch.cat([self.lin(prefix_hidden, "rater.prefix_proj"),
+                       self.lin(actions, "rater.action_proj") + self.w["rater.action_pos"]], 1)
+        full_bias = torch.cat([bias, torch.zeros(B, 1, 1, L)], -1)
+        rope = self.rotary(P + L, rc["d_model"] // rc["n_head"])
+        for i in range(rc["n_layer"]):
+            x = self.layer(x, f"rater.layers.{i}.", rc["n_head"], rc["n_head"], rope, full_bias)
+        x = self.rms(x[:, P:], "rater.norm.weight")
+        return torch.sigmoid(self.lin(x, "rater.rate_head").squeeze(-1))
+
+    def act(self, inp, rc, noise, noise2, threshold, n_steps):
+        """alg. 1: sfm from noise, rate, mask = p < T (eq. 3), afm: masked tokens restart from
+        noise2, context tokens keep their sfm values at time 0, euler on masked tokens only."""
+        cache, bias, hidden = self.encode_prefix(inp, want_hidden=True)
+        B, L, _ = noise.shape
+        delta = 1.0 / n_steps
+        x = noise.clone()
+        for k in range(n_steps):
+            tau = 1.0 - k * delta
+            x = x - delta * self.velocity_cached(cache, bias, x, torch.full((B, L), tau))
+        sfm = x
+        p = self.rate(rc, hidden, bias, sfm)
+        mask = p < threshold
+        m = mask.float()
+        x = torch.where(mask[..., None], noise2, sfm)                       # eq. 2
+        for k in range(n_steps):
+            tau = 1.0 - k * delta
+            v = self.velocity_cached(cache, bias, x, tau * m)
+            x = torch.where(mask[..., None], x - delta * v, x)              # eq. 1
+        return sfm, p, mask, x
 
     def velocity_cached(self, cache, bias, noisy, token_time):
         c = self.c
@@ -197,8 +235,27 @@ class Reference:
         return self.lin(x[:, P:], "action_out_proj")
 
 
+def main_act(d):
+    """alg. 1 on a checkpoint with a rater, from the noise the c++ side drew."""
+    cfg = json.load(open(d + "/config.json"))["model"]
+    rc = json.load(open(d + "/rater.json"))
+    w = read_safetensors(d + "/model.safetensors")
+    w.update({"rater." + k: v for k, v in read_safetensors(d + "/rater.safetensors").items()})
+    inp = read_safetensors(d + "/act_inputs.safetensors")
+    ref = Reference(cfg, w)
+    with torch.no_grad():
+        sfm, p, mask, final = ref.act(inp, rc, inp["noise"], inp["noise2"],
+                                      inp["threshold"].item(), cfg["n_flow_steps"])
+    write_safetensors(d + "/act_reference.safetensors",
+                      {"sfm": sfm, "confidence": p, "mask": mask.to(torch.uint8), "final": final})
+    print(f"reference alg. 1: {int(mask.sum())} of {mask.numel()} tokens regenerated, "
+          f"confidence {p.min().item():.4f}..{p.max().item():.4f}")
+
+
 def main():
     d = sys.argv[1]
+    if len(sys.argv) > 2 and sys.argv[2] == "act":
+        return main_act(d)
     cfg = json.load(open(d + "/config.json"))["model"]
     w = read_safetensors(d + "/model.safetensors")
     inp = read_safetensors(d + "/inputs.safetensors")

@@ -1,0 +1,87 @@
+// the fuzz targets inside the normal test suite: the seeds our writers make are accepted, every
+// committed corpus and regression input is replayed (a crash found by scripts/fuzz.sh stays here
+// as a case), and each seed cut short or with a byte flipped is refused or accepted, never more.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "fuzz/fuzz_targets.h"
+#include "test_util.h"
+
+namespace avla::fuzz {
+namespace {
+
+bool run(const Target& t, const std::string& bytes) {
+  return t.run(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+}
+
+std::vector<std::filesystem::path> files_under(const std::filesystem::path& dir) {
+  std::vector<std::filesystem::path> out;
+  if (!std::filesystem::is_directory(dir)) return out;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.is_regular_file()) out.push_back(e.path());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string read_bytes(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+const std::filesystem::path fuzz_dir = std::filesystem::path(test::source_dir()) / "tests/fuzz";
+
+TEST(Fuzz, SeedsFromOurWritersAreAccepted) {
+  for (const auto& t : targets()) {
+    for (const auto& [name, bytes] : t.seeds()) {
+      EXPECT_TRUE(run(t, bytes)) << t.name << ": seed " << name << " refused";
+    }
+  }
+}
+
+TEST(Fuzz, CommittedSeedCorpusIsAcceptedAndComplete) {
+  for (const auto& t : targets()) {
+    const auto files = files_under(fuzz_dir / "corpus" / t.name);
+    EXPECT_FALSE(files.empty()) << "no seed corpus for " << t.name;
+    for (const auto& f : files) EXPECT_TRUE(run(t, read_bytes(f))) << f;
+  }
+}
+
+TEST(Fuzz, RegressionInputsReplayWithoutCrashing) {
+  // found by scripts/fuzz.sh; each file is named after what it broke (docs/RELIABILITY.md)
+  int replayed = 0;
+  for (const auto& t : targets()) {
+    for (const auto& f : files_under(fuzz_dir / "regressions" / t.name)) {
+      run(t, read_bytes(f));
+      ++replayed;
+    }
+  }
+  std::printf("replayed %d regression inputs\n", replayed);
+}
+
+TEST(Fuzz, TruncatedAndBitFlippedSeedsAreRefusedCleanly) {
+  // every prefix of every seed, and one flipped byte at a stride: refused with avla::Error or
+  // accepted with its invariants intact (a crash or another exception fails the whole binary)
+  int refused = 0, accepted = 0;
+  for (const auto& t : targets()) {
+    for (const auto& [name, bytes] : t.seeds()) {
+      const size_t stride = std::max<size_t>(1, bytes.size() / 400);
+      for (size_t n = 0; n < bytes.size(); n += stride) {
+        (run(t, bytes.substr(0, n)) ? accepted : refused)++;
+        std::string flipped = bytes;
+        flipped[n] = static_cast<char>(flipped[n] ^ 0x5a);
+        (run(t, flipped) ? accepted : refused)++;
+      }
+    }
+  }
+  std::printf("mutants: %d refused, %d accepted\n", refused, accepted);
+  EXPECT_GT(refused, 1000);
+}
+
+}  // namespace
+}  // namespace avla::fuzz
