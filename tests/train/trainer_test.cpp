@@ -13,6 +13,7 @@
 #include "flow/sampler.h"
 #include "io/atomic_file.h"
 #include "io/tensor_file.h"
+#include "model/rater.h"
 #include "test_util.h"
 #include "tiny_policy.h"
 #include "train/ema.h"
@@ -244,6 +245,65 @@ TEST(Checkpoint, MissingOrBrokenFilesAreErrors) {
   write_file_atomic(out2 + "/model.safetensors", bytes.substr(0, bytes.size() / 2));
   test::expect_error([&] { load_checkpoint(out2); },
                      {"model.safetensors", "outside the data buffer"});
+}
+
+TEST(Checkpoint, PiecesThatDisagreeAreErrorsNamingBothSides) {
+  // one trained checkpoint with a rater; each case edits one piece of a fresh copy
+  const std::string base = test::temp_dir("ckpt_pieces");
+  train(tiny_options(base, 2));
+  const Config cfg = load_config(base + "/config.json");
+  RaterConfig rc;
+  rc.d_model = 32;
+  rc.n_head = 2;
+  rc.d_ff = 64;
+  ConfidenceRater rater(rc, cfg.model);
+  save_rater(base, rc, *rater);
+  int n_case = 0;
+  auto copy = [&] {
+    const std::string dir = test::temp_dir("ckpt_piece_" + std::to_string(n_case++));
+    std::filesystem::remove_all(dir);
+    std::filesystem::copy(base, dir, std::filesystem::copy_options::recursive);
+    return dir;
+  };
+  auto edit_json = [](const std::string& path, const std::function<void(nlohmann::json&)>& f) {
+    nlohmann::json j = nlohmann::json::parse(read_file(path));
+    f(j);
+    write_file_atomic(path, j.dump(2));
+  };
+
+  // config.json vs the weights: the tensor, both shapes and the file
+  std::string dir = copy();
+  edit_json(dir + "/config.json", [](nlohmann::json& j) { j["model"]["d_ff"] = 160; });
+  test::expect_error([&] { load_checkpoint(dir); },
+                     {"model.safetensors", "backbone.layers.0.mlp.down_proj.weight",
+                      "has shape [64,128], expected [64,160]"});
+
+  // tokenizer vs vocab_size
+  dir = copy();
+  edit_json(dir + "/tokenizer.json", [](nlohmann::json& j) { j["vocab"].push_back("zebra"); });
+  const std::string words = std::to_string(cfg.model.vocab_size + 1) + " words";
+  test::expect_error([&] { load_checkpoint(dir); },
+                     {"[checkpoint]", "tokenizer has " + words + ", config.json says vocab_size " +
+                                          std::to_string(cfg.model.vocab_size)});
+
+  // norm stats with one state dim too few
+  dir = copy();
+  edit_json(dir + "/norm_stats.json", [](nlohmann::json& j) {
+    for (const char* k : {"mean", "std", "q01", "q99"}) j["state"][k].erase(0);
+  });
+  test::expect_error([&] { load_checkpoint(dir); },
+                     {"[checkpoint]", "norm_stats.json has state/action dims 10/7, expected 11/7"});
+
+  // rater.json vs rater.safetensors
+  dir = copy();
+  edit_json(dir + "/rater.json", [](nlohmann::json& j) { j["d_model"] = 48; });
+  test::expect_error([&] { load_rater(dir, cfg.model); },
+                     {"rater.safetensors", "tensor 'action_pos' has shape [4,32], expected [4,48]"});
+
+  // the unchanged copy loads, rater included
+  dir = copy();
+  EXPECT_NO_THROW(load_checkpoint(dir));
+  EXPECT_NO_THROW(load_rater(dir, cfg.model));
 }
 
 TEST(Trainer, NonFiniteLossOrGradientStopsAtItsStepAndKeepsTheLastGoodCheckpoint) {
