@@ -41,6 +41,9 @@ struct VideoWriter::Impl {
       const int ret = avcodec_receive_packet(codec, packet);
       if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF) return;
       AVLA_CHECK(ret >= 0, "video", "{}: encoding failed ({})", path, ret);
+      // one frame long: without a duration the mp4 muxer ends the edit list at the last
+      // packet's start, and players (and decoders) drop the last frame
+      if (packet->duration <= 0) packet->duration = 1;
       av_packet_rescale_ts(packet, codec->time_base, stream->time_base);
       packet->stream_index = stream->index;
       AVLA_CHECK(av_interleaved_write_frame(format, packet) >= 0, "video",

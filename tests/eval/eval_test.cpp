@@ -10,6 +10,7 @@
 #include "io/atomic_file.h"
 #include "sim/collect.h"
 #include "test_util.h"
+#include "video_probe.h"
 #include "tiny_policy.h"
 #include "train/rater_trainer.h"
 
@@ -115,8 +116,14 @@ TEST(Eval, TinyCheckpointEndToEndWritesJsonAndVideo) {
   EXPECT_GE(rate, 0.0);
   EXPECT_LE(j["tasks"][0]["wilson_low"].get<double>(), rate);
   EXPECT_GE(j["tasks"][0]["wilson_high"].get<double>(), rate);
-  EXPECT_TRUE(std::filesystem::exists(dir + "/videos/left_cube_on_plate_async_ep0.mp4"));
   EXPECT_FALSE(std::filesystem::exists(dir + "/videos/left_cube_on_plate_async_ep1.mp4"));
+  // the rollout video decodes back: one frame per executed step plus the last observation, both
+  // cameras side by side at the checkpoint's resolution (32), the chunk overlay below
+  const test::DecodedVideo video =
+      test::decode_video(dir + "/videos/left_cube_on_plate_async_ep0.mp4");
+  EXPECT_EQ(video.frame_luma.size(), j["episodes"][0]["steps"].get<size_t>() + 1);
+  EXPECT_EQ(video.width, 64);
+  EXPECT_GT(video.height, 32);
 
   // eval-rater on the synthetic demos
   const auto [code2, out2] =

@@ -10,6 +10,7 @@
 #include "eval/video_writer.h"
 #include "io/png_file.h"
 #include "test_util.h"
+#include "video_probe.h"
 
 namespace avla::sim {
 namespace {
@@ -125,7 +126,15 @@ TEST(Media, PngRoundTripAndMp4Container) {
   std::string head(12, '\0');
   in.read(head.data(), 12);
   EXPECT_EQ(head.substr(4, 4), "ftyp");  // an ISO-BMFF (mp4) file
-  EXPECT_GT(std::filesystem::file_size(dir + "/v.mp4"), 200u);
+  // decoded back: every frame, in order, at its size and grey level (rgb grey g -> luma
+  // 16 + 219 g / 255 in limited range)
+  const test::DecodedVideo decoded = test::decode_video(dir + "/v.mp4");
+  EXPECT_EQ(decoded.width, 32);
+  EXPECT_EQ(decoded.height, 16);
+  ASSERT_EQ(decoded.frame_luma.size(), 10u) << decoded.codec;
+  for (int t = 0; t < 10; ++t) {
+    EXPECT_NEAR(decoded.frame_luma[t], 16 + 219.0 * (20 * t) / 255, 3.0) << "frame " << t;
+  }
   test::expect_error([&] { VideoWriter v(dir + "/odd.mp4", 31, 16, 20); }, {"even"});
   // an abandoned writer leaves nothing behind
   { VideoWriter v(dir + "/gone.mp4", 32, 16, 20); }
