@@ -99,8 +99,7 @@ LiberoFile read_checked(const H5::H5File& file, const std::string& path) {
   try {
     return read_open_file(file, path);
   } catch (const H5::Exception& e) {
-    fail(kComponent, "{}: broken HDF5 structure ({}: {})", path, e.getFuncName(),
-         e.getDetailMsg());
+    fail(kComponent, "{}: broken HDF5 structure ({}: {})", path, e.getFuncName(), e.getDetailMsg());
   }
 }
 

@@ -13,8 +13,6 @@ namespace {
 
 // where objects may stand: in reach, inside the table, clear of the robot's base
 constexpr Region open_table = {-0.27, 0.08, -0.26, 0.26};
-// with the cabinet: clear of the cabinet, the drawer's travel and the handle approach
-constexpr Region beside_cabinet = {-0.28, 0.02, -0.26, 0.03};
 
 ObjectSpec obj(const std::string& name, ObjectKind kind, const std::string& colour) {
   return {name, kind, colour};

@@ -10,9 +10,9 @@
 #include "io/atomic_file.h"
 #include "sim/collect.h"
 #include "test_util.h"
-#include "video_probe.h"
 #include "tiny_policy.h"
 #include "train/rater_trainer.h"
+#include "video_probe.h"
 
 namespace avla {
 namespace {

@@ -27,12 +27,12 @@ namespace avla::fuzz {
 namespace {
 
 // a broken invariant of an accepted input: a finding, reported like a crash
-#define FUZZ_EXPECT(cond)                                                                   \
-  do {                                                                                      \
-    if (!(cond)) {                                                                          \
+#define FUZZ_EXPECT(cond)                                                                      \
+  do {                                                                                         \
+    if (!(cond)) {                                                                             \
       std::fprintf(stderr, "fuzz invariant broken at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                         \
-    }                                                                                       \
+      std::abort();                                                                            \
+    }                                                                                          \
   } while (0)
 
 std::string as_string(const uint8_t* data, size_t size) {
@@ -42,8 +42,8 @@ std::string as_string(const uint8_t* data, size_t size) {
 // a scratch directory of this process, removed at exit
 const std::filesystem::path& scratch_dir() {
   static const std::filesystem::path dir = [] {
-    auto d = std::filesystem::temp_directory_path() /
-             ("asyncvla_fuzz_" + std::to_string(::getpid()));
+    auto d =
+        std::filesystem::temp_directory_path() / ("asyncvla_fuzz_" + std::to_string(::getpid()));
     std::filesystem::create_directories(d);
     std::atexit([] { std::filesystem::remove_all(scratch_dir()); });
     return d;
@@ -87,10 +87,10 @@ bool run_safetensors(const uint8_t* data, size_t size) {
 
 NamedBytes seeds_safetensors() {
   const float weight[6] = {1, 2, 3, 4, 5, 6}, bias[2] = {-1, 1};
-  const std::string linear = serialize_safetensors(
-      {{"bias", DType::F32, {2}, bias, sizeof(bias)},
-       {"weight", DType::F32, {2, 3}, weight, sizeof(weight)}},
-      {{"step", "12"}});
+  const std::string linear =
+      serialize_safetensors({{"bias", DType::F32, {2}, bias, sizeof(bias)},
+                             {"weight", DType::F32, {2, 3}, weight, sizeof(weight)}},
+                            {{"step", "12"}});
   return {{"linear.safetensors", linear}};
 }
 
@@ -132,9 +132,9 @@ NamedBytes seeds_config() {
 // ---- the tokenizer: arbitrary instruction text, and tokenizer.json
 
 const WordTokenizer& trained_tokenizer() {
-  static const WordTokenizer tok = WordTokenizer::build(
-      {"put the red cube in the bowl", "open the top drawer of the cabinet",
-       "pick up the green cylinder and place it in the basket"});
+  static const WordTokenizer tok =
+      WordTokenizer::build({"put the red cube in the bowl", "open the top drawer of the cabinet",
+                            "pick up the green cylinder and place it in the basket"});
   return tok;
 }
 
@@ -202,8 +202,8 @@ NamedBytes seeds_libero() {
   const int64_t T = 3;
   LiberoDemo demo;
   demo.actions = torch::linspace(-1, 1, T * 7, torch::kFloat64).reshape({T, 7});
-  demo.agentview_rgb = torch::arange(T * 8 * 8 * 3).remainder(256).to(torch::kUInt8).reshape(
-      {T, 8, 8, 3});
+  demo.agentview_rgb =
+      torch::arange(T * 8 * 8 * 3).remainder(256).to(torch::kUInt8).reshape({T, 8, 8, 3});
   demo.eye_in_hand_rgb = demo.agentview_rgb.flip(1).contiguous();
   demo.ee_states = torch::zeros({T, 6}, torch::kFloat64);
   demo.gripper_states = torch::full({T, 2}, 0.04, torch::kFloat64);
@@ -264,7 +264,8 @@ bool run_request(const uint8_t* data, size_t size) {
 
 NamedBytes seeds_request() {
   Observation obs;
-  obs.images = {torch::full({16, 16, 3}, 90, torch::kUInt8), torch::full({8, 12, 3}, 7, torch::kUInt8)};
+  obs.images = {torch::full({16, 16, 3}, 90, torch::kUInt8),
+                torch::full({8, 12, 3}, 7, torch::kUInt8)};
   obs.state = torch::linspace(-0.5, 0.5, 8);
   obs.instruction = "put the red cube in the bowl";
   return {{"request.msgpack", encode_policy_request(obs, 7)},

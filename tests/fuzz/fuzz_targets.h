@@ -19,9 +19,9 @@ using NamedBytes = std::vector<std::pair<std::string, std::string>>;  // file na
 
 struct Target {
   const char* name;
-  const char* what;                             // the parser, for docs and logs
+  const char* what;                               // the parser, for docs and logs
   bool (*run)(const uint8_t* data, size_t size);  // true: accepted, false: refused
-  NamedBytes (*seeds)();  // valid inputs made by the project's own writers
+  NamedBytes (*seeds)();                          // valid inputs made by the project's own writers
 };
 
 const std::vector<Target>& targets();

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <nlohmann/json.hpp>
 
 #include "flow/sampler.h"
 #include "model/vision_encoder.h"
@@ -90,6 +91,29 @@ TEST(VisionEncoder, ConvStemWeightsAreNamedAndShapedByStage) {
   mc.patch_size = 6;
   mc.image_size = 36;
   test::expect_error([&] { mc.validate(); }, {"[config]", "power-of-two patch_size, found 6"});
+}
+
+TEST(Config, NumbersOfTheWrongKindOrRangeAreErrors) {
+  // found by fuzz_config: nlohmann's get<int>() on 1e126 is a float-to-int overflow (undefined)
+  auto parse = [](const std::string& text) {
+    return config_from_json(nlohmann::json::parse(text), "x/config.json");
+  };
+  test::expect_error([&] { parse(R"({"model": {"d_ff": 1.5e126}})"); },
+                     {"[config]", "x/config.json",
+                      "'model.d_ff' has the wrong type or is out of "
+                      "range (1.5e+126)"});
+  test::expect_error([&] { parse(R"({"model": {"d_ff": 2147483648}})"); }, {"'model.d_ff'"});
+  test::expect_error([&] { parse(R"({"model": {"d_ff": 3.5}})"); }, {"'model.d_ff'"});
+  test::expect_error([&] { parse(R"({"train": {"seed": -1}})"); }, {"'train.seed'"});
+  test::expect_error([&] { parse(R"({"train": {"bf16": 1}})"); }, {"'train.bf16'"});
+  test::expect_error([&] { parse(R"({"train": {"lr": "big"}})"); }, {"'train.lr'"});
+  // what a python script writes is fine: integral floats for ints, ints for floats
+  const Config c = parse(R"({"model": {"d_ff": 2147483647}, "train": {"steps": 3000.0,
+                             "lr": 1, "seed": 18446744073709551615}})");
+  EXPECT_EQ(c.model.d_ff, 2147483647);
+  EXPECT_EQ(c.train.steps, 3000);
+  EXPECT_EQ(c.train.lr, 1.0);
+  EXPECT_EQ(c.train.seed, 18446744073709551615ull);
 }
 
 TEST(VLA, RepeatedCacheEqualsEncodingRepeatedObservations) {

@@ -4,9 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
-#include <nlohmann/json.hpp>
-
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "flow/flow_matching.h"
 #include "io/atomic_file.h"
@@ -78,9 +77,13 @@ void expect_reference_agrees(const std::string& vision_stem) {
   EXPECT_NEAR(loss.item<double>(), ref.at("loss").item<double>(), 1e-4);
 }
 
-TEST(Golden, PytorchReferenceAgreesOnVelocityAndLoss) { expect_reference_agrees("patch"); }
+TEST(Golden, PytorchReferenceAgreesOnVelocityAndLoss) {
+  expect_reference_agrees("patch");
+}
 
-TEST(Golden, PytorchReferenceAgreesWithTheConvStem) { expect_reference_agrees("conv"); }
+TEST(Golden, PytorchReferenceAgreesWithTheConvStem) {
+  expect_reference_agrees("conv");
+}
 
 TEST(Golden, PytorchReferenceAgreesOnAlgorithm1) {
   // the tiny trained policy plus a rater with random weights (spread out so that confidences

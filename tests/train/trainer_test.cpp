@@ -297,8 +297,9 @@ TEST(Checkpoint, PiecesThatDisagreeAreErrorsNamingBothSides) {
   // rater.json vs rater.safetensors
   dir = copy();
   edit_json(dir + "/rater.json", [](nlohmann::json& j) { j["d_model"] = 48; });
-  test::expect_error([&] { load_rater(dir, cfg.model); },
-                     {"rater.safetensors", "tensor 'action_pos' has shape [4,32], expected [4,48]"});
+  test::expect_error(
+      [&] { load_rater(dir, cfg.model); },
+      {"rater.safetensors", "tensor 'action_pos' has shape [4,32], expected [4,48]"});
 
   // the unchanged copy loads, rater included
   dir = copy();
