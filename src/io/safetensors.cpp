@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "io/atomic_file.h"
@@ -14,6 +16,41 @@ namespace {
 constexpr const char* kComponent = "safetensors";
 // a header larger than this is not a weights file (the reference implementation uses 100 MB).
 constexpr uint64_t kMaxHeaderBytes = 100u * 1024u * 1024u;
+
+// the u64 little-endian header length at the start of a file of file_size bytes, checked
+uint64_t header_length(const char* first8, size_t file_size, const std::string& name) {
+  uint64_t header_len = 0;
+  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | static_cast<uint8_t>(first8[i]);
+  AVLA_CHECK(header_len <= file_size - 8, kComponent,
+             "{}: header length {} points past the end of the file ({} bytes)", name, header_len,
+             file_size);
+  AVLA_CHECK(header_len <= kMaxHeaderBytes, kComponent, "{}: header length {} exceeds {} bytes",
+             name, header_len, kMaxHeaderBytes);
+  return header_len;
+}
+
+nlohmann::json parse_header(const char* begin, const char* end, const std::string& name) {
+  nlohmann::json header;
+  try {
+    header = nlohmann::json::parse(begin, end);
+  } catch (const nlohmann::json::exception& e) {
+    fail(kComponent, "{}: header is not valid JSON ({})", name, e.what());
+  }
+  AVLA_CHECK(header.is_object(), kComponent, "{}: header is {}, expected a JSON object", name,
+             header.type_name());
+  return header;
+}
+
+// the header's __metadata__ (an object of strings) into out
+void read_metadata(const nlohmann::json& entry, const std::string& name,
+                   std::map<std::string, std::string>& out) {
+  AVLA_CHECK(entry.is_object(), kComponent, "{}: __metadata__ must be an object", name);
+  for (auto m = entry.begin(); m != entry.end(); ++m) {
+    AVLA_CHECK(m.value().is_string(), kComponent, "{}: __metadata__['{}'] must be a string", name,
+               m.key());
+    out[m.key()] = m.value().get<std::string>();
+  }
+}
 
 struct DTypeRow {
   DType dtype;
@@ -67,6 +104,26 @@ SafeTensors SafeTensors::load(const std::string& path) {
   return parse(std::move(bytes), path);
 }
 
+std::map<std::string, std::string> read_safetensors_metadata(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::error_code ec;
+  const uint64_t file_size = std::filesystem::file_size(path, ec);
+  AVLA_CHECK(in && !ec, kComponent, "{}: cannot read file", path);
+  AVLA_CHECK(file_size >= 8, kComponent, "{}: file is {} bytes, expected at least 8", path,
+             file_size);
+  char first8[8];
+  in.read(first8, 8);
+  const uint64_t header_len = header_length(first8, file_size, path);
+  std::string text(header_len, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(header_len));
+  AVLA_CHECK(in.gcount() == static_cast<std::streamsize>(header_len), kComponent,
+             "{}: cannot read the {}-byte header", path, header_len);
+  const nlohmann::json header = parse_header(text.data(), text.data() + text.size(), path);
+  std::map<std::string, std::string> out;
+  if (header.contains("__metadata__")) read_metadata(header["__metadata__"], path, out);
+  return out;
+}
+
 SafeTensors SafeTensors::parse(std::string bytes, const std::string& name) {
   SafeTensors st;
   st.path_ = name;
@@ -75,22 +132,8 @@ SafeTensors SafeTensors::parse(std::string bytes, const std::string& name) {
              file_size);
 
   // header length: u64 little-endian, bounded by the file size
-  uint64_t header_len = 0;
-  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | static_cast<uint8_t>(bytes[i]);
-  AVLA_CHECK(header_len <= file_size - 8, kComponent,
-             "{}: header length {} points past the end of the file ({} bytes)", name, header_len,
-             file_size);
-  AVLA_CHECK(header_len <= kMaxHeaderBytes, kComponent, "{}: header length {} exceeds {} bytes",
-             name, header_len, kMaxHeaderBytes);
-
-  nlohmann::json header;
-  try {
-    header = nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + header_len);
-  } catch (const nlohmann::json::exception& e) {
-    fail(kComponent, "{}: header is not valid JSON ({})", name, e.what());
-  }
-  AVLA_CHECK(header.is_object(), kComponent, "{}: header is {}, expected a JSON object", name,
-             header.type_name());
+  const uint64_t header_len = header_length(bytes.data(), file_size, name);
+  const nlohmann::json header = parse_header(bytes.data() + 8, bytes.data() + 8 + header_len, name);
 
   st.data_start_ = 8 + header_len;
   const size_t data_size = file_size - st.data_start_;
@@ -98,12 +141,7 @@ SafeTensors SafeTensors::parse(std::string bytes, const std::string& name) {
     const std::string& key = it.key();
     const auto& entry = it.value();
     if (key == "__metadata__") {
-      AVLA_CHECK(entry.is_object(), kComponent, "{}: __metadata__ must be an object", name);
-      for (auto m = entry.begin(); m != entry.end(); ++m) {
-        AVLA_CHECK(m.value().is_string(), kComponent, "{}: __metadata__['{}'] must be a string",
-                   name, m.key());
-        st.metadata_[m.key()] = m.value().get<std::string>();
-      }
+      read_metadata(entry, name, st.metadata_);
       continue;
     }
     AVLA_CHECK(entry.is_object() && entry.contains("dtype") && entry.contains("shape") &&

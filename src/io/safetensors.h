@@ -47,6 +47,10 @@ class SafeTensors {
   std::map<std::string, std::string> metadata_;
 };
 
+// only the __metadata__ of a file: reads the length and the header, never the data (a train
+// state is tens of MB). errors as SafeTensors::load.
+std::map<std::string, std::string> read_safetensors_metadata(const std::string& path);
+
 // one tensor to write: raw little-endian bytes.
 struct TensorBuffer {
   std::string name;

@@ -59,6 +59,27 @@ TEST(Safetensors, TruncatedFileIsAnError) {
                {"cut.safetensors", "outside the data buffer"});
 }
 
+TEST(Safetensors, MetadataAloneIsReadFromTheHeader) {
+  const std::string dir = test::temp_dir("st_meta");
+  const float w[3] = {1, 2, 3};
+  const std::string bytes =
+      serialize_safetensors({{"w", DType::F32, {3}, w, sizeof(w)}}, {{"step", "1200"}, {"k", "v"}});
+  write_file_atomic(dir + "/a.safetensors", bytes);
+  const auto meta = read_safetensors_metadata(dir + "/a.safetensors");
+  EXPECT_EQ(meta, SafeTensors::load(dir + "/a.safetensors").metadata());
+  EXPECT_EQ(meta.at("step"), "1200");
+  // the data is never read: a file whose data is cut short still gives its header's metadata
+  write_file_atomic(dir + "/cut.safetensors", bytes.substr(0, bytes.size() - 4));
+  EXPECT_EQ(read_safetensors_metadata(dir + "/cut.safetensors").at("k"), "v");
+  // a broken header is the same error as a full load's
+  write_file_atomic(dir + "/short.safetensors", bytes.substr(0, 20));
+  expect_error(
+      [&] { read_safetensors_metadata(dir + "/short.safetensors"); },
+      {"[safetensors]", "short.safetensors", "points past the end of the file (20 bytes)"});
+  expect_error([&] { read_safetensors_metadata(dir + "/none.safetensors"); },
+               {"none.safetensors", "cannot read file"});
+}
+
 TEST(Safetensors, HeaderPastEndOfFileIsAnError) {
   std::string bytes = valid_file_bytes();
   bytes[0] = '\xff';
