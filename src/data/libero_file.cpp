@@ -103,9 +103,7 @@ LiberoFile read_checked(const H5::H5File& file, const std::string& path) {
   }
 }
 
-}  // namespace
-
-LiberoFile read_libero_file(const std::string& path) {
+LiberoFile read_file_direct(const std::string& path) {
   hdf5_quiet();
   H5::H5File file;
   try {
@@ -116,7 +114,7 @@ LiberoFile read_libero_file(const std::string& path) {
   return read_checked(file, path);
 }
 
-LiberoFile read_libero_image(const std::string& bytes, const std::string& name) {
+LiberoFile read_image_direct(const std::string& bytes, const std::string& name) {
   hdf5_quiet();
   // the core driver opens the image in memory; nothing is read from or written to disk
   H5::FileAccPropList fapl;
@@ -131,6 +129,18 @@ LiberoFile read_libero_image(const std::string& bytes, const std::string& name) 
     fail(kComponent, "{}: cannot open as HDF5 ({})", name, e.getDetailMsg());
   }
   return read_checked(file, name);
+}
+
+}  // namespace
+
+LiberoFile read_libero_file(const std::string& path) {
+  hdf5_read_in_child_first([&] { read_file_direct(path); }, path);
+  return read_file_direct(path);
+}
+
+LiberoFile read_libero_image(const std::string& bytes, const std::string& name) {
+  hdf5_read_in_child_first([&] { read_image_direct(bytes, name); }, name);
+  return read_image_direct(bytes, name);
 }
 
 void write_libero_file(const std::string& path, const std::string& problem_info,

@@ -1,6 +1,16 @@
 #include "io/hdf5_util.h"
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include "util/error.h"
+
+// set by the sanitizer runtimes (libFuzzer writes a crash file through it); absent otherwise
+extern "C" void __sanitizer_set_death_callback(void (*callback)(void)) __attribute__((weak));
 
 namespace avla {
 
@@ -27,7 +37,42 @@ H5::PredType native_type(torch::ScalarType dtype) {
   }
 }
 
+constexpr int kChildOk = 0;
+constexpr int kChildError = 3;
+
 }  // namespace
+
+void hdf5_read_in_child_first(const std::function<void()>& read, const std::string& file) {
+  const pid_t pid = ::fork();
+  if (pid < 0) return;  // no process to spare: read without the guard
+  if (pid == 0) {
+    // the child: a crash here must stay a crash of the child
+    for (int sig : {SIGSEGV, SIGBUS, SIGABRT, SIGILL, SIGFPE}) ::signal(sig, SIG_DFL);
+    if (&__sanitizer_set_death_callback != nullptr) __sanitizer_set_death_callback(nullptr);
+    int code = kChildOk;
+    try {
+      torch::set_num_threads(1);  // no openmp pool after fork
+      read();
+    } catch (const Error&) {
+      code = kChildError;
+    } catch (...) {
+      code = 4;
+    }
+    ::_exit(code);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return;
+  }
+  if (WIFEXITED(status) && (WEXITSTATUS(status) == kChildOk || WEXITSTATUS(status) == kChildError))
+    return;  // the caller's own read returns the data or the same clean error
+  if (WIFSIGNALED(status)) {
+    fail(kComponent, "{}: the HDF5 library crashed reading this file ({}); the file is corrupt",
+         file, ::strsignal(WTERMSIG(status)));
+  }
+  fail(kComponent, "{}: the HDF5 library failed reading this file (exit {}); the file is corrupt",
+       file, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
 
 void hdf5_quiet() {
   H5::Exception::dontPrint();

@@ -5,12 +5,21 @@
 #include <H5Cpp.h>
 #include <torch/torch.h>
 
+#include <functional>
 #include <string>
 
 namespace avla {
 
 // silences the hdf5 library's own stack printing (errors become exceptions with our message).
 void hdf5_quiet();
+
+// runs read (hdf5 reads of a file from outside) in a forked child before the caller reads for
+// real: libhdf5 1.10 itself writes past its buffers on some corrupt files (fuzz_libero found a
+// global-heap object longer than its variable-length string attribute, in H5HG_read), which would
+// kill this process. a child that ends by a signal, or by anything but a clean return or an
+// avla::Error, is an error naming the file; the caller then never touches it. the child uses one
+// thread and leaves with _exit (no atexit handlers, no sanitizer death callback).
+void hdf5_read_in_child_first(const std::function<void()>& read, const std::string& file);
 
 bool hdf5_exists(const H5::H5Location& loc, const std::string& path);
 

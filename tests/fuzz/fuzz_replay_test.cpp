@@ -70,7 +70,9 @@ TEST(Fuzz, TruncatedAndBitFlippedSeedsAreRefusedCleanly) {
   int refused = 0, accepted = 0;
   for (const auto& t : targets()) {
     for (const auto& [name, bytes] : t.seeds()) {
-      const size_t stride = std::max<size_t>(1, bytes.size() / 400);
+      // hdf5 reads fork a guard process each (hdf5_read_in_child_first): fewer cuts there
+      const size_t cuts = std::string(t.name) == "libero" ? 40 : 400;
+      const size_t stride = std::max<size_t>(1, bytes.size() / cuts);
       for (size_t n = 0; n < bytes.size(); n += stride) {
         (run(t, bytes.substr(0, n)) ? accepted : refused)++;
         std::string flipped = bytes;
