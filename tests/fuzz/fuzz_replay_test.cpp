@@ -4,10 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "fuzz/fuzz_targets.h"
+#include "io/atomic_file.h"
 #include "test_util.h"
 
 namespace avla::fuzz {
@@ -27,13 +26,6 @@ std::vector<std::filesystem::path> files_under(const std::filesystem::path& dir)
   return out;
 }
 
-std::string read_bytes(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 const std::filesystem::path fuzz_dir = std::filesystem::path(test::source_dir()) / "tests/fuzz";
 
 TEST(Fuzz, SeedsFromOurWritersAreAccepted) {
@@ -48,7 +40,7 @@ TEST(Fuzz, CommittedSeedCorpusIsAcceptedAndComplete) {
   for (const auto& t : targets()) {
     const auto files = files_under(fuzz_dir / "corpus" / t.name);
     EXPECT_FALSE(files.empty()) << "no seed corpus for " << t.name;
-    for (const auto& f : files) EXPECT_TRUE(run(t, read_bytes(f))) << f;
+    for (const auto& f : files) EXPECT_TRUE(run(t, read_file(f))) << f;
   }
 }
 
@@ -57,7 +49,7 @@ TEST(Fuzz, RegressionInputsReplayWithoutCrashing) {
   int replayed = 0;
   for (const auto& t : targets()) {
     for (const auto& f : files_under(fuzz_dir / "regressions" / t.name)) {
-      run(t, read_bytes(f));
+      run(t, read_file(f));
       ++replayed;
     }
   }

@@ -5,13 +5,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <stdexcept>
 
 #include "data/libero_file.h"
 #include "data/synthetic.h"
+#include "io/atomic_file.h"
 #include "io/safetensors.h"
 #include "io/tensor_file.h"
 #include "model/config.h"
@@ -49,13 +48,6 @@ const std::filesystem::path& scratch_dir() {
     return d;
   }();
   return dir;
-}
-
-std::string read_bytes(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 // ---- safetensors: header json, offsets, dtypes, shapes; then tensors and a strict load
@@ -176,7 +168,7 @@ NamedBytes seeds_tokenizer() {
   trained_tokenizer().save(path);
   return {{"instruction.txt", std::string(1, '\x0f') + "put the red cube in the bowl"},
           {"unknown_words.txt", std::string(1, '\x03') + "Stack the PURPLE pyramid, now!"},
-          {"tokenizer.json", std::string(1, '\x08') + read_bytes(path)}};
+          {"tokenizer.json", std::string(1, '\x08') + read_file(path)}};
 }
 
 // ---- a LIBERO / robomimic hdf5 file, from memory through hdf5's core driver
@@ -210,7 +202,7 @@ NamedBytes seeds_libero() {
   const std::string path = (scratch_dir() / "seed_demo.hdf5").string();
   write_libero_file(path, R"({"language_instruction": "put the red cube in the bowl"})", "{}",
                     {demo, demo});
-  return {{"two_demos.hdf5", read_bytes(path)}};
+  return {{"two_demos.hdf5", read_file(path)}};
 }
 
 // ---- the server's request decoder: msgpack -> openpi request -> the policy's model input
