@@ -21,3 +21,18 @@ rater() {
   "$1" train-rater --ckpt "$2" --data "$3" --steps "$5"
   "$1" eval-rater --ckpt "$2" --data "$4" --frames "$6"
 }
+
+# clang_sanitizer_build DIR: configure (once) the clang build with ASan + UBSan + libFuzzer coverage
+# that scripts/fuzz.sh and scripts/sanitize.sh share, and export the sanitizer options; libtorch
+# and hdf5 are not instrumented, and what is suppressed and why is in tests/fuzz/*.supp
+clang_sanitizer_build() {
+  local dir=$1
+  bash scripts/setup.sh --fuzz
+  if [ ! -f "$dir/CMakeCache.txt" ]; then
+    cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
+      -DASYNCVLA_FUZZ=ON -DASYNCVLA_BENCH=OFF > /dev/null
+  fi
+  export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:suppressions=$PWD/tests/fuzz/ubsan.supp"
+  export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
+  export LSAN_OPTIONS="suppressions=$PWD/tests/fuzz/lsan.supp:print_suppressions=0"
+}

@@ -16,17 +16,9 @@ targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then targets=(safetensors config tokenizer libero request reply); fi
 build=${FUZZ_BUILD:-build-fuzz}
 
-bash scripts/setup.sh --fuzz
-if [ ! -f "$build/CMakeCache.txt" ]; then
-  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
-    -DASYNCVLA_FUZZ=ON -DASYNCVLA_BENCH=OFF > /dev/null
-fi
+source scripts/common.sh
+clang_sanitizer_build "$build"
 cmake --build "$build" -j"$(nproc)" --target "${targets[@]/#/fuzz_}"
-
-# libtorch and hdf5 are not instrumented; what is suppressed and why: tests/fuzz/*.supp
-export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:suppressions=$PWD/tests/fuzz/ubsan.supp"
-export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
-export LSAN_OPTIONS="suppressions=$PWD/tests/fuzz/lsan.supp:print_suppressions=0"
 
 report="$build/fuzz_report.md"
 {
@@ -48,7 +40,8 @@ for t in "${targets[@]}"; do
   "$build/fuzz_$t" "${limit[@]}" -max_len=65536 -rss_limit_mb=4096 -timeout=30 \
     -print_final_stats=1 -artifact_prefix="$crashes/" "$corpus" > "$log" 2>&1 || rc=$?
   secs=$(( $(date +%s) - start ))
-  done_runs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' || echo 0)
+  # a crash prints the final stats twice: the last count is the run's
+  done_runs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | tail -n 1 | grep -oE '[0-9]+$' || echo 0)
   n_crash=$(find "$crashes" -type f | wc -l)
   n_corpus=$(find "$corpus" -type f | wc -l)
   rate=$(( done_runs / (secs > 0 ? secs : 1) ))

@@ -19,6 +19,8 @@ constexpr uint64_t kMaxHeaderBytes = 100u * 1024u * 1024u;
 
 // the u64 little-endian header length at the start of a file of file_size bytes, checked
 uint64_t header_length(const char* first8, size_t file_size, const std::string& name) {
+  AVLA_CHECK(file_size >= 8, kComponent, "{}: file is {} bytes, expected at least 8", name,
+             file_size);
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | static_cast<uint8_t>(first8[i]);
   AVLA_CHECK(header_len <= file_size - 8, kComponent,
@@ -109,9 +111,7 @@ std::map<std::string, std::string> read_safetensors_metadata(const std::string& 
   std::error_code ec;
   const uint64_t file_size = std::filesystem::file_size(path, ec);
   AVLA_CHECK(in && !ec, kComponent, "{}: cannot read file", path);
-  AVLA_CHECK(file_size >= 8, kComponent, "{}: file is {} bytes, expected at least 8", path,
-             file_size);
-  char first8[8];
+  char first8[8] = {};
   in.read(first8, 8);
   const uint64_t header_len = header_length(first8, file_size, path);
   std::string text(header_len, '\0');
@@ -128,10 +128,8 @@ SafeTensors SafeTensors::parse(std::string bytes, const std::string& name) {
   SafeTensors st;
   st.path_ = name;
   const size_t file_size = bytes.size();
-  AVLA_CHECK(file_size >= 8, kComponent, "{}: file is {} bytes, expected at least 8", name,
-             file_size);
 
-  // header length: u64 little-endian, bounded by the file size
+  // header length: u64 little-endian, at least 8 bytes in, bounded by the file size
   const uint64_t header_len = header_length(bytes.data(), file_size, name);
   const nlohmann::json header = parse_header(bytes.data() + 8, bytes.data() + 8 + header_len, name);
 
