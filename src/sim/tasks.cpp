@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <map>
+#include <optional>
 
 #include "util/error.h"
 
@@ -13,6 +14,9 @@ namespace {
 
 // where objects may stand: in reach, inside the table, clear of the robot's base
 constexpr Region open_table = {-0.27, 0.08, -0.26, 0.26};
+// LIBERO places each task's objects in small fixed init regions (a per-task layout plus noise),
+// not anywhere on the table; our open-table tasks do the same around a per-task home layout
+constexpr double libero_jitter = 0.025;
 
 ObjectSpec obj(const std::string& name, ObjectKind kind, const std::string& colour) {
   return {name, kind, colour};
@@ -71,6 +75,7 @@ std::vector<Task> spatial_suite() {
     t.goals = {place("@", r.target)};
     t.selector = {r.relation, {"cube_a", "cube_b"}, r.anchor};
     t.regions = std::vector<Region>(scene.objects.size(), open_table);
+    t.home_jitter = libero_jitter;
     t.max_steps = 220;
     tasks.push_back(t);
   }
@@ -101,6 +106,7 @@ std::vector<Task> object_suite() {
     t.goals = {place(name_of(i), "basket")};
     t.regions = std::vector<Region>(t.scene.objects.size(), open_table);
     t.regions[0] = {-0.22, 0.0, -0.2, 0.2};  // the basket stays in easy reach
+    t.home_jitter = libero_jitter;
     t.max_steps = 280;
     tasks.push_back(t);
   }
@@ -192,6 +198,7 @@ std::vector<Task> long_suite() {
     t.goals = {place(first.name, "basket"), place(second.name, "basket")};
     t.regions = std::vector<Region>(t.scene.objects.size(), open_table);
     t.regions[0] = {-0.22, 0.0, -0.2, 0.2};
+    t.home_jitter = libero_jitter;
     t.max_steps = 520;
     return t;
   };
@@ -226,8 +233,13 @@ int object_index(const Task& task, const std::string& name) {
   fail("sim", "task '{}' has no object '{}'", task.name, name);
 }
 
-// picks the selector's object in a layout; returns "" when the relation is ambiguous
-std::string resolve_selector(const Task& task, const std::vector<Pose>& poses) {
+// a relation must hold by this much (m) to count as unambiguous
+constexpr double selector_margin = 0.08;
+// footprints keep a 4 cm gap: an open finger reaches 5.6 cm from the grasp centre
+constexpr double footprint_gap = 0.04;
+
+// picks the selector's object in a layout; returns "" when the relation does not hold by margin
+std::string resolve_selector(const Task& task, const std::vector<Pose>& poses, double margin) {
   const Selector& s = task.selector;
   std::vector<double> score;
   for (const auto& c : s.candidates) {
@@ -256,7 +268,6 @@ std::string resolve_selector(const Task& task, const std::vector<Pose>& poses) {
     }
   }
   // the winner must beat every other candidate by a clear margin
-  constexpr double margin = 0.08;
   size_t best = 0;
   for (size_t i = 1; i < score.size(); ++i) {
     if (score[i] < score[best]) best = i;
@@ -314,45 +325,80 @@ ObjectKind object_kind(const Task& task, const std::string& name) {
   return task.scene.objects[object_index(task, name)].kind;
 }
 
-Layout sample_layout(const Task& task, uint64_t seed) {
-  std::mt19937_64 rng(seed ^ stable_hash(task.suite + "/" + task.name));
+namespace {
+
+// one draw from the regions; nullopt when two footprints come closer than their gap + gap_extra
+// or the selector's relation does not hold by selector_margin + margin_extra
+std::optional<Layout> draw_layout(const Task& task, const std::vector<Region>& regions,
+                                  std::mt19937_64& rng, double gap_extra, double margin_extra) {
   std::uniform_real_distribution<double> unit(0.0, 1.0);
   const auto& objects = task.scene.objects;
-  AVLA_CHECK(task.regions.size() == objects.size(), "sim",
-             "task '{}' has {} regions for {} objects", task.name, task.regions.size(),
-             objects.size());
-  for (int attempt = 0; attempt < 2000; ++attempt) {
-    Layout layout;
-    bool ok = true;
-    for (size_t i = 0; i < objects.size() && ok; ++i) {
-      const Region& r = task.regions[i];
-      const double x = r.x0 + (r.x1 - r.x0) * unit(rng);
-      const double y = r.y0 + (r.y1 - r.y0) * unit(rng);
-      const double yaw =
-          (task.random_yaw && objects[i].kind == ObjectKind::Cube) ? 0.8 * (unit(rng) - 0.5) : 0.0;
-      const Pose pose{{x, y, rest_height(objects[i].kind) + 0.001},
-                      {std::cos(yaw / 2), 0, 0, std::sin(yaw / 2)}};
-      // footprints keep a 4 cm gap: an open finger reaches 5.6 cm from the grasp centre
-      for (size_t k = 0; k < i && ok; ++k) {
-        const double gap =
-            footprint_radius(objects[i].kind) + footprint_radius(objects[k].kind) + 0.04;
-        if (distance_xy(pose.pos, layout.object_poses[k].pos) < gap) ok = false;
-      }
-      layout.object_poses.push_back(pose);
+  Layout layout;
+  for (size_t i = 0; i < objects.size(); ++i) {
+    const Region& r = regions[i];
+    const double x = r.x0 + (r.x1 - r.x0) * unit(rng);
+    const double y = r.y0 + (r.y1 - r.y0) * unit(rng);
+    const double yaw =
+        (task.random_yaw && objects[i].kind == ObjectKind::Cube) ? 0.8 * (unit(rng) - 0.5) : 0.0;
+    const Pose pose{{x, y, rest_height(objects[i].kind) + 0.001},
+                    {std::cos(yaw / 2), 0, 0, std::sin(yaw / 2)}};
+    for (size_t k = 0; k < i; ++k) {
+      const double gap = footprint_radius(objects[i].kind) + footprint_radius(objects[k].kind) +
+                         footprint_gap + gap_extra;
+      if (distance_xy(pose.pos, layout.object_poses[k].pos) < gap) return std::nullopt;
     }
-    if (!ok) continue;
-    std::string selected;
-    if (task.selector.relation != Relation::None) {
-      selected = resolve_selector(task, layout.object_poses);
-      if (selected.empty()) continue;
-    }
-    for (Goal g : task.goals) {
-      if (g.object == "@") g.object = selected;
-      layout.goals.push_back(g);
-    }
-    return layout;
+    layout.object_poses.push_back(pose);
   }
-  fail("sim", "task '{}': no valid layout after 2000 draws (seed {})", task.name, seed);
+  std::string selected;
+  if (task.selector.relation != Relation::None) {
+    selected = resolve_selector(task, layout.object_poses, selector_margin + margin_extra);
+    if (selected.empty()) return std::nullopt;
+  }
+  for (Goal g : task.goals) {
+    if (g.object == "@") g.object = selected;
+    layout.goals.push_back(g);
+  }
+  return layout;
+}
+
+Layout rejection_sample(const Task& task, const std::vector<Region>& regions, std::mt19937_64& rng,
+                        double gap_extra, double margin_extra, int attempts, uint64_t seed) {
+  for (int attempt = 0; attempt < attempts; ++attempt) {
+    if (auto layout = draw_layout(task, regions, rng, gap_extra, margin_extra)) return *layout;
+  }
+  fail("sim", "task '{}': no valid layout after {} draws (seed {})", task.name, attempts, seed);
+}
+
+}  // namespace
+
+Layout home_layout(const Task& task) {
+  AVLA_CHECK(task.home_jitter > 0, "sim", "task '{}' has no home layout (home_jitter 0)",
+             task.name);
+  AVLA_CHECK(task.regions.size() == task.scene.objects.size(), "sim",
+             "task '{}' has {} regions for {} objects", task.name, task.regions.size(),
+             task.scene.objects.size());
+  // each object moves at most sqrt(2)*j, so a difference of two distances changes by at most
+  // 4*sqrt(2)*j: with that margin no jitter changes which object the relation picks. the gaps get
+  // sqrt(2)*j of room (the full 2*sqrt(2)*j does not fit five objects on the table); episodes
+  // whose jitter closes a gap are redrawn
+  const double move = std::sqrt(2.0) * task.home_jitter;
+  std::mt19937_64 rng(stable_hash("home/" + task.suite + "/" + task.name));
+  return rejection_sample(task, task.regions, rng, move, 4 * move, 100000, 0);
+}
+
+Layout sample_layout(const Task& task, uint64_t seed) {
+  std::mt19937_64 rng(seed ^ stable_hash(task.suite + "/" + task.name));
+  AVLA_CHECK(task.regions.size() == task.scene.objects.size(), "sim",
+             "task '{}' has {} regions for {} objects", task.name, task.regions.size(),
+             task.scene.objects.size());
+  if (task.home_jitter <= 0) return rejection_sample(task, task.regions, rng, 0, 0, 2000, seed);
+  // jitter around the home layout
+  const double j = task.home_jitter;
+  std::vector<Region> around;
+  for (const Pose& p : home_layout(task).object_poses) {
+    around.push_back({p.pos[0] - j, p.pos[0] + j, p.pos[1] - j, p.pos[1] + j});
+  }
+  return rejection_sample(task, around, rng, 0, 0, 2000, seed);
 }
 
 bool goal_satisfied(const Physics& physics, const Task& task, const Goal& goal) {

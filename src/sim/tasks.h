@@ -49,8 +49,12 @@ struct Task {
   std::vector<Goal> goals;  // success = every goal holds at the same step
   Selector selector;
   std::vector<Region> regions;  // per scene object: where its centre may be placed
-  bool random_yaw = true;       // cubes get a random yaw in [-0.4, 0.4]
-  double drawer_start = 0.0;    // initial drawer opening (cabinet scenes)
+  // > 0: a fixed per-task home layout is drawn once from the regions, and each episode moves every
+  // object by at most this much (m) in x and y around its home, as LIBERO's per-task init regions
+  // do; 0: every episode draws from the whole regions
+  double home_jitter = 0.0;
+  bool random_yaw = true;     // cubes get a random yaw in [-0.4, 0.4]
+  double drawer_start = 0.0;  // initial drawer opening (cabinet scenes)
   int max_steps = 300;
 };
 
@@ -70,6 +74,9 @@ std::vector<const Task*> select_tasks(const std::string& suite,
 // a deterministic layout for (task, seed); rejection-samples until objects do not overlap and the
 // selector's relation is unambiguous
 Layout sample_layout(const Task& task, uint64_t seed);
+// the task's fixed home layout (task.home_jitter > 0): drawn once from its name, with room for the
+// jitter so that every jittered episode keeps its gaps and an unambiguous relation
+Layout home_layout(const Task& task);
 
 // predicates on the current physics state
 bool goal_satisfied(const Physics& physics, const Task& task, const Goal& goal);

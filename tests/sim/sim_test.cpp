@@ -165,6 +165,44 @@ TEST(Tasks, SpatialSelectorPicksTheCubeItsInstructionNames) {
   EXPECT_EQ(sample_layout(left, 4).object_poses[0].pos, sample_layout(left, 4).object_poses[0].pos);
 }
 
+TEST(Tasks, OpenTableTasksJitterAFixedHomeLayoutLikeLibero) {
+  int n_home = 0;
+  for (const auto& suite : suite_names()) {
+    for (const auto& task : suite_tasks(suite)) {
+      if (task.home_jitter <= 0) continue;
+      ++n_home;
+      const Layout home = home_layout(task);
+      double max_shift = 0, spread = 0;
+      for (uint64_t seed = 0; seed < 40; ++seed) {
+        const Layout l = sample_layout(task, seed);
+        ASSERT_EQ(l.object_poses.size(), home.object_poses.size());
+        for (size_t i = 0; i < l.object_poses.size(); ++i) {
+          for (int a : {0, 1}) {
+            const double d = l.object_poses[i].pos[a] - home.object_poses[i].pos[a];
+            max_shift = std::max(max_shift, std::abs(d));
+            spread += d * d;
+          }
+        }
+        // the jitter never changes which object the instruction means
+        ASSERT_EQ(l.goals[0].object, home.goals[0].object) << task.name << " seed " << seed;
+      }
+      EXPECT_LE(max_shift, task.home_jitter + 1e-12) << task.name;
+      // uniform on [-j, j] has rms j/sqrt(3); 40 layouts land near it
+      const double rms = std::sqrt(spread / (40.0 * 2 * home.object_poses.size()));
+      EXPECT_NEAR(rms, task.home_jitter / std::sqrt(3.0), 0.3 * task.home_jitter) << task.name;
+    }
+  }
+  EXPECT_EQ(n_home, 10 + 10 + 2);  // spatial, object, the two basket tasks of long
+  // each spatial task has its own layout (LIBERO-spatial: same objects, different layouts)
+  const Layout a = home_layout(find_task("spatial", "left_cube_on_plate"));
+  const Layout b = home_layout(find_task("spatial", "left_cube_in_bowl"));
+  EXPECT_GT(std::abs(a.object_poses[0].pos[1] - b.object_poses[0].pos[1]) +
+                std::abs(a.object_poses[0].pos[0] - b.object_poses[0].pos[0]),
+            0.01);
+  test::expect_error([] { home_layout(find_task("goal", "open_drawer")); },
+                     {"[sim]", "open_drawer", "no home layout"});
+}
+
 TEST(Tasks, PlacePredicates) {
   Env env(no_render());
   const Task& task = find_task("goal", "cube_in_bowl");
