@@ -15,6 +15,7 @@ Command add_train_command(CLI::App& app) {
     int steps = 0, batch = 0, stop_after = 0, flow_draws = 0, aug_shift = -1, keep_every = -1;
     int image_rotation = -1;
     double lr = 0, time_limit = 0, sfm_share = -1, ema = -1, state_std_floor = -1;
+    double context_noise = -1;
     int64_t seed = -1;
     bool bf16 = false, vanilla = false, resume = false;
     DistFlags dist;
@@ -43,6 +44,10 @@ Command add_train_command(CLI::App& app) {
   cmd->add_option("--flow-draws", args->flow_draws,
                   "(tau, mask, noise) draws per encoded observation (0: config)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--context-noise", args->context_noise,
+                  "std of noise on the unmasked (context) action tokens in training, normalized "
+                  "units (0: none, Alg. 2 exactly; -1: config)")
+      ->check(CLI::Range(-1.0, 10.0));
   cmd->add_option("--aug-shift", args->aug_shift,
                   "random-shift augmentation in pixels per camera (0: off; -1: config)")
       ->check(CLI::Range(-1, 64));
@@ -78,6 +83,9 @@ Command add_train_command(CLI::App& app) {
               if (args->sfm_share >= 0) opt.config.train.sfm_share = args->sfm_share;
               if (args->flow_draws > 0) opt.config.train.flow_draws = args->flow_draws;
               if (args->aug_shift >= 0) opt.config.train.aug_shift = args->aug_shift;
+              if (args->context_noise >= 0) {
+                opt.config.train.context_noise = args->context_noise;
+              }
               if (args->ema >= 0) opt.config.train.ema_decay = args->ema;
               if (args->keep_every >= 0) opt.config.train.keep_every = args->keep_every;
               if (args->image_rotation >= 0) {

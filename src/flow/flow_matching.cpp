@@ -37,6 +37,15 @@ torch::Tensor make_noisy_actions(const torch::Tensor& actions, const torch::Tens
   return actions - tau.view({-1, 1, 1}) * (actions - noise) * mask.unsqueeze(-1);
 }
 
+torch::Tensor perturb_context(const torch::Tensor& actions, const torch::Tensor& mask, double sigma,
+                              at::Generator& gen) {
+  AVLA_CHECK(sigma >= 0, "flow", "context noise {} is negative", sigma);
+  if (sigma == 0) return actions;
+  torch::Tensor eps = torch::randn(actions.sizes(), gen);  // (B, L, A)
+  // (B, L, A) + sigma * (B, L, A) * (B, L, 1)
+  return actions + sigma * eps * (1 - mask).unsqueeze(-1);
+}
+
 torch::Tensor token_time(const torch::Tensor& tau, const torch::Tensor& mask) {
   if (tau.dim() == 0) return tau * mask;
   return tau.view({-1, 1}) * mask;

@@ -1,5 +1,6 @@
 #include "model/config.h"
 
+#include <cmath>
 #include <nlohmann/json.hpp>
 #include <type_traits>
 
@@ -57,6 +58,7 @@ void train_fields(Struct& c, Fn&& f) {
   f("vanilla", c.vanilla);
   f("sfm_share", c.sfm_share);
   f("flow_draws", c.flow_draws);
+  f("context_noise", c.context_noise);
   f("aug_shift", c.aug_shift);
   f("ema_decay", c.ema_decay);
   f("keep_every", c.keep_every);
@@ -111,6 +113,8 @@ void TrainConfig::validate() const {
   AVLA_CHECK(sfm_share >= 0 && sfm_share <= 1, "config",
              "train.sfm_share must be in [0, 1], found {}", sfm_share);
   AVLA_CHECK(flow_draws >= 1, "config", "train.flow_draws must be >= 1, found {}", flow_draws);
+  AVLA_CHECK(std::isfinite(context_noise) && context_noise >= 0 && context_noise <= 10, "config",
+             "train.context_noise must be in [0, 10], found {}", context_noise);
   AVLA_CHECK(aug_shift >= 0, "config", "train.aug_shift must be >= 0, found {}", aug_shift);
   AVLA_CHECK(state_std_floor >= 0, "config", "train.state_std_floor must be >= 0, found {}",
              state_std_floor);

@@ -69,7 +69,10 @@ struct TrainConfig {
   bool vanilla = false;  // plain SFM training (m = 1 always)
   double sfm_share = 0.5;  // share of plain-sfm rows among alg. 2 rows (0: alg. 2 exactly)
   int flow_draws = 4;      // (tau, mask, noise) draws per encoded observation
-  int aug_shift = 4;       // random-shift augmentation: up to this many pixels per camera (0: off)
+  // std of gaussian noise on the unmasked (context) tokens of alg. 2 rows, in normalized action
+  // units: at inference AFM's context is the model's SFM output, not ground truth (0: none)
+  double context_noise = 0.0;
+  int aug_shift = 4;  // random-shift augmentation: up to this many pixels per camera (0: off)
   double ema_decay = 0.999;  // ema of weights saved in model.safetensors (0: none)
   bool bf16 = false;         // bf16 autocast
   uint64_t seed = 0;

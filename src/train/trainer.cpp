@@ -66,7 +66,9 @@ FlowLossTerms unified_flow_loss(VLAImpl& model, const TrainBatch& batch, const T
   torch::Tensor tau = sample_flow_time(all, gen).slice(0, first, last);                 // (B*K)
   torch::Tensor mask = sample_flow_mask(all, L, sfm_share, gen).slice(0, first, last);  // (B*K, L)
   torch::Tensor noise = torch::randn({all, L, actions.size(2)}, gen).slice(0, first, last);
-  torch::Tensor noisy = make_noisy_actions(actions, noise, tau, mask);  // eq. 5
+  // the loss sees masked tokens only, where the perturbed context equals the data
+  torch::Tensor context = perturb_context(actions, mask, tc.context_noise, gen);
+  torch::Tensor noisy = make_noisy_actions(context, noise, tau, mask);  // eq. 5
   torch::Tensor target = noise - actions;                               // u = n - a
   torch::Tensor velocity;
   {

@@ -46,6 +46,26 @@ TEST(FlowMask, SfmShareAddsAllOnesRows) {
   test::expect_error([&] { sample_flow_mask(2, L, 1.5, gen); }, {"[flow]", "sfm_share"});
 }
 
+TEST(FlowContext, NoiseLandsOnUnmaskedTokensOnlyWithItsStd) {
+  at::Generator gen = at::detail::createCPUGenerator(3);
+  torch::Tensor actions = torch::randn({64, 10, 7}, gen);
+  torch::Tensor mask = sample_flow_mask(64, 10, 0.0, gen);  // (B, L)
+  // sigma 0: the same tensor, and the generator is not advanced
+  at::Generator probe = at::detail::createCPUGenerator(9), probe2 = probe.clone();
+  EXPECT_TRUE(perturb_context(actions, mask, 0.0, probe).is_same(actions));
+  EXPECT_TRUE(torch::equal(torch::rand({4}, probe), torch::rand({4}, probe2)));
+  torch::Tensor out = perturb_context(actions, mask, 0.2, gen);
+  torch::Tensor delta = out - actions;                   // (B, L, A)
+  torch::Tensor on_masked = delta * mask.unsqueeze(-1);  // exactly 0
+  EXPECT_EQ(on_masked.abs().max().item<float>(), 0.0f);
+  torch::Tensor ctx = delta.masked_select((mask == 0).unsqueeze(-1).expand_as(delta));
+  ASSERT_GT(ctx.numel(), 1000);
+  EXPECT_NEAR(ctx.std().item<double>(), 0.2, 0.01);
+  EXPECT_NEAR(ctx.mean().item<double>(), 0.0, 0.01);
+  test::expect_error([&] { perturb_context(actions, mask, -0.1, gen); },
+                     {"[flow]", "context noise", "negative"});
+}
+
 TEST(FlowLoss, MatchesHandComputedValue) {
   // B = 1, L = 2, A = 2; a = [[1, 2], [3, 4]], n = [[0, 0], [1, 1]], tau = 0.5, m = [1, 0]
   torch::Tensor a = torch::tensor({1.f, 2.f, 3.f, 4.f}).view({1, 2, 2});
