@@ -19,6 +19,8 @@ void hdf5_quiet();
 // kill this process. a child that ends by a signal, or by anything but a clean return or an
 // avla::Error, is an error naming the file; the caller then never touches it. the child uses one
 // thread and leaves with _exit (no atexit handlers, no sanitizer death callback).
+// ASYNCVLA_HDF5_GUARD=0 in the environment turns the guard off (one read instead of two on a huge
+// file you trust; scripts/fuzz.sh, which must see libhdf5's own crashes to count them).
 void hdf5_read_in_child_first(const std::function<void()>& read, const std::string& file);
 
 bool hdf5_exists(const H5::H5Location& loc, const std::string& path);
