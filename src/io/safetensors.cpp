@@ -1,6 +1,10 @@
 #include "io/safetensors.h"
 
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -122,6 +126,34 @@ std::map<std::string, std::string> read_safetensors_metadata(const std::string& 
   std::map<std::string, std::string> out;
   if (header.contains("__metadata__")) read_metadata(header["__metadata__"], path, out);
   return out;
+}
+
+std::optional<int64_t> metadata_int(const std::map<std::string, std::string>& metadata,
+                                    const std::string& key, const std::string& path) {
+  const auto it = metadata.find(key);
+  if (it == metadata.end()) return std::nullopt;
+  const std::string& text = it->second;
+  char* end = nullptr;
+  errno = 0;
+  const long long value = std::strtoll(text.c_str(), &end, 10);
+  AVLA_CHECK(errno == 0 && !text.empty() && !std::isspace(static_cast<unsigned char>(text[0])) &&
+                 *end == '\0',
+             kComponent, "{}: metadata {} '{}' is not an integer", path, key, text);
+  return value;
+}
+
+std::optional<double> metadata_double(const std::map<std::string, std::string>& metadata,
+                                      const std::string& key, const std::string& path) {
+  const auto it = metadata.find(key);
+  if (it == metadata.end()) return std::nullopt;
+  const std::string& text = it->second;
+  char* end = nullptr;
+  errno = 0;
+  const double value = std::strtod(text.c_str(), &end);
+  AVLA_CHECK(errno == 0 && !text.empty() && !std::isspace(static_cast<unsigned char>(text[0])) &&
+                 *end == '\0' && std::isfinite(value),
+             kComponent, "{}: metadata {} '{}' is not a finite number", path, key, text);
+  return value;
 }
 
 SafeTensors SafeTensors::parse(std::string bytes, const std::string& name) {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,13 @@ class SafeTensors {
 // only the __metadata__ of a file: reads the length and the header, never the data (a train
 // state is tens of MB). errors as SafeTensors::load.
 std::map<std::string, std::string> read_safetensors_metadata(const std::string& path);
+
+// a metadata value as a number: the whole string must be one (no "12abc", no blanks), finite, and
+// for an integer in range. absent key: nullopt. errors name the file and the key.
+std::optional<int64_t> metadata_int(const std::map<std::string, std::string>& metadata,
+                                    const std::string& key, const std::string& path);
+std::optional<double> metadata_double(const std::map<std::string, std::string>& metadata,
+                                      const std::string& key, const std::string& path);
 
 // one tensor to write: raw little-endian bytes.
 struct TensorBuffer {

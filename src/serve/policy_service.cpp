@@ -1,7 +1,5 @@
 #include "serve/policy_service.h"
 
-#include <cerrno>
-#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -19,15 +17,9 @@ namespace {
 int64_t checkpoint_step(const std::string& dir) {
   const std::string state = dir + "/train_state.safetensors";
   if (std::filesystem::exists(state)) {
-    const auto meta = read_safetensors_metadata(state);
-    auto it = meta.find("step");
-    if (it != meta.end()) {
-      char* end = nullptr;
-      errno = 0;
-      const long long step = std::strtoll(it->second.c_str(), &end, 10);
-      AVLA_CHECK(errno == 0 && end != it->second.c_str() && *end == '\0' && step >= 0, "serve",
-                 "{}: metadata step '{}' is not a non-negative integer", state, it->second);
-      return step;
+    if (const auto step = metadata_int(read_safetensors_metadata(state), "step", state)) {
+      AVLA_CHECK(*step >= 0, "serve", "{}: metadata step {} is negative", state, *step);
+      return *step;
     }
   }
   const std::string snapshot = dir + "/snapshot.json";

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "io/safetensors.h"
 #include "util/error.h"
 
 namespace avla {
@@ -23,26 +24,15 @@ TrainState load_train_state(const std::string& dir) {
   TrainState out;
   std::map<std::string, std::string> metadata;
   out.tensors = load_tensor_map(path, &metadata);
-  auto it = metadata.find("step");
-  AVLA_CHECK(it != metadata.end(), "checkpoint", "{}: metadata has no 'step'", path);
-  try {
-    out.step = std::stoll(it->second);
-  } catch (const std::exception&) {
-    fail("checkpoint", "{}: metadata step '{}' is not an integer", path, it->second);
-  }
-  if (auto e = metadata.find("elapsed_s"); e != metadata.end()) {
-    try {
-      out.elapsed_s = std::stod(e->second);
-    } catch (const std::exception&) {
-      fail("checkpoint", "{}: metadata elapsed_s '{}' is not a number", path, e->second);
-    }
-  }
-  if (auto w = metadata.find("world_size"); w != metadata.end()) {
-    try {
-      out.world_size = std::stoi(w->second);
-    } catch (const std::exception&) {
-      fail("checkpoint", "{}: metadata world_size '{}' is not an integer", path, w->second);
-    }
+  const auto step = metadata_int(metadata, "step", path);
+  AVLA_CHECK(step.has_value(), "checkpoint", "{}: metadata has no 'step'", path);
+  AVLA_CHECK(*step >= 0, "checkpoint", "{}: metadata step {} is negative", path, *step);
+  out.step = *step;
+  if (const auto elapsed = metadata_double(metadata, "elapsed_s", path)) out.elapsed_s = *elapsed;
+  if (const auto world = metadata_int(metadata, "world_size", path)) {
+    AVLA_CHECK(*world >= 1 && *world <= 1 << 16, "checkpoint",
+               "{}: metadata world_size {} is outside [1, 65536]", path, *world);
+    out.world_size = static_cast<int>(*world);
   }
   AVLA_CHECK(out.tensors.count("rng_state") != 0, "checkpoint", "{}: missing tensor 'rng_state'",
              path);

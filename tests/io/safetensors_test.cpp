@@ -80,6 +80,33 @@ TEST(Safetensors, MetadataAloneIsReadFromTheHeader) {
                {"none.safetensors", "cannot read file"});
 }
 
+TEST(Safetensors, MetadataNumbersAreWholeStringsOrErrors) {
+  const std::map<std::string, std::string> meta = {{"step", "1200"},
+                                                   {"neg", "-3"},
+                                                   {"tail", "12abc"},
+                                                   {"blank", " 12"},
+                                                   {"big", "99999999999999999999"},
+                                                   {"empty", ""},
+                                                   {"t", "2.5"},
+                                                   {"inf", "inf"},
+                                                   {"nan", "nan"},
+                                                   {"sci", "1e3"}};
+  EXPECT_EQ(metadata_int(meta, "step", "f").value(), 1200);
+  EXPECT_EQ(metadata_int(meta, "neg", "f").value(), -3);
+  EXPECT_FALSE(metadata_int(meta, "absent", "f").has_value());
+  EXPECT_DOUBLE_EQ(metadata_double(meta, "t", "f").value(), 2.5);
+  EXPECT_DOUBLE_EQ(metadata_double(meta, "sci", "f").value(), 1000.0);
+  for (const char* key : {"tail", "blank", "big", "empty", "t"}) {
+    expect_error([&] { metadata_int(meta, key, "x/train_state.safetensors"); },
+                 {"[safetensors]", "x/train_state.safetensors", std::string("metadata ") + key,
+                  "not an integer"});
+  }
+  for (const char* key : {"tail", "inf", "nan", "empty"}) {
+    expect_error([&] { metadata_double(meta, key, "f"); },
+                 {std::string("metadata ") + key, "not a finite number"});
+  }
+}
+
 TEST(Safetensors, HeaderPastEndOfFileIsAnError) {
   std::string bytes = valid_file_bytes();
   bytes[0] = '\xff';

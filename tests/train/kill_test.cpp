@@ -17,6 +17,7 @@
 
 #include "checkpoint/checkpoint.h"
 #include "io/atomic_file.h"
+#include "io/safetensors.h"
 #include "test_util.h"
 #include "tiny_policy.h"
 #include "train/train_state.h"
@@ -190,6 +191,29 @@ TEST(Reliability, AFailedCheckpointWriteKeepsThePreviousCheckpointAndSaysSo) {
   EXPECT_NE(resumed.output.find("resuming"), std::string::npos) << resumed.output;
   EXPECT_EQ(load_train_state(out).step, 4);
   fs::remove_all(out);
+}
+
+TEST(Reliability, ATrainStateWithAGarbledStepIsAnErrorNamingFileAndKey) {
+  const std::string dir = test::temp_dir("bad_step");
+  const uint8_t rng[4] = {1, 2, 3, 4};
+  for (const auto& [meta, needle] :
+       std::vector<std::pair<std::map<std::string, std::string>, std::string>>{
+           {{{"step", "12abc"}}, "metadata step '12abc' is not an integer"},
+           {{{"step", "-4"}}, "metadata step -4 is negative"},
+           {{}, "metadata has no 'step'"},
+           {{{"step", "7"}, {"elapsed_s", "nan"}}, "metadata elapsed_s 'nan' is not a finite"},
+           {{{"step", "7"}, {"world_size", "0"}}, "metadata world_size 0 is outside"}}) {
+    save_safetensors(dir + "/train_state.safetensors", {{"rng_state", DType::U8, {4}, rng, 4}},
+                     meta);
+    test::expect_error([&] { load_train_state(dir); }, {"train_state.safetensors", needle});
+  }
+  save_safetensors(dir + "/train_state.safetensors", {{"rng_state", DType::U8, {4}, rng, 4}},
+                   {{"step", "7"}, {"elapsed_s", "12.5"}, {"world_size", "2"}});
+  const TrainState ok = load_train_state(dir);
+  EXPECT_EQ(ok.step, 7);
+  EXPECT_DOUBLE_EQ(ok.elapsed_s, 12.5);
+  EXPECT_EQ(ok.world_size, 2);
+  fs::remove_all(dir);
 }
 
 }  // namespace
