@@ -128,32 +128,39 @@ std::map<std::string, std::string> read_safetensors_metadata(const std::string& 
   return out;
 }
 
-std::optional<int64_t> metadata_int(const std::map<std::string, std::string>& metadata,
-                                    const std::string& key, const std::string& path) {
+namespace {
+
+// a metadata value parsed by parse (strtoll / strtod): absent -> nullopt; else the whole string,
+// with no leading blank, must be a finite number in range
+template <typename T, typename Parse>
+std::optional<T> metadata_number(const std::map<std::string, std::string>& metadata,
+                                 const std::string& key, const std::string& path,
+                                 const char* expected, Parse parse) {
   const auto it = metadata.find(key);
   if (it == metadata.end()) return std::nullopt;
   const std::string& text = it->second;
   char* end = nullptr;
   errno = 0;
-  const long long value = std::strtoll(text.c_str(), &end, 10);
-  AVLA_CHECK(errno == 0 && !text.empty() && !std::isspace(static_cast<unsigned char>(text[0])) &&
-                 *end == '\0',
-             kComponent, "{}: metadata {} '{}' is not an integer", path, key, text);
+  const T value = parse(text.c_str(), &end);
+  const bool whole =
+      !text.empty() && !std::isspace(static_cast<unsigned char>(text[0])) && *end == '\0';
+  AVLA_CHECK(errno == 0 && whole && std::isfinite(static_cast<double>(value)), kComponent,
+             "{}: metadata {} '{}' is not {}", path, key, text, expected);
   return value;
+}
+
+}  // namespace
+
+std::optional<int64_t> metadata_int(const std::map<std::string, std::string>& metadata,
+                                    const std::string& key, const std::string& path) {
+  return metadata_number<int64_t>(metadata, key, path, "an integer",
+                                  [](const char* s, char** e) { return std::strtoll(s, e, 10); });
 }
 
 std::optional<double> metadata_double(const std::map<std::string, std::string>& metadata,
                                       const std::string& key, const std::string& path) {
-  const auto it = metadata.find(key);
-  if (it == metadata.end()) return std::nullopt;
-  const std::string& text = it->second;
-  char* end = nullptr;
-  errno = 0;
-  const double value = std::strtod(text.c_str(), &end);
-  AVLA_CHECK(errno == 0 && !text.empty() && !std::isspace(static_cast<unsigned char>(text[0])) &&
-                 *end == '\0' && std::isfinite(value),
-             kComponent, "{}: metadata {} '{}' is not a finite number", path, key, text);
-  return value;
+  return metadata_number<double>(metadata, key, path, "a finite number",
+                                 [](const char* s, char** e) { return std::strtod(s, e); });
 }
 
 SafeTensors SafeTensors::parse(std::string bytes, const std::string& name) {
