@@ -38,10 +38,12 @@ torch::Tensor make_noisy_actions(const torch::Tensor& actions, const torch::Tens
 }
 
 torch::Tensor perturb_context(const torch::Tensor& actions, const torch::Tensor& mask, double sigma,
-                              at::Generator& gen) {
+                              const torch::Tensor& eps) {
   AVLA_CHECK(sigma >= 0, "flow", "context noise {} is negative", sigma);
+  AVLA_CHECK(actions.sizes() == eps.sizes(), "flow",
+             "actions {} and context noise {} differ in shape", c10::str(actions.sizes()),
+             c10::str(eps.sizes()));
   if (sigma == 0) return actions;
-  torch::Tensor eps = torch::randn(actions.sizes(), gen);  // (B, L, A)
   // (B, L, A) + sigma * (B, L, A) * (B, L, 1)
   return actions + sigma * eps * (1 - mask).unsqueeze(-1);
 }

@@ -22,11 +22,11 @@ torch::Tensor make_noisy_actions(const torch::Tensor& actions, const torch::Tens
                                  const torch::Tensor& tau, const torch::Tensor& mask);
 
 // context tokens as the model meets them at inference: there the unmasked tokens of AFM hold the
-// model's own SFM output, not the data. adds sigma * N(0, I) to the unmasked tokens of actions
-// (B, L, A) under mask (B, L); masked tokens stay bit-identical. sigma 0 returns actions and draws
-// nothing from gen.
+// model's own SFM output, not the data. adds sigma * eps (eps ~ N(0, I), drawn by the caller like
+// the flow noise, from the global batch's stream) to the unmasked tokens of actions (B, L, A)
+// under mask (B, L); masked tokens stay bit-identical. sigma 0 returns actions.
 torch::Tensor perturb_context(const torch::Tensor& actions, const torch::Tensor& mask, double sigma,
-                              at::Generator& gen);
+                              const torch::Tensor& eps);
 
 // per-token time fed to the time embedding: tau (B) or scalar, mask (B, L) -> tau * m (B, L)
 torch::Tensor token_time(const torch::Tensor& tau, const torch::Tensor& mask);

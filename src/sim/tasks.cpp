@@ -363,6 +363,9 @@ std::optional<Layout> draw_layout(const Task& task, const std::vector<Region>& r
 
 Layout rejection_sample(const Task& task, const std::vector<Region>& regions, std::mt19937_64& rng,
                         double gap_extra, double margin_extra, int attempts, uint64_t seed) {
+  AVLA_CHECK(regions.size() == task.scene.objects.size(), "sim",
+             "task '{}' has {} regions for {} objects", task.name, regions.size(),
+             task.scene.objects.size());
   for (int attempt = 0; attempt < attempts; ++attempt) {
     if (auto layout = draw_layout(task, regions, rng, gap_extra, margin_extra)) return *layout;
   }
@@ -374,9 +377,6 @@ Layout rejection_sample(const Task& task, const std::vector<Region>& regions, st
 Layout home_layout(const Task& task) {
   AVLA_CHECK(task.home_jitter > 0, "sim", "task '{}' has no home layout (home_jitter 0)",
              task.name);
-  AVLA_CHECK(task.regions.size() == task.scene.objects.size(), "sim",
-             "task '{}' has {} regions for {} objects", task.name, task.regions.size(),
-             task.scene.objects.size());
   // each object moves at most sqrt(2)*j, so a difference of two distances changes by at most
   // 4*sqrt(2)*j: with that margin no jitter changes which object the relation picks. the gaps get
   // sqrt(2)*j of room (the full 2*sqrt(2)*j does not fit five objects on the table); episodes
@@ -388,9 +388,6 @@ Layout home_layout(const Task& task) {
 
 Layout sample_layout(const Task& task, uint64_t seed) {
   std::mt19937_64 rng(seed ^ stable_hash(task.suite + "/" + task.name));
-  AVLA_CHECK(task.regions.size() == task.scene.objects.size(), "sim",
-             "task '{}' has {} regions for {} objects", task.name, task.regions.size(),
-             task.scene.objects.size());
   if (task.home_jitter <= 0) return rejection_sample(task, task.regions, rng, 0, 0, 2000, seed);
   // jitter around the home layout
   const double j = task.home_jitter;

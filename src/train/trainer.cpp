@@ -66,8 +66,13 @@ FlowLossTerms unified_flow_loss(VLAImpl& model, const TrainBatch& batch, const T
   torch::Tensor tau = sample_flow_time(all, gen).slice(0, first, last);                 // (B*K)
   torch::Tensor mask = sample_flow_mask(all, L, sfm_share, gen).slice(0, first, last);  // (B*K, L)
   torch::Tensor noise = torch::randn({all, L, actions.size(2)}, gen).slice(0, first, last);
-  // the loss sees masked tokens only, where the perturbed context equals the data
-  torch::Tensor context = perturb_context(actions, mask, tc.context_noise, gen);
+  // context noise: drawn for all rows like the rest, and only when on (a run without it keeps the
+  // stream it always had); the loss sees masked tokens only, where the context equals the data
+  torch::Tensor context = actions;
+  if (tc.context_noise > 0) {
+    torch::Tensor eps = torch::randn({all, L, actions.size(2)}, gen).slice(0, first, last);
+    context = perturb_context(actions, mask, tc.context_noise, eps);
+  }
   torch::Tensor noisy = make_noisy_actions(context, noise, tau, mask);  // eq. 5
   torch::Tensor target = noise - actions;                               // u = n - a
   torch::Tensor velocity;

@@ -50,11 +50,10 @@ TEST(FlowContext, NoiseLandsOnUnmaskedTokensOnlyWithItsStd) {
   at::Generator gen = at::detail::createCPUGenerator(3);
   torch::Tensor actions = torch::randn({64, 10, 7}, gen);
   torch::Tensor mask = sample_flow_mask(64, 10, 0.0, gen);  // (B, L)
-  // sigma 0: the same tensor, and the generator is not advanced
-  at::Generator probe = at::detail::createCPUGenerator(9), probe2 = probe.clone();
-  EXPECT_TRUE(perturb_context(actions, mask, 0.0, probe).is_same(actions));
-  EXPECT_TRUE(torch::equal(torch::rand({4}, probe), torch::rand({4}, probe2)));
-  torch::Tensor out = perturb_context(actions, mask, 0.2, gen);
+  torch::Tensor eps = torch::randn({64, 10, 7}, gen);
+  // sigma 0: the same tensor
+  EXPECT_TRUE(perturb_context(actions, mask, 0.0, eps).is_same(actions));
+  torch::Tensor out = perturb_context(actions, mask, 0.2, eps);
   torch::Tensor delta = out - actions;                   // (B, L, A)
   torch::Tensor on_masked = delta * mask.unsqueeze(-1);  // exactly 0
   EXPECT_EQ(on_masked.abs().max().item<float>(), 0.0f);
@@ -62,8 +61,13 @@ TEST(FlowContext, NoiseLandsOnUnmaskedTokensOnlyWithItsStd) {
   ASSERT_GT(ctx.numel(), 1000);
   EXPECT_NEAR(ctx.std().item<double>(), 0.2, 0.01);
   EXPECT_NEAR(ctx.mean().item<double>(), 0.0, 0.01);
-  test::expect_error([&] { perturb_context(actions, mask, -0.1, gen); },
+  // exactly sigma * eps, up to the rounding of (a + sigma eps) - a
+  EXPECT_TRUE(torch::allclose(
+      ctx, 0.2 * eps.masked_select((mask == 0).unsqueeze(-1).expand_as(eps)), 0, 1e-6));
+  test::expect_error([&] { perturb_context(actions, mask, -0.1, eps); },
                      {"[flow]", "context noise", "negative"});
+  test::expect_error([&] { perturb_context(actions, mask, 0.1, eps.slice(0, 0, 8)); },
+                     {"[flow]", "[64, 10, 7]", "[8, 10, 7]", "differ in shape"});
 }
 
 TEST(FlowLoss, MatchesHandComputedValue) {

@@ -168,6 +168,8 @@ std::vector<double> loss_curve(const std::string& run) {
 std::string every_step_config(const std::string& dir) {
   Config c = test::tiny_config();
   c.train.log_every = 1;
+  // every random draw of a step, the context noise's too, comes from the global batch's stream
+  c.train.context_noise = 0.1;
   const std::string path = dir + "/config.json";
   write_file_atomic(path, to_json(c).dump(2));
   return path;
