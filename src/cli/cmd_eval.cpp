@@ -91,6 +91,13 @@ Command add_eval_rater_command(CLI::App& app) {
   cmd->add_option("--threshold", o->threshold, "async threshold for the AFM comparison")
       ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--seed", o->seed, "sampling and noise seed");
+  cmd->add_option("--space", o->error_space,
+                  "where errors are measured: normalized or action (default: the rater's label "
+                  "space)")
+      ->check(CLI::IsMember({"normalized", "action"}));
+  cmd->add_option("--replan", o->replan,
+                  "executed window: the first this many tokens of a chunk (0: half, as eval)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--out", *out, "results JSON (default: <ckpt>/eval_rater.json)");
   return {cmd, [o, out]() {
             const RaterQuality q = evaluate_rater(*o);
@@ -99,10 +106,19 @@ Command add_eval_rater_command(CLI::App& app) {
             write_file_atomic(path, to_json(q).dump(2) + "\n");
             fmt::print(
                 "frames {} | AUROC (1 - confidence -> top-{:.0f}% error tokens) {:.3f}\n"
-                "per-token error (normalized units): SFM {:.4f} | async AFM (T {}) {:.4f} | "
+                "per-token error ({} space): SFM {:.4f} | async AFM (T {}) {:.4f} | "
                 "random-half AFM {:.4f}\nregenerated {:.1f}% of tokens, mean confidence {:.3f}\n",
-                q.frames, 100 * o->top_fraction, q.auroc, q.sfm_error, o->threshold, q.async_error,
-                q.random_error, 100 * q.regenerated_fraction, q.mean_confidence);
+                q.frames, 100 * o->top_fraction, q.auroc, q.error_space, q.sfm_error, o->threshold,
+                q.async_error, q.random_error, 100 * q.regenerated_fraction, q.mean_confidence);
+            fmt::print(
+                "executed window (first {} tokens): SFM {:.4f} | async AFM {:.4f} | random-half "
+                "AFM {:.4f} | regenerated {:.1f}%\nby position (SFM error / regenerated %):",
+                q.executed, q.sfm_error_executed, q.async_error_executed, q.random_error_executed,
+                100 * q.regenerated_executed);
+            for (size_t l = 0; l < q.sfm_error_by_pos.size(); ++l)
+              fmt::print(" {}:{:.3f}/{:.0f}", l, q.sfm_error_by_pos[l],
+                         100 * q.regenerated_by_pos[l]);
+            fmt::print("\n");
             log_info("[eval-rater] -> {}", path);
             return 0;
           }};

@@ -15,6 +15,7 @@ Command add_train_command(CLI::App& app) {
     int steps = 0, batch = 0, stop_after = 0, flow_draws = 0, aug_shift = -1, keep_every = -1;
     int image_rotation = -1;
     double lr = 0, time_limit = 0, sfm_share = -1, ema = -1, state_std_floor = -1;
+    double action_range_floor = -1;
     double context_noise = -1;
     int64_t seed = -1;
     bool bf16 = false, vanilla = false, resume = false;
@@ -56,6 +57,10 @@ Command add_train_command(CLI::App& app) {
   cmd->add_option("--state-std-floor", args->state_std_floor,
                   "smallest state std of the normalizer (0: raw std; -1: config)")
       ->check(CLI::Range(-1.0, 10.0));
+  cmd->add_option("--action-range-floor", args->action_range_floor,
+                  "narrowest action quantile range of the normalizer, env action units (0: raw "
+                  "range; -1: config)")
+      ->check(CLI::Range(-1.0, 2.0));
   cmd->add_option("--keep-every", args->keep_every,
                   "also keep a snapshot checkpoint every this many steps (0: none; -1: config)")
       ->check(CLI::Range(-1, 1 << 30));
@@ -94,6 +99,9 @@ Command add_train_command(CLI::App& app) {
               if (!args->vision_stem.empty()) opt.config.model.vision_stem = args->vision_stem;
               if (args->state_std_floor >= 0) {
                 opt.config.train.state_std_floor = args->state_std_floor;
+              }
+              if (args->action_range_floor >= 0) {
+                opt.config.train.action_range_floor = args->action_range_floor;
               }
               opt.out_dir = args->out;
               opt.resume = args->resume;

@@ -20,6 +20,10 @@ Command add_train_rater_command(CLI::App& app) {
   cmd->add_option("--alpha", o->rater.alpha, "eq. 6 alpha: labels at most 1 - alpha");
   cmd->add_option("--beta", o->rater.beta, "eq. 6 beta: label range");
   cmd->add_option("--eps", o->rater.eps, "eq. 6 epsilon");
+  cmd->add_option("--label-space", o->rater.label_space,
+                  "where eq. 6 measures a token's error: normalized (model space) or action (env "
+                  "action units)")
+      ->check(CLI::IsMember({"normalized", "action"}));
   cmd->add_option("--layers", o->rater.n_layer, "rater transformer layers");
   cmd->add_option("--width", o->rater.d_model, "rater width");
   cmd->add_option("--log-every", o->log_every, "steps per log line");

@@ -67,7 +67,9 @@ NormStats NormStats::compute(const torch::Tensor& values, NormMode mode, double 
   NormStats s;
   s.mode = mode;
   s.mean = v.mean(0).to(torch::kFloat32);
-  s.std = v.std(0, /*unbiased=*/false).clamp_min(min_scale).to(torch::kFloat32);
+  s.std = v.std(0, /*unbiased=*/false);
+  if (mode == NormMode::MeanStd) s.std = s.std.clamp_min(min_scale);
+  s.std = s.std.to(torch::kFloat32);
   // exact quantiles by sorting each column
   torch::Tensor sorted = std::get<0>(v.sort(0));
   const int64_t n = v.size(0);
@@ -77,6 +79,13 @@ NormStats NormStats::compute(const torch::Tensor& values, NormMode mode, double 
   };
   s.q01 = at(0.01);
   s.q99 = at(0.99);
+  if (mode == NormMode::Quantile && min_scale > 0) {
+    // widen a range narrower than min_scale around its midpoint
+    const torch::Tensor mid = (s.q01 + s.q99) / 2;
+    const torch::Tensor half = ((s.q99 - s.q01) / 2).clamp_min(min_scale / 2);
+    s.q01 = mid - half;
+    s.q99 = mid + half;
+  }
   return s;
 }
 

@@ -16,7 +16,8 @@ struct NormStats {
   torch::Tensor mean, std, q01, q99;  // (dim) float32
 
   // values (N, dim). min_scale: std (mean_std) below it is raised to it, so a (near-)constant
-  // dimension divides by min_scale instead of ~0; 0 keeps the raw std.
+  // dimension divides by min_scale instead of ~0; a quantile range q99 - q01 (quantile) below
+  // it is widened to it around its midpoint. 0 keeps the raw std and range.
   static NormStats compute(const torch::Tensor& values, NormMode mode, double min_scale = 0.0);
   torch::Tensor normalize(const torch::Tensor& x) const;    // (..., dim)
   torch::Tensor unnormalize(const torch::Tensor& x) const;  // (..., dim)

@@ -25,14 +25,25 @@ RaterQuality evaluate_rater(const RaterQualityOptions& o) {
   const ModelConfig& mc = ck.config.model;
   Dataset dataset = load_dataset(expand_data_paths(o.data),
                                  {mc.image_size, mc.chunk_len, ck.config.train.pause_eps});
+  const std::string space = o.error_space.empty() ? rater->cfg.label_space : o.error_space;
+  const auto errors_of = [&](const torch::Tensor& chunk, const torch::Tensor& truth) {
+    return label_space_errors(chunk, truth, space, ck.normalizer.actions);
+  };
   ChunkSampler sampler(dataset, ck.normalizer, *ck.tokenizer, mc.max_text_len);
   at::Generator gen = at::detail::createCPUGenerator(o.seed);
   const int64_t k_top = std::max<int64_t>(1, std::llround(o.top_fraction * mc.chunk_len));
+  AVLA_CHECK(o.replan >= 0 && o.replan <= mc.chunk_len, "eval-rater",
+             "--replan {} outside [0, chunk_len {}]", o.replan, mc.chunk_len);
+  const int64_t executed = o.replan > 0 ? o.replan : std::max<int64_t>(1, mc.chunk_len / 2);
 
   c10::InferenceMode inference;
   std::vector<double> scores;
   std::vector<bool> labels;
   double sfm_se = 0, async_se = 0, random_se = 0, n_tokens = 0, regenerated = 0, conf_sum = 0;
+  // per chunk position sums (L,): squared errors, regenerated tokens, valid tokens
+  torch::Tensor pos_sfm = torch::zeros({mc.chunk_len}, torch::kFloat64);
+  torch::Tensor pos_async = torch::zeros_like(pos_sfm), pos_random = torch::zeros_like(pos_sfm);
+  torch::Tensor pos_regen = torch::zeros_like(pos_sfm), pos_n = torch::zeros_like(pos_sfm);
   int done = 0;
   while (done < o.frames) {
     const int64_t B = std::min(o.batch, o.frames - done);
@@ -41,7 +52,7 @@ RaterQuality evaluate_rater(const RaterQualityOptions& o) {
     torch::Tensor noise = torch::randn({B, mc.chunk_len, mc.action_dim}, gen);
     torch::Tensor sfm = sample_sfm(*ck.model, cache, noise, mc.n_flow_steps);
     torch::Tensor conf = rater->forward(cache.prefix_hidden, cache.key_bias, sfm);  // (B, L)
-    torch::Tensor err = token_errors(sfm, batch.actions);                           // (B, L)
+    torch::Tensor err = errors_of(sfm, batch.actions);                              // (B, L)
     torch::Tensor valid = batch.valid > 0.5;
     // afm on the doubtful tokens, and on a random half, from the same fresh noise
     torch::Tensor noise2 = torch::randn({B, mc.chunk_len, mc.action_dim}, gen);
@@ -51,8 +62,8 @@ RaterQuality evaluate_rater(const RaterQualityOptions& o) {
     torch::Tensor random_mask = torch::rand({B, mc.chunk_len}, gen) < 0.5;
     torch::Tensor random_chunk =
         sample_afm(*ck.model, cache, sfm, random_mask, noise2, mc.n_flow_steps);
-    torch::Tensor async_err = token_errors(async_chunk, batch.actions);
-    torch::Tensor random_err = token_errors(random_chunk, batch.actions);
+    torch::Tensor async_err = errors_of(async_chunk, batch.actions);
+    torch::Tensor random_err = errors_of(random_chunk, batch.actions);
     const torch::Tensor w = valid.to(torch::kFloat32);
     sfm_se += (err * w).sum().item<double>();
     async_se += (async_err * w).sum().item<double>();
@@ -60,6 +71,11 @@ RaterQuality evaluate_rater(const RaterQualityOptions& o) {
     regenerated += (async_mask.to(torch::kFloat32) * w).sum().item<double>();
     conf_sum += (conf * w).sum().item<double>();
     n_tokens += w.sum().item<double>();
+    pos_sfm += (err * w).sum(0).to(torch::kFloat64);
+    pos_async += (async_err * w).sum(0).to(torch::kFloat64);
+    pos_random += (random_err * w).sum(0).to(torch::kFloat64);
+    pos_regen += (async_mask.to(torch::kFloat32) * w).sum(0).to(torch::kFloat64);
+    pos_n += w.sum(0).to(torch::kFloat64);
     // positives: each chunk's k highest-error valid tokens
     for (int64_t b = 0; b < B; ++b) {
       torch::Tensor e = err[b].masked_fill(valid[b].logical_not(), -1.0);
@@ -79,6 +95,7 @@ RaterQuality evaluate_rater(const RaterQualityOptions& o) {
   }
   RaterQuality q;
   q.frames = done;
+  q.error_space = space;
   q.auroc = auroc(scores, labels);
   const double n = std::max(1.0, n_tokens);
   q.sfm_error = sfm_se / n;
@@ -86,17 +103,45 @@ RaterQuality evaluate_rater(const RaterQualityOptions& o) {
   q.random_error = random_se / n;
   q.regenerated_fraction = regenerated / n;
   q.mean_confidence = conf_sum / n;
+  // per position, and over the executed window [0, executed)
+  const torch::Tensor pn = pos_n.clamp_min(1.0);
+  const auto to_vector = [](const torch::Tensor& t) {
+    return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
+  };
+  q.sfm_error_by_pos = to_vector(pos_sfm / pn);
+  q.async_error_by_pos = to_vector(pos_async / pn);
+  q.random_error_by_pos = to_vector(pos_random / pn);
+  q.regenerated_by_pos = to_vector(pos_regen / pn);
+  q.executed = static_cast<int>(executed);
+  const auto window = [&](const torch::Tensor& t) {
+    return t.slice(0, 0, executed).sum().item<double>() /
+           std::max(1.0, pos_n.slice(0, 0, executed).sum().item<double>());
+  };
+  q.sfm_error_executed = window(pos_sfm);
+  q.async_error_executed = window(pos_async);
+  q.random_error_executed = window(pos_random);
+  q.regenerated_executed = window(pos_regen);
   return q;
 }
 
 nlohmann::json to_json(const RaterQuality& q) {
   return {{"frames", q.frames},
+          {"error_space", q.error_space},
           {"auroc_top_error_tokens", q.auroc},
           {"sfm_error", q.sfm_error},
           {"async_afm_error", q.async_error},
           {"random_afm_error", q.random_error},
           {"regenerated_fraction", q.regenerated_fraction},
-          {"mean_confidence", q.mean_confidence}};
+          {"mean_confidence", q.mean_confidence},
+          {"executed_tokens", q.executed},
+          {"sfm_error_executed", q.sfm_error_executed},
+          {"async_afm_error_executed", q.async_error_executed},
+          {"random_afm_error_executed", q.random_error_executed},
+          {"regenerated_fraction_executed", q.regenerated_executed},
+          {"sfm_error_by_position", q.sfm_error_by_pos},
+          {"async_afm_error_by_position", q.async_error_by_pos},
+          {"random_afm_error_by_position", q.random_error_by_pos},
+          {"regenerated_fraction_by_position", q.regenerated_by_pos}};
 }
 
 }  // namespace avla

@@ -15,17 +15,27 @@ struct RaterQualityOptions {
   int batch = 32;
   double top_fraction = 0.2;  // a chunk's top 20 % error tokens are the positives
   double threshold = 0.5;     // async mask for the afm comparison
+  int replan = 0;  // the executed window: the chunk's first `replan` tokens (0: half, as eval)
   uint64_t seed = 0;
+  std::string error_space;  // normalized or action; empty: the rater's label space
 };
 
 struct RaterQuality {
   int frames = 0;
+  std::string error_space;          // where the errors below are measured
   double auroc = 0.5;               // of (1 - confidence) for the top-error tokens
   double sfm_error = 0;             // mean per-token squared error (normalized units), valid tokens
   double async_error = 0;           // after afm on tokens with confidence < threshold
   double random_error = 0;          // after afm on a random half of the tokens (baseline)
   double regenerated_fraction = 0;  // of tokens under async
   double mean_confidence = 0;
+  // the same per chunk position l = 0 .. L-1 (error and regenerated share over valid tokens)
+  std::vector<double> sfm_error_by_pos, async_error_by_pos, random_error_by_pos;
+  std::vector<double> regenerated_by_pos;
+  // the same over the executed window only: closed loop runs these tokens and drops the rest
+  int executed = 0;
+  double sfm_error_executed = 0, async_error_executed = 0, random_error_executed = 0;
+  double regenerated_executed = 0;
 };
 
 RaterQuality evaluate_rater(const RaterQualityOptions& options);

@@ -66,6 +66,7 @@ void train_fields(Struct& c, Fn&& f) {
   f("seed", c.seed);
   f("pause_eps", c.pause_eps);
   f("state_std_floor", c.state_std_floor);
+  f("action_range_floor", c.action_range_floor);
 }
 
 }  // namespace
@@ -118,6 +119,9 @@ void TrainConfig::validate() const {
   AVLA_CHECK(aug_shift >= 0, "config", "train.aug_shift must be >= 0, found {}", aug_shift);
   AVLA_CHECK(state_std_floor >= 0, "config", "train.state_std_floor must be >= 0, found {}",
              state_std_floor);
+  AVLA_CHECK(action_range_floor >= 0 && action_range_floor <= 2, "config",
+             "train.action_range_floor must be in [0, 2] (actions span [-1, 1]), found {}",
+             action_range_floor);
   AVLA_CHECK(ema_decay >= 0 && ema_decay < 1, "config",
              "train.ema_decay must be in [0, 1), found {}", ema_decay);
   AVLA_CHECK(keep_every >= 0, "config", "train.keep_every must be >= 0, found {}", keep_every);

@@ -82,6 +82,11 @@ struct TrainConfig {
   // entries): a feature that hardly varies in the demos (the gripper's tilt) must not turn a
   // small deviation in closed loop into an input of tens of standard deviations
   double state_std_floor = 0.01;
+  // narrowest action quantile range (q99 - q01) the normalizer keeps, in env action units: a
+  // dimension the expert barely moves (the wrist's roll and pitch corrections span ~0.008) would
+  // otherwise be stretched ~100x to [-1, 1] and weigh in the loss like a whole translation axis.
+  // 0 keeps the raw range.
+  double action_range_floor = 0.0;
 
   void validate() const;
 };

@@ -22,6 +22,8 @@ void RaterConfig::validate() const {
              "alpha {} and beta {} must be >= 0 with alpha + beta <= 1 (labels in [0, 1])", alpha,
              beta);
   AVLA_CHECK(eps > 0, "rater", "eps is {}, expected > 0", eps);
+  AVLA_CHECK(label_space == "normalized" || label_space == "action", "rater",
+             "label_space is '{}', expected normalized or action", label_space);
 }
 
 namespace {
@@ -35,6 +37,7 @@ void rater_fields(Struct& c, Fn&& f) {
   f("alpha", c.alpha);
   f("beta", c.beta);
   f("eps", c.eps);
+  f("label_space", c.label_space);
 }
 
 }  // namespace

@@ -23,6 +23,9 @@ struct RaterConfig {
   double alpha = 0.01;
   double beta = 0.98;
   double eps = 1e-6;
+  // where e_l is measured: "normalized" (the model's quantile-normalized action space) or
+  // "action" (the env's action units, where a dimension the expert barely moves stays small)
+  std::string label_space = "normalized";
 
   void validate() const;  // throws avla::Error("rater", ...) naming the field
 };

@@ -21,6 +21,14 @@ torch::Tensor token_errors(const torch::Tensor& sfm, const torch::Tensor& truth)
   return (sfm - truth).pow(2).mean(-1);
 }
 
+torch::Tensor label_space_errors(const torch::Tensor& sfm, const torch::Tensor& truth,
+                                 const std::string& label_space, const NormStats& actions) {
+  if (label_space == "normalized") return token_errors(sfm, truth);
+  AVLA_CHECK(label_space == "action", "rater", "label_space is '{}', expected normalized or action",
+             label_space);
+  return token_errors(actions.unnormalize(sfm), actions.unnormalize(truth));
+}
+
 torch::Tensor confidence_labels(const torch::Tensor& errors, const torch::Tensor& valid,
                                 double alpha, double beta, double eps) {
   AVLA_CHECK(errors.dim() == 2 && errors.sizes() == valid.sizes(), "rater",
@@ -94,8 +102,10 @@ RaterTrainResult train_rater(const RaterTrainOptions& options) {
       torch::Tensor noise = torch::randn({options.batch, mc.chunk_len, mc.action_dim}, gen)
                                 .slice(0, shard.begin, shard.end);
       sfm = sample_sfm(*ck.model, cache, noise, mc.n_flow_steps);
-      labels = confidence_labels(token_errors(sfm, batch.actions), valid, options.rater.alpha,
-                                 options.rater.beta, options.rater.eps);
+      const torch::Tensor errors =
+          label_space_errors(sfm, batch.actions, options.rater.label_space, ck.normalizer.actions);
+      labels = confidence_labels(errors, valid, options.rater.alpha, options.rater.beta,
+                                 options.rater.eps);
     }
     // mse over the valid tokens of the global batch (sums over ranks, then one division)
     torch::Tensor p = rater->forward(cache.prefix_hidden, cache.key_bias, sfm);

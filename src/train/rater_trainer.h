@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "data/normalizer.h"
 #include "model/rater.h"
 #include "train/distributed.h"
 
@@ -15,6 +16,10 @@ namespace avla {
 
 // per-token error e_l = mean over action dims of (sfm - truth)^2: (B, L, A) x 2 -> (B, L)
 torch::Tensor token_errors(const torch::Tensor& sfm, const torch::Tensor& truth);
+
+// the same in the rater's label space: chunks are normalized; "action" unnormalizes both first
+torch::Tensor label_space_errors(const torch::Tensor& sfm, const torch::Tensor& truth,
+                                 const std::string& label_space, const NormStats& actions);
 
 // eq. 6 per sample over its valid tokens:
 //   q_l = 1 - alpha - beta * (e_l - min e) / (max e - min e + eps)

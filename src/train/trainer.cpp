@@ -129,7 +129,8 @@ TrainResult train(const TrainOptions& options) {
   } else {
     tokenizer = std::make_unique<WordTokenizer>(WordTokenizer::build(dataset.instructions()));
     normalizer.state = NormStats::compute(dataset.state, NormMode::MeanStd, tc.state_std_floor);
-    normalizer.actions = NormStats::compute(dataset.actions, NormMode::Quantile);
+    normalizer.actions =
+        NormStats::compute(dataset.actions, NormMode::Quantile, tc.action_range_floor);
     config.model.vocab_size = tokenizer->vocab_size();
   }
   AVLA_CHECK(dataset.state.size(1) == config.model.state_dim, "train",

@@ -140,6 +140,28 @@ TEST(Normalizer, NearConstantDimensionDividesByTheFloor) {
   EXPECT_LT(test::max_abs_diff(floored.unnormalize(floored.normalize(x)), x), 1e-6);
 }
 
+TEST(Normalizer, NarrowActionRangeIsWidenedAroundItsMidpoint) {
+  // column 0 spans [-0.8, 0.8]; column 1 only [0.096, 0.104] (a wrist correction of ~0.004)
+  torch::Tensor v =
+      torch::stack({torch::linspace(-0.8, 0.8, 101), torch::linspace(0.096, 0.104, 101)}, 1);
+  NormStats raw = NormStats::compute(v, NormMode::Quantile);
+  NormStats floored = NormStats::compute(v, NormMode::Quantile, 0.1);
+  // q01 / q99 by hand: the 2nd and 100th of 101 evenly spaced values
+  EXPECT_NEAR(raw.q01[1].item<float>(), 0.09608, 1e-6);
+  EXPECT_NEAR(raw.q99[1].item<float>(), 0.10392, 1e-6);
+  EXPECT_NEAR(floored.q01[1].item<float>(), 0.05, 1e-6);
+  EXPECT_NEAR(floored.q99[1].item<float>(), 0.15, 1e-6);
+  // the wide column keeps its range; the std is not touched in quantile mode
+  EXPECT_FLOAT_EQ(floored.q01[0].item<float>(), raw.q01[0].item<float>());
+  EXPECT_FLOAT_EQ(floored.q99[0].item<float>(), raw.q99[0].item<float>());
+  EXPECT_TRUE(torch::equal(floored.std, raw.std));
+  // a 0.004 correction: 0.08 of the floored range, the whole [-1, 1] span of the raw one
+  torch::Tensor x = torch::tensor({{0.0f, 0.104f}});
+  EXPECT_NEAR(floored.normalize(x)[0][1].item<float>(), 0.08, 1e-4);
+  EXPECT_GT(raw.normalize(x)[0][1].item<float>(), 0.99);
+  EXPECT_LT(test::max_abs_diff(floored.unnormalize(floored.normalize(x)), x), 1e-6);
+}
+
 TEST(Tokenizer, WordVocabularyAndUnknownWords) {
   WordTokenizer tok = WordTokenizer::build({"Pick up the red block.", "open the drawer"});
   EXPECT_EQ(tok.vocab_size(), 2 + 7);

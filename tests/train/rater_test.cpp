@@ -48,6 +48,27 @@ TEST(RaterLabels, TokenErrorsAreMeanSquaredOverActionDims) {
   test::expect_error([&] { token_errors(sfm, truth.narrow(1, 0, 1)); }, {"[rater]", "[B, L, A]"});
 }
 
+TEST(RaterLabels, ActionSpaceErrorsUndoTheQuantileMapFirst) {
+  // dim 0 spans [-1, 1] in env units, dim 1 only [-0.01, 0.01]: a normalized miss of 1 in dim 1
+  // is 0.01 in env units, and one of 1 in dim 0 stays 1
+  NormStats actions;
+  actions.mode = NormMode::Quantile;
+  actions.q01 = torch::tensor({-1.0f, -0.01f});
+  actions.q99 = torch::tensor({1.0f, 0.01f});
+  actions.mean = torch::zeros({2});
+  actions.std = torch::ones({2});
+  const auto truth = torch::zeros({1, 2, 2});
+  const auto sfm = torch::tensor({{{0.0f, 1.0f}, {1.0f, 0.0f}}});
+  const auto normalized = label_space_errors(sfm, truth, "normalized", actions);
+  EXPECT_FLOAT_EQ(normalized[0][0].item<float>(), 0.5f);
+  EXPECT_FLOAT_EQ(normalized[0][1].item<float>(), 0.5f);
+  const auto action = label_space_errors(sfm, truth, "action", actions);
+  EXPECT_NEAR(action[0][0].item<float>(), 0.5 * 0.01 * 0.01, 1e-7);
+  EXPECT_NEAR(action[0][1].item<float>(), 0.5, 1e-5);
+  test::expect_error([&] { label_space_errors(sfm, truth, "raw", actions); },
+                     {"[rater]", "label_space is 'raw'"});
+}
+
 TEST(Rater, ConfigJsonRoundTripsAndNamesBadFields) {
   RaterConfig c;
   c.d_model = 64;
@@ -64,6 +85,16 @@ TEST(Rater, ConfigJsonRoundTripsAndNamesBadFields) {
   wrong["n_layer"] = "two";
   test::expect_error([&] { rater_config_from_json(wrong, "x/rater.json"); },
                      {"[rater]", "x/rater.json", "'rater.n_layer' has the wrong type"});
+  // the label space round-trips; a rater.json written before it existed reads as normalized
+  c.label_space = "action";
+  EXPECT_EQ(rater_config_from_json(to_json(c), "x/rater.json").label_space, "action");
+  nlohmann::json old = to_json(c);
+  old.erase("label_space");
+  EXPECT_EQ(rater_config_from_json(old, "x/rater.json").label_space, "normalized");
+  nlohmann::json space = to_json(c);
+  space["label_space"] = "raw";
+  test::expect_error([&] { rater_config_from_json(space, "x/rater.json"); },
+                     {"[rater]", "label_space is 'raw'"});
   nlohmann::json bad = to_json(c);
   bad["alpha"] = 0.5;
   bad["beta"] = 0.98;
@@ -178,6 +209,28 @@ TEST(Rater, TrainingLowersTheLossAndLeavesTheBackboneBitIdentical) {
   std::printf("auroc %.3f, sfm error %.4f, async afm error %.4f\n", q.auroc, q.sfm_error,
               q.async_error);
   EXPECT_GT(q.auroc, 0.7);
+  // per position (L of them), and the executed window (half the chunk by default)
+  const int64_t L = before.config.model.chunk_len;
+  ASSERT_EQ(static_cast<int64_t>(q.sfm_error_by_pos.size()), L);
+  ASSERT_EQ(static_cast<int64_t>(q.regenerated_by_pos.size()), L);
+  EXPECT_EQ(q.executed, L / 2);
+  EXPECT_GT(q.regenerated_fraction, 0.0);
+  // same frames and noise at T = 0 with the whole chunk executed: nothing is regenerated, so
+  // every position's afm error is its sfm error, and the window is the overall mean
+  qo.threshold = 0.0;
+  qo.replan = static_cast<int>(L);
+  const RaterQuality whole = evaluate_rater(qo);
+  EXPECT_EQ(whole.sfm_error, q.sfm_error);
+  EXPECT_EQ(whole.regenerated_fraction, 0.0);
+  for (int64_t l = 0; l < L; ++l) EXPECT_EQ(whole.async_error_by_pos[l], whole.sfm_error_by_pos[l]);
+  EXPECT_NEAR(whole.sfm_error_executed, q.sfm_error, 1e-6 * q.sfm_error);
+  EXPECT_NE(q.sfm_error_executed, q.sfm_error);  // the half window is not the whole chunk
+  // measured in env action units instead, the same chunks give other errors
+  qo.error_space = "action";
+  const RaterQuality in_action = evaluate_rater(qo);
+  EXPECT_EQ(in_action.error_space, "action");
+  EXPECT_EQ(q.error_space, "normalized");
+  EXPECT_NE(in_action.sfm_error, q.sfm_error);
   // the backbone: file bytes and every parameter unchanged
   EXPECT_EQ(read_file(run.ckpt + "/model.safetensors"), model_bytes);
   Checkpoint after = load_checkpoint(run.ckpt);
