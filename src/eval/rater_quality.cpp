@@ -39,11 +39,12 @@ RaterQuality evaluate_rater(const RaterQualityOptions& o) {
   c10::InferenceMode inference;
   std::vector<double> scores;
   std::vector<bool> labels;
-  double sfm_se = 0, async_se = 0, random_se = 0, n_tokens = 0, regenerated = 0, conf_sum = 0;
-  // per chunk position sums (L,): squared errors, regenerated tokens, valid tokens
+  // sums over valid tokens per chunk position (L,): squared errors, regenerated tokens,
+  // confidences, tokens; every reported mean (whole chunk, executed window) derives from them
   torch::Tensor pos_sfm = torch::zeros({mc.chunk_len}, torch::kFloat64);
   torch::Tensor pos_async = torch::zeros_like(pos_sfm), pos_random = torch::zeros_like(pos_sfm);
-  torch::Tensor pos_regen = torch::zeros_like(pos_sfm), pos_n = torch::zeros_like(pos_sfm);
+  torch::Tensor pos_regen = torch::zeros_like(pos_sfm), pos_conf = torch::zeros_like(pos_sfm);
+  torch::Tensor pos_n = torch::zeros_like(pos_sfm);
   int done = 0;
   while (done < o.frames) {
     const int64_t B = std::min(o.batch, o.frames - done);
@@ -65,16 +66,11 @@ RaterQuality evaluate_rater(const RaterQualityOptions& o) {
     torch::Tensor async_err = errors_of(async_chunk, batch.actions);
     torch::Tensor random_err = errors_of(random_chunk, batch.actions);
     const torch::Tensor w = valid.to(torch::kFloat32);
-    sfm_se += (err * w).sum().item<double>();
-    async_se += (async_err * w).sum().item<double>();
-    random_se += (random_err * w).sum().item<double>();
-    regenerated += (async_mask.to(torch::kFloat32) * w).sum().item<double>();
-    conf_sum += (conf * w).sum().item<double>();
-    n_tokens += w.sum().item<double>();
     pos_sfm += (err * w).sum(0).to(torch::kFloat64);
     pos_async += (async_err * w).sum(0).to(torch::kFloat64);
     pos_random += (random_err * w).sum(0).to(torch::kFloat64);
     pos_regen += (async_mask.to(torch::kFloat32) * w).sum(0).to(torch::kFloat64);
+    pos_conf += (conf * w).sum(0).to(torch::kFloat64);
     pos_n += w.sum(0).to(torch::kFloat64);
     // positives: each chunk's k highest-error valid tokens
     for (int64_t b = 0; b < B; ++b) {
@@ -97,13 +93,23 @@ RaterQuality evaluate_rater(const RaterQualityOptions& o) {
   q.frames = done;
   q.error_space = space;
   q.auroc = auroc(scores, labels);
-  const double n = std::max(1.0, n_tokens);
-  q.sfm_error = sfm_se / n;
-  q.async_error = async_se / n;
-  q.random_error = random_se / n;
-  q.regenerated_fraction = regenerated / n;
-  q.mean_confidence = conf_sum / n;
-  // per position, and over the executed window [0, executed)
+  // means over positions [0, end): the whole chunk and the executed window
+  const auto mean_over = [&](const torch::Tensor& sums, int64_t end) {
+    return sums.slice(0, 0, end).sum().item<double>() /
+           std::max(1.0, pos_n.slice(0, 0, end).sum().item<double>());
+  };
+  const int64_t L = mc.chunk_len;
+  q.sfm_error = mean_over(pos_sfm, L);
+  q.async_error = mean_over(pos_async, L);
+  q.random_error = mean_over(pos_random, L);
+  q.regenerated_fraction = mean_over(pos_regen, L);
+  q.mean_confidence = mean_over(pos_conf, L);
+  q.executed = static_cast<int>(executed);
+  q.sfm_error_executed = mean_over(pos_sfm, executed);
+  q.async_error_executed = mean_over(pos_async, executed);
+  q.random_error_executed = mean_over(pos_random, executed);
+  q.regenerated_executed = mean_over(pos_regen, executed);
+  // and per position
   const torch::Tensor pn = pos_n.clamp_min(1.0);
   const auto to_vector = [](const torch::Tensor& t) {
     return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
@@ -112,15 +118,6 @@ RaterQuality evaluate_rater(const RaterQualityOptions& o) {
   q.async_error_by_pos = to_vector(pos_async / pn);
   q.random_error_by_pos = to_vector(pos_random / pn);
   q.regenerated_by_pos = to_vector(pos_regen / pn);
-  q.executed = static_cast<int>(executed);
-  const auto window = [&](const torch::Tensor& t) {
-    return t.slice(0, 0, executed).sum().item<double>() /
-           std::max(1.0, pos_n.slice(0, 0, executed).sum().item<double>());
-  };
-  q.sfm_error_executed = window(pos_sfm);
-  q.async_error_executed = window(pos_async);
-  q.random_error_executed = window(pos_random);
-  q.regenerated_executed = window(pos_regen);
   return q;
 }
 

@@ -24,7 +24,7 @@ struct RaterQuality {
   int frames = 0;
   std::string error_space;          // where the errors below are measured
   double auroc = 0.5;               // of (1 - confidence) for the top-error tokens
-  double sfm_error = 0;             // mean per-token squared error (normalized units), valid tokens
+  double sfm_error = 0;             // mean per-token squared error (error_space), valid tokens
   double async_error = 0;           // after afm on tokens with confidence < threshold
   double random_error = 0;          // after afm on a random half of the tokens (baseline)
   double regenerated_fraction = 0;  // of tokens under async

@@ -22,6 +22,10 @@ void RaterConfig::validate() const {
              "alpha {} and beta {} must be >= 0 with alpha + beta <= 1 (labels in [0, 1])", alpha,
              beta);
   AVLA_CHECK(eps > 0, "rater", "eps is {}, expected > 0", eps);
+  check_label_space(label_space);
+}
+
+void check_label_space(const std::string& label_space) {
   AVLA_CHECK(label_space == "normalized" || label_space == "action", "rater",
              "label_space is '{}', expected normalized or action", label_space);
 }

@@ -30,6 +30,9 @@ struct RaterConfig {
   void validate() const;  // throws avla::Error("rater", ...) naming the field
 };
 
+// throws avla::Error("rater", ...) unless label_space is "normalized" or "action"
+void check_label_space(const std::string& label_space);
+
 nlohmann::json to_json(const RaterConfig& c);
 RaterConfig rater_config_from_json(const nlohmann::json& j, const std::string& source);
 

@@ -23,9 +23,8 @@ torch::Tensor token_errors(const torch::Tensor& sfm, const torch::Tensor& truth)
 
 torch::Tensor label_space_errors(const torch::Tensor& sfm, const torch::Tensor& truth,
                                  const std::string& label_space, const NormStats& actions) {
+  check_label_space(label_space);
   if (label_space == "normalized") return token_errors(sfm, truth);
-  AVLA_CHECK(label_space == "action", "rater", "label_space is '{}', expected normalized or action",
-             label_space);
   return token_errors(actions.unnormalize(sfm), actions.unnormalize(truth));
 }
 
