@@ -1,8 +1,11 @@
 #include "train/distributed.h"
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <mutex>
 #include <thread>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
@@ -46,6 +49,42 @@ std::string cause_of(const std::exception& e) {
   return first_line(e.what());
 }
 
+// c10d's store clients run listener threads of their own. in LibTorch 1.13 one of them lets a
+// std::system_error ("Connection reset by peer") escape its thread when the store's host dies
+// (rank 0 killed), and the rank would abort with no word of which rank stopped. while a group is
+// live, an exception that escapes any thread ends the rank with the error a failed collective
+// gives (the ranks that stopped, named from their heartbeats) and exit status 1.
+std::mutex escape_mutex;
+std::vector<DistGroup*> live_groups;  // the last one names the rank in the error
+bool escape_handler_installed = false;
+std::terminate_handler previous_terminate = nullptr;
+
+[[noreturn]] void on_escaped_exception() {
+  std::string cause = "an exception of unknown type";
+  if (const std::exception_ptr escaped = std::current_exception()) {
+    try {
+      std::rethrow_exception(escaped);
+    } catch (const std::exception& e) {
+      cause = cause_of(e);
+    } catch (...) {
+    }
+  }
+  // held until the process ends, so that no group is destroyed under us
+  std::unique_lock<std::mutex> lock(escape_mutex);
+  if (live_groups.empty()) {
+    lock.unlock();
+    if (previous_terminate != nullptr) previous_terminate();
+    std::abort();
+  }
+  try {
+    live_groups.back()->fail_collective("the store connection", cause);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+  }
+  std::fflush(stderr);
+  std::_Exit(1);
+}
+
 }  // namespace
 
 DistConfig DistConfig::from_environment() {
@@ -67,6 +106,17 @@ DistConfig DistConfig::from_environment() {
 }
 
 struct DistGroup::Impl {
+  // this group's entry in live_groups; the first member, so it is removed last, after the store's
+  // threads have stopped (or when the constructor fails)
+  struct EscapeGuard {
+    DistGroup* group = nullptr;
+    ~EscapeGuard() {
+      if (group == nullptr) return;
+      std::lock_guard<std::mutex> lock(escape_mutex);
+      live_groups.erase(std::remove(live_groups.begin(), live_groups.end(), group),
+                        live_groups.end());
+    }
+  } escape_guard;
   c10::intrusive_ptr<c10d::TCPStore> store;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo;
   // heartbeat: a counter per rank in the store, bumped by a thread on its own connection
@@ -80,6 +130,15 @@ DistGroup::DistGroup(const DistConfig& config) : config_(config), impl_(std::mak
   AVLA_CHECK(config.world_size >= 1 && config.rank >= 0 && config.rank < config.world_size, "dist",
              "rank {} of world size {} is not a rank", config.rank, config.world_size);
   if (!distributed()) return;
+  {
+    std::lock_guard<std::mutex> lock(escape_mutex);
+    if (!escape_handler_installed) {
+      previous_terminate = std::set_terminate(on_escaped_exception);
+      escape_handler_installed = true;
+    }
+    live_groups.push_back(this);
+    impl_->escape_guard.group = this;
+  }
   const auto timeout =
       std::chrono::milliseconds(static_cast<int64_t>(config.timeout_s * 1000.0 + 0.5));
   const std::string where = fmt::format("{}:{}", config.master_addr, config.master_port);

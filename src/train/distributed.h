@@ -5,7 +5,9 @@
 //
 // a rank that dies makes the collectives of the others fail (gloo sees the closed connection, or
 // its timeout expires for a rank that hangs); the survivors then read the ranks' heartbeat counters
-// in the store to name the rank that stopped, and throw an error that says so.
+// in the store to name the rank that stopped, and throw an error that says so. an exception that
+// escapes a thread of a live group (LibTorch 1.13's store client does this when rank 0 dies) ends
+// the rank with that same error and exit status 1 instead of an abort.
 #pragma once
 
 #include <torch/torch.h>

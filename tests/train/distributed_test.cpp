@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <system_error>
 #include <thread>
 
 #include "io/atomic_file.h"
@@ -233,6 +234,33 @@ TEST(DataParallel, TwoRanksFollowOneProcessWithTheSameGlobalBatch) {
   std::printf("rater: 1 process vs 2 ranks %.3g (vs a half batch %.3g)\n", rater_diff, half_diff);
   EXPECT_LT(rater_diff, 1e-4);
   EXPECT_GT(half_diff, 100 * rater_diff + 1e-4);
+}
+
+// LibTorch 1.13's store client lets "Connection reset by peer" escape a listener thread when rank 0
+// dies; this rank must still end with the named error and status 1, not abort (status 134). the
+// same path, driven here by a thread that throws while two live ranks beat: nobody stopped
+TEST(DataParallelDeathTest, AnExceptionEscapingAThreadEndsTheRankWithTheNamedError) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  auto two_ranks_then_escape = [] {
+    const int port = free_loopback_port();
+    std::vector<std::unique_ptr<DistGroup>> groups(2);
+    std::vector<std::thread> starts;
+    for (int r = 0; r < 2; ++r) {
+      starts.emplace_back([&, r] {
+        DistConfig c;
+        c.rank = r;
+        c.world_size = 2;
+        c.master_port = port;
+        c.timeout_s = 30;
+        groups[r] = std::make_unique<DistGroup>(c);
+      });
+    }
+    for (auto& t : starts) t.join();
+    std::thread([] { throw std::system_error(ECONNRESET, std::generic_category()); }).join();
+  };
+  EXPECT_EXIT(two_ranks_then_escape(), testing::ExitedWithCode(1),
+              "error: \\[dist\\] rank [01] of 2: the store connection failed: no rank has stopped "
+              "beating yet .*stopping this rank too \\(Connection reset by peer\\)");
 }
 
 // runs a bash script; returns its output
