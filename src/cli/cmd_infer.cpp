@@ -40,8 +40,9 @@ Command add_infer_command(CLI::App& app) {
         AVLA_CHECK(args->step >= 0 && args->step < d.length(), "infer",
                    "--step {} out of range: demo {} has {} steps", args->step, args->demo,
                    d.length());
-        const Observation obs = demo_observation(d, args->step, file.language_instruction,
-                                                 policy.config().model.image_rotation);
+        const Observation obs =
+            demo_observation(d, args->step, file.language_instruction,
+                             policy.config().model.image_rotation, policy.privileged_state());
         ActOptions options;
         options.mode = parse_act_mode(args->mode);
         options.n_steps = args->n_steps;

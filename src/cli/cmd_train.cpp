@@ -1,5 +1,6 @@
 // asyncvla train --data DIR|FILES --config configs/small.json --out runs/NAME [...]
 #include "cli/commands.h"
+#include "data/state_features.h"
 #include "model/config.h"
 #include "train/trainer.h"
 #include "util/log.h"
@@ -18,7 +19,7 @@ Command add_train_command(CLI::App& app) {
     double action_range_floor = -1;
     double context_noise = -1;
     int64_t seed = -1;
-    bool bf16 = false, vanilla = false, resume = false;
+    bool bf16 = false, vanilla = false, resume = false, privileged_state = false;
     DistFlags dist;
   };
   auto args = std::make_shared<Args>();
@@ -72,6 +73,9 @@ Command add_train_command(CLI::App& app) {
                   "vision patch features: patch (one strided conv) or conv (3x3 stride-2 convs); "
                   "default: config")
       ->check(CLI::IsMember({"patch", "conv"}));
+  cmd->add_flag("--privileged-state", args->privileged_state,
+                "diagnostic: append the simulator's object positions (obs/object_states) to the "
+                "state, so the policy needs no vision to find the objects");
   add_dist_flags(cmd, args->dist);
   return {cmd, [args]() {
             return run_data_parallel(args->dist, [&](const DistConfig& dist) {
@@ -97,6 +101,9 @@ Command add_train_command(CLI::App& app) {
                 opt.config.model.image_rotation = args->image_rotation;
               }
               if (!args->vision_stem.empty()) opt.config.model.vision_stem = args->vision_stem;
+              if (args->privileged_state) {
+                opt.config.model.state_dim = state_feature_dim + object_state_dim;
+              }
               if (args->state_std_floor >= 0) {
                 opt.config.train.state_std_floor = args->state_std_floor;
               }

@@ -61,6 +61,7 @@ torch::Tensor pause_mask(const torch::Tensor& actions, double eps) {
 
 Dataset load_dataset(const std::vector<std::string>& files, const DatasetOptions& options) {
   AVLA_CHECK(!files.empty(), "data", "no data files given");
+  const int privileged = privileged_dims(options.state_dim);
   Dataset ds;
   std::vector<torch::Tensor> images, state, actions, episode_of, pauses;
   int64_t frame = 0;
@@ -75,7 +76,20 @@ Dataset load_dataset(const std::vector<std::string>& files, const DatasetOptions
       images.push_back(torch::stack({resize_images(d.agentview_rgb, options.image_size),
                                      resize_images(d.eye_in_hand_rgb, options.image_size)},
                                     1));
-      state.push_back(state_features(torch::cat({d.ee_states, d.gripper_states}, 1)));
+      std::vector<torch::Tensor> raw{d.ee_states, d.gripper_states};
+      if (privileged > 0) {
+        AVLA_CHECK(d.object_states.defined(), "data",
+                   "{}: no obs/object_states, which a privileged-state run needs (files from "
+                   "`asyncvla sim collect` have them)",
+                   info.source);
+        AVLA_CHECK(d.object_states.size(1) == privileged, "data",
+                   "{}: obs/object_states has {} columns, expected {}", info.source,
+                   d.object_states.size(1), privileged);
+        AVLA_CHECK(torch::isfinite(d.object_states).all().item<bool>(), "data",
+                   "{}: obs/object_states has NaN or Inf", info.source);
+        raw.push_back(d.object_states);
+      }
+      state.push_back(state_features(torch::cat(raw, 1)));
       actions.push_back(d.actions.to(torch::kFloat32));
       pauses.push_back(pause_mask(d.actions, options.pause_eps));
       episode_of.push_back(

@@ -9,12 +9,17 @@
 #include <string>
 #include <vector>
 
+#include "data/state_features.h"
+
 namespace avla {
 
 struct DatasetOptions {
   int image_size = 64;
   int chunk_len = 10;
   double pause_eps = 1e-3;
+  // the model's state width: state_feature_dim, or + object_state_dim for a privileged-state run
+  // (every demo must then have obs/object_states)
+  int state_dim = state_feature_dim;
 };
 
 struct EpisodeInfo {
@@ -27,7 +32,8 @@ struct EpisodeInfo {
 struct Dataset {
   std::vector<EpisodeInfo> episodes;
   torch::Tensor images;         // (N, 2, 3, S, S) uint8: agentview, eye_in_hand
-  torch::Tensor state;          // (N, 11) float32: state_features(ee_states | gripper_states)
+  torch::Tensor state;          // (N, state_dim) float32: state_features(ee_states | gripper_states
+                                //   [| object_states])
   torch::Tensor actions;        // (N, 7) float32
   torch::Tensor frame_episode;  // (N) int64
   torch::Tensor chunk_index;    // (N, L) int64 frame ids of each frame's action chunk

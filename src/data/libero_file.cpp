@@ -88,6 +88,11 @@ LiberoFile read_open_file(const H5::H5File& file, const std::string& path) {
     demo.eye_in_hand_rgb = read("obs/eye_in_hand_rgb", torch::kUInt8, {T, -1, -1, 3}, false);
     demo.ee_states = read("obs/ee_states", torch::kFloat64, {T, 6}, true);
     demo.gripper_states = read("obs/gripper_states", torch::kFloat64, {T, 2}, true);
+    // our simulator's privileged object state, when the file has it (the dataset checks its width
+    // and values only for a privileged-state run)
+    if (hdf5_exists(file, base + "obs/object_states")) {
+      demo.object_states = read("obs/object_states", torch::kFloat64, {T, -1}, false);
+    }
     out.demos.push_back(std::move(demo));
   }
   return out;
@@ -176,6 +181,7 @@ void write_libero_file(const std::string& path, const std::string& problem_info,
         put(obs, "ee_states", d.ee_states);
         put(obs, "ee_pos", d.ee_pos);
         put(obs, "ee_ori", d.ee_ori);
+        put(obs, "object_states", d.object_states);
       }
       hdf5_write_int_attr(data, "total", total);
     } catch (const H5::Exception& e) {

@@ -29,25 +29,41 @@ std::array<double, state_feature_dim> state_features(const std::array<double, ra
           raw[6],  raw[7]};           // fingers
 }
 
+int privileged_dims(int state_dim) {
+  AVLA_CHECK(state_dim == state_feature_dim || state_dim == state_feature_dim + object_state_dim,
+             "state",
+             "model.state_dim is {}, expected {} (robot state) or {} (robot state + {} privileged "
+             "object dims)",
+             state_dim, state_feature_dim, state_feature_dim + object_state_dim, object_state_dim);
+  return state_dim - state_feature_dim;
+}
+
 torch::Tensor state_features(const torch::Tensor& raw) {
-  AVLA_CHECK(raw.defined() && raw.dim() >= 1 && raw.size(-1) == raw_state_dim, "state",
-             "raw state has shape {}, expected [..., {}] (ee pos 3, ee axis-angle 3, fingers 2)",
-             raw.defined() ? c10::str(raw.sizes()) : "undefined", raw_state_dim);
+  const int64_t width = raw.defined() && raw.dim() >= 1 ? raw.size(-1) : -1;
+  AVLA_CHECK(width == raw_state_dim || width == raw_state_dim + object_state_dim, "state",
+             "raw state has shape {}, expected [..., {}] (ee pos 3, ee axis-angle 3, fingers 2) or "
+             "[..., {}] (+ {} privileged object dims)",
+             raw.defined() ? c10::str(raw.sizes()) : "undefined", raw_state_dim,
+             raw_state_dim + object_state_dim, object_state_dim);
   AVLA_CHECK(raw.is_floating_point(), "state", "raw state has dtype {}, expected a float type",
              c10::toString(raw.scalar_type()));
-  torch::Tensor rows = raw.to(torch::kFloat64).reshape({-1, raw_state_dim}).contiguous();
+  const int64_t extra = width - raw_state_dim, out_width = state_feature_dim + extra;
+  torch::Tensor rows = raw.to(torch::kFloat64).reshape({-1, width}).contiguous();
   const int64_t n = rows.size(0);
-  torch::Tensor out = torch::empty({n, state_feature_dim}, torch::kFloat64);
+  torch::Tensor out = torch::empty({n, out_width}, torch::kFloat64);
   const double* src = rows.data_ptr<double>();
   double* dst = out.data_ptr<double>();
   for (int64_t i = 0; i < n; ++i) {
     std::array<double, raw_state_dim> r;
-    std::copy(src + i * raw_state_dim, src + (i + 1) * raw_state_dim, r.begin());
+    std::copy(src + i * width, src + i * width + raw_state_dim, r.begin());
     const auto f = state_features(r);
-    std::copy(f.begin(), f.end(), dst + i * state_feature_dim);
+    std::copy(f.begin(), f.end(), dst + i * out_width);
+    // privileged columns as they are
+    std::copy(src + i * width + raw_state_dim, src + (i + 1) * width,
+              dst + i * out_width + state_feature_dim);
   }
   std::vector<int64_t> shape(raw.sizes().begin(), raw.sizes().end());
-  shape.back() = state_feature_dim;
+  shape.back() = out_width;
   return out.view(shape).to(torch::kFloat32);
 }
 

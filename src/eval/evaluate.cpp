@@ -20,7 +20,8 @@ namespace avla {
 
 namespace {
 
-Observation policy_observation(const sim::SimObservation& o, const std::string& instruction) {
+Observation policy_observation(const sim::SimObservation& o, const std::string& instruction,
+                               bool privileged) {
   const int64_t s = o.image_size;
   auto image = [&](const std::vector<uint8_t>& rgb) {
     return torch::from_blob(const_cast<uint8_t*>(rgb.data()), {s, s, 3}, torch::kUInt8).clone();
@@ -28,9 +29,11 @@ Observation policy_observation(const sim::SimObservation& o, const std::string& 
   Observation obs;
   obs.images = {image(o.agentview_rgb), image(o.eye_in_hand_rgb)};
   // the model's state: ee position, ee axis-angle, finger openings (docs/FORMATS.md)
-  obs.state = torch::tensor({o.ee_pos[0], o.ee_pos[1], o.ee_pos[2], o.ee_ori[0], o.ee_ori[1],
-                             o.ee_ori[2], o.gripper_states[0], o.gripper_states[1]},
-                            torch::kFloat32);
+  std::vector<double> state = {o.ee_pos[0], o.ee_pos[1], o.ee_pos[2],         o.ee_ori[0],
+                               o.ee_ori[1], o.ee_ori[2], o.gripper_states[0], o.gripper_states[1]};
+  // a privileged-state checkpoint also gets the object positions (data/object_state.h)
+  if (privileged) state.insert(state.end(), o.object_states.begin(), o.object_states.end());
+  obs.state = torch::tensor(state, torch::kFloat32);
   obs.instruction = instruction;
   return obs;
 }
@@ -72,6 +75,7 @@ class ChunkSource {
       policy_->check_options(options_);  // before any episode runs
       chunk_len = policy_->config().model.chunk_len;
       image_size = policy_->config().model.image_size;
+      privileged_state = policy_->privileged_state();
       mode = act_mode_name(o.mode);
       return;
     }
@@ -95,6 +99,7 @@ class ChunkSource {
   }
 
   int chunk_len = 0, image_size = 0;
+  bool privileged_state = false;
   std::string mode;
   double threshold = 0.5;
 
@@ -178,7 +183,8 @@ EvalReport evaluate(const EvalOptions& o) {
           Slot& s = slots[static_cast<size_t>(i)];
           if (s.finished || s.rec.steps >= max_steps) continue;
           active.push_back(i);
-          observations.push_back(policy_observation(s.obs, task->instruction));
+          observations.push_back(
+              policy_observation(s.obs, task->instruction, source.privileged_state));
           seeds.push_back(s.rec.seed * 1000 + static_cast<uint64_t>(s.rec.chunks));
         }
         if (active.empty()) break;

@@ -38,11 +38,18 @@ torch::Tensor rotate_image(const torch::Tensor& image, int degrees) {
 }
 
 Observation demo_observation(const LiberoDemo& demo, int64_t t, const std::string& instruction,
-                             int image_rotation) {
+                             int image_rotation, bool privileged) {
   Observation obs;
   obs.images = {rotate_image(demo.agentview_rgb[t], image_rotation),
                 rotate_image(demo.eye_in_hand_rgb[t], image_rotation)};
-  obs.state = torch::cat({demo.ee_states[t], demo.gripper_states[t]}).to(torch::kFloat32);
+  std::vector<torch::Tensor> raw{demo.ee_states[t], demo.gripper_states[t]};
+  if (privileged) {
+    AVLA_CHECK(demo.object_states.defined(), "policy",
+               "the checkpoint takes the privileged object state, and this demo has no "
+               "obs/object_states");
+    raw.push_back(demo.object_states[t]);
+  }
+  obs.state = torch::cat(raw).to(torch::kFloat32);
   obs.instruction = instruction;
   return obs;
 }
@@ -50,6 +57,10 @@ Observation demo_observation(const LiberoDemo& demo, int64_t t, const std::strin
 Policy::Policy(const std::string& checkpoint_dir)
     : dir_(checkpoint_dir), ck_(load_checkpoint(checkpoint_dir)) {
   if (avla::has_rater(checkpoint_dir)) rater_ = load_rater(checkpoint_dir, ck_.config.model);
+}
+
+bool Policy::privileged_state() const {
+  return privileged_dims(ck_.config.model.state_dim) > 0;
 }
 
 ObservationBatch Policy::prepare(const Observation& obs) const {
@@ -66,10 +77,14 @@ ObservationBatch Policy::prepare(const Observation& obs) const {
     cams.push_back(resize_images(rotate_image(img, mc.image_rotation).unsqueeze(0),
                                  mc.image_size));  // (1, 3, S, S)
   }
-  AVLA_CHECK(obs.state.defined() && obs.state.dim() == 1 && obs.state.size(0) == raw_state_dim,
-             "policy",
-             "observation.state has shape {}, expected [{}] (ee pos 3, ee axis-angle 3, fingers 2)",
-             obs.state.defined() ? c10::str(obs.state.sizes()) : "undefined", raw_state_dim);
+  const int privileged = privileged_dims(mc.state_dim);
+  AVLA_CHECK(
+      obs.state.defined() && obs.state.dim() == 1 &&
+          obs.state.size(0) == raw_state_dim + privileged,
+      "policy",
+      "observation.state has shape {}, expected [{}] (ee pos 3, ee axis-angle 3, fingers 2{})",
+      obs.state.defined() ? c10::str(obs.state.sizes()) : "undefined", raw_state_dim + privileged,
+      privileged > 0 ? ", privileged object state 25" : "");
   AVLA_CHECK(torch::isfinite(obs.state).all().item<bool>(), "policy",
              "observation.state contains NaN or Inf");
   ObservationBatch batch;

@@ -22,16 +22,18 @@ const char* act_mode_name(ActMode mode);
 
 struct Observation {
   std::vector<torch::Tensor> images;  // n_cam x (H, W, 3) uint8, upright: agentview, eye_in_hand
-  torch::Tensor state;                // (8) raw LIBERO state: ee pos, ee axis-angle, fingers
+  torch::Tensor state;  // (8) raw LIBERO state: ee pos, ee axis-angle, fingers; a privileged-state
+                        // checkpoint takes 8 + 25 (+ obs/object_states, data/object_state.h)
   std::string instruction;
 };
 
 struct LiberoDemo;
 // the observation of frame t of a stored demonstration (both cameras, ee_states | gripper_states),
 // upright: image_rotation is the rotation of the stored frames (a checkpoint's
-// config.model.image_rotation when it was trained on these files)
+// config.model.image_rotation when it was trained on these files); privileged appends the demo's
+// obs/object_states (an error when it has none)
 Observation demo_observation(const LiberoDemo& demo, int64_t t, const std::string& instruction,
-                             int image_rotation = 0);
+                             int image_rotation = 0, bool privileged = false);
 
 // an upright (H, W, 3) image turned by degrees (0 or 180): what a checkpoint trained on images of
 // that rotation sees; its own inverse
@@ -73,6 +75,8 @@ class Policy {
   const Config& config() const { return ck_.config; }
   VLAImpl& model() { return *ck_.model; }
   const Normalizer& normalizer() const { return ck_.normalizer; }
+  // trained with --privileged-state: observations carry the object state after the robot state
+  bool privileged_state() const;
   // observation -> model batch of one (resize, normalize, tokenize); errors name the field
   ObservationBatch prepare(const Observation& obs) const;
   // observations -> one model batch, row b = prepare(obs[b])

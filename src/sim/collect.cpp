@@ -77,7 +77,7 @@ LiberoDemo to_demo(const ExpertEpisode& e) {
   const int64_t S = e.observations[0].image_size;
   LiberoDemo d;
   std::vector<std::vector<double>> actions, joints, gripper, ee_states, ee_pos, ee_ori, states,
-      robot_states;
+      robot_states, object_states;
   d.agentview_rgb = torch::empty({T, S, S, 3}, torch::kUInt8);
   d.eye_in_hand_rgb = torch::empty({T, S, S, 3}, torch::kUInt8);
   for (int64_t t = 0; t < T; ++t) {
@@ -92,6 +92,7 @@ LiberoDemo to_demo(const ExpertEpisode& e) {
     ee_states.push_back(
         {o.ee_pos[0], o.ee_pos[1], o.ee_pos[2], o.ee_ori[0], o.ee_ori[1], o.ee_ori[2]});
     states.push_back(o.state);
+    object_states.push_back(o.object_states);
     // LIBERO's robot_states: gripper (2) | ee position (3) | ee quaternion (4)
     robot_states.push_back({o.gripper_states[0], o.gripper_states[1], o.ee_pos[0], o.ee_pos[1],
                             o.ee_pos[2], o.ee_quat[0], o.ee_quat[1], o.ee_quat[2], o.ee_quat[3]});
@@ -104,6 +105,7 @@ LiberoDemo to_demo(const ExpertEpisode& e) {
   d.ee_ori = stack_vectors(ee_ori);
   d.states = stack_vectors(states);
   d.robot_states = stack_vectors(robot_states);
+  d.object_states = stack_vectors(object_states);
   d.rewards = torch::zeros({T}, torch::kUInt8);
   d.rewards[T - 1] = 1;
   d.dones = torch::zeros({T}, torch::kUInt8);

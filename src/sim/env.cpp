@@ -123,6 +123,7 @@ SimObservation Env::observe() {
   }
   mju_quat2Vel(obs.ee_ori.data(), q.data(), 1.0);
   obs.state = physics.state();
+  obs.object_states = object_state(physics, *task_);
   return obs;
 }
 

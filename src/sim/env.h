@@ -29,9 +29,10 @@ struct SimObservation {
   ArmQ joint_states{};
   std::array<double, 2> gripper_states{};  // finger openings (metres from the centre line)
   Vec3 ee_pos{};
-  Vec3 ee_ori{};              // axis-angle
-  Quat ee_quat{};             // w, x, y, z
-  std::vector<double> state;  // simulator state [time | qpos | qvel]
+  Vec3 ee_ori{};                      // axis-angle
+  Quat ee_quat{};                     // w, x, y, z
+  std::vector<double> state;          // simulator state [time | qpos | qvel]
+  std::vector<double> object_states;  // privileged object state (sim::object_state)
 };
 
 struct StepResult {

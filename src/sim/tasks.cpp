@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 
+#include "data/object_state.h"
 #include "util/error.h"
 
 namespace avla::sim {
@@ -437,6 +438,20 @@ bool all_goals_satisfied(const Physics& physics, const Task& task, const std::ve
     if (!goal_satisfied(physics, task, g)) return false;
   }
   return true;
+}
+
+std::vector<double> object_state(const Physics& physics, const Task& task) {
+  const auto& objects = task.scene.objects;
+  AVLA_CHECK(objects.size() <= static_cast<size_t>(max_state_objects), "task",
+             "task '{}' has {} objects; the privileged object state holds {}", task.name,
+             objects.size(), max_state_objects);
+  std::vector<double> state(object_state_dim, 0.0);
+  for (size_t i = 0; i < objects.size(); ++i) {
+    const Pose p = physics.body_pose(objects[i].name);
+    std::copy(p.pos.begin(), p.pos.end(), state.begin() + 3 * static_cast<std::ptrdiff_t>(i));
+  }
+  if (task.scene.cabinet) state.back() = physics.joint_qpos("drawer_joint");
+  return state;
 }
 
 std::string describe_goal(const Task& task, const Goal& goal) {

@@ -83,6 +83,10 @@ bool goal_satisfied(const Physics& physics, const Task& task, const Goal& goal);
 bool all_goals_satisfied(const Physics& physics, const Task& task, const std::vector<Goal>& goals);
 std::string describe_goal(const Task& task, const Goal& goal);  // for docs/BENCHMARK.md
 
+// the privileged object state of the current physics state: object_state_dim numbers laid out as
+// data/object_state.h says (object positions in scene order, zero-padded, then the drawer opening)
+std::vector<double> object_state(const Physics& physics, const Task& task);
+
 // kind of a scene object by name (throws when the task's scene lacks it)
 ObjectKind object_kind(const Task& task, const std::string& name);
 

@@ -4,11 +4,16 @@
 
 #include <nlohmann/json.hpp>
 
+#include "data/dataset.h"
+#include "data/libero_file.h"
+#include "data/state_features.h"
 #include "eval/evaluate.h"
 #include "eval/paired.h"
 #include "eval/statistics.h"
 #include "io/atomic_file.h"
+#include "policy/policy.h"
 #include "sim/collect.h"
+#include "sim/tasks.h"
 #include "test_util.h"
 #include "tiny_policy.h"
 #include "train/rater_trainer.h"
@@ -137,6 +142,68 @@ TEST(Eval, TinyCheckpointEndToEndWritesJsonAndVideo) {
   EXPECT_LE(q["auroc_top_error_tokens"].get<double>(), 1.0);
   EXPECT_GT(q["sfm_error"].get<double>(), 0.0);
   std::filesystem::remove_all(dir);
+}
+
+// the privileged-state diagnostic end to end: collected files carry obs/object_states, the dataset
+// appends them to the state, a --privileged-state run trains on them, and eval / infer hand the
+// checkpoint the same numbers from the simulator / the demo
+TEST(Eval, PrivilegedStateRunTrainsOnObjectStatesAndEvaluates) {
+  const std::string dir = test::temp_dir("privileged");
+  sim::CollectOptions co;
+  co.suite = "goal";
+  co.tasks = {"cube_on_plate"};
+  co.episodes = 2;
+  co.out_dir = dir + "/data";
+  co.resolution = 32;
+  const std::string file = sim::collect_demonstrations(co).at(0);
+
+  // the dataset: 11 features, then the file's object states as they are
+  const LiberoFile f = read_libero_file(file);
+  ASSERT_TRUE(f.demos[0].object_states.defined());
+  ASSERT_EQ(f.demos[0].object_states.sizes(),
+            torch::IntArrayRef({f.demos[0].length(), object_state_dim}));
+  const Dataset plain = load_dataset({file}, {32, 4, 1e-3, state_feature_dim});
+  const Dataset privileged =
+      load_dataset({file}, {32, 4, 1e-3, state_feature_dim + object_state_dim});
+  ASSERT_EQ(privileged.state.size(1), state_feature_dim + object_state_dim);
+  EXPECT_TRUE(torch::equal(privileged.state.narrow(1, 0, state_feature_dim), plain.state));
+  const torch::Tensor objects =
+      torch::cat({f.demos[0].object_states, f.demos[1].object_states}).to(torch::kFloat32);
+  EXPECT_TRUE(
+      torch::equal(privileged.state.narrow(1, state_feature_dim, object_state_dim), objects));
+  // the task's cube is carried to the plate: its columns move by the distance it travels
+  const sim::Task& task = sim::find_task("goal", "cube_on_plate");
+  int64_t cube = 0;
+  while (task.scene.objects[static_cast<size_t>(cube)].name != task.goals[0].object) ++cube;
+  const torch::Tensor cube_xy = f.demos[0].object_states.narrow(1, 3 * cube, 2);
+  EXPECT_GT((cube_xy[-1] - cube_xy[0]).norm().item<double>(), 0.05);
+  // files without object states (the synthetic ones) are an error naming the demo
+  test::expect_error(
+      [] {
+        load_dataset({expand_data_paths({test::tiny_data_dir()})[0]}, {32, 4, 1e-3, 36});
+      },
+      {"[data]", "demo_0", "no obs/object_states", "privileged"});
+
+  // train, infer and eval through the binary
+  const std::string ckpt = dir + "/ckpt";
+  test::CliRun r = test::run_cli("train --data " + dir + "/data --config " + test::source_dir() +
+                                 "/configs/tiny.json --steps 2 --privileged-state --out " + ckpt);
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto config = nlohmann::json::parse(read_file(ckpt + "/config.json"));
+  EXPECT_EQ(config["model"]["state_dim"], state_feature_dim + object_state_dim);
+  r = test::run_cli("infer --ckpt " + ckpt + " --data " + file + " --step 3");
+  EXPECT_EQ(r.code, 0) << r.output;
+  r = test::run_cli("eval --ckpt " + ckpt +
+                    " --suite goal --tasks cube_on_plate --episodes 1 --max-steps 8 --mode sfm "
+                    "--out " +
+                    dir + "/eval.json");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(nlohmann::json::parse(read_file(dir + "/eval.json"))["episodes"][0]["steps"], 8);
+  // a plain checkpoint refuses the longer state, naming both widths
+  Observation obs = demo_observation(f.demos[0], 0, f.language_instruction, 0, true);
+  EXPECT_EQ(obs.state.size(0), raw_state_dim + object_state_dim);
+  test::expect_error([&] { Policy(test::tiny_run().ckpt).prepare(obs); },
+                     {"[policy]", "observation.state has shape [33]", "expected [8]"});
 }
 
 TEST(Eval, LockstepBatchesGiveTheOneAtATimeEpisodes) {

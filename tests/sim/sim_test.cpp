@@ -5,6 +5,7 @@
 #include <cmath>
 #include <set>
 
+#include "data/object_state.h"
 #include "sim/collect.h"
 #include "sim/env.h"
 #include "test_util.h"
@@ -113,6 +114,35 @@ TEST(Env, SameSeedGivesByteIdenticalImagesAndStates) {
   }
   EXPECT_NE(a[0].state, c[0].state);  // another seed, another layout
   EXPECT_NE(a[0].agentview_rgb, c[0].agentview_rgb);
+}
+
+TEST(Env, PrivilegedObjectStateIsTheBodyPositionsAndTheDrawer) {
+  Env env(no_render());
+  const Task& task = find_task("goal", "open_drawer");
+  ASSERT_TRUE(task.scene.cabinet);
+  // the state as the env gives it equals the bodies' positions, zero rows after the last object,
+  // the drawer joint last; checked at reset and after the arm has moved things
+  auto check = [&](const SimObservation& o, const std::string& when) {
+    ASSERT_EQ(o.object_states.size(), static_cast<size_t>(object_state_dim)) << when;
+    const size_t n = task.scene.objects.size();
+    for (size_t i = 0; i < static_cast<size_t>(max_state_objects); ++i) {
+      for (int k = 0; k < 3; ++k) {
+        const double want = i < n ? env.physics().body_pose(task.scene.objects[i].name).pos[k] : 0;
+        EXPECT_EQ(o.object_states[3 * i + k], want) << when << " object " << i << " axis " << k;
+      }
+    }
+    EXPECT_EQ(o.object_states.back(), env.physics().joint_qpos("drawer_joint")) << when;
+  };
+  check(env.reset(task, 3), "reset");
+  const Pose first = env.physics().body_pose(task.scene.objects[0].name);
+  EXPECT_GT(std::abs(first.pos[0]) + std::abs(first.pos[1]), 0.05);  // a real place on the table
+  SimObservation o;
+  for (int i = 0; i < 10; ++i) o = env.step({0.5, 0.2, -0.4, 0, 0, 0, -1}).observation;
+  check(o, "after 10 steps");
+  // without a cabinet the last number is 0
+  const SimObservation plain = env.reset(find_task("object", suite_tasks("object")[0].name), 1);
+  EXPECT_FALSE(suite_tasks("object")[0].scene.cabinet);
+  EXPECT_EQ(plain.object_states.back(), 0.0);
 }
 
 TEST(Renderer, ImagesAreUprightRgb) {

@@ -1,0 +1,13 @@
+// the layout of the privileged object state (a diagnostic; data/state_features.h says how the
+// model takes it). no torch here: the simulator computes it (sim::object_state) and includes this.
+//   object_state (object_state_dim): world position (x, y, z) of each scene object in scene order,
+//   zeros past the scene's last object up to max_state_objects, then the drawer opening (0 without
+//   a cabinet)
+#pragma once
+
+namespace avla {
+
+constexpr int max_state_objects = 8;
+constexpr int object_state_dim = 3 * max_state_objects + 1;
+
+}  // namespace avla
