@@ -5,6 +5,7 @@
 
 #include "data/libero_file.h"
 #include "data/state_features.h"
+#include "model/config.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -57,6 +58,11 @@ torch::Tensor pause_mask(const torch::Tensor& actions, double eps) {
   torch::Tensor grip = actions.select(1, 6);
   torch::Tensor prev = torch::cat({grip.narrow(0, 0, 1), grip.narrow(0, 0, grip.size(0) - 1)});
   return (motion < eps).logical_and(grip == prev);
+}
+
+DatasetOptions dataset_options(const Config& config) {
+  return {config.model.image_size, config.model.chunk_len, config.train.pause_eps,
+          config.model.state_dim};
 }
 
 Dataset load_dataset(const std::vector<std::string>& files, const DatasetOptions& options) {

@@ -22,6 +22,11 @@ struct DatasetOptions {
   int state_dim = state_feature_dim;
 };
 
+struct Config;
+// the options a model of this config trains and is measured on: its image size, chunk length and
+// state width, and the training's pause threshold
+DatasetOptions dataset_options(const Config& config);
+
 struct EpisodeInfo {
   std::string source;       // "<file>:data/demo_<i>"
   std::string instruction;  // language_instruction of its file

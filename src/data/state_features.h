@@ -10,8 +10,8 @@
 // privileged state (a diagnostic: what the action head can do without vision, docs/EXPERIMENTS.md):
 // object_state_dim more numbers from the simulator (data/object_state.h), appended to the raw state
 // and passed through to the features unchanged. `sim collect` writes them as obs/object_states; a
-// checkpoint trained with
-// `train --privileged-state` has model.state_dim = state_feature_dim + object_state_dim.
+// checkpoint trained with `train --privileged-state` has model.state_dim = state_feature_dim +
+// object_state_dim.
 #pragma once
 
 #include <torch/torch.h>

@@ -23,9 +23,7 @@ RaterQuality evaluate_rater(const RaterQualityOptions& o) {
   ck.model->eval();
   ConfidenceRater rater = load_rater(o.ckpt, ck.config.model);
   const ModelConfig& mc = ck.config.model;
-  Dataset dataset =
-      load_dataset(expand_data_paths(o.data),
-                   {mc.image_size, mc.chunk_len, ck.config.train.pause_eps, mc.state_dim});
+  Dataset dataset = load_dataset(expand_data_paths(o.data), dataset_options(ck.config));
   const std::string space = o.error_space.empty() ? rater->cfg.label_space : o.error_space;
   const auto errors_of = [&](const torch::Tensor& chunk, const torch::Tensor& truth) {
     return label_space_errors(chunk, truth, space, ck.normalizer.actions);

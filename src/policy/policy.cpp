@@ -84,7 +84,7 @@ ObservationBatch Policy::prepare(const Observation& obs) const {
       "policy",
       "observation.state has shape {}, expected [{}] (ee pos 3, ee axis-angle 3, fingers 2{})",
       obs.state.defined() ? c10::str(obs.state.sizes()) : "undefined", raw_state_dim + privileged,
-      privileged > 0 ? ", privileged object state 25" : "");
+      privileged > 0 ? fmt::format(", privileged object state {}", privileged) : "");
   AVLA_CHECK(torch::isfinite(obs.state).all().item<bool>(), "policy",
              "observation.state contains NaN or Inf");
   ObservationBatch batch;

@@ -119,9 +119,7 @@ TrainResult train(const TrainOptions& options) {
   }
 
   // data, tokenizer, normalizer (the saved ones when resuming)
-  Dataset dataset = load_dataset(
-      expand_data_paths(options.data),
-      {config.model.image_size, config.model.chunk_len, tc.pause_eps, config.model.state_dim});
+  Dataset dataset = load_dataset(expand_data_paths(options.data), dataset_options(config));
   std::unique_ptr<Tokenizer> tokenizer;
   Normalizer normalizer;
   if (resume) {
