@@ -5,6 +5,7 @@
 # usage: scripts/fuzz.sh [RUNS] [TARGET ...]      (make fuzz; RUNS per target, default 1000000)
 #   FUZZ_SECONDS=N   a time budget per target instead of a run count
 #   FUZZ_BUILD=dir   the clang build (default build-fuzz)
+#   FUZZ_JOBS=N      libero only: parallel fuzzing processes (libFuzzer -fork=N, default 1)
 # a crash lands in $FUZZ_BUILD/crashes/<target>/; fix it, then keep the input as a regression case
 # in tests/fuzz/regressions/<target>/ (the normal test suite replays it). the summary is written to
 # $FUZZ_BUILD/fuzz_report.md. "escaped the guard" counts crashes that asyncvla itself would suffer:
@@ -43,8 +44,10 @@ for t in "${targets[@]}"; do
     # (a forked child per file) would hold the fuzzer to a few inputs a second, so the fuzzer runs
     # the reader unguarded in libFuzzer's own child processes and goes on after a crash; every
     # crash input is then replayed below through the guarded reader, which must refuse it cleanly
-    ASYNCVLA_HDF5_GUARD=0 "$build/fuzz_$t" "${limit[@]}" -fork=1 -ignore_crashes=1 \
-      -max_len=65536 -rss_limit_mb=4096 -timeout=30 -artifact_prefix="$crashes/" "$corpus" \
+    # an input that keeps libhdf5 busy 10 s is a finding (it loops forever on some files), and a
+    # short timeout keeps those inputs from holding a job
+    ASYNCVLA_HDF5_GUARD=0 "$build/fuzz_$t" "${limit[@]}" -fork="${FUZZ_JOBS:-1}" -ignore_crashes=1 \
+      -max_len=65536 -rss_limit_mb=4096 -timeout=10 -artifact_prefix="$crashes/" "$corpus" \
       > "$log" 2>&1 || rc=$?
     # fork mode's status lines: "#RUNS: cov: ... crash: N ..."
     done_runs=$(grep -oE '^#[0-9]+:' "$log" | tail -n 1 | tr -dc '0-9' || true)
@@ -61,10 +64,12 @@ for t in "${targets[@]}"; do
   rate=$(( done_runs / (secs > 0 ? secs : 1) ))
   escaped=$n_crash
   if [ "$t" = libero ] && [ "$n_crash" -ne 0 ]; then
-    # each crash input through the guarded reader: a clean refusal is exit 0 of the replay
+    # each crash, timeout and out-of-memory input through the guarded reader: a clean refusal is
+    # exit 0 of the replay (an endless loop is refused at the guard's deadline)
     escaped=0
     for f in "$crashes"/*; do
-      ASYNCVLA_HDF5_GUARD=1 "$build/fuzz_$t" "$f" > "$build/replay_$t.log" 2>&1 || escaped=$((escaped + 1))
+      ASYNCVLA_HDF5_GUARD=1 ASYNCVLA_HDF5_GUARD_TIMEOUT=20 "$build/fuzz_$t" -rss_limit_mb=4096 "$f" \
+        > "$build/replay_$t.log" 2>&1 || { escaped=$((escaped + 1)); echo "   escaped: $f"; }
     done
     rc=0
   fi

@@ -1,9 +1,11 @@
 #include "data/libero_file.h"
 
 #include <algorithm>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "io/atomic_file.h"
+#include "io/child_read.h"
 #include "io/hdf5_util.h"
 #include "util/error.h"
 
@@ -32,16 +34,16 @@ std::vector<std::string> demo_names(const H5::Group& data, const std::string& pa
 }
 
 // expected dims of -1 match any size and print as '*'
-void check_shape(const torch::Tensor& t, const std::vector<int64_t>& expected,
+void check_shape(const std::vector<int64_t>& shape, const std::vector<int64_t>& expected,
                  const std::string& file, const std::string& field) {
-  bool ok = t.dim() == static_cast<int64_t>(expected.size());
+  bool ok = shape.size() == expected.size();
   std::string want = "[";
   for (size_t i = 0; i < expected.size(); ++i) {
-    ok = ok && (expected[i] < 0 || t.size(i) == expected[i]);
+    ok = ok && (expected[i] < 0 || shape[i] == expected[i]);
     want += (i ? ", " : "") + (expected[i] < 0 ? std::string("*") : std::to_string(expected[i]));
   }
   AVLA_CHECK(ok, kComponent, "{}: dataset '{}' has shape {}, expected {}]", file, field,
-             c10::str(t.sizes()), want);
+             c10::str(c10::IntArrayRef(shape)), want);
 }
 
 void check_finite(const torch::Tensor& t, const std::string& file, const std::string& field) {
@@ -72,11 +74,11 @@ LiberoFile read_open_file(const H5::H5File& file, const std::string& path) {
   AVLA_CHECK(!names.empty(), kComponent, "{}: group 'data' holds no demo_<i> groups", path);
   for (const auto& name : names) {
     const std::string base = "data/" + name + "/";
-    // each field: read, check its shape (-1: any), optionally check it is finite
+    // each field: check its shape (-1: any) from the header, read, optionally check it is finite
     auto read = [&](const std::string& field, torch::ScalarType dtype,
                     const std::vector<int64_t>& shape, bool finite) {
+      check_shape(hdf5_shape(file, base + field, path), shape, path, base + field);
       torch::Tensor t = hdf5_read(file, base + field, dtype, path);
-      check_shape(t, shape, path, base + field);
       if (finite) check_finite(t, path, base + field);
       return t;
     };
@@ -136,16 +138,58 @@ LiberoFile read_image_direct(const std::string& bytes, const std::string& name) 
   return read_checked(file, name);
 }
 
+// the fields a read fills, through the child's pipe (io/child_read.h) in this order
+void send_file(ChildWriter& w, const LiberoFile& f) {
+  w.string(f.problem_info);
+  w.string(f.env_args);
+  w.string(f.language_instruction);
+  w.u64(f.demos.size());
+  for (const LiberoDemo& d : f.demos) {
+    for (const torch::Tensor* t : {&d.actions, &d.agentview_rgb, &d.eye_in_hand_rgb, &d.ee_states,
+                                   &d.gripper_states, &d.object_states}) {
+      w.tensor(*t);
+    }
+  }
+}
+
+LiberoFile receive_file(ChildReader& r, const std::string& path) {
+  LiberoFile f;
+  f.path = path;
+  f.problem_info = r.string();
+  f.env_args = r.string();
+  f.language_instruction = r.string();
+  const uint64_t n = r.u64();
+  AVLA_CHECK(n > 0 && n <= (uint64_t{1} << 24), "child", "{} demos", n);
+  f.demos.resize(n);
+  for (LiberoDemo& d : f.demos) {
+    for (torch::Tensor* t : {&d.actions, &d.agentview_rgb, &d.eye_in_hand_rgb, &d.ee_states,
+                             &d.gripper_states, &d.object_states}) {
+      *t = r.tensor();
+    }
+    AVLA_CHECK(d.actions.defined() && d.actions.dim() == 2 && d.actions.size(0) > 0, "child",
+               "a demo without actions");
+  }
+  return f;
+}
+
+// read in a forked child, unless ASYNCVLA_HDF5_GUARD=0
+LiberoFile read_isolated(const std::string& name, const std::function<LiberoFile()>& read) {
+  if (!child_read_enabled()) return read();
+  LiberoFile in_child, out;
+  read_in_child(
+      name, [&] { in_child = read(); }, [&](ChildWriter& w) { send_file(w, in_child); },
+      [&](ChildReader& r) { out = receive_file(r, name); });
+  return out;
+}
+
 }  // namespace
 
 LiberoFile read_libero_file(const std::string& path) {
-  hdf5_read_in_child_first([&] { read_file_direct(path); }, path);
-  return read_file_direct(path);
+  return read_isolated(path, [&] { return read_file_direct(path); });
 }
 
 LiberoFile read_libero_image(const std::string& bytes, const std::string& name) {
-  hdf5_read_in_child_first([&] { read_image_direct(bytes, name); }, name);
-  return read_image_direct(bytes, name);
+  return read_isolated(name, [&] { return read_image_direct(bytes, name); });
 }
 
 void write_libero_file(const std::string& path, const std::string& problem_info,

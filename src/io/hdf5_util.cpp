@@ -1,17 +1,6 @@
 #include "io/hdf5_util.h"
 
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstdlib>
-#include <cstring>
-
 #include "util/error.h"
-
-// set by the sanitizer runtimes (libFuzzer writes a crash file through it); absent otherwise
-extern "C" void __sanitizer_set_death_callback(void (*callback)(void)) __attribute__((weak));
 
 namespace avla {
 
@@ -38,47 +27,7 @@ H5::PredType native_type(torch::ScalarType dtype) {
   }
 }
 
-constexpr int kChildOk = 0;
-constexpr int kChildError = 3;
-
 }  // namespace
-
-void hdf5_read_in_child_first(const std::function<void()>& read, const std::string& file) {
-  static const bool guard = [] {
-    const char* value = std::getenv("ASYNCVLA_HDF5_GUARD");
-    return value == nullptr || std::string(value) != "0";
-  }();
-  if (!guard) return;
-  const pid_t pid = ::fork();
-  if (pid < 0) return;  // no process to spare: read without the guard
-  if (pid == 0) {
-    // the child: a crash here must stay a crash of the child
-    for (int sig : {SIGSEGV, SIGBUS, SIGABRT, SIGILL, SIGFPE}) ::signal(sig, SIG_DFL);
-    if (&__sanitizer_set_death_callback != nullptr) __sanitizer_set_death_callback(nullptr);
-    int code = kChildOk;
-    try {
-      torch::set_num_threads(1);  // no openmp pool after fork
-      read();
-    } catch (const Error&) {
-      code = kChildError;
-    } catch (...) {
-      code = 4;
-    }
-    ::_exit(code);
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return;
-  }
-  if (WIFEXITED(status) && (WEXITSTATUS(status) == kChildOk || WEXITSTATUS(status) == kChildError))
-    return;  // the caller's own read returns the data or the same clean error
-  if (WIFSIGNALED(status)) {
-    fail(kComponent, "{}: the HDF5 library crashed reading this file ({}); the file is corrupt",
-         file, ::strsignal(WTERMSIG(status)));
-  }
-  fail(kComponent, "{}: the HDF5 library failed reading this file (exit {}); the file is corrupt",
-       file, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-}
 
 void hdf5_quiet() {
   H5::Exception::dontPrint();
@@ -93,6 +42,19 @@ bool hdf5_exists(const H5::H5Location& loc, const std::string& path) {
     if (!loc.nameExists(prefix)) return false;
     if (next == std::string::npos) return true;
     pos = next + 1;
+  }
+}
+
+std::vector<int64_t> hdf5_shape(const H5::H5Location& loc, const std::string& path,
+                                const std::string& file) {
+  AVLA_CHECK(hdf5_exists(loc, path), kComponent, "{}: missing dataset '{}'", file, path);
+  try {
+    H5::DataSpace space = loc.openDataSet(path).getSpace();
+    std::vector<hsize_t> dims(static_cast<size_t>(space.getSimpleExtentNdims()));
+    space.getSimpleExtentDims(dims.data());
+    return {dims.begin(), dims.end()};
+  } catch (const H5::Exception& e) {
+    fail(kComponent, "{}: cannot read the shape of dataset '{}': {}", file, path, e.getDetailMsg());
   }
 }
 

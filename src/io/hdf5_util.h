@@ -5,25 +5,20 @@
 #include <H5Cpp.h>
 #include <torch/torch.h>
 
-#include <functional>
 #include <string>
+#include <vector>
 
 namespace avla {
 
 // silences the hdf5 library's own stack printing (errors become exceptions with our message).
 void hdf5_quiet();
 
-// runs read (hdf5 reads of a file from outside) in a forked child before the caller reads for
-// real: libhdf5 1.10 itself writes past its buffers on some corrupt files (fuzz_libero found a
-// global-heap object longer than its variable-length string attribute, in H5HG_read), which would
-// kill this process. a child that ends by a signal, or by anything but a clean return or an
-// avla::Error, is an error naming the file; the caller then never touches it. the child uses one
-// thread and leaves with _exit (no atexit handlers, no sanitizer death callback).
-// ASYNCVLA_HDF5_GUARD=0 in the environment turns the guard off (one read instead of two on a huge
-// file you trust; scripts/fuzz.sh, which must see libhdf5's own crashes to count them).
-void hdf5_read_in_child_first(const std::function<void()>& read, const std::string& file);
-
 bool hdf5_exists(const H5::H5Location& loc, const std::string& path);
+
+// the dims of dataset `path` (relative to loc), read from its header alone: a reader checks them
+// before hdf5_read allocates and fills what a corrupt header claims.
+std::vector<int64_t> hdf5_shape(const H5::H5Location& loc, const std::string& path,
+                                const std::string& file);
 
 // reads dataset `path` (relative to loc) converted to dtype (kFloat32, kFloat64, kUInt8, kInt64).
 torch::Tensor hdf5_read(const H5::H5Location& loc, const std::string& path, torch::ScalarType dtype,

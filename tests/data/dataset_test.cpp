@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 
 #include "data/chunk_sampler.h"
@@ -70,6 +72,43 @@ TEST(LiberoFile, BrokenFilesAreErrors) {
   std::string path = write_file(dir, "s.hdf5", {d}, "x");
   test::expect_error([&] { read_libero_file(path); },
                      {"'data/demo_0/actions' has shape [4, 5], expected [*, 7]"});
+}
+
+// fuzz_libero found files on which libhdf5 1.10 itself loops forever (H5HG_read on a global heap
+// that never ends); the guard's child is killed at ASYNCVLA_HDF5_GUARD_TIMEOUT and the file refused
+TEST(LiberoFile, AFileThatLoopsLibhdf5ForeverIsRefusedAtTheGuardsDeadline) {
+  const std::string file =
+      test::source_dir() +
+      "/tests/fuzz/regressions/libero/global_heap_that_sends_libhdf5_into_an_endless_loop.hdf5";
+  ASSERT_EQ(::setenv("ASYNCVLA_HDF5_GUARD_TIMEOUT", "2", 1), 0);
+  test::expect_error([&] { read_libero_file(file); },
+                     {"[hdf5]", "endless_loop.hdf5", "did not finish reading this file in 2 s",
+                      "ASYNCVLA_HDF5_GUARD_TIMEOUT"});
+  // a good file reads within the same deadline; a deadline that is not a number is an error
+  const std::string dir = test::temp_dir("libero_guard");
+  const std::string good = write_file(dir, "g.hdf5", {counting_demo(3, 8)}, "x");
+  EXPECT_EQ(read_libero_file(good).demos.at(0).length(), 3);
+  ASSERT_EQ(::setenv("ASYNCVLA_HDF5_GUARD_TIMEOUT", "soon", 1), 0);
+  test::expect_error([&] { read_libero_file(good); },
+                     {"[hdf5]", "ASYNCVLA_HDF5_GUARD_TIMEOUT is 'soon'", "positive number"});
+  ::unsetenv("ASYNCVLA_HDF5_GUARD_TIMEOUT");
+  std::filesystem::remove_all(dir);
+}
+
+// another fuzz_libero input: reading problem_info, libhdf5 writes past a buffer without crashing,
+// and the process died later at an unrelated free (exit 134, after printing a clean error). the
+// library now runs only in the reading child, so the command ends with its error and exit 1
+TEST(LiberoFile, AFileThatCorruptsLibhdf5sHeapEndsTheCommandWithItsErrorAlone) {
+  const std::string file =
+      test::source_dir() +
+      "/tests/fuzz/regressions/libero/vlen_string_read_that_corrupts_the_heap.hdf5";
+  const std::string dir = test::temp_dir("libero_heap");
+  const test::CliRun r = test::run_cli("train --data " + file + " --steps 1 --out " + dir + "/run");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("error: [libero]"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("vlen_string_read_that_corrupts_the_heap.hdf5"), std::string::npos);
+  EXPECT_EQ(r.output.find("free()"), std::string::npos) << r.output;
+  std::filesystem::remove_all(dir);
 }
 
 TEST(Dataset, ChunksPaddingAndPauses) {

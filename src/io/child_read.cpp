@@ -1,0 +1,282 @@
+#include "io/child_read.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <thread>
+
+#include "util/error.h"
+
+// set by the sanitizer runtimes (libFuzzer writes a crash file through it); absent otherwise
+extern "C" void __sanitizer_set_death_callback(void (*callback)(void)) __attribute__((weak));
+
+namespace avla {
+
+namespace {
+
+constexpr const char* kComponent = "hdf5";
+constexpr uint64_t kTagResult = 0;
+constexpr uint64_t kTagError = 1;
+constexpr int kMaxRank = 8;
+constexpr uint64_t kMaxFrameBytes = uint64_t{1} << 40;
+
+// the tensor dtypes a frame carries (0: an undefined tensor)
+uint64_t dtype_code(const torch::Tensor& t) {
+  if (!t.defined()) return 0;
+  switch (t.scalar_type()) {
+    case torch::kFloat64:
+      return 1;
+    case torch::kFloat32:
+      return 2;
+    case torch::kUInt8:
+      return 3;
+    case torch::kInt64:
+      return 4;
+    default:
+      fail("child", "cannot send a tensor of dtype {}", c10::toString(t.scalar_type()));
+  }
+}
+
+torch::ScalarType code_dtype(uint64_t code) {
+  switch (code) {
+    case 1:
+      return torch::kFloat64;
+    case 2:
+      return torch::kFloat32;
+    case 3:
+      return torch::kUInt8;
+    case 4:
+      return torch::kInt64;
+    default:
+      fail("child", "tensor frame has dtype code {}", code);
+  }
+}
+
+// seconds the child gets: ASYNCVLA_HDF5_GUARD_TIMEOUT, default 300 (a LIBERO file of a few GB
+// reads in well under a minute from a local disk)
+double child_timeout_s() {
+  const char* value = std::getenv("ASYNCVLA_HDF5_GUARD_TIMEOUT");
+  if (value == nullptr || *value == '\0') return 300.0;
+  char* end = nullptr;
+  const double seconds = std::strtod(value, &end);
+  AVLA_CHECK(*end == '\0' && seconds > 0 && seconds <= 1e7, kComponent,
+             "ASYNCVLA_HDF5_GUARD_TIMEOUT is '{}', expected a positive number of seconds (at most "
+             "1e7)",
+             value);
+  return seconds;
+}
+
+// waits for the child until the deadline, then kills it. returns its status, or nothing when it
+// had to be killed at the deadline
+std::optional<int> reap(pid_t pid, std::chrono::steady_clock::time_point deadline) {
+  int status = 0;
+  std::chrono::milliseconds poll_every(1);
+  while (true) {
+    const pid_t done = ::waitpid(pid, &status, WNOHANG);
+    if (done == pid) return status;
+    if (done < 0 && errno != EINTR) return 0;  // not our child any more: nothing to report
+    if (std::chrono::steady_clock::now() >= deadline) {
+      ::kill(pid, SIGKILL);
+      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      return std::nullopt;
+    }
+    std::this_thread::sleep_for(poll_every);
+    poll_every = std::min(poll_every * 2, std::chrono::milliseconds(50));
+  }
+}
+
+}  // namespace
+
+void ChildWriter::bytes(const void* data, size_t n) {
+  const char* p = static_cast<const char*>(data);
+  while (n > 0) {
+    const ssize_t done = ::write(fd_, p, std::min<size_t>(n, size_t{1} << 20));
+    if (done < 0) {
+      if (errno == EINTR) continue;
+      fail("child", "cannot write to the parent ({})", std::strerror(errno));
+    }
+    p += done;
+    n -= static_cast<size_t>(done);
+  }
+}
+
+void ChildWriter::u64(uint64_t value) {
+  bytes(&value, sizeof value);
+}
+
+void ChildWriter::string(const std::string& text) {
+  u64(text.size());
+  bytes(text.data(), text.size());
+}
+
+void ChildWriter::tensor(const torch::Tensor& t) {
+  u64(dtype_code(t));
+  if (!t.defined()) return;
+  const torch::Tensor c = t.contiguous();
+  u64(static_cast<uint64_t>(c.dim()));
+  for (int64_t d : c.sizes()) u64(static_cast<uint64_t>(d));
+  bytes(c.data_ptr(), c.nbytes());
+}
+
+void ChildReader::bytes(void* data, size_t n) {
+  char* p = static_cast<char*>(data);
+  while (n > 0) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          deadline_ - std::chrono::steady_clock::now())
+                          .count();
+    AVLA_CHECK(left > 0, "child", "the deadline passed with {} bytes still to come", n);
+    pollfd ready{fd_, POLLIN, 0};
+    const int polled = ::poll(&ready, 1, static_cast<int>(std::min<int64_t>(left, INT_MAX)));
+    if (polled < 0 && errno != EINTR) fail("child", "poll failed ({})", std::strerror(errno));
+    if (polled <= 0) continue;
+    const ssize_t got = ::read(fd_, p, std::min<size_t>(n, size_t{1} << 20));
+    if (got < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      fail("child", "cannot read from the child ({})", std::strerror(errno));
+    }
+    AVLA_CHECK(got > 0, "child", "the stream ended with {} bytes still to come", n);
+    p += got;
+    n -= static_cast<size_t>(got);
+  }
+}
+
+uint64_t ChildReader::u64() {
+  uint64_t value = 0;
+  bytes(&value, sizeof value);
+  return value;
+}
+
+std::string ChildReader::string() {
+  const uint64_t n = u64();
+  AVLA_CHECK(n <= kMaxFrameBytes, "child", "string frame of {} bytes", n);
+  std::string text(n, '\0');
+  bytes(text.data(), n);
+  return text;
+}
+
+torch::Tensor ChildReader::tensor() {
+  const uint64_t code = u64();
+  if (code == 0) return {};
+  const torch::ScalarType dtype = code_dtype(code);
+  const uint64_t rank = u64();
+  AVLA_CHECK(rank <= kMaxRank, "child", "tensor frame of rank {}", rank);
+  std::vector<int64_t> dims(rank);
+  uint64_t total = c10::elementSize(dtype);
+  for (auto& d : dims) {
+    const uint64_t size = u64();
+    AVLA_CHECK(size <= kMaxFrameBytes && !__builtin_mul_overflow(total, size, &total) &&
+                   total <= kMaxFrameBytes,
+               "child", "tensor frame of more than {} bytes", kMaxFrameBytes);
+    d = static_cast<int64_t>(size);
+  }
+  torch::Tensor t = torch::empty(dims, torch::TensorOptions().dtype(dtype));
+  bytes(t.data_ptr(), t.nbytes());
+  return t;
+}
+
+bool child_read_enabled() {
+  static const bool enabled = [] {
+    const char* value = std::getenv("ASYNCVLA_HDF5_GUARD");
+    return value == nullptr || std::string(value) != "0";
+  }();
+  return enabled;
+}
+
+void read_in_child(const std::string& file, const std::function<void()>& read,
+                   const std::function<void(ChildWriter&)>& send,
+                   const std::function<void(ChildReader&)>& receive) {
+  const double timeout_s = child_timeout_s();
+  int fds[2];
+  AVLA_CHECK(::pipe2(fds, O_CLOEXEC) == 0, kComponent, "{}: cannot open a pipe to read it ({})",
+             file, std::strerror(errno));
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    const int err = errno;
+    ::close(fds[0]);
+    ::close(fds[1]);
+    fail(kComponent, "{}: cannot start the process that reads it ({})", file, std::strerror(err));
+  }
+  if (pid == 0) {
+    // the child: a crash here must stay a crash of the child; a parent that stopped reading is a
+    // write error, not a signal
+    ::close(fds[0]);
+    for (int sig : {SIGSEGV, SIGBUS, SIGABRT, SIGILL, SIGFPE}) ::signal(sig, SIG_DFL);
+    ::signal(SIGPIPE, SIG_IGN);
+    if (&__sanitizer_set_death_callback != nullptr) __sanitizer_set_death_callback(nullptr);
+    ChildWriter writer(fds[1]);
+    int code = 0;
+    try {
+      torch::set_num_threads(1);  // no openmp pool after fork
+      try {
+        read();
+      } catch (const Error& e) {
+        // the same error in the parent: its component, and its message after "[component] "
+        writer.u64(kTagError);
+        writer.string(e.component());
+        writer.string(std::string(e.what()).substr(e.component().size() + 3));
+        ::_exit(0);
+      }
+      writer.u64(kTagResult);
+      send(writer);
+    } catch (...) {
+      code = 4;
+    }
+    ::_exit(code);  // no atexit handlers, no destructors of the parent's objects
+  }
+
+  // the parent: the result, then the child's exit
+  ::close(fds[1]);
+  const std::chrono::steady_clock::time_point deadline =
+      std::chrono::steady_clock::now() +
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+          std::chrono::duration<double>(timeout_s));
+  std::optional<Error> child_error;
+  std::string stream_error;
+  try {
+    ChildReader reader(fds[0], deadline);
+    const uint64_t tag = reader.u64();
+    if (tag == kTagError) {
+      const std::string component = reader.string();
+      child_error.emplace(component, reader.string());
+    } else {
+      AVLA_CHECK(tag == kTagResult, "child", "unknown frame tag {}", tag);
+      receive(reader);
+    }
+  } catch (const Error& e) {
+    stream_error = e.what();
+  }
+  ::close(fds[0]);
+  const std::optional<int> status = reap(pid, deadline);
+  if (!status) {
+    fail(kComponent,
+         "{}: the HDF5 library did not finish reading this file in {} s; the file is corrupt "
+         "(or, if it is a very large file you trust, raise ASYNCVLA_HDF5_GUARD_TIMEOUT)",
+         file, timeout_s);
+  }
+  if (WIFSIGNALED(*status)) {
+    fail(kComponent, "{}: the HDF5 library crashed reading this file ({}); the file is corrupt",
+         file, ::strsignal(WTERMSIG(*status)));
+  }
+  if (!WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
+    fail(kComponent, "{}: the HDF5 library failed reading this file (exit {}); the file is corrupt",
+         file, WIFEXITED(*status) ? WEXITSTATUS(*status) : -1);
+  }
+  if (!stream_error.empty()) {
+    fail(kComponent, "{}: the process that read this file sent a broken result ({})", file,
+         stream_error);
+  }
+  if (child_error) throw *child_error;
+}
+
+}  // namespace avla
