@@ -110,10 +110,10 @@ void train_step_bench(benchmark::State& state, bool bf16) {
   at::Generator gen = at::detail::createCPUGenerator(0);
   s.model->train();
   const int64_t B = 32;
-  TrainBatch batch{s.obs32, s.actions32, torch::ones({B, s.cfg.model.chunk_len})};
+  TrainBatch batch{s.obs32, s.actions32, torch::ones({B, s.cfg.model.chunk_len}), {}};
   for (auto _ : state) {
-    const FlowLossTerms terms = unified_flow_loss(*s.model, batch, tc, gen);
-    torch::Tensor loss = terms.sum / terms.count.clamp_min(1.0);
+    const TrainLossTerms terms = unified_flow_loss(*s.model, batch, tc, gen);
+    torch::Tensor loss = terms.flow.sum / terms.flow.count.clamp_min(1.0);
     opt.zero_grad();
     loss.backward();
     opt.clip_grad_norm(1.0);

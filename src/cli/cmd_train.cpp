@@ -17,7 +17,7 @@ Command add_train_command(CLI::App& app) {
     int image_rotation = -1;
     double lr = 0, time_limit = 0, sfm_share = -1, ema = -1, state_std_floor = -1;
     double action_range_floor = -1;
-    double context_noise = -1;
+    double context_noise = -1, aux_object = -1;
     int64_t seed = -1;
     bool bf16 = false, vanilla = false, resume = false, privileged_state = false;
     DistFlags dist;
@@ -76,6 +76,11 @@ Command add_train_command(CLI::App& app) {
   cmd->add_flag("--privileged-state", args->privileged_state,
                 "diagnostic: append the simulator's object positions (obs/object_states) to the "
                 "state, so the policy needs no vision to find the objects");
+  cmd->add_option("--aux-object", args->aux_object,
+                  "weight of an auxiliary loss that regresses the simulator's object positions "
+                  "(obs/object_states) from the image tokens; training only, the policy needs no "
+                  "object state (0: off; -1: config)")
+      ->check(CLI::Range(-1.0, 100.0));
   add_dist_flags(cmd, args->dist);
   return {cmd, [args]() {
             return run_data_parallel(args->dist, [&](const DistConfig& dist) {
@@ -103,6 +108,10 @@ Command add_train_command(CLI::App& app) {
               if (!args->vision_stem.empty()) opt.config.model.vision_stem = args->vision_stem;
               if (args->privileged_state) {
                 opt.config.model.state_dim = state_feature_dim + object_state_dim;
+              }
+              if (args->aux_object >= 0) {
+                opt.config.train.aux_object_weight = args->aux_object;
+                opt.config.model.aux_object_dim = args->aux_object > 0 ? object_state_dim : 0;
               }
               if (args->state_std_floor >= 0) {
                 opt.config.train.state_std_floor = args->state_std_floor;

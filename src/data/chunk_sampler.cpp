@@ -19,6 +19,11 @@ ChunkSampler::ChunkSampler(const Dataset& dataset, const Normalizer& normalizer,
     : dataset_(dataset) {
   state_norm_ = normalizer.state.normalize(dataset.state);
   actions_norm_ = normalizer.actions.normalize(dataset.actions);
+  // the auxiliary loss's targets: positions in m, a padded slot constant 0, so std floors at 1 cm
+  if (dataset.object_state.defined()) {
+    object_norm_ = NormStats::compute(dataset.object_state, NormMode::MeanStd, 0.01)
+                       .normalize(dataset.object_state);
+  }
   std::vector<torch::Tensor> ids, masks;
   for (const auto& e : dataset.episodes) {
     TokenizedText t = tokenizer.encode(e.instruction, max_text_len);
@@ -46,6 +51,7 @@ TrainBatch ChunkSampler::batch(const torch::Tensor& frame_ids) const {
   b.actions =
       actions_norm_.index_select(0, chunk.flatten()).view({chunk.size(0), chunk.size(1), -1});
   b.valid = dataset_.chunk_valid.index_select(0, frame_ids).to(torch::kFloat32);
+  if (object_norm_.defined()) b.object_state = object_norm_.index_select(0, frame_ids);
   return b;
 }
 

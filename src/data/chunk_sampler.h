@@ -15,6 +15,9 @@ struct TrainBatch {
   ObservationBatch obs;
   torch::Tensor actions;  // (B, L, A) normalized
   torch::Tensor valid;    // (B, L) float32
+  // (B, object_state_dim) float32 object positions standardized over the dataset (mean, std
+  // floored at 1 cm), or undefined when the dataset has no object states
+  torch::Tensor object_state;
 };
 
 class ChunkSampler {
@@ -32,6 +35,7 @@ class ChunkSampler {
   torch::Tensor actions_norm_;  // (N, A)
   torch::Tensor tokens_;        // (E, T) int64
   torch::Tensor token_mask_;    // (E, T) bool
+  torch::Tensor object_norm_;   // (N, object_state_dim) or undefined
 };
 
 // tokenized text as tensors: ids (1, T) int64 and mask (1, T) bool.

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "data/libero_file.h"
+#include "data/object_state.h"
 #include "data/state_features.h"
 #include "model/config.h"
 #include "util/error.h"
@@ -68,8 +69,9 @@ DatasetOptions dataset_options(const Config& config) {
 Dataset load_dataset(const std::vector<std::string>& files, const DatasetOptions& options) {
   AVLA_CHECK(!files.empty(), "data", "no data files given");
   const int privileged = privileged_dims(options.state_dim);
+  const bool want_objects = privileged > 0 || options.object_states;
   Dataset ds;
-  std::vector<torch::Tensor> images, state, actions, episode_of, pauses;
+  std::vector<torch::Tensor> images, state, actions, episode_of, pauses, objects;
   int64_t frame = 0;
   for (const auto& path : files) {
     LiberoFile file = read_libero_file(path);
@@ -83,17 +85,18 @@ Dataset load_dataset(const std::vector<std::string>& files, const DatasetOptions
                                      resize_images(d.eye_in_hand_rgb, options.image_size)},
                                     1));
       std::vector<torch::Tensor> raw{d.ee_states, d.gripper_states};
-      if (privileged > 0) {
+      if (want_objects) {
         AVLA_CHECK(d.object_states.defined(), "data",
-                   "{}: no obs/object_states, which a privileged-state run needs (files from "
-                   "`asyncvla sim collect` have them)",
+                   "{}: no obs/object_states, which a privileged-state run and the auxiliary "
+                   "object loss need (files from `asyncvla sim collect` have them)",
                    info.source);
-        AVLA_CHECK(d.object_states.size(1) == privileged, "data",
+        AVLA_CHECK(d.object_states.size(1) == object_state_dim, "data",
                    "{}: obs/object_states has {} columns, expected {}", info.source,
-                   d.object_states.size(1), privileged);
+                   d.object_states.size(1), object_state_dim);
         AVLA_CHECK(torch::isfinite(d.object_states).all().item<bool>(), "data",
                    "{}: obs/object_states has NaN or Inf", info.source);
-        raw.push_back(d.object_states);
+        objects.push_back(d.object_states.to(torch::kFloat32));
+        if (privileged > 0) raw.push_back(d.object_states);
       }
       state.push_back(state_features(torch::cat(raw, 1)));
       actions.push_back(d.actions.to(torch::kFloat32));
@@ -105,6 +108,7 @@ Dataset load_dataset(const std::vector<std::string>& files, const DatasetOptions
     }
     log_info("[data] {}: {} demos, \"{}\"", path, file.demos.size(), file.language_instruction);
   }
+  if (want_objects) ds.object_state = torch::cat(objects);
   ds.images = torch::cat(images);
   ds.state = torch::cat(state);
   ds.actions = torch::cat(actions);

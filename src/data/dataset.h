@@ -20,11 +20,15 @@ struct DatasetOptions {
   // the model's state width: state_feature_dim, or + object_state_dim for a privileged-state run
   // (every demo must then have obs/object_states)
   int state_dim = state_feature_dim;
+  // also keep obs/object_states in Dataset::object_state (the auxiliary object loss's targets;
+  // every demo must then have them)
+  bool object_states = false;
 };
 
 struct Config;
 // the options a model of this config trains and is measured on: its image size, chunk length and
-// state width, and the training's pause threshold
+// state width, and the training's pause threshold (the trainer adds the object states its
+// auxiliary loss needs)
 DatasetOptions dataset_options(const Config& config);
 
 struct EpisodeInfo {
@@ -44,6 +48,8 @@ struct Dataset {
   torch::Tensor chunk_index;    // (N, L) int64 frame ids of each frame's action chunk
   torch::Tensor chunk_valid;    // (N, L) bool
   torch::Tensor pause;          // (N) bool
+  torch::Tensor object_state;   // (N, object_state_dim) float32 raw positions, or undefined when
+                                //   neither a privileged state nor the auxiliary loss asked for it
 
   int64_t n_frames() const { return state.size(0); }
   std::vector<std::string> instructions() const;

@@ -38,6 +38,7 @@ void model_fields(Struct& c, Fn&& f) {
   f("time_min_period", c.time_min_period);
   f("time_max_period", c.time_max_period);
   f("n_flow_steps", c.n_flow_steps);
+  f("aux_object_dim", c.aux_object_dim);
 }
 
 template <typename Struct, typename Fn>
@@ -67,6 +68,7 @@ void train_fields(Struct& c, Fn&& f) {
   f("pause_eps", c.pause_eps);
   f("state_std_floor", c.state_std_floor);
   f("action_range_floor", c.action_range_floor);
+  f("aux_object_weight", c.aux_object_weight);
 }
 
 }  // namespace
@@ -78,7 +80,9 @@ void ModelConfig::validate() const {
   model_fields(*this, [&](const char* name, const auto& v) {
     const std::string n = name;
     if constexpr (std::is_arithmetic_v<std::decay_t<decltype(v)>>) {
-      if (n != "vocab_size" && n != "image_rotation") positive(name, static_cast<double>(v));
+      if (n != "vocab_size" && n != "image_rotation" && n != "aux_object_dim") {
+        positive(name, static_cast<double>(v));
+      }
     }
   });
   AVLA_CHECK(vision_stem == "patch" || vision_stem == "conv", "config",
@@ -101,6 +105,8 @@ void ModelConfig::validate() const {
              "model.image_size {} must be a multiple of 2 * patch_size ({})", image_size,
              2 * patch_size);
   AVLA_CHECK(d_model % 2 == 0, "config", "model.d_model {} must be even", d_model);
+  AVLA_CHECK(aux_object_dim >= 0, "config", "model.aux_object_dim must be >= 0, found {}",
+             aux_object_dim);
 }
 
 void TrainConfig::validate() const {
@@ -125,6 +131,8 @@ void TrainConfig::validate() const {
   AVLA_CHECK(ema_decay >= 0 && ema_decay < 1, "config",
              "train.ema_decay must be in [0, 1), found {}", ema_decay);
   AVLA_CHECK(keep_every >= 0, "config", "train.keep_every must be >= 0, found {}", keep_every);
+  AVLA_CHECK(std::isfinite(aux_object_weight) && aux_object_weight >= 0, "config",
+             "train.aux_object_weight must be >= 0, found {}", aux_object_weight);
 }
 
 nlohmann::json to_json(const ModelConfig& c) {

@@ -40,6 +40,10 @@ struct ModelConfig {
   double time_min_period = 4e-3;  // sinusoidal time embedding (pi0)
   double time_max_period = 4.0;
   int n_flow_steps = 10;  // N Euler steps, delta = 1 / N
+  // training-only auxiliary head (0: none): regresses the simulator's object positions
+  // (data/object_state.h, object_state_dim) from the image tokens of the backbone's last layer, so
+  // the vision side learns where the objects are. the policy never reads it
+  int aux_object_dim = 0;
 
   int head_dim() const { return d_model / n_head; }
   int vision_grid() const { return image_size / patch_size; }  // patches per side
@@ -87,6 +91,9 @@ struct TrainConfig {
   // otherwise be stretched ~100x to [-1, 1] and weigh in the loss like a whole translation axis.
   // 0 keeps the raw range.
   double action_range_floor = 0.0;
+  // weight of the auxiliary object-position loss (model.aux_object_dim > 0; the demos must carry
+  // obs/object_states): mean squared error of the normalized positions, added to eq. 4 (0: off)
+  double aux_object_weight = 0.0;
 
   void validate() const;
 };

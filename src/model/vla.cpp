@@ -39,6 +39,14 @@ VLAImpl::VLAImpl(const ModelConfig& cfg_) : cfg(cfg_) {
   action_embedding = register_module("action_embedding", ActionEmbedding(cfg));
   action_out_proj =
       register_module("action_out_proj", torch::nn::Linear(cfg.d_model, cfg.action_dim));
+  if (cfg.aux_object_dim > 0) {
+    object_token_proj =
+        register_module("object_token_proj", torch::nn::Linear(cfg.d_model, kObjectTokenFeatures));
+    object_out_proj =
+        register_module("object_out_proj",
+                        torch::nn::Linear(cfg.n_cam * cfg.tokens_per_cam() * kObjectTokenFeatures,
+                                          cfg.aux_object_dim));
+  }
 }
 
 std::pair<torch::Tensor, torch::Tensor> VLAImpl::embed_prefix(const ObservationBatch& obs) {
@@ -83,16 +91,14 @@ torch::Tensor VLAImpl::velocity_full(const ObservationBatch& obs, const torch::T
   return linear(h, action_out_proj).to(torch::kFloat32);
 }
 
-std::vector<torch::Tensor> VLAImpl::vision_parameters() {
-  return vision_encoder->parameters();
-}
-
-std::vector<torch::Tensor> VLAImpl::other_parameters() {
-  std::vector<torch::Tensor> out;
-  for (auto& p : backbone->parameters()) out.push_back(p);
-  for (auto& p : action_embedding->parameters()) out.push_back(p);
-  for (auto& p : action_out_proj->parameters()) out.push_back(p);
-  return out;
+torch::Tensor VLAImpl::predict_object_state(const KvCache& cache) {
+  AVLA_CHECK(cfg.aux_object_dim > 0, "vla",
+             "predict_object_state needs model.aux_object_dim > 0 (the model has no object head)");
+  const int64_t B = cache.prefix_hidden.size(0), n_img = cfg.n_cam * cfg.tokens_per_cam();
+  // image tokens (B, n_img, d) -> (B, n_img, F) -> (B, n_img * F) -> (B, aux_object_dim)
+  torch::Tensor image = cache.prefix_hidden.narrow(1, 0, n_img);
+  torch::Tensor features = torch::gelu(linear(image, object_token_proj)).reshape({B, -1});
+  return linear(features, object_out_proj).to(torch::kFloat32);
 }
 
 }  // namespace avla

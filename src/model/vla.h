@@ -35,15 +35,20 @@ struct VLAImpl : torch::nn::Module {
   torch::Tensor velocity_full(const ObservationBatch& obs, const torch::Tensor& noisy,
                               const torch::Tensor& token_time);
 
-  // parameter groups for the optimizer
-  std::vector<torch::Tensor> vision_parameters();
-  std::vector<torch::Tensor> other_parameters();
+  // the auxiliary object head (cfg.aux_object_dim > 0; training only): the image tokens of the
+  // prefix's last layer, each projected to a few features and read out together so that where a
+  // feature sits stays known. cache.prefix_hidden (B, P, d) -> (B, aux_object_dim) float32
+  torch::Tensor predict_object_state(const KvCache& cache);
 
   ModelConfig cfg;
   VisionEncoder vision_encoder{nullptr};
   Backbone backbone{nullptr};
   ActionEmbedding action_embedding{nullptr};
   torch::nn::Linear action_out_proj{nullptr};  // flow head: d -> action_dim
+  // auxiliary object head, only when cfg.aux_object_dim > 0
+  torch::nn::Linear object_token_proj{nullptr};  // d -> kObjectTokenFeatures per image token
+  torch::nn::Linear object_out_proj{nullptr};    // n_img * kObjectTokenFeatures -> aux_object_dim
+  static constexpr int64_t kObjectTokenFeatures = 32;
 };
 TORCH_MODULE(VLA);
 

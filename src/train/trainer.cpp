@@ -10,6 +10,7 @@
 #include "data/chunk_sampler.h"
 #include "data/dataset.h"
 #include "data/image_augment.h"
+#include "data/object_state.h"
 #include "flow/flow_matching.h"
 #include "io/atomic_file.h"
 #include "io/json_file.h"
@@ -52,8 +53,8 @@ struct Bf16Autocast {
 
 }  // namespace
 
-FlowLossTerms unified_flow_loss(VLAImpl& model, const TrainBatch& batch, const TrainConfig& tc,
-                                at::Generator& gen, const BatchShard& shard) {
+TrainLossTerms unified_flow_loss(VLAImpl& model, const TrainBatch& batch, const TrainConfig& tc,
+                                 at::Generator& gen, const BatchShard& shard) {
   // K draws per observation: rows b*K .. b*K+K-1 belong to observation b
   const int64_t K = tc.flow_draws;
   torch::Tensor actions = batch.actions.repeat_interleave(K, 0);  // (B*K, L, A)
@@ -75,13 +76,22 @@ FlowLossTerms unified_flow_loss(VLAImpl& model, const TrainBatch& batch, const T
   }
   torch::Tensor noisy = make_noisy_actions(context, noise, tau, mask);  // eq. 5
   torch::Tensor target = noise - actions;                               // u = n - a
-  torch::Tensor velocity;
+  torch::Tensor velocity, object;
   {
     Bf16Autocast autocast(tc.bf16);
-    KvCache cache = model.encode_prefix(batch.obs).repeat_rows(K);
-    velocity = model.velocity(cache, noisy, token_time(tau, mask));
+    KvCache prefix = model.encode_prefix(batch.obs);
+    if (tc.aux_object_weight > 0) object = model.predict_object_state(prefix);  // (B, D)
+    velocity = model.velocity(prefix.repeat_rows(K), noisy, token_time(tau, mask));
   }
-  return loss_flow_terms(velocity.to(torch::kFloat32), target, mask, valid);  // eq. 4
+  TrainLossTerms terms{loss_flow_terms(velocity.to(torch::kFloat32), target, mask, valid), {}};
+  if (object.defined()) {
+    AVLA_CHECK(batch.object_state.defined() && batch.object_state.sizes() == object.sizes(),
+               "train", "the object head predicts {} but the batch's object states are {}",
+               c10::str(object.sizes()),
+               batch.object_state.defined() ? c10::str(batch.object_state.sizes()) : "missing");
+    terms.object_sum = (object - batch.object_state).pow(2).sum();
+  }
+  return terms;
 }
 
 TrainResult train(const TrainOptions& options) {
@@ -112,6 +122,13 @@ TrainResult train(const TrainOptions& options) {
   }
   config.train.validate();
   const TrainConfig& tc = config.train;
+  AVLA_CHECK(
+      (tc.aux_object_weight > 0) == (config.model.aux_object_dim > 0) &&
+          (config.model.aux_object_dim == 0 || config.model.aux_object_dim == object_state_dim),
+      "train",
+      "train.aux_object_weight {} needs model.aux_object_dim {} (the object head), and "
+      "the head only with a weight > 0; found model.aux_object_dim {}",
+      tc.aux_object_weight, object_state_dim, config.model.aux_object_dim);
   if (tc.bf16 && !__builtin_cpu_supports("avx512bf16")) {
     log_info(
         "[train] warning: --bf16 on a CPU without bf16 instructions (avx512_bf16/amx) runs "
@@ -119,7 +136,9 @@ TrainResult train(const TrainOptions& options) {
   }
 
   // data, tokenizer, normalizer (the saved ones when resuming)
-  Dataset dataset = load_dataset(expand_data_paths(options.data), dataset_options(config));
+  DatasetOptions data_options = dataset_options(config);
+  data_options.object_states = tc.aux_object_weight > 0;
+  Dataset dataset = load_dataset(expand_data_paths(options.data), data_options);
   std::unique_ptr<Tokenizer> tokenizer;
   Normalizer normalizer;
   if (resume) {
@@ -253,7 +272,7 @@ TrainResult train(const TrainOptions& options) {
   TrainResult result;
   ProgressBar bar("train", tc.steps);
   Timer interval_timer;
-  double interval_loss = 0.0;
+  double interval_loss = 0.0, interval_object = 0.0;
   int interval_steps = 0;
   int64_t step = start_step;
   // the run's clock: rank 0's, so that every rank ends a time-limited schedule at the same step
@@ -268,12 +287,22 @@ TrainResult train(const TrainOptions& options) {
     torch::Tensor ids = sampler.sample_ids(tc.batch, gen);
     TrainBatch batch = sampler.batch(ids.slice(0, shard.begin, shard.end));
     batch.obs.images = random_shift(batch.obs.images, tc.aug_shift, gen, shard);
-    FlowLossTerms terms = unified_flow_loss(*model, batch, tc, gen, shard);
-    // eq. 4 over the global batch, with rank 0's clock summed along (the others add 0)
-    const DistGroup::GlobalMean mean = group.global_mean(terms.sum, terms.count, "the loss sums",
-                                                         {group.is_main() ? elapsed_s() : 0.0});
+    const TrainLossTerms terms = unified_flow_loss(*model, batch, tc, gen, shard);
+    // eq. 4 over the global batch, with rank 0's clock and the object loss's sum summed along
+    const double object_local = terms.object_sum.defined() ? terms.object_sum.item<double>() : 0.0;
+    const DistGroup::GlobalMean mean =
+        group.global_mean(terms.flow.sum, terms.flow.count, "the loss sums",
+                          {group.is_main() ? elapsed_s() : 0.0, object_local});
     const double loss_value = mean.value;
     clock_s = mean.extra[0];
+    // the object loss: a mean over the global batch's rows and dims, scaled like mean.loss (the
+    // gradients are averaged over ranks)
+    const double object_count = static_cast<double>(tc.batch) * object_state_dim;
+    const double object_value = mean.extra[1] / object_count;
+    torch::Tensor loss = mean.loss;
+    if (terms.object_sum.defined()) {
+      loss = loss + terms.object_sum * (tc.aux_object_weight * group.world_size() / object_count);
+    }
     // a non-finite loss or gradient stops the run before the optimizer touches the weights:
     // the checkpoint in out stays the last good one (docs/RELIABILITY.md)
     AVLA_CHECK(std::isfinite(loss_value), "train",
@@ -282,7 +311,7 @@ TrainResult train(const TrainOptions& options) {
                loss_value, step + 1, out, saved_step);
     optimizer.zero_grad();
     if (grad_sync) grad_sync->begin();
-    mean.loss.backward();
+    loss.backward();
     if (grad_sync) {
       grad_sync->finish();
       sync_ms += grad_sync->last_wait_ms();
@@ -296,6 +325,7 @@ TrainResult train(const TrainOptions& options) {
     ++step;
     if (ema) ema->update(step);
     interval_loss += loss_value;
+    interval_object += object_value;
     ++interval_steps;
 
     const bool last = step == tc.steps || time_progress() >= 1.0;
@@ -304,22 +334,27 @@ TrainResult train(const TrainOptions& options) {
       const double ms = interval_timer.elapsed_ms() / interval_steps;
       const double mean_loss = interval_loss / interval_steps;
       const double sps = tc.batch * 1000.0 / ms;
+      const double mean_object = interval_object / interval_steps;
+      const std::string object =
+          tc.aux_object_weight > 0 ? fmt::format(" | obj {:.4f}", mean_object) : "";
       const std::string sync =
           grad_sync ? fmt::format(" | sync {:.1f} ms", sync_ms / interval_steps) : "";
       log_info(
-          "step {}/{} | loss {:.4f} | lr {:.1e} | grad {:.2f} | {:.0f} ms | {:.0f} samples/s{}",
-          step, tc.steps, mean_loss, lr, grad_norm, ms, sps, sync);
+          "step {}/{} | loss {:.4f}{} | lr {:.1e} | grad {:.2f} | {:.0f} ms | {:.0f} samples/s{}",
+          step, tc.steps, mean_loss, object, lr, grad_norm, ms, sps, sync);
       if (group.is_main()) {
         nlohmann::json line{{"step", step},           {"loss", mean_loss}, {"lr", lr},
                             {"grad_norm", grad_norm}, {"ms_per_step", ms}, {"samples_per_s", sps},
                             {"elapsed_s", clock_s}};
         if (grad_sync) line["sync_ms"] = sync_ms / interval_steps;
+        if (tc.aux_object_weight > 0) line["loss_object"] = mean_object;
         metrics << line.dump() << "\n";
         metrics.flush();
       }
       sync_ms = 0;
       result.final_loss = mean_loss;
       interval_loss = 0.0;
+      interval_object = 0.0;
       interval_steps = 0;
       interval_timer.reset();
     }

@@ -31,12 +31,20 @@ struct TrainResult {
 
 TrainResult train(const TrainOptions& options);
 
+// one batch's loss terms on this rank's rows
+struct TrainLossTerms {
+  FlowLossTerms flow;        // eq. 4's two sums over masked, valid action elements
+  torch::Tensor object_sum;  // () the object head's squared error summed over rows and dims (with
+                             // graph), or undefined when tc.aux_object_weight is 0
+};
+
 // one batch's unified loss (alg. 2): encodes each observation once, then draws tc.flow_draws
 // (tau, mask, noise) per observation from gen (masks all ones when tc.vanilla, else alg. 2 rows
 // with tc.sfm_share plain-sfm rows), runs the forward (bf16 autocast when tc.bf16) and returns
-// the two sums of eq. 4 over masked, valid elements of all draws. batch holds the rows of shard;
+// the two sums of eq. 4 over masked, valid elements of all draws, and the auxiliary object loss's
+// sum when tc.aux_object_weight > 0 (from the same encoded prefix). batch holds the rows of shard;
 // the draws are made for the whole global batch (total 0: batch is the whole batch).
-FlowLossTerms unified_flow_loss(VLAImpl& model, const TrainBatch& batch, const TrainConfig& tc,
-                                at::Generator& gen, const BatchShard& shard = {});
+TrainLossTerms unified_flow_loss(VLAImpl& model, const TrainBatch& batch, const TrainConfig& tc,
+                                 at::Generator& gen, const BatchShard& shard = {});
 
 }  // namespace avla
