@@ -24,12 +24,12 @@ struct VisionEncoderImpl : torch::nn::Module {
   // each followed by gelu; stem_proj is 1x1, vision_dim -> vision_dim
   torch::nn::ModuleList stem{nullptr};
   torch::nn::Conv2d stem_proj{nullptr};
-  torch::Tensor pos_embed_row;             // (grid, vision_dim)
-  torch::Tensor pos_embed_col;             // (grid, vision_dim)
-  torch::nn::ModuleList layers{nullptr};   // DecoderLayer x vision_layers, no rotary
-  RMSNorm merger_norm{nullptr};            // per patch, before merging
-  torch::nn::Linear merger_fc1{nullptr};   // 4 vision_dim -> 4 vision_dim
-  torch::nn::Linear merger_fc2{nullptr};   // 4 vision_dim -> d_model
+  torch::Tensor pos_embed_row;            // (grid, vision_dim)
+  torch::Tensor pos_embed_col;            // (grid, vision_dim)
+  torch::nn::ModuleList layers{nullptr};  // DecoderLayer x vision_layers, no rotary
+  RMSNorm merger_norm{nullptr};           // per patch, before merging
+  torch::nn::Linear merger_fc1{nullptr};  // 4 vision_dim -> 4 vision_dim
+  torch::nn::Linear merger_fc2{nullptr};  // 4 vision_dim -> d_model
 };
 TORCH_MODULE(VisionEncoder);
 
