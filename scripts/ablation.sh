@@ -19,6 +19,7 @@ rater_steps=${ABL_RATER_STEPS:-400}
 eval_episodes=${ABL_EVAL_EPISODES:-20}  # per task, seeds 2^40 + 0..
 keep_every=${ABL_KEEP_EVERY:-400}    # snapshot interval (steps) for the success-vs-time curve
 tasks=${ABL_TASKS:-}                 # space-separated subset of the suite (default: all)
+aux_object=${ABL_AUX_OBJECT:-0}      # weight of the auxiliary object-position loss, both runs (0: off)
 source "$(dirname "$0")/common.sh"
 task_args=()
 if [ -n "$tasks" ]; then task_args=(--tasks $tasks); fi
@@ -38,7 +39,7 @@ train() {  # name, extra flags
   rm -rf "$out/$name"
   "$bin" --threads 1 train --data "$out/data/train" --config configs/small.json \
     --out "$out/$name" --steps "$train_steps" --keep-every "$keep_every" \
-    "${bf16_flags[@]}" "$@" > "$out/train_$name.log" 2>&1
+    --aux-object "$aux_object" "${bf16_flags[@]}" "$@" > "$out/train_$name.log" 2>&1
 }
 if [ -z "${ABL_SKIP_TRAIN:-}" ]; then  # set it to evaluate runs trained earlier
   train unified &

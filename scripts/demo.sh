@@ -19,6 +19,7 @@ keep_every=${DEMO_KEEP_EVERY:-300}        # snapshots for scripts/success_curve.
 rater_steps=${DEMO_RATER_STEPS:-300}
 eval_episodes=${DEMO_EVAL_EPISODES:-10}
 eval_max_steps=${DEMO_EVAL_MAX_STEPS:-0}  # 0: each task's own limit
+aux_object=${DEMO_AUX_OBJECT:-0}          # auxiliary object-position loss weight (0: off)
 task_args=()
 if [ -n "$tasks" ]; then task_args=(--tasks $tasks); fi
 source "$(dirname "$0")/common.sh"
@@ -34,7 +35,8 @@ stamp
 echo "== 2/5 unified training of the small preset: a ${train_seconds}s schedule ${bf16_flags[*]}"
 rm -rf "$out/run"
 "$bin" train --data "$out/data/train" --config configs/small.json --out "$out/run" \
-  --steps "$steps" --time-limit "$train_seconds" --keep-every "$keep_every" "${bf16_flags[@]}"
+  --steps "$steps" --time-limit "$train_seconds" --keep-every "$keep_every" \
+  --aux-object "$aux_object" "${bf16_flags[@]}"
 stamp
 
 echo "== 3/5 confidence rater: $rater_steps steps (backbone frozen), then its held-out quality"
