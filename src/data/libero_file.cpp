@@ -1,6 +1,7 @@
 #include "data/libero_file.h"
 
 #include <algorithm>
+#include <array>
 #include <functional>
 #include <nlohmann/json.hpp>
 
@@ -91,7 +92,7 @@ LiberoFile read_open_file(const H5::H5File& file, const std::string& path) {
     demo.ee_states = read("obs/ee_states", torch::kFloat64, {T, 6}, true);
     demo.gripper_states = read("obs/gripper_states", torch::kFloat64, {T, 2}, true);
     // our simulator's privileged object state, when the file has it (the dataset checks its width
-    // and values only for a privileged-state run)
+    // and values only for a run that uses it: a privileged state or the auxiliary object loss)
     if (hdf5_exists(file, base + "obs/object_states")) {
       demo.object_states = read("obs/object_states", torch::kFloat64, {T, -1}, false);
     }
@@ -138,17 +139,21 @@ LiberoFile read_image_direct(const std::string& bytes, const std::string& name) 
   return read_checked(file, name);
 }
 
-// the fields a read fills, through the child's pipe (io/child_read.h) in this order
+// the demo tensors a read fills, in the order they travel through the child's pipe
+// (io/child_read.h): one list for both ends. Demo is LiberoDemo or const LiberoDemo
+template <typename Demo>
+auto piped_fields(Demo& d) {
+  return std::array{&d.actions,   &d.agentview_rgb,  &d.eye_in_hand_rgb,
+                    &d.ee_states, &d.gripper_states, &d.object_states};
+}
+
 void send_file(ChildWriter& w, const LiberoFile& f) {
   w.string(f.problem_info);
   w.string(f.env_args);
   w.string(f.language_instruction);
   w.u64(f.demos.size());
   for (const LiberoDemo& d : f.demos) {
-    for (const torch::Tensor* t : {&d.actions, &d.agentview_rgb, &d.eye_in_hand_rgb, &d.ee_states,
-                                   &d.gripper_states, &d.object_states}) {
-      w.tensor(*t);
-    }
+    for (const torch::Tensor* t : piped_fields(d)) w.tensor(*t);
   }
 }
 
@@ -162,10 +167,7 @@ LiberoFile receive_file(ChildReader& r, const std::string& path) {
   AVLA_CHECK(n > 0 && n <= (uint64_t{1} << 24), "child", "{} demos", n);
   f.demos.resize(n);
   for (LiberoDemo& d : f.demos) {
-    for (torch::Tensor* t : {&d.actions, &d.agentview_rgb, &d.eye_in_hand_rgb, &d.ee_states,
-                             &d.gripper_states, &d.object_states}) {
-      *t = r.tensor();
-    }
+    for (torch::Tensor* t : piped_fields(d)) *t = r.tensor();
     AVLA_CHECK(d.actions.defined() && d.actions.dim() == 2 && d.actions.size(0) > 0, "child",
                "a demo without actions");
   }
