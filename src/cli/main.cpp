@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "io/child_read.h"
 #include "util/error.h"
 
 namespace avla {
@@ -18,6 +19,8 @@ const std::vector<std::string>& command_line() {
 }  // namespace avla
 
 int main(int argc, char** argv) {
+  // started as the reading child of another asyncvla process (io/child_read.h): read, then exit
+  avla::serve_child_read_if_asked();
   avla::g_command_line.assign(argv, argv + argc);
   CLI::App app{"asyncvla: AsyncVLA policies (flow matching + self-correction) in C++"};
   app.require_subcommand(1);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "io/atomic_file.h"
@@ -174,24 +175,45 @@ LiberoFile receive_file(ChildReader& r, const std::string& path) {
   return f;
 }
 
-// read in a forked child, unless ASYNCVLA_HDF5_GUARD=0
-LiberoFile read_isolated(const std::string& name, const std::function<LiberoFile()>& read) {
-  if (!child_read_enabled()) return read();
-  LiberoFile in_child, out;
-  read_in_child(
-      name, [&] { in_child = read(); }, [&](ChildWriter& w) { send_file(w, in_child); },
-      [&](ChildReader& r) { out = receive_file(r, name); });
+// the reads a reading child serves (io/child_read.h): a path, or a name and a file's bytes
+ChildSend send_result(LiberoFile f) {
+  auto result = std::make_shared<LiberoFile>(std::move(f));
+  return [result](ChildWriter& w) { send_file(w, *result); };
+}
+[[maybe_unused]] const bool registered_reads =
+    register_child_read("libero_file",
+                        [](ChildReader& r) { return send_result(read_file_direct(r.string())); }) &&
+    register_child_read("libero_image", [](ChildReader& r) {
+      const std::string name = r.string();
+      return send_result(read_image_direct(r.string(), name));
+    });
+
+// read in a child process, unless ASYNCVLA_HDF5_GUARD=0
+LiberoFile read_isolated(const std::string& name, const std::string& kind,
+                         const std::function<void(ChildWriter&)>& request,
+                         const std::function<LiberoFile()>& read_here) {
+  if (!child_read_enabled()) return read_here();
+  LiberoFile out;
+  read_in_child(name, kind, request, [&](ChildReader& r) { out = receive_file(r, name); });
   return out;
 }
 
 }  // namespace
 
 LiberoFile read_libero_file(const std::string& path) {
-  return read_isolated(path, [&] { return read_file_direct(path); });
+  return read_isolated(
+      path, "libero_file", [&](ChildWriter& w) { w.string(path); },
+      [&] { return read_file_direct(path); });
 }
 
 LiberoFile read_libero_image(const std::string& bytes, const std::string& name) {
-  return read_isolated(name, [&] { return read_image_direct(bytes, name); });
+  return read_isolated(
+      name, "libero_image",
+      [&](ChildWriter& w) {
+        w.string(name);
+        w.string(bytes);
+      },
+      [&] { return read_image_direct(bytes, name); });
 }
 
 void write_libero_file(const std::string& path, const std::string& problem_info,

@@ -3,17 +3,23 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <climits>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <map>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "util/error.h"
 
@@ -29,6 +35,9 @@ constexpr uint64_t kTagResult = 0;
 constexpr uint64_t kTagError = 1;
 constexpr int kMaxRank = 8;
 constexpr uint64_t kMaxFrameBytes = uint64_t{1} << 40;
+// how the parent asks its child: the read's name in this variable, the socket at this descriptor
+constexpr const char* kChildEnv = "ASYNCVLA_CHILD_READ";
+constexpr int kChildFd = 3;
 
 // the tensor dtypes a frame carries (0: an undefined tensor)
 uint64_t dtype_code(const torch::Tensor& t) {
@@ -76,6 +85,48 @@ double child_timeout_s() {
   return seconds;
 }
 
+std::chrono::steady_clock::time_point deadline_after(double seconds) {
+  return std::chrono::steady_clock::now() +
+         std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+             std::chrono::duration<double>(seconds));
+}
+
+std::map<std::string, ChildRead>& child_reads() {
+  static std::map<std::string, ChildRead> reads;
+  return reads;
+}
+
+// this process's environment with the child's request added (and a stale one dropped)
+std::vector<std::string> child_environment(const std::string& kind) {
+  std::vector<std::string> env;
+  const std::string prefix = std::string(kChildEnv) + "=";
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::string(*e).rfind(prefix, 0) != 0) env.emplace_back(*e);
+  }
+  env.push_back(prefix + kind);
+  return env;
+}
+
+// starts this program afresh as the reading child, with `child_end` as its descriptor kChildFd
+pid_t spawn_child(const std::string& kind, int child_end, const std::string& file) {
+  posix_spawn_file_actions_t actions;
+  ::posix_spawn_file_actions_init(&actions);
+  ::posix_spawn_file_actions_adddup2(&actions, child_end, kChildFd);
+  std::vector<std::string> env = child_environment(kind);
+  std::vector<char*> envp;
+  for (std::string& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  // a program without the hook in its main() sees an unknown flag, not its usual arguments
+  std::string exe = "/proc/self/exe", flag = "--asyncvla-child-read";
+  std::array<char*, 3> argv{exe.data(), flag.data(), nullptr};
+  pid_t pid = 0;
+  const int err = ::posix_spawn(&pid, exe.c_str(), &actions, nullptr, argv.data(), envp.data());
+  ::posix_spawn_file_actions_destroy(&actions);
+  AVLA_CHECK(err == 0, kComponent, "{}: cannot start the process that reads it ({})", file,
+             std::strerror(err));
+  return pid;
+}
+
 // waits for the child until the deadline, then kills it. returns its status, or nothing when it
 // had to be killed at the deadline
 std::optional<int> reap(pid_t pid, std::chrono::steady_clock::time_point deadline) {
@@ -101,10 +152,11 @@ std::optional<int> reap(pid_t pid, std::chrono::steady_clock::time_point deadlin
 void ChildWriter::bytes(const void* data, size_t n) {
   const char* p = static_cast<const char*>(data);
   while (n > 0) {
-    const ssize_t done = ::write(fd_, p, std::min<size_t>(n, size_t{1} << 20));
+    // a child that died is a write error here, not a SIGPIPE
+    const ssize_t done = ::send(fd_, p, std::min<size_t>(n, size_t{1} << 20), MSG_NOSIGNAL);
     if (done < 0) {
       if (errno == EINTR) continue;
-      fail("child", "cannot write to the parent ({})", std::strerror(errno));
+      fail("child", "cannot write to the other process ({})", std::strerror(errno));
     }
     p += done;
     n -= static_cast<size_t>(done);
@@ -143,7 +195,7 @@ void ChildReader::bytes(void* data, size_t n) {
     const ssize_t got = ::read(fd_, p, std::min<size_t>(n, size_t{1} << 20));
     if (got < 0) {
       if (errno == EINTR || errno == EAGAIN) continue;
-      fail("child", "cannot read from the child ({})", std::strerror(errno));
+      fail("child", "cannot read from the other process ({})", std::strerror(errno));
     }
     AVLA_CHECK(got > 0, "child", "the stream ended with {} bytes still to come", n);
     p += got;
@@ -185,6 +237,65 @@ torch::Tensor ChildReader::tensor() {
   return t;
 }
 
+namespace {
+
+// the reading child's whole life: the request from fd, the read, the result (or the error) back
+[[noreturn]] void serve_child(const std::string& kind, int fd) {
+  // a crash here must stay a crash of this process (a forked copy inherits the parent's handlers,
+  // and libFuzzer would write a crash file); a parent that stopped reading is a write error
+  for (int sig : {SIGSEGV, SIGBUS, SIGABRT, SIGILL, SIGFPE}) ::signal(sig, SIG_DFL);
+  ::signal(SIGPIPE, SIG_IGN);
+  if (&__sanitizer_set_death_callback != nullptr) __sanitizer_set_death_callback(nullptr);
+  ChildWriter writer(fd);
+  int code = 0;
+  try {
+    torch::set_num_threads(1);  // no openmp pool in a forked copy
+    try {
+      ChildReader request(fd, deadline_after(child_timeout_s()));
+      const auto read = child_reads().find(kind);
+      AVLA_CHECK(read != child_reads().end(), "child", "this program has no read named '{}'", kind);
+      const ChildSend send = read->second(request);
+      writer.u64(kTagResult);
+      send(writer);
+    } catch (const Error& e) {
+      // the same error in the parent: its component, and its message after "[component] "
+      writer.u64(kTagError);
+      writer.string(e.component());
+      writer.string(std::string(e.what()).substr(e.component().size() + 3));
+    }
+  } catch (...) {
+    code = 4;
+  }
+  ::_exit(code);  // no atexit handlers (LeakSanitizer would report libhdf5's caches), no
+                  // destructors of a forked parent's objects
+}
+
+int running_threads() {
+  std::error_code err;
+  int n = 0;
+  for (auto it = std::filesystem::directory_iterator("/proc/self/task", err);
+       !err && it != std::filesystem::directory_iterator(); it.increment(err)) {
+    ++n;
+  }
+  return err ? 0 : n;
+}
+
+// the reading child: a forked copy when this process runs one thread (safe then, and far cheaper
+// than loading LibTorch again: ~1 ms against ~0.4 s of CPU), else this program started afresh
+pid_t start_child(const std::string& kind, int child_end, int parent_end, const std::string& file) {
+  if (!child_read_forks()) return spawn_child(kind, child_end, file);
+  const pid_t pid = ::fork();
+  AVLA_CHECK(pid >= 0, kComponent, "{}: cannot start the process that reads it ({})", file,
+             std::strerror(errno));
+  if (pid == 0) {
+    ::close(parent_end);
+    serve_child(kind, child_end);
+  }
+  return pid;
+}
+
+}  // namespace
+
 bool child_read_enabled() {
   static const bool enabled = [] {
     const char* value = std::getenv("ASYNCVLA_HDF5_GUARD");
@@ -193,58 +304,59 @@ bool child_read_enabled() {
   return enabled;
 }
 
-void read_in_child(const std::string& file, const std::function<void()>& read,
-                   const std::function<void(ChildWriter&)>& send,
+bool child_read_forks() {
+  return running_threads() == 1;
+}
+
+bool register_child_read(const std::string& kind, ChildRead read) {
+  child_reads()[kind] = std::move(read);
+  return true;
+}
+
+void serve_child_read_if_asked() {
+  const char* asked = std::getenv(kChildEnv);
+  if (asked == nullptr) return;
+  const std::string kind = asked;
+  ::unsetenv(kChildEnv);
+  serve_child(kind, kChildFd);
+}
+
+void read_in_child(const std::string& file, const std::string& kind,
+                   const std::function<void(ChildWriter&)>& request,
                    const std::function<void(ChildReader&)>& receive) {
   const double timeout_s = child_timeout_s();
-  int fds[2];
-  AVLA_CHECK(::pipe2(fds, O_CLOEXEC) == 0, kComponent, "{}: cannot open a pipe to read it ({})",
-             file, std::strerror(errno));
-  const pid_t pid = ::fork();
-  if (pid < 0) {
-    const int err = errno;
-    ::close(fds[0]);
-    ::close(fds[1]);
-    fail(kComponent, "{}: cannot start the process that reads it ({})", file, std::strerror(err));
+  const std::chrono::steady_clock::time_point deadline = deadline_after(timeout_s);
+  int ends[2];
+  AVLA_CHECK(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) == 0, kComponent,
+             "{}: cannot open a socket to read it ({})", file, std::strerror(errno));
+  // the child's end moved above kChildFd, so that dup2 makes a new descriptor (which clears
+  // close-on-exec) whatever numbers the socket got
+  const int child_end = ::fcntl(ends[1], F_DUPFD_CLOEXEC, 10);
+  ::close(ends[1]);
+  pid_t pid = -1;
+  try {
+    AVLA_CHECK(child_end >= 0, kComponent, "{}: cannot set up the socket to read it ({})", file,
+               std::strerror(errno));
+    pid = start_child(kind, child_end, ends[0], file);
+  } catch (...) {
+    ::close(ends[0]);
+    if (child_end >= 0) ::close(child_end);
+    throw;
   }
-  if (pid == 0) {
-    // the child: a crash here must stay a crash of the child; a parent that stopped reading is a
-    // write error, not a signal
-    ::close(fds[0]);
-    for (int sig : {SIGSEGV, SIGBUS, SIGABRT, SIGILL, SIGFPE}) ::signal(sig, SIG_DFL);
-    ::signal(SIGPIPE, SIG_IGN);
-    if (&__sanitizer_set_death_callback != nullptr) __sanitizer_set_death_callback(nullptr);
-    ChildWriter writer(fds[1]);
-    int code = 0;
-    try {
-      torch::set_num_threads(1);  // no openmp pool after fork
-      try {
-        read();
-      } catch (const Error& e) {
-        // the same error in the parent: its component, and its message after "[component] "
-        writer.u64(kTagError);
-        writer.string(e.component());
-        writer.string(std::string(e.what()).substr(e.component().size() + 3));
-        ::_exit(0);
-      }
-      writer.u64(kTagResult);
-      send(writer);
-    } catch (...) {
-      code = 4;
-    }
-    ::_exit(code);  // no atexit handlers, no destructors of the parent's objects
-  }
+  ::close(child_end);
 
-  // the parent: the result, then the child's exit
-  ::close(fds[1]);
-  const std::chrono::steady_clock::time_point deadline =
-      std::chrono::steady_clock::now() +
-      std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-          std::chrono::duration<double>(timeout_s));
+  // the request (a write to a child that stopped reading gives up at the deadline), the result,
+  // then the child's exit
+  const auto send_us = std::max<int64_t>(1000, static_cast<int64_t>(timeout_s * 1e6));
+  const timeval send_timeout{static_cast<time_t>(send_us / 1000000),
+                             static_cast<suseconds_t>(send_us % 1000000)};
+  ::setsockopt(ends[0], SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof send_timeout);
   std::optional<Error> child_error;
   std::string stream_error;
   try {
-    ChildReader reader(fds[0], deadline);
+    ChildWriter writer(ends[0]);
+    request(writer);
+    ChildReader reader(ends[0], deadline);
     const uint64_t tag = reader.u64();
     if (tag == kTagError) {
       const std::string component = reader.string();
@@ -256,7 +368,7 @@ void read_in_child(const std::string& file, const std::function<void()>& read,
   } catch (const Error& e) {
     stream_error = e.what();
   }
-  ::close(fds[0]);
+  ::close(ends[0]);
   const std::optional<int> status = reap(pid, deadline);
   if (!status) {
     fail(kComponent,

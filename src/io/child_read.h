@@ -1,10 +1,17 @@
-// reads of outside files in a forked child. libhdf5 1.10 crashes on some corrupt files, writes
+// reads of outside files in a child process. libhdf5 1.10 crashes on some corrupt files, writes
 // past its buffers on others (the process dies later, at an unrelated free) and loops forever on
 // others (docs/RELIABILITY.md). so the process that trains, evaluates or serves never runs the
 // library on a file from outside: a child reads and checks it, then sends the result back through
-// a pipe as typed frames, and the parent rebuilds it. a child that dies, outlives the deadline or
-// sends a broken stream becomes one error naming the file; an avla::Error in the child is thrown
-// again in the parent, unchanged.
+// a socket as typed frames, and the parent rebuilds it. a child that dies, outlives the deadline
+// or sends a broken stream becomes one error naming the file; an avla::Error in the child is
+// thrown again in the parent, unchanged.
+//
+// the child is a forked copy when this process runs one thread (the usual case: ~1 ms), and this
+// same program started afresh (posix_spawn of /proc/self/exe, ~0.4 s of CPU) when it runs more: a
+// forked copy of a threaded process (a rank's store and Gloo threads) may only call
+// async-signal-safe functions, and under ASan it deadlocked in the allocator on a lock another
+// thread held at the fork. so every program that reads outside files calls
+// serve_child_read_if_asked() first thing in main().
 //   ASYNCVLA_HDF5_GUARD=0          read in this process (scripts/fuzz.sh: it must see the crashes)
 //   ASYNCVLA_HDF5_GUARD_TIMEOUT=S  the child's deadline in seconds (default 300)
 #pragma once
@@ -18,7 +25,7 @@
 
 namespace avla {
 
-// the child's end of the pipe: frames in the order the parent reads them
+// the writing end of the socket: frames in the order the other side reads them
 class ChildWriter {
  public:
   explicit ChildWriter(int fd) : fd_(fd) {}
@@ -32,7 +39,7 @@ class ChildWriter {
   int fd_;
 };
 
-// the parent's end: the same frames, each read before the deadline; a short stream or a frame
+// the reading end: the same frames, each read before the deadline; a short stream or a frame
 // that makes no sense throws avla::Error("child", ...)
 class ChildReader {
  public:
@@ -51,11 +58,26 @@ class ChildReader {
 // false when ASYNCVLA_HDF5_GUARD=0: the caller then reads in this process
 bool child_read_enabled();
 
-// in a forked child: read() (the whole read and its checks), then send(writer). here:
-// receive(reader). errors name file: "[hdf5] <file>: the HDF5 library crashed reading this file
-// (Segmentation fault); the file is corrupt", "... did not finish reading this file in 300 s ...".
-void read_in_child(const std::string& file, const std::function<void()>& read,
-                   const std::function<void(ChildWriter&)>& send,
+// how a read started now gets its child: true, forked (this process runs one thread); false, this
+// program started afresh
+bool child_read_forks();
+
+// what a child does with its request (frames: a path, or a name and a file's bytes): the whole
+// read and its checks, returning how to send the result. registered by name, before main(), by
+// the file that reads the format
+using ChildSend = std::function<void(ChildWriter&)>;
+using ChildRead = std::function<ChildSend(ChildReader& request)>;
+bool register_child_read(const std::string& kind, ChildRead read);
+
+// in a child started by read_in_child: serve its one request and exit. otherwise return at once
+void serve_child_read_if_asked();
+
+// starts the reading child, sends it request(writer) for the registered read `kind`, and
+// receives the result here with receive(reader). errors name file: "[hdf5] <file>: the HDF5
+// library crashed reading this file (Segmentation fault); the file is corrupt", "... did not
+// finish reading this file in 300 s ...".
+void read_in_child(const std::string& file, const std::string& kind,
+                   const std::function<void(ChildWriter&)>& request,
                    const std::function<void(ChildReader&)>& receive);
 
 }  // namespace avla

@@ -5,10 +5,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <thread>
 
 #include "data/chunk_sampler.h"
 #include "data/libero_file.h"
 #include "data/synthetic.h"
+#include "io/child_read.h"
 #include "io/hdf5_util.h"
 #include "test_util.h"
 
@@ -92,6 +95,41 @@ TEST(LiberoFile, AFileThatLoopsLibhdf5ForeverIsRefusedAtTheGuardsDeadline) {
   test::expect_error([&] { read_libero_file(good); },
                      {"[hdf5]", "ASYNCVLA_HDF5_GUARD_TIMEOUT is 'soon'", "positive number"});
   ::unsetenv("ASYNCVLA_HDF5_GUARD_TIMEOUT");
+  std::filesystem::remove_all(dir);
+}
+
+// a process that runs threads (a rank's store and Gloo threads) must not fork its reading child:
+// it starts this program afresh, and files read there give the same tensors and the same errors
+TEST(LiberoFile, AThreadedProcessReadsInAFreshProgramWithTheSameResults) {
+  const std::string dir = test::temp_dir("libero_spawn");
+  LiberoDemo bad = counting_demo(5, 8);
+  bad.actions[4][2] = std::nan("");
+  const std::string good = write_file(dir, "g.hdf5", {counting_demo(3, 8)}, "x");
+  const std::string nan = write_file(dir, "n.hdf5", {bad}, "x");
+  EXPECT_TRUE(child_read_forks());
+  const LiberoFile forked = read_libero_file(good);
+
+  std::promise<void> stop;
+  std::thread idle([done = stop.get_future()] { done.wait(); });
+  EXPECT_FALSE(child_read_forks());
+  const LiberoFile spawned = read_libero_file(good);
+  EXPECT_EQ(spawned.language_instruction, forked.language_instruction);
+  EXPECT_TRUE(torch::equal(spawned.demos.at(0).actions, forked.demos.at(0).actions));
+  EXPECT_TRUE(torch::equal(spawned.demos.at(0).agentview_rgb, forked.demos.at(0).agentview_rgb));
+  test::expect_error([&] { read_libero_file(nan); },
+                     {"[libero]", "n.hdf5", "'data/demo_0/actions' has NaN or Inf at row 4"});
+  // the endless-loop file ends at the deadline here too
+  ASSERT_EQ(::setenv("ASYNCVLA_HDF5_GUARD_TIMEOUT", "2", 1), 0);
+  test::expect_error(
+      [&] {
+        read_libero_file(test::source_dir() +
+                         "/tests/fuzz/regressions/libero/"
+                         "global_heap_that_sends_libhdf5_into_an_endless_loop.hdf5");
+      },
+      {"[hdf5]", "endless_loop.hdf5", "did not finish reading this file in 2 s"});
+  ::unsetenv("ASYNCVLA_HDF5_GUARD_TIMEOUT");
+  stop.set_value();
+  idle.join();
   std::filesystem::remove_all(dir);
 }
 

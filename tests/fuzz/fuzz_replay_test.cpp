@@ -48,7 +48,7 @@ TEST(Fuzz, CommittedSeedCorpusIsAcceptedAndComplete) {
 TEST(Fuzz, RegressionInputsReplayWithoutCrashing) {
   // found by scripts/fuzz.sh; each file is named after what it broke (docs/RELIABILITY.md). one
   // libero input loops libhdf5 forever: the guard ends it at its deadline
-  ASSERT_EQ(::setenv("ASYNCVLA_HDF5_GUARD_TIMEOUT", "10", 1), 0);
+  ASSERT_EQ(::setenv("ASYNCVLA_HDF5_GUARD_TIMEOUT", "5", 1), 0);
   int replayed = 0;
   for (const auto& t : targets()) {
     for (const auto& f : files_under(fuzz_dir / "regressions" / t.name)) {
@@ -65,7 +65,7 @@ TEST(Fuzz, TruncatedAndBitFlippedSeedsAreRefusedCleanly) {
   int refused = 0, accepted = 0;
   for (const auto& t : targets()) {
     for (const auto& [name, bytes] : t.seeds()) {
-      // hdf5 reads fork a child process each (io/child_read.h): fewer cuts there
+      // hdf5 reads start a child process each (io/child_read.h): fewer cuts there
       const size_t cuts = std::string(t.name) == "libero" ? 40 : 400;
       const size_t stride = std::max<size_t>(1, bytes.size() / cuts);
       for (size_t n = 0; n < bytes.size(); n += stride) {
