@@ -140,10 +140,10 @@ LiberoFile read_image_direct(const std::string& bytes, const std::string& name) 
   return read_checked(file, name);
 }
 
-// the demo tensors a read fills, in the order they travel through the child's pipe
+// the demo tensors a read fills, in the order they travel through the child's socket
 // (io/child_read.h): one list for both ends. Demo is LiberoDemo or const LiberoDemo
 template <typename Demo>
-auto piped_fields(Demo& d) {
+auto streamed_fields(Demo& d) {
   return std::array{&d.actions,   &d.agentview_rgb,  &d.eye_in_hand_rgb,
                     &d.ee_states, &d.gripper_states, &d.object_states};
 }
@@ -154,7 +154,7 @@ void send_file(ChildWriter& w, const LiberoFile& f) {
   w.string(f.language_instruction);
   w.u64(f.demos.size());
   for (const LiberoDemo& d : f.demos) {
-    for (const torch::Tensor* t : piped_fields(d)) w.tensor(*t);
+    for (const torch::Tensor* t : streamed_fields(d)) w.tensor(*t);
   }
 }
 
@@ -168,7 +168,7 @@ LiberoFile receive_file(ChildReader& r, const std::string& path) {
   AVLA_CHECK(n > 0 && n <= (uint64_t{1} << 24), "child", "{} demos", n);
   f.demos.resize(n);
   for (LiberoDemo& d : f.demos) {
-    for (torch::Tensor* t : piped_fields(d)) *t = r.tensor();
+    for (torch::Tensor* t : streamed_fields(d)) *t = r.tensor();
     AVLA_CHECK(d.actions.defined() && d.actions.dim() == 2 && d.actions.size(0) > 0, "child",
                "a demo without actions");
   }

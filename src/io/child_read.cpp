@@ -345,8 +345,8 @@ void read_in_child(const std::string& file, const std::string& kind,
   }
   ::close(child_end);
 
-  // the request (a write to a child that stopped reading gives up at the deadline), the result,
-  // then the child's exit
+  // the request (a send that makes no progress for timeout_s gives up: a child that stopped
+  // reading), then the result, then the child's exit
   const auto send_us = std::max<int64_t>(1000, static_cast<int64_t>(timeout_s * 1e6));
   const timeval send_timeout{static_cast<time_t>(send_us / 1000000),
                              static_cast<suseconds_t>(send_us % 1000000)};
