@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -139,6 +140,10 @@ DistGroup::DistGroup(const DistConfig& config) : config_(config), impl_(std::mak
     live_groups.push_back(this);
     impl_->escape_guard.group = this;
   }
+  // the store, its heartbeat and gloo write to sockets whose peer may have died (rank 0 killed):
+  // such a write must fail with EPIPE and reach the named error below, not end this rank silently
+  // with SIGPIPE (status 141), which the kill test saw when the heartbeat wrote first
+  ::signal(SIGPIPE, SIG_IGN);
   const auto timeout =
       std::chrono::milliseconds(static_cast<int64_t>(config.timeout_s * 1000.0 + 0.5));
   const std::string where = fmt::format("{}:{}", config.master_addr, config.master_port);

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -121,6 +122,10 @@ TEST(DistGroup, SumsBroadcastsAndShardsLikeOneBatch) {
   EXPECT_EQ(sums[0], 10.0);
   EXPECT_EQ(sums[1], 10.0);
   EXPECT_EQ(received[1], 7.f);  // rank 0's value
+  // a rank ignores SIGPIPE: a write to a dead peer is an error it names, not a silent end
+  struct sigaction pipe_action {};
+  ASSERT_EQ(::sigaction(SIGPIPE, nullptr, &pipe_action), 0);
+  EXPECT_EQ(pipe_action.sa_handler, SIG_IGN);
   // rows of a batch of 5 over 2 ranks: [0, 2) and [2, 5)
   EXPECT_EQ(BatchShard::of_rank(5, 0, 2).end, 2);
   EXPECT_EQ(BatchShard::of_rank(5, 1, 2).begin, 2);
