@@ -36,6 +36,10 @@ Command add_eval_command(CLI::App& app) {
       ->check(CLI::IsMember({"sfm", "random", "async"}));
   cmd->add_option("--threshold", o->threshold, "async: regenerate tokens with confidence below")
       ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--mask-window", o->mask_window,
+                  "random/async regenerate only among the chunk's first N tokens (-1: the "
+                  "rater's window, see train-rater --window; 0: the whole chunk)")
+      ->check(CLI::Range(-1, 1 << 20));
   cmd->add_option("--replan", o->replan,
                   "actions executed from each chunk before replanning (0: half the chunk)")
       ->check(CLI::NonNegativeNumber);
@@ -105,11 +109,13 @@ Command add_eval_rater_command(CLI::App& app) {
                 out->empty() ? (std::filesystem::path(o->ckpt) / "eval_rater.json").string() : *out;
             write_file_atomic(path, to_json(q).dump(2) + "\n");
             fmt::print(
-                "frames {} | AUROC (1 - confidence -> top-{:.0f}% error tokens) {:.3f}\n"
+                "frames {} | AUROC (1 - confidence -> top-{:.0f}% error tokens of the first {}) "
+                "{:.3f}\n"
                 "per-token error ({} space): SFM {:.4f} | async AFM (T {}) {:.4f} | "
                 "random-half AFM {:.4f}\nregenerated {:.1f}% of tokens, mean confidence {:.3f}\n",
-                q.frames, 100 * o->top_fraction, q.auroc, q.error_space, q.sfm_error, o->threshold,
-                q.async_error, q.random_error, 100 * q.regenerated_fraction, q.mean_confidence);
+                q.frames, 100 * o->top_fraction, q.window, q.auroc, q.error_space, q.sfm_error,
+                o->threshold, q.async_error, q.random_error, 100 * q.regenerated_fraction,
+                q.mean_confidence);
             fmt::print(
                 "executed window (first {} tokens): SFM {:.4f} | async AFM {:.4f} | random-half "
                 "AFM {:.4f} | regenerated {:.1f}%\nby position (SFM error / regenerated %):",

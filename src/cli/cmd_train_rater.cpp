@@ -1,4 +1,5 @@
-// asyncvla train-rater --ckpt DIR --data DIR|FILES [--steps --batch --lr --alpha --beta --eps]
+// asyncvla train-rater --ckpt DIR --data DIR|FILES [--steps --batch --lr --alpha --beta --eps
+// --window]
 #include "cli/commands.h"
 #include "train/rater_trainer.h"
 #include "util/log.h"
@@ -24,6 +25,10 @@ Command add_train_rater_command(CLI::App& app) {
                   "where eq. 6 measures a token's error: normalized (model space) or action (env "
                   "action units)")
       ->check(CLI::IsMember({"normalized", "action"}));
+  cmd->add_option("--window", o->rater.window,
+                  "rate only the chunk's first N tokens, those eval executes before replanning "
+                  "(labels normalized over them, async masks only them; 0: the whole chunk)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--layers", o->rater.n_layer, "rater transformer layers");
   cmd->add_option("--width", o->rater.d_model, "rater width");
   cmd->add_option("--log-every", o->log_every, "steps per log line");

@@ -68,6 +68,7 @@ class ChunkSource {
                o.ckpt.empty() ? "neither" : "both");
     options_.mode = o.mode;
     options_.threshold = o.threshold;
+    options_.mask_window = o.mask_window;
     options_.n_steps = o.flow_steps;
     options_.binarize_gripper = o.binarize_gripper;
     if (!o.ckpt.empty()) {
@@ -76,6 +77,7 @@ class ChunkSource {
       chunk_len = policy_->config().model.chunk_len;
       image_size = policy_->config().model.image_size;
       privileged_state = policy_->privileged_state();
+      mask_window = static_cast<int>(policy_->mask_window(options_));
       mode = act_mode_name(o.mode);
       return;
     }
@@ -98,7 +100,7 @@ class ChunkSource {
     return out;
   }
 
-  int chunk_len = 0, image_size = 0;
+  int chunk_len = 0, image_size = 0, mask_window = 0;
   bool privileged_state = false;
   std::string mode;
   double threshold = 0.5;
@@ -134,6 +136,7 @@ EvalReport evaluate(const EvalOptions& o) {
   report.suite = o.suite;
   report.mode = source.mode;
   report.threshold = o.server.empty() ? o.threshold : source.threshold;
+  report.mask_window = source.mask_window;
   report.replan = replan;
   ProgressBar bar("eval " + report.mode, static_cast<int64_t>(tasks.size()) * o.episodes);
   Timer timer;
@@ -292,6 +295,7 @@ nlohmann::json to_json(const EvalReport& r) {
   return {{"suite", r.suite},
           {"mode", r.mode},
           {"threshold", r.threshold},
+          {"mask_window", r.mask_window},
           {"replan", r.replan},
           {"tasks", tasks},
           {"average",

@@ -24,6 +24,7 @@ struct EvalOptions {
   int episodes = 10;               // per task
   ActMode mode = ActMode::Sfm;
   double threshold = 0.5;  // async
+  int mask_window = -1;    // random/async mask only the first N tokens (-1: the rater's; 0: all)
   int replan = 0;          // actions executed per chunk (1 .. chunk_len); 0: half the chunk
   int flow_steps = 0;      // 0: the config's
   int resolution = 0;      // camera images (0: the checkpoint's image_size; the policy resizes)
@@ -61,6 +62,7 @@ struct TaskResult {
 struct EvalReport {
   std::string suite, mode;
   double threshold = 0;
+  int mask_window = 0;  // tokens random/async could mask (0: a server's or a scripted run's)
   int replan = 0;
   std::vector<TaskResult> tasks;
   TaskResult total;  // pooled over tasks ("average")

@@ -30,10 +30,12 @@ RaterQuality evaluate_rater(const RaterQualityOptions& o) {
   };
   ChunkSampler sampler(dataset, ck.normalizer, *ck.tokenizer, mc.max_text_len);
   at::Generator gen = at::detail::createCPUGenerator(o.seed);
-  const int64_t k_top = std::max<int64_t>(1, std::llround(o.top_fraction * mc.chunk_len));
   AVLA_CHECK(o.replan >= 0 && o.replan <= mc.chunk_len, "eval-rater",
              "--replan {} outside [0, chunk_len {}]", o.replan, mc.chunk_len);
   const int64_t executed = o.replan > 0 ? o.replan : std::max<int64_t>(1, mc.chunk_len / 2);
+  // a rater trained on the chunk's first `window` tokens rates, and masks, only those
+  const int64_t window = rater->cfg.window_tokens(mc.chunk_len);
+  const int64_t k_top = std::max<int64_t>(1, std::llround(o.top_fraction * window));
 
   c10::InferenceMode inference;
   std::vector<double> scores;
@@ -56,10 +58,11 @@ RaterQuality evaluate_rater(const RaterQualityOptions& o) {
     torch::Tensor valid = batch.valid > 0.5;
     // afm on the doubtful tokens, and on a random half, from the same fresh noise
     torch::Tensor noise2 = torch::randn({B, mc.chunk_len, mc.action_dim}, gen);
-    torch::Tensor async_mask = conf < o.threshold;
+    torch::Tensor async_mask = low_confidence_mask(conf, o.threshold, window);
     torch::Tensor async_chunk =
         sample_afm(*ck.model, cache, sfm, async_mask, noise2, mc.n_flow_steps);
-    torch::Tensor random_mask = torch::rand({B, mc.chunk_len}, gen) < 0.5;
+    torch::Tensor random_mask = (torch::rand({B, mc.chunk_len}, gen) < 0.5)
+                                    .logical_and(window_mask(B, mc.chunk_len, window));
     torch::Tensor random_chunk =
         sample_afm(*ck.model, cache, sfm, random_mask, noise2, mc.n_flow_steps);
     torch::Tensor async_err = errors_of(async_chunk, batch.actions);
@@ -71,16 +74,17 @@ RaterQuality evaluate_rater(const RaterQualityOptions& o) {
     pos_regen += (async_mask.to(torch::kFloat32) * w).sum(0).to(torch::kFloat64);
     pos_conf += (conf * w).sum(0).to(torch::kFloat64);
     pos_n += w.sum(0).to(torch::kFloat64);
-    // positives: each chunk's k highest-error valid tokens
+    // positives: each chunk's k highest-error valid tokens within the rated window
+    const torch::Tensor rated = valid.logical_and(window_mask(B, mc.chunk_len, window));
     for (int64_t b = 0; b < B; ++b) {
-      torch::Tensor e = err[b].masked_fill(valid[b].logical_not(), -1.0);
-      const int64_t n_valid = valid[b].sum().item<int64_t>();
+      torch::Tensor e = err[b].masked_fill(rated[b].logical_not(), -1.0);
+      const int64_t n_valid = rated[b].sum().item<int64_t>();
       if (n_valid < 2) continue;
       torch::Tensor top = std::get<1>(e.topk(std::min(k_top, n_valid - 1)));
       std::vector<bool> positive(mc.chunk_len, false);
       for (int64_t i = 0; i < top.size(0); ++i) positive[top[i].item<int64_t>()] = true;
-      for (int64_t l = 0; l < mc.chunk_len; ++l) {
-        if (!valid[b][l].item<bool>()) continue;
+      for (int64_t l = 0; l < window; ++l) {
+        if (!rated[b][l].item<bool>()) continue;
         scores.push_back(1.0 - conf[b][l].item<double>());
         labels.push_back(positive[l]);
       }
@@ -91,6 +95,7 @@ RaterQuality evaluate_rater(const RaterQualityOptions& o) {
   RaterQuality q;
   q.frames = done;
   q.error_space = space;
+  q.window = static_cast<int>(window);
   q.auroc = auroc(scores, labels);
   // means over positions [0, end): the whole chunk and the executed window
   const auto mean_over = [&](const torch::Tensor& sums, int64_t end) {
@@ -123,6 +128,7 @@ RaterQuality evaluate_rater(const RaterQualityOptions& o) {
 nlohmann::json to_json(const RaterQuality& q) {
   return {{"frames", q.frames},
           {"error_space", q.error_space},
+          {"rated_window", q.window},
           {"auroc_top_error_tokens", q.auroc},
           {"sfm_error", q.sfm_error},
           {"async_afm_error", q.async_error},

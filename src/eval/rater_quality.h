@@ -13,7 +13,7 @@ struct RaterQualityOptions {
   std::vector<std::string> data;  // held-out files or directories
   int frames = 256;               // frames sampled (seeded) from the data
   int batch = 32;
-  double top_fraction = 0.2;  // a chunk's top 20 % error tokens are the positives
+  double top_fraction = 0.2;  // the top 20 % error tokens of a chunk's rated window are positives
   double threshold = 0.5;     // async mask for the afm comparison
   int replan = 0;  // the executed window: the chunk's first `replan` tokens (0: half, as eval)
   uint64_t seed = 0;
@@ -22,7 +22,8 @@ struct RaterQualityOptions {
 
 struct RaterQuality {
   int frames = 0;
-  std::string error_space;          // where the errors below are measured
+  std::string error_space;  // where the errors below are measured
+  int window = 0;  // the rater's window: auroc, masks and the random half cover tokens [0, window)
   double auroc = 0.5;               // of (1 - confidence) for the top-error tokens
   double sfm_error = 0;             // mean per-token squared error (error_space), valid tokens
   double async_error = 0;           // after afm on tokens with confidence < threshold

@@ -23,6 +23,27 @@ void RaterConfig::validate() const {
              beta);
   AVLA_CHECK(eps > 0, "rater", "eps is {}, expected > 0", eps);
   check_label_space(label_space);
+  AVLA_CHECK(window >= 0, "rater", "window is {}, expected >= 0 (0: the whole chunk)", window);
+}
+
+int64_t RaterConfig::window_tokens(int64_t chunk_len) const {
+  AVLA_CHECK(window <= chunk_len, "rater", "window is {}, but the chunk has {} tokens", window,
+             chunk_len);
+  return window > 0 ? window : chunk_len;
+}
+
+torch::Tensor window_mask(int64_t batch, int64_t chunk_len, int64_t window) {
+  AVLA_CHECK(window >= 1 && window <= chunk_len, "rater",
+             "window of {} tokens outside [1, chunk_len {}]", window, chunk_len);
+  return (torch::arange(chunk_len) < window).unsqueeze(0).expand({batch, chunk_len});
+}
+
+torch::Tensor low_confidence_mask(const torch::Tensor& confidence, double threshold,
+                                  int64_t window) {
+  AVLA_CHECK(confidence.dim() == 2, "rater", "confidence has shape {}, expected [B, L]",
+             c10::str(confidence.sizes()));
+  return (confidence < threshold)
+      .logical_and(window_mask(confidence.size(0), confidence.size(1), window));
 }
 
 void check_label_space(const std::string& label_space) {
@@ -42,6 +63,7 @@ void rater_fields(Struct& c, Fn&& f) {
   f("beta", c.beta);
   f("eps", c.eps);
   f("label_space", c.label_space);
+  f("window", c.window);
 }
 
 }  // namespace
@@ -60,6 +82,7 @@ RaterConfig rater_config_from_json(const nlohmann::json& j, const std::string& s
 ConfidenceRaterImpl::ConfidenceRaterImpl(const RaterConfig& cfg_, const ModelConfig& model_cfg_)
     : cfg(cfg_), model_cfg(model_cfg_) {
   cfg.validate();
+  cfg.window_tokens(model_cfg.chunk_len);  // a window longer than the chunk is an error here
   rope = RotaryTable::make(model_cfg.prefix_len() + model_cfg.chunk_len, cfg.d_model / cfg.n_head,
                            model_cfg.rope_theta);
   prefix_proj = register_module("prefix_proj", torch::nn::Linear(model_cfg.d_model, cfg.d_model));

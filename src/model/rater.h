@@ -26,9 +26,22 @@ struct RaterConfig {
   // where e_l is measured: "normalized" (the model's quantile-normalized action space) or
   // "action" (the env's action units, where a dimension the expert barely moves stays small)
   std::string label_space = "normalized";
+  // the tokens the rater rates: the chunk's first `window` (those the controller executes before
+  // it replans; 0: the whole chunk, the paper's setting). eq. 6 labels are normalized over the
+  // window, the loss covers it, and eq. 3 never masks a token past it
+  int window = 0;
 
   void validate() const;  // throws avla::Error("rater", ...) naming the field
+  // the window in tokens for a chunk of chunk_len: 1 .. chunk_len; throws if it does not fit
+  int64_t window_tokens(int64_t chunk_len) const;
 };
+
+// (B, L) bool: true on the chunk's first `window` tokens of every row (window in 1 .. L)
+torch::Tensor window_mask(int64_t batch, int64_t chunk_len, int64_t window);
+
+// eq. 3 within the window: m_l = 1{p_l < threshold} for l < window, else 0. confidence (B, L)
+torch::Tensor low_confidence_mask(const torch::Tensor& confidence, double threshold,
+                                  int64_t window);
 
 // throws avla::Error("rater", ...) unless label_space is "normalized" or "action"
 void check_label_space(const std::string& label_space);

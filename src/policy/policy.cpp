@@ -100,6 +100,16 @@ void Policy::check_options(const ActOptions& options) const {
              "mode async needs a confidence rater, but checkpoint '{}' has none "
              "(rater.safetensors); train one with `asyncvla train-rater --ckpt {}`",
              dir_, dir_);
+  mask_window(options);
+}
+
+int64_t Policy::mask_window(const ActOptions& options) const {
+  const int64_t L = ck_.config.model.chunk_len;
+  AVLA_CHECK(options.mask_window >= -1 && options.mask_window <= L, "policy",
+             "mask window {} outside [-1, chunk_len {}]", options.mask_window, L);
+  if (options.mask_window > 0) return options.mask_window;
+  if (options.mask_window == 0 || !has_rater()) return L;
+  return rater_->cfg.window_tokens(L);
 }
 
 ObservationBatch Policy::prepare(const std::vector<Observation>& obs) const {
@@ -156,13 +166,15 @@ std::vector<ActResult> Policy::act_batch(const std::vector<Observation>& obs,
   torch::Tensor confidence;
   if (has_rater())
     confidence = rater_->forward(cache.prefix_hidden, cache.key_bias, sfm);  // (B, L)
+  const int64_t window = mask_window(options);
   torch::Tensor mask = torch::zeros({B, L}, torch::kBool);
   if (options.mode == ActMode::Random) {
-    mask = per_row([&](at::Generator& g) {
-             return torch::rand({1, L}, g);
-           }) < options.random_mask_prob;
+    mask = (per_row([&](at::Generator& g) {
+              return torch::rand({1, L}, g);
+            }) < options.random_mask_prob)
+               .logical_and(window_mask(B, L, window));
   } else if (options.mode == ActMode::Async) {
-    mask = confidence < options.threshold;  // eq. 3
+    mask = low_confidence_mask(confidence, options.threshold, window);  // eq. 3
   }
   timings.mask_ms = stage.elapsed_ms();
 

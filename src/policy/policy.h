@@ -44,7 +44,10 @@ struct ActOptions {
   int n_steps = 0;  // 0: the config's n_flow_steps
   double random_mask_prob = 0.5;
   double threshold = 0.5;  // async: regenerate tokens whose confidence is below this
-  uint64_t seed = 0;       // noise and random masks
+  // random and async mask only the chunk's first mask_window tokens. -1: the rater's window (the
+  // whole chunk without a rater or with a rater trained on it); 0: the whole chunk
+  int mask_window = -1;
+  uint64_t seed = 0;  // noise and random masks
   // the executed chunk's last dimension becomes -1 (open) or +1 (close) by its sign, as openvla's
   // libero evaluation does: a predicted 0.4 would otherwise close the fingers with 40 % force
   bool binarize_gripper = true;
@@ -82,6 +85,8 @@ class Policy {
   // observations -> one model batch, row b = prepare(obs[b])
   ObservationBatch prepare(const std::vector<Observation>& obs) const;
   bool has_rater() const { return !rater_.is_empty(); }
+  // the tokens random and async may mask under these options: 1 .. chunk_len
+  int64_t mask_window(const ActOptions& options) const;
   // throws when options cannot run on this checkpoint (async without a rater); act() calls it
   // first, callers may call it before starting long work
   void check_options(const ActOptions& options) const;

@@ -62,6 +62,7 @@ RaterTrainResult train_rater(const RaterTrainOptions& options) {
   for (auto& p : ck.model->parameters()) p.set_requires_grad(false);
   torch::manual_seed(options.seed);
   ConfidenceRater rater(options.rater, mc);
+  const int64_t window = options.rater.window_tokens(mc.chunk_len);
   rater->train();
   std::vector<std::pair<std::string, torch::Tensor>> named;
   for (const auto& item : rater->named_parameters()) named.emplace_back(item.key(), item.value());
@@ -93,7 +94,10 @@ RaterTrainResult train_rater(const RaterTrainOptions& options) {
     TrainBatch batch = sampler.batch(ids.slice(0, shard.begin, shard.end));
     // first round with the frozen policy: sfm chunks and their per-token error labels
     KvCache cache;
-    torch::Tensor sfm, labels, valid = batch.valid > 0.5;
+    // the tokens rated: valid ones within the rater's window
+    torch::Tensor sfm, labels;
+    const torch::Tensor valid =
+        (batch.valid > 0.5).logical_and(window_mask(batch.valid.size(0), mc.chunk_len, window));
     {
       torch::NoGradGuard no_grad;
       cache = ck.model->encode_prefix(batch.obs);

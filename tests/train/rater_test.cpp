@@ -3,10 +3,14 @@
 // unmasked tokens keep their sfm values exactly).
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
 #include "checkpoint/checkpoint.h"
 #include "data/synthetic.h"
 #include "eval/rater_quality.h"
 #include "io/atomic_file.h"
+#include "io/json_file.h"
 #include "policy/policy.h"
 #include "test_util.h"
 #include "tiny_policy.h"
@@ -37,6 +41,32 @@ TEST(RaterLabels, Eq6ByHand) {
   // other alpha / beta
   const auto q2 = confidence_labels(e, all, 0.1, 0.5, 1e-6);
   EXPECT_NEAR(q2[0][2].item<double>(), 0.9 - 0.5 * 0.4 / 0.400001, 1e-12);
+}
+
+TEST(RaterLabels, TheWindowMasksOnlyTheChunksFirstTokens) {
+  // eq. 3 within a window of 2: only l < 2 with p_l < T is masked
+  const auto conf = torch::tensor({{0.2f, 0.9f, 0.1f, 0.3f}, {0.8f, 0.4f, 0.6f, 0.05f}});
+  EXPECT_TRUE(
+      torch::equal(low_confidence_mask(conf, 0.5, 2),
+                   torch::tensor({{true, false, false, false}, {false, true, false, false}})));
+  EXPECT_TRUE(torch::equal(low_confidence_mask(conf, 0.5, 4), conf < 0.5));  // the whole chunk
+  EXPECT_TRUE(torch::equal(window_mask(1, 3, 1), torch::tensor({{true, false, false}})));
+  test::expect_error([&] { window_mask(1, 3, 4); }, {"[rater]", "window of 4", "chunk_len 3"});
+  test::expect_error([&] { window_mask(1, 3, 0); }, {"[rater]", "window of 0"});
+  // a config's window: 0 is the whole chunk; longer than the chunk is an error naming both
+  RaterConfig c;
+  EXPECT_EQ(c.window_tokens(10), 10);
+  c.window = 5;
+  EXPECT_EQ(c.window_tokens(10), 5);
+  test::expect_error([&] { c.window_tokens(4); }, {"[rater]", "window is 5", "4 tokens"});
+  c.window = -1;
+  test::expect_error([&] { c.validate(); }, {"[rater]", "window is -1"});
+  // saved and read back with the other fields; a rater.json without it rates the whole chunk
+  c.window = 3;
+  EXPECT_EQ(rater_config_from_json(to_json(c), "rater.json").window, 3);
+  nlohmann::json old = to_json(RaterConfig{});
+  old.erase("window");
+  EXPECT_EQ(rater_config_from_json(old, "rater.json").window, 0);
 }
 
 TEST(RaterLabels, TokenErrorsAreMeanSquaredOverActionDims) {
@@ -271,6 +301,68 @@ TEST(Rater, TrainingLowersTheLossAndLeavesTheBackboneBitIdentical) {
   const auto keep = mid.mask.logical_not();
   EXPECT_TRUE(torch::equal(mid.actions.index({keep}), mid.sfm_actions.index({keep})));
   EXPECT_TRUE(torch::equal(mid.sfm_actions, s.sfm_actions));
+
+  // a mask window of 2 (the executed part of a chunk): T = 1 regenerates exactly the first 2,
+  // and every later token keeps its sfm value bit for bit; random mode draws within it too
+  // (L: the chunk length, from above)
+  async.threshold = 1.0;
+  async.mask_window = 2;
+  const ActResult w2 = policy.act(obs, async);
+  EXPECT_TRUE(torch::equal(w2.mask, torch::arange(L) < 2));
+  EXPECT_TRUE(torch::equal(w2.actions.slice(0, 2), w2.sfm_actions.slice(0, 2)));
+  EXPECT_FALSE(torch::equal(w2.actions.slice(0, 0, 2), w2.sfm_actions.slice(0, 0, 2)));
+  ActOptions random = sfm;
+  random.mode = ActMode::Random;
+  random.random_mask_prob = 1.0;
+  random.mask_window = 3;
+  EXPECT_TRUE(torch::equal(policy.act(obs, random).mask, torch::arange(L) < 3));
+  random.mask_window = static_cast<int>(L) + 1;
+  test::expect_error([&] { policy.act(obs, random); }, {"[policy]", "mask window", "chunk_len"});
+}
+
+// train-rater --window 1: eq. 6 over one token gives the label 1 - alpha, so the rater learns to
+// trust position 0, where a whole-chunk rater spreads it over [alpha, 1 - alpha]; and a policy
+// with this rater masks nothing past the window, by default
+TEST(Rater, AWindowedRaterRatesAndMasksOnlyItsWindow) {
+  const test::TinyRun& run = test::tiny_run();
+  const std::string ckpt = test::temp_dir("window_rater");
+  std::filesystem::copy(run.ckpt, ckpt, std::filesystem::copy_options::recursive);
+  RaterTrainOptions o;
+  o.ckpt = ckpt;
+  o.data = {run.data};
+  o.steps = 150;
+  o.batch = 16;
+  o.log_every = 50;
+  o.rater.window = 1;
+  train_rater(o);
+  EXPECT_EQ(read_json_file(rater_config_path(ckpt), "rater").at("window"), 1);
+  Policy policy(ckpt);
+  ASSERT_TRUE(policy.has_rater());
+  ActOptions async;
+  async.mode = ActMode::Async;
+  async.threshold = 1.0;  // every rated token
+  async.binarize_gripper = false;
+  double conf0 = 0;
+  for (int t = 0; t < 8; ++t) {
+    async.seed = static_cast<uint64_t>(t);
+    const ActResult r = policy.act(test::synthetic_observation(run.data, t), async);
+    const int64_t L = r.mask.size(0);
+    EXPECT_TRUE(torch::equal(r.mask, torch::arange(L) < 1));
+    EXPECT_TRUE(torch::equal(r.actions.slice(0, 1), r.sfm_actions.slice(0, 1)));
+    conf0 += r.confidence[0].item<double>() / 8;
+  }
+  std::printf("mean confidence at position 0: %.3f\n", conf0);
+  EXPECT_GT(conf0, 0.95);  // the untrained head starts at sigmoid(2) = 0.88
+  // eval-rater follows the rater's window: auroc and masks over position 0 only
+  RaterQualityOptions qo;
+  qo.ckpt = ckpt;
+  qo.data = {run.data};
+  qo.frames = 32;
+  qo.threshold = 1.0;
+  const RaterQuality q = evaluate_rater(qo);
+  EXPECT_EQ(q.window, 1);
+  EXPECT_GT(q.regenerated_by_pos[0], 0.99);
+  for (size_t l = 1; l < q.regenerated_by_pos.size(); ++l) EXPECT_EQ(q.regenerated_by_pos[l], 0.0);
 }
 
 }  // namespace
