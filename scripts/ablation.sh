@@ -20,6 +20,9 @@ eval_episodes=${ABL_EVAL_EPISODES:-20}  # per task, seeds 2^40 + 0..
 keep_every=${ABL_KEEP_EVERY:-400}    # snapshot interval (steps) for the success-vs-time curve
 tasks=${ABL_TASKS:-}                 # space-separated subset of the suite (default: all)
 aux_object=${ABL_AUX_OBJECT:-0}      # weight of the auxiliary object-position loss, both runs (0: off)
+rater_window=${ABL_RATER_WINDOW:-0}  # tokens the rater rates and (c), (d) may regenerate (0: all;
+                                     # 5: the executed half, docs/RESULTS.md)
+threshold=${ABL_THRESHOLD:-0.5}      # (d): regenerate tokens with confidence below this
 source "$(dirname "$0")/common.sh"
 task_args=()
 if [ -n "$tasks" ]; then task_args=(--tasks $tasks); fi
@@ -53,13 +56,14 @@ tail -n 2 "$out/train_unified.log" "$out/train_vanilla.log"
 stamp
 
 echo "== rater (Eq. 6, backbone frozen) and its held-out quality"
-rater "$bin" "$out/unified" "$out/data/train" "$out/data/heldout" "$rater_steps" 512
+rater "$bin" "$out/unified" "$out/data/train" "$out/data/heldout" "$rater_steps" 512 \
+  --window "$rater_window"
 stamp
 
 echo "== closed loop, $eval_episodes episodes per task, paired seeds"
 evaluate() {  # ckpt, mode, name
   "$bin" eval --ckpt "$out/$1" --suite "$suite" "${task_args[@]}" --episodes "$eval_episodes" \
-    --mode "$2" --out "$out/eval_$3.json" | tail -n 1
+    --mode "$2" --threshold "$threshold" --out "$out/eval_$3.json" | tail -n 1
 }
 evaluate vanilla sfm a_vanilla_sfm
 evaluate unified sfm b_unified_sfm

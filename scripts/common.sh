@@ -15,10 +15,11 @@ collect_demos() {
     --out "$dir/heldout"
 }
 
-# rater BIN CKPT TRAIN_DIR HELDOUT_DIR STEPS FRAMES: the confidence rater (Eq. 6, backbone frozen)
-# on the training demos, then its quality (AUROC, SFM vs AFM error) on held-out demos
+# rater BIN CKPT TRAIN_DIR HELDOUT_DIR STEPS FRAMES [TRAIN-RATER FLAGS...]: the confidence rater
+# (Eq. 6, backbone frozen) on the training demos, then its quality (AUROC, SFM vs AFM error) on
+# held-out demos
 rater() {
-  "$1" train-rater --ckpt "$2" --data "$3" --steps "$5"
+  "$1" train-rater --ckpt "$2" --data "$3" --steps "$5" "${@:7}"
   "$1" eval-rater --ckpt "$2" --data "$4" --frames "$6"
 }
 
