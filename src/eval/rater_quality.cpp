@@ -61,8 +61,7 @@ RaterQuality evaluate_rater(const RaterQualityOptions& o) {
     torch::Tensor async_mask = low_confidence_mask(conf, o.threshold, window);
     torch::Tensor async_chunk =
         sample_afm(*ck.model, cache, sfm, async_mask, noise2, mc.n_flow_steps);
-    torch::Tensor random_mask = (torch::rand({B, mc.chunk_len}, gen) < 0.5)
-                                    .logical_and(window_mask(B, mc.chunk_len, window));
+    torch::Tensor random_mask = within_window(torch::rand({B, mc.chunk_len}, gen) < 0.5, window);
     torch::Tensor random_chunk =
         sample_afm(*ck.model, cache, sfm, random_mask, noise2, mc.n_flow_steps);
     torch::Tensor async_err = errors_of(async_chunk, batch.actions);
@@ -75,7 +74,7 @@ RaterQuality evaluate_rater(const RaterQualityOptions& o) {
     pos_conf += (conf * w).sum(0).to(torch::kFloat64);
     pos_n += w.sum(0).to(torch::kFloat64);
     // positives: each chunk's k highest-error valid tokens within the rated window
-    const torch::Tensor rated = valid.logical_and(window_mask(B, mc.chunk_len, window));
+    const torch::Tensor rated = within_window(valid, window);
     for (int64_t b = 0; b < B; ++b) {
       torch::Tensor e = err[b].masked_fill(rated[b].logical_not(), -1.0);
       const int64_t n_valid = rated[b].sum().item<int64_t>();

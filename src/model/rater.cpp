@@ -32,18 +32,18 @@ int64_t RaterConfig::window_tokens(int64_t chunk_len) const {
   return window > 0 ? window : chunk_len;
 }
 
-torch::Tensor window_mask(int64_t batch, int64_t chunk_len, int64_t window) {
+torch::Tensor within_window(const torch::Tensor& mask, int64_t window) {
+  AVLA_CHECK(mask.dim() == 2, "rater", "mask has shape {}, expected [B, L]",
+             c10::str(mask.sizes()));
+  const int64_t chunk_len = mask.size(1);
   AVLA_CHECK(window >= 1 && window <= chunk_len, "rater",
              "window of {} tokens outside [1, chunk_len {}]", window, chunk_len);
-  return (torch::arange(chunk_len) < window).unsqueeze(0).expand({batch, chunk_len});
+  return mask.logical_and((torch::arange(chunk_len) < window).unsqueeze(0));
 }
 
 torch::Tensor low_confidence_mask(const torch::Tensor& confidence, double threshold,
                                   int64_t window) {
-  AVLA_CHECK(confidence.dim() == 2, "rater", "confidence has shape {}, expected [B, L]",
-             c10::str(confidence.sizes()));
-  return (confidence < threshold)
-      .logical_and(window_mask(confidence.size(0), confidence.size(1), window));
+  return within_window(confidence < threshold, window);
 }
 
 void check_label_space(const std::string& label_space) {

@@ -36,8 +36,8 @@ struct RaterConfig {
   int64_t window_tokens(int64_t chunk_len) const;
 };
 
-// (B, L) bool: true on the chunk's first `window` tokens of every row (window in 1 .. L)
-torch::Tensor window_mask(int64_t batch, int64_t chunk_len, int64_t window);
+// mask (B, L) bool -> (B, L) bool: mask where l < window, false past it (window in 1 .. L)
+torch::Tensor within_window(const torch::Tensor& mask, int64_t window);
 
 // eq. 3 within the window: m_l = 1{p_l < threshold} for l < window, else 0. confidence (B, L)
 torch::Tensor low_confidence_mask(const torch::Tensor& confidence, double threshold,

@@ -169,10 +169,8 @@ std::vector<ActResult> Policy::act_batch(const std::vector<Observation>& obs,
   const int64_t window = mask_window(options);
   torch::Tensor mask = torch::zeros({B, L}, torch::kBool);
   if (options.mode == ActMode::Random) {
-    mask = (per_row([&](at::Generator& g) {
-              return torch::rand({1, L}, g);
-            }) < options.random_mask_prob)
-               .logical_and(window_mask(B, L, window));
+    const torch::Tensor draws = per_row([&](at::Generator& g) { return torch::rand({1, L}, g); });
+    mask = within_window(draws < options.random_mask_prob, window);
   } else if (options.mode == ActMode::Async) {
     mask = low_confidence_mask(confidence, options.threshold, window);  // eq. 3
   }

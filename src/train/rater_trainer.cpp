@@ -96,8 +96,7 @@ RaterTrainResult train_rater(const RaterTrainOptions& options) {
     KvCache cache;
     // the tokens rated: valid ones within the rater's window
     torch::Tensor sfm, labels;
-    const torch::Tensor valid =
-        (batch.valid > 0.5).logical_and(window_mask(batch.valid.size(0), mc.chunk_len, window));
+    const torch::Tensor valid = within_window(batch.valid > 0.5, window);
     {
       torch::NoGradGuard no_grad;
       cache = ck.model->encode_prefix(batch.obs);

@@ -50,9 +50,10 @@ TEST(RaterLabels, TheWindowMasksOnlyTheChunksFirstTokens) {
       torch::equal(low_confidence_mask(conf, 0.5, 2),
                    torch::tensor({{true, false, false, false}, {false, true, false, false}})));
   EXPECT_TRUE(torch::equal(low_confidence_mask(conf, 0.5, 4), conf < 0.5));  // the whole chunk
-  EXPECT_TRUE(torch::equal(window_mask(1, 3, 1), torch::tensor({{true, false, false}})));
-  test::expect_error([&] { window_mask(1, 3, 4); }, {"[rater]", "window of 4", "chunk_len 3"});
-  test::expect_error([&] { window_mask(1, 3, 0); }, {"[rater]", "window of 0"});
+  const auto all3 = torch::ones({1, 3}, torch::kBool);
+  EXPECT_TRUE(torch::equal(within_window(all3, 1), torch::tensor({{true, false, false}})));
+  test::expect_error([&] { within_window(all3, 4); }, {"[rater]", "window of 4", "chunk_len 3"});
+  test::expect_error([&] { within_window(all3, 0); }, {"[rater]", "window of 0"});
   // a config's window: 0 is the whole chunk; longer than the chunk is an error naming both
   RaterConfig c;
   EXPECT_EQ(c.window_tokens(10), 10);
