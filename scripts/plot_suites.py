@@ -1,0 +1,48 @@
+#!/usr/bin/python3
+"""Average closed-loop success per suite and mode, with 95 % Wilson intervals and the 60 % target.
+usage: plot_suites.py OUT.png SUITE:MODE:EVAL.json [SUITE:MODE:EVAL.json ...]
+(the eval JSONs that `asyncvla eval --out` writes; MODE is the bar's label, e.g. "sfm")"""
+import json
+import sys
+
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+out, specs = sys.argv[1], sys.argv[2:]
+if not specs:
+    sys.exit(__doc__)
+suites, modes, cells = [], [], {}
+for spec in specs:
+    suite, mode, path = spec.split(":", 2)
+    avg = json.load(open(path))["average"]
+    suites += [suite] if suite not in suites else []
+    modes += [mode] if mode not in modes else []
+    cells[(suite, mode)] = avg
+
+x = np.arange(len(suites))
+width = 0.8 / len(modes)
+fig, ax = plt.subplots(figsize=(9, 4.2))
+for i, mode in enumerate(modes):
+    pos, rate, lo, hi = [], [], [], []
+    for j, suite in enumerate(suites):
+        if (suite, mode) not in cells:
+            continue
+        a = cells[(suite, mode)]
+        pos.append(x[j] + (i - (len(modes) - 1) / 2) * width)
+        rate.append(100 * a["success_rate"])
+        lo.append(100 * (a["success_rate"] - a["wilson_low"]))
+        hi.append(100 * (a["wilson_high"] - a["success_rate"]))
+    ax.bar(pos, rate, width, yerr=[lo, hi], capsize=2, label=mode)
+ax.axhline(60, color="k", linestyle="--", linewidth=1, label="target 60 %")
+ax.set_xticks(x)
+ax.set_xticklabels([f"{s}\n({cells[(s, modes[0])]['episodes']} episodes)"
+                    if (s, modes[0]) in cells else s for s in suites])
+ax.set_ylabel("closed-loop success (%)")
+ax.set_ylim(0, 100)
+ax.set_title("held-out seeds, paired episodes per suite, 95% Wilson intervals")
+ax.legend(fontsize=8, loc="upper right", ncol=2)
+fig.tight_layout()
+fig.savefig(out, dpi=110)
+print(f"wrote {out}")
