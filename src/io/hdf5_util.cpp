@@ -1,5 +1,7 @@
 #include "io/hdf5_util.h"
 
+#include <unistd.h>
+
 #include "util/error.h"
 
 namespace avla {
@@ -7,6 +9,13 @@ namespace avla {
 namespace {
 
 constexpr const char* kComponent = "hdf5";
+
+// the most bytes one dataset may take once read: this machine's physical memory
+uint64_t hdf5_max_dataset_bytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page <= 0) return uint64_t{1} << 40;
+  return static_cast<uint64_t>(pages) * static_cast<uint64_t>(page);
+}
 
 H5::PredType native_type(torch::ScalarType dtype) {
   switch (dtype) {
@@ -71,6 +80,16 @@ torch::Tensor hdf5_read(const H5::H5Location& loc, const std::string& path, torc
     H5T_class_t cls = ds.getTypeClass();
     AVLA_CHECK(cls == H5T_INTEGER || cls == H5T_FLOAT, kComponent,
                "{}: dataset '{}' is not numeric", file, path);
+    // the dims come from the file: bound the bytes before allocating (a corrupt dataspace can
+    // ask for petabytes, and LibTorch's own out-of-memory error names neither file nor dataset)
+    const uint64_t limit = hdf5_max_dataset_bytes();
+    uint64_t bytes = c10::elementSize(dtype);
+    for (const hsize_t d : dims) {
+      AVLA_CHECK(!__builtin_mul_overflow(bytes, d, &bytes) && bytes <= limit, kComponent,
+                 "{}: dataset '{}' of shape {} would take more than {} bytes (this machine's "
+                 "memory)",
+                 file, path, c10::str(c10::IntArrayRef(shape)), limit);
+    }
     torch::Tensor out = torch::empty(shape, torch::TensorOptions().dtype(dtype));
     if (out.numel() > 0) ds.read(out.data_ptr(), native_type(dtype));
     return out;

@@ -6,9 +6,11 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "data/libero_file.h"
 #include "fuzz/fuzz_targets.h"
 #include "io/atomic_file.h"
 #include "test_util.h"
+#include "util/error.h"
 
 namespace avla::fuzz {
 namespace {
@@ -57,6 +59,23 @@ TEST(Fuzz, RegressionInputsReplayWithoutCrashing) {
     }
   }
   std::printf("replayed %d regression inputs\n", replayed);
+}
+
+TEST(Fuzz, ADataspaceOfPetabytesIsRefusedNamingFileAndDataset) {
+  // found by the 2026-11-30 libero campaign: the dims asked LibTorch for 1.8e17 bytes, whose own
+  // error named neither the file nor the dataset
+  const std::string bytes =
+      read_file(fuzz_dir / "regressions" / "libero" / "dataspace_of_petabytes.hdf5");
+  try {
+    read_libero_image(bytes, "petabytes.hdf5");
+    FAIL() << "a dataset of petabytes was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(
+                  "petabytes.hdf5: dataset 'data/demo_0/obs/agentview_rgb' of shape "
+                  "[3, 8, 2533274790395912, 3] would take more than"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(Fuzz, TruncatedAndBitFlippedSeedsAreRefusedCleanly) {
