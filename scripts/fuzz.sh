@@ -28,7 +28,7 @@ cmake --build "$build" -j"$(nproc)" --target "${targets[@]/#/fuzz_}"
 # (a finding that reproduces at start-up, or a killed fuzzer, would otherwise spin).
 libero_restart_loop() {
   local bin=$1 corpus=$2 crashes=$3 want=$4 seconds=$5 out=$6
-  local total=0 restarts=0 quick=0 start now n limit
+  local total=0 restarts=0 quick=0 stopped start now n limit
   start=$(date +%s)
   : > "$out"
   while [ "$total" -lt "$want" ]; do
@@ -47,10 +47,12 @@ libero_restart_loop() {
     n=${n:-0}
     grep -E 'ERROR|SUMMARY|Test unit written|DONE' "$out.part" >> "$out" || true
     total=$((total + n))
-    grep -q 'Test unit written' "$out.part" && restarts=$((restarts + 1))
+    stopped=0
+    grep -q 'Test unit written' "$out.part" && stopped=1
+    restarts=$((restarts + stopped))
     if [ "$n" -lt 100 ]; then quick=$((quick + 1)); else quick=0; fi
     [ "$quick" -ge 3 ] && { echo "restart loop: three stops in a row at start-up" >> "$out"; break; }
-    if ! grep -q 'Test unit written' "$out.part" && [ -n "$seconds" ]; then break; fi
+    if [ "$stopped" -eq 0 ] && [ -n "$seconds" ]; then break; fi
   done
   rm -f "$out.part"
   echo "restart loop: $total runs, $restarts restarts" >> "$out"

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "util/error.h"
+#include "util/shape_bytes.h"
 
 namespace avla {
 
@@ -83,13 +84,10 @@ torch::Tensor hdf5_read(const H5::H5Location& loc, const std::string& path, torc
     // the dims come from the file: bound the bytes before allocating (a corrupt dataspace can
     // ask for petabytes, and LibTorch's own out-of-memory error names neither file nor dataset)
     const uint64_t limit = hdf5_max_dataset_bytes();
-    uint64_t bytes = c10::elementSize(dtype);
-    for (const hsize_t d : dims) {
-      AVLA_CHECK(!__builtin_mul_overflow(bytes, d, &bytes) && bytes <= limit, kComponent,
-                 "{}: dataset '{}' of shape {} would take more than {} bytes (this machine's "
-                 "memory)",
-                 file, path, c10::str(c10::IntArrayRef(shape)), limit);
-    }
+    const std::optional<uint64_t> bytes = shape_bytes(shape, c10::elementSize(dtype));
+    AVLA_CHECK(bytes && *bytes <= limit, kComponent,
+               "{}: dataset '{}' of shape {} would take more than {} bytes (this machine's memory)",
+               file, path, c10::str(c10::IntArrayRef(shape)), limit);
     torch::Tensor out = torch::empty(shape, torch::TensorOptions().dtype(dtype));
     if (out.numel() > 0) ds.read(out.data_ptr(), native_type(dtype));
     return out;

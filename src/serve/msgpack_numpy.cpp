@@ -1,10 +1,10 @@
 #include "serve/msgpack_numpy.h"
 
-#include <algorithm>
 #include <cstring>
 #include <msgpack.hpp>
 
 #include "util/error.h"
+#include "util/shape_bytes.h"
 
 namespace avla {
 
@@ -97,13 +97,7 @@ NdArray decode_ndarray(const msgpack::object& map, const std::string& what) {
   }
   a.data = as_string(*data);
   // numel * itemsize, with an overflow (a shape no message can hold) kept apart from a match
-  const bool empty = std::find(a.shape.begin(), a.shape.end(), 0) != a.shape.end();
-  uint64_t expected = empty ? 0 : itemsize;
-  bool overflow = false;
-  for (int64_t d : a.shape) {
-    overflow = overflow || __builtin_mul_overflow(expected, static_cast<uint64_t>(d), &expected);
-  }
-  if (overflow) expected = UINT64_MAX;
+  const uint64_t expected = shape_bytes(a.shape, itemsize).value_or(UINT64_MAX);
   AVLA_CHECK(expected == a.data.size(), "msgpack",
              "{}: ndarray has {} data bytes, but shape {} of dtype {} needs {}", what,
              a.data.size(), fmt::format("[{}]", fmt::join(a.shape, ", ")), a.dtype,
