@@ -77,6 +77,59 @@ TEST(LiberoFile, BrokenFilesAreErrors) {
                      {"'data/demo_0/actions' has shape [4, 5], expected [*, 7]"});
 }
 
+// replaces dataset `path` of an hdf5 file with one of `dims` whose first `written` rows are
+// written (chunked by row when `chunked`, contiguous otherwise), like a file truncated mid-write
+void replace_with_partly_written(const std::string& file, const std::string& path,
+                                 std::vector<hsize_t> dims, hsize_t written, bool chunked) {
+  H5::H5File f(file, H5F_ACC_RDWR);
+  f.unlink(path);
+  H5::DSetCreatPropList props;
+  if (chunked) {
+    std::vector<hsize_t> chunk = dims;
+    chunk[0] = 1;
+    props.setChunk(static_cast<int>(chunk.size()), chunk.data());
+    props.setDeflate(4);
+  }
+  H5::DataSpace space(static_cast<int>(dims.size()), dims.data());
+  H5::DataSet ds = f.createDataSet(path, H5::PredType::NATIVE_UINT8, space, props);
+  if (written == 0) return;
+  std::vector<hsize_t> count = dims, start(dims.size(), 0);
+  count[0] = written;
+  space.selectHyperslab(H5S_SELECT_SET, count.data(), start.data());
+  H5::DataSpace mem(static_cast<int>(count.size()), count.data());
+  hsize_t n = 1;
+  for (hsize_t c : count) n *= c;
+  std::vector<uint8_t> bytes(n, 7);
+  ds.write(bytes.data(), H5::PredType::NATIVE_UINT8, mem, space);
+}
+
+// fuzz_libero found a 32 KB file whose image dataset declares 4.8 GB but stores 3 chunks; libhdf5
+// fills the rest with the fill value, so reading it took 23 GB of memory. a dataset must store all
+// it declares (a truncated write is the honest way to get such a file)
+TEST(LiberoFile, ADatasetThatDeclaresMoreThanTheFileStoresIsRefused) {
+  const std::string dir = test::temp_dir("libero_unstored");
+  const std::string chunked = write_file(dir, "c.hdf5", {counting_demo(5, 8)}, "x");
+  replace_with_partly_written(chunked, "data/demo_0/obs/agentview_rgb", {5, 8, 8, 3}, 2, true);
+  test::expect_error([&] { read_libero_file(chunked); },
+                     {"[hdf5]", "c.hdf5",
+                      "dataset 'data/demo_0/obs/agentview_rgb' stores 2 of the 5 "
+                      "chunks its shape spans",
+                      "never written"});
+  const std::string contiguous = write_file(dir, "k.hdf5", {counting_demo(5, 8)}, "x");
+  replace_with_partly_written(contiguous, "data/demo_0/obs/eye_in_hand_rgb", {5, 8, 8, 3}, 0,
+                              false);
+  test::expect_error([&] { read_libero_file(contiguous); },
+                     {"[hdf5]", "k.hdf5",
+                      "dataset 'data/demo_0/obs/eye_in_hand_rgb' stores 0 of "
+                      "its 960 bytes"});
+  // every chunk written, even if the data compresses to almost nothing, reads as before
+  const std::string whole = write_file(dir, "w.hdf5", {counting_demo(5, 8)}, "x");
+  replace_with_partly_written(whole, "data/demo_0/obs/agentview_rgb", {5, 8, 8, 3}, 5, true);
+  EXPECT_EQ(read_libero_file(whole).demos.at(0).agentview_rgb.sum().item<int64_t>(),
+            5 * 8 * 8 * 3 * 7);
+  std::filesystem::remove_all(dir);
+}
+
 // fuzz_libero found files on which libhdf5 1.10 itself loops forever (H5HG_read on a global heap
 // that never ends); the guard's child is killed at ASYNCVLA_HDF5_GUARD_TIMEOUT and the file refused
 TEST(LiberoFile, AFileThatLoopsLibhdf5ForeverIsRefusedAtTheGuardsDeadline) {

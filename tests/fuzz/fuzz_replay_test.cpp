@@ -70,6 +70,17 @@ TEST(Fuzz, ADataspaceOfPetabytesIsRefusedNamingFileAndDataset) {
                       "[3, 8, 2533274790395912, 3] would take more than"});
 }
 
+TEST(Fuzz, ADatasetThatStoresKilobytesOfItsGigabytesIsRefusedBeforeReading) {
+  // found by the 2026-11-30 libero campaign (an out-of-memory stop): 32 KB whose image dataset
+  // declares [3, 67108872, 8, 3] but stores 3 chunks. libhdf5 filled the rest with the fill value,
+  // and `asyncvla train` on it grew to 23 GB of memory on a 24 GB machine
+  const std::string bytes =
+      read_file(fuzz_dir / "regressions" / "libero" / "declares_gigabytes_stores_kilobytes.hdf5");
+  test::expect_error([&] { read_libero_image(bytes, "sparse.hdf5"); },
+                     {"sparse.hdf5: dataset 'data/demo_1/obs/agentview_rgb' stores 3 of the "
+                      "25165827 chunks its shape spans"});
+}
+
 TEST(Fuzz, TruncatedAndBitFlippedSeedsAreRefusedCleanly) {
   // every prefix of every seed, and one flipped byte at a stride: refused with avla::Error or
   // accepted with its invariants intact (a crash or another exception fails the whole binary)
