@@ -129,7 +129,9 @@ torch::Tensor hdf5_read(const H5::H5Location& loc, const std::string& path, torc
     // ask for petabytes, and LibTorch's own out-of-memory error names neither file nor dataset)
     const uint64_t limit = hdf5_max_dataset_bytes();
     const std::optional<uint64_t> bytes = shape_bytes(shape, c10::elementSize(dtype));
-    AVLA_CHECK(bytes && *bytes <= limit, kComponent,
+    AVLA_CHECK(bytes, kComponent, "{}: dataset '{}' has shape {}, whose size overflows 64 bits",
+               file, path, c10::str(c10::IntArrayRef(shape)));
+    AVLA_CHECK(*bytes <= limit, kComponent,
                "{}: dataset '{}' of shape {} would take more than {} bytes (this machine's memory)",
                file, path, c10::str(c10::IntArrayRef(shape)), limit);
     if (*bytes > 0) check_stored(ds, dims, path, file);

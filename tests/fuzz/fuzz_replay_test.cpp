@@ -81,6 +81,17 @@ TEST(Fuzz, ADatasetThatStoresKilobytesOfItsGigabytesIsRefusedBeforeReading) {
                       "25165827 chunks its shape spans"});
 }
 
+TEST(Fuzz, AnEmptyDataspaceWhoseOtherDimsOverflowIsRefusedNamingFileAndDataset) {
+  // found by the 2026-11-30 libero campaign after the size check counted any shape with a 0 dim
+  // as 0 bytes: LibTorch refused [3, 9222772664260558856, 0, 3] with its own error, inside the
+  // reading child, which the user saw as "the HDF5 library failed reading this file (exit 4)"
+  const std::string bytes =
+      read_file(fuzz_dir / "regressions" / "libero" / "empty_dataspace_whose_dims_overflow.hdf5");
+  test::expect_error([&] { read_libero_image(bytes, "overflow.hdf5"); },
+                     {"overflow.hdf5: dataset 'data/demo_0/obs/agentview_rgb' has shape "
+                      "[3, 9222772664260558856, 0, 3], whose size overflows 64 bits"});
+}
+
 TEST(Fuzz, TruncatedAndBitFlippedSeedsAreRefusedCleanly) {
   // every prefix of every seed, and one flipped byte at a stride: refused with avla::Error or
   // accepted with its invariants intact (a crash or another exception fails the whole binary)
