@@ -34,6 +34,7 @@ def frame_owner(line):
 
 
 def raw_frames(lines):
+    """(function, raw line) of each frame of the first stack in lines."""
     out, started = [], False
     for line in lines:
         if re.match(r"^\s*#\d+ 0x", line):
@@ -61,13 +62,9 @@ def triage(binary, path):
     kind = re.sub(r"\s*\(.*", "", summary.replace("SUMMARY: ", "")) or "exit %d" % rc
     kind = re.sub(r" on (unknown )?address.*", "", kind)
     kind = re.sub(r"(SEGV|deadly signal).*", r"\1", kind)
-    # the stack that matters: after the report line (after "Live Heap Allocations" for oom)
-    start = 0
-    for i, l in enumerate(lines):
-        if "ERROR:" in l or "Live Heap Allocations" in l or "runtime error" in l:
-            start = i
-            if "Live Heap" in l or "ERROR:" in l:
-                break
+    # the stack that matters is the first after the report line (for an out-of-memory stop
+    # without one, the largest live heap context, which libFuzzer prints first)
+    start = next((i for i, l in enumerate(lines) if "ERROR:" in l or "runtime error" in l), 0)
     frames = raw_frames(lines[start:])
     owner, ours = "unknown", ""
     for func, line in frames:
