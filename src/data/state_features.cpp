@@ -29,6 +29,15 @@ std::array<double, state_feature_dim> state_features(const std::array<double, ra
           raw[6],  raw[7]};           // fingers
 }
 
+std::string state_feature_name(int i) {
+  static const char* xyz[3] = {"x", "y", "z"};
+  if (i >= 0 && i < 3) return std::string("ee position ") + xyz[i];
+  if (i >= 3 && i < 9)
+    return "ee rotation column " + std::to_string((i - 3) / 3) + " " + xyz[(i - 3) % 3];
+  if (i >= 9 && i < state_feature_dim) return "finger " + std::to_string(i - 9);
+  return "object state " + std::to_string(i - state_feature_dim);
+}
+
 int privileged_dims(int state_dim) {
   AVLA_CHECK(state_dim == state_feature_dim || state_dim == state_feature_dim + object_state_dim,
              "state",

@@ -17,6 +17,7 @@
 #include <torch/torch.h>
 
 #include <array>
+#include <string>
 
 #include "data/object_state.h"
 
@@ -27,6 +28,10 @@ constexpr int state_feature_dim = 11;
 
 // the privileged dims a model with this state_dim takes: 0 or object_state_dim; others are errors
 int privileged_dims(int state_dim);
+
+// what feature i is, for error messages: "ee position z", "ee rotation column 1 y", "finger 0",
+// "object state 4"
+std::string state_feature_name(int i);
 
 // one state: raw (8) -> features (11)
 std::array<double, state_feature_dim> state_features(const std::array<double, raw_state_dim>& raw);

@@ -63,6 +63,29 @@ bool Policy::privileged_state() const {
   return privileged_dims(ck_.config.model.state_dim) > 0;
 }
 
+// a state feature this many of the checkpoint's standard deviations from its training mean is
+// another unit or a broken sensor, not an observation (a robot's own workspace stays within tens);
+// past float32's range it would also reach the model as Inf
+constexpr double kMaxStateStds = 1000.0;
+
+torch::Tensor Policy::normalized_state(const torch::Tensor& raw) const {
+  const torch::Tensor features = state_features(raw);                 // (state_dim) float32
+  const torch::Tensor z = ck_.normalizer.state.normalize(features);   // (state_dim)
+  const torch::Tensor off = z.abs().le(kMaxStateStds).logical_not();  // NaN and Inf too
+  if (off.any().item<bool>()) {
+    const int64_t i = off.nonzero()[0][0].item<int64_t>();
+    const NormStats& stats = ck_.normalizer.state;
+    fail("policy",
+         "observation.state is out of range: feature {} ({}) is {:.6g}, {:.3g} standard deviations "
+         "from the training mean {:.4g} (std {:.3g}) of checkpoint '{}'; more than {:g} means "
+         "another unit or a broken sensor",
+         i, state_feature_name(static_cast<int>(i)), features[i].item<double>(),
+         z[i].abs().item<double>(), stats.mean[i].item<double>(), stats.std[i].item<double>(), dir_,
+         kMaxStateStds);
+  }
+  return z;
+}
+
 ObservationBatch Policy::prepare(const Observation& obs) const {
   const ModelConfig& mc = ck_.config.model;
   AVLA_CHECK(static_cast<int>(obs.images.size()) == mc.n_cam, "policy",
@@ -89,7 +112,7 @@ ObservationBatch Policy::prepare(const Observation& obs) const {
              "observation.state contains NaN or Inf");
   ObservationBatch batch;
   batch.images = torch::stack(cams, 1);  // (1, n_cam, 3, S, S)
-  batch.state = ck_.normalizer.state.normalize(state_features(obs.state)).unsqueeze(0);
+  batch.state = normalized_state(obs.state).unsqueeze(0);
   std::tie(batch.tokens, batch.token_mask) =
       token_tensors(ck_.tokenizer->encode(obs.instruction, mc.max_text_len));
   return batch;

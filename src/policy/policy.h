@@ -92,6 +92,10 @@ class Policy {
   void check_options(const ActOptions& options) const;
 
  private:
+  // raw state (8 [+ privileged]) -> normalized features (state_dim); a feature more than
+  // kMaxStateStds from the training mean (or not finite) is an error naming it
+  torch::Tensor normalized_state(const torch::Tensor& raw) const;
+
   std::string dir_;
   Checkpoint ck_;
   ConfidenceRater rater_{nullptr};  // loaded when the checkpoint has rater.safetensors

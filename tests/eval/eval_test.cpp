@@ -206,6 +206,33 @@ TEST(Eval, PrivilegedStateRunTrainsOnObjectStatesAndEvaluates) {
                      {"[policy]", "observation.state has shape [33]", "expected [8]"});
 }
 
+// fuzz_request found a finite state (-5.7e37 in ee position z) whose normalized feature
+// overflowed float32 to -Inf and reached the model; a state this far from the training data is
+// refused, naming the feature
+TEST(Eval, AStateFarOutsideTheTrainingRangeIsRefusedNamingTheFeature) {
+  Policy policy(test::tiny_run().ckpt);
+  const LiberoFile f = read_libero_file(expand_data_paths({test::tiny_run().data})[0]);
+  Observation obs = demo_observation(f.demos[0], 0, f.language_instruction, 0, false);
+  EXPECT_TRUE(torch::isfinite(policy.prepare(obs).state).all().item<bool>());
+  for (double far : {-5.7e37, 1e300, 1e6}) {
+    Observation bad = obs;
+    bad.state = obs.state.to(torch::kFloat64);  // as a server request's '<f8' state
+    bad.state[2] = far;
+    test::expect_error([&] { policy.prepare(bad); },
+                       {"[policy]", "observation.state is out of range: feature 2 (ee position z)",
+                        "standard deviations from the training mean", "another unit"});
+  }
+  Observation finger = obs;
+  finger.state = obs.state.clone();
+  finger.state[7] = 1e9;
+  test::expect_error([&] { policy.prepare(finger); }, {"feature 10 (finger 1)"});
+  // 20 cm off in x is far outside a tabletop demo, but a position, not another unit: accepted
+  Observation near = obs;
+  near.state = obs.state.clone();
+  near.state[0] = obs.state[0].item<double>() + 0.2;
+  EXPECT_TRUE(torch::isfinite(policy.prepare(near).state).all().item<bool>());
+}
+
 TEST(Eval, LockstepBatchesGiveTheOneAtATimeEpisodes) {
   const test::TinyRun& run = test::tiny_run();
   const std::string dir = test::temp_dir("eval_lockstep");
