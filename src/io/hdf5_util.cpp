@@ -41,7 +41,8 @@ H5::PredType native_type(torch::ScalarType dtype) {
 // a contiguous one every byte. otherwise libhdf5 fills the gaps with the fill value, and a few
 // kilobytes of a corrupt (or truncated) file become gigabytes of memory. external raw files (data
 // outside the HDF5 file, at paths the file names) are refused too.
-void check_stored(const H5::DataSet& ds, const std::vector<hsize_t>& dims, const std::string& path,
+void check_stored(const H5::DataSet& ds, const H5::DataSpace& space,
+                  const std::vector<int64_t>& shape, const std::string& path,
                   const std::string& file) {
   H5::DSetCreatPropList props = ds.getCreatePlist();
   AVLA_CHECK(H5Pget_external_count(props.getId()) <= 0, kComponent,
@@ -51,19 +52,18 @@ void check_stored(const H5::DataSet& ds, const std::vector<hsize_t>& dims, const
     const int rank = props.getChunk(0, nullptr);
     std::vector<hsize_t> chunk(static_cast<size_t>(rank));
     props.getChunk(rank, chunk.data());
-    AVLA_CHECK(rank == static_cast<int>(dims.size()), kComponent,
+    AVLA_CHECK(rank == static_cast<int>(shape.size()), kComponent,
                "{}: dataset '{}' has chunks of rank {} for a dataspace of rank {}", file, path,
-               rank, dims.size());
+               rank, shape.size());
     // the number of chunks the dataspace spans (no overflow: each factor is at most its dim,
     // and the dims' product was bounded by the caller)
     hsize_t want = 1;
-    for (size_t i = 0; i < dims.size(); ++i) {
+    for (size_t i = 0; i < shape.size(); ++i) {
       AVLA_CHECK(chunk[i] > 0, kComponent, "{}: dataset '{}' has a chunk dim of 0", file, path);
-      want *= (dims[i] + chunk[i] - 1) / chunk[i];
+      want *= (static_cast<hsize_t>(shape[i]) + chunk[i] - 1) / chunk[i];
     }
     // (libhdf5 1.10's H5S_ALL is broken here, its own docs say: pass the dataset's dataspace)
     hsize_t have = 0;
-    const H5::DataSpace space = ds.getSpace();
     AVLA_CHECK(H5Dget_num_chunks(ds.getId(), space.getId(), &have) >= 0, kComponent,
                "{}: dataset '{}': cannot count its chunks", file, path);
     AVLA_CHECK(have == want, kComponent,
@@ -71,7 +71,6 @@ void check_stored(const H5::DataSet& ds, const std::vector<hsize_t>& dims, const
                "written (a truncated or corrupt file)",
                file, path, have, want);
   } else if (layout == H5D_CONTIGUOUS) {
-    std::vector<int64_t> shape(dims.begin(), dims.end());
     const std::optional<uint64_t> want = shape_bytes(shape, ds.getDataType().getSize());
     const hsize_t have = ds.getStorageSize();
     AVLA_CHECK(want && have == *want, kComponent,
@@ -134,7 +133,7 @@ torch::Tensor hdf5_read(const H5::H5Location& loc, const std::string& path, torc
     AVLA_CHECK(*bytes <= limit, kComponent,
                "{}: dataset '{}' of shape {} would take more than {} bytes (this machine's memory)",
                file, path, c10::str(c10::IntArrayRef(shape)), limit);
-    if (*bytes > 0) check_stored(ds, dims, path, file);
+    if (*bytes > 0) check_stored(ds, space, shape, path, file);
     torch::Tensor out = torch::empty(shape, torch::TensorOptions().dtype(dtype));
     if (out.numel() > 0) ds.read(out.data_ptr(), native_type(dtype));
     return out;

@@ -1,6 +1,5 @@
 #pragma once
 
-#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <vector>
@@ -13,16 +12,19 @@ namespace avla {
 // with a 0 in it (its size check multiplies in order), so an empty tensor is no exception here.
 inline std::optional<uint64_t> shape_bytes(const std::vector<int64_t>& shape, uint64_t itemsize) {
   uint64_t bytes = itemsize;
+  bool empty = false;
   for (const int64_t d : shape) {
     if (d < 0) return std::nullopt;
-    if (d == 0) continue;
+    if (d == 0) {
+      empty = true;
+      continue;
+    }
     if (__builtin_mul_overflow(bytes, static_cast<uint64_t>(d), &bytes) ||
         bytes > static_cast<uint64_t>(INT64_MAX)) {
       return std::nullopt;
     }
   }
-  if (std::find(shape.begin(), shape.end(), 0) != shape.end()) return uint64_t{0};
-  return bytes;
+  return empty ? uint64_t{0} : bytes;
 }
 
 }  // namespace avla

@@ -60,36 +60,38 @@ TEST(Fuzz, RegressionInputsReplayWithoutCrashing) {
   std::printf("replayed %d regression inputs\n", replayed);
 }
 
+// a libero regression input, read from memory as `name`, is refused with an error holding
+// `expected`
+void expect_libero_input_refused(const std::string& input, const std::string& name,
+                                 const std::string& expected) {
+  const std::string bytes = read_file(fuzz_dir / "regressions" / "libero" / input);
+  test::expect_error([&] { read_libero_image(bytes, name); }, {expected});
+}
+
 TEST(Fuzz, ADataspaceOfPetabytesIsRefusedNamingFileAndDataset) {
   // found by the 2026-11-30 libero campaign: the dims asked LibTorch for 1.8e17 bytes, whose own
   // error named neither the file nor the dataset
-  const std::string bytes =
-      read_file(fuzz_dir / "regressions" / "libero" / "dataspace_of_petabytes.hdf5");
-  test::expect_error([&] { read_libero_image(bytes, "petabytes.hdf5"); },
-                     {"petabytes.hdf5: dataset 'data/demo_0/obs/agentview_rgb' of shape "
-                      "[3, 8, 2533274790395912, 3] would take more than"});
+  expect_libero_input_refused("dataspace_of_petabytes.hdf5", "petabytes.hdf5",
+                              "petabytes.hdf5: dataset 'data/demo_0/obs/agentview_rgb' of shape "
+                              "[3, 8, 2533274790395912, 3] would take more than");
 }
 
 TEST(Fuzz, ADatasetThatStoresKilobytesOfItsGigabytesIsRefusedBeforeReading) {
   // found by the 2026-11-30 libero campaign (an out-of-memory stop): 32 KB whose image dataset
   // declares [3, 67108872, 8, 3] but stores 3 chunks. libhdf5 filled the rest with the fill value,
   // and `asyncvla train` on it grew to 23 GB of memory on a 24 GB machine
-  const std::string bytes =
-      read_file(fuzz_dir / "regressions" / "libero" / "declares_gigabytes_stores_kilobytes.hdf5");
-  test::expect_error([&] { read_libero_image(bytes, "sparse.hdf5"); },
-                     {"sparse.hdf5: dataset 'data/demo_1/obs/agentview_rgb' stores 3 of the "
-                      "25165827 chunks its shape spans"});
+  expect_libero_input_refused("declares_gigabytes_stores_kilobytes.hdf5", "sparse.hdf5",
+                              "sparse.hdf5: dataset 'data/demo_1/obs/agentview_rgb' stores 3 of "
+                              "the 25165827 chunks its shape spans");
 }
 
 TEST(Fuzz, AnEmptyDataspaceWhoseOtherDimsOverflowIsRefusedNamingFileAndDataset) {
   // found by the 2026-11-30 libero campaign after the size check counted any shape with a 0 dim
   // as 0 bytes: LibTorch refused [3, 9222772664260558856, 0, 3] with its own error, inside the
   // reading child, which the user saw as "the HDF5 library failed reading this file (exit 4)"
-  const std::string bytes =
-      read_file(fuzz_dir / "regressions" / "libero" / "empty_dataspace_whose_dims_overflow.hdf5");
-  test::expect_error([&] { read_libero_image(bytes, "overflow.hdf5"); },
-                     {"overflow.hdf5: dataset 'data/demo_0/obs/agentview_rgb' has shape "
-                      "[3, 9222772664260558856, 0, 3], whose size overflows 64 bits"});
+  expect_libero_input_refused("empty_dataspace_whose_dims_overflow.hdf5", "overflow.hdf5",
+                              "overflow.hdf5: dataset 'data/demo_0/obs/agentview_rgb' has shape "
+                              "[3, 9222772664260558856, 0, 3], whose size overflows 64 bits");
 }
 
 TEST(Fuzz, TruncatedAndBitFlippedSeedsAreRefusedCleanly) {
