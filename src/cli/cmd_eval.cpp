@@ -44,6 +44,10 @@ Command add_eval_command(CLI::App& app) {
                   "actions executed from each chunk before replanning (0: half the chunk)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--flow-steps", o->flow_steps, "Euler steps per round (0: from config)");
+  cmd->add_option("--noise-scale", o->noise_scale,
+                  "scale of both rounds' starting noise (1: N(0, I) as in the paper; 0: "
+                  "deterministic)")
+      ->check(CLI::Range(0.0, 4.0));
   cmd->add_option("--resolution", o->resolution,
                   "camera image side (0: the checkpoint's training resolution)")
       ->check(CLI::NonNegativeNumber);

@@ -70,6 +70,7 @@ class ChunkSource {
     options_.threshold = o.threshold;
     options_.mask_window = o.mask_window;
     options_.n_steps = o.flow_steps;
+    options_.noise_scale = o.noise_scale;
     options_.binarize_gripper = o.binarize_gripper;
     if (!o.ckpt.empty()) {
       policy_ = std::make_unique<Policy>(o.ckpt);
@@ -81,6 +82,9 @@ class ChunkSource {
       mode = act_mode_name(o.mode);
       return;
     }
+    AVLA_CHECK(o.noise_scale == 1, "eval",
+               "--noise-scale {} has no effect with --server: start the server with it",
+               o.noise_scale);
     client_ = std::make_unique<WsClient>(o.server, o.api_key);
     const ServeMetadata m = decode_metadata(client_->metadata());
     chunk_len = m.chunk_len;                             // 0: a server that does not say
@@ -138,6 +142,7 @@ EvalReport evaluate(const EvalOptions& o) {
   report.threshold = o.server.empty() ? o.threshold : source.threshold;
   report.mask_window = source.mask_window;
   report.replan = replan;
+  report.noise_scale = o.noise_scale;
   ProgressBar bar("eval " + report.mode, static_cast<int64_t>(tasks.size()) * o.episodes);
   Timer timer;
   int done = 0, total_successes = 0;
@@ -297,6 +302,7 @@ nlohmann::json to_json(const EvalReport& r) {
           {"threshold", r.threshold},
           {"mask_window", r.mask_window},
           {"replan", r.replan},
+          {"noise_scale", r.noise_scale},
           {"tasks", tasks},
           {"average",
            {{"successes", r.total.successes},

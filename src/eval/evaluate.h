@@ -27,6 +27,7 @@ struct EvalOptions {
   int mask_window = -1;    // random/async mask only the first N tokens (-1: the rater's; 0: all)
   int replan = 0;          // actions executed per chunk (1 .. chunk_len); 0: half the chunk
   int flow_steps = 0;      // 0: the config's
+  double noise_scale = 1;  // starting noise of both flow rounds (1: the paper's)
   int resolution = 0;      // camera images (0: the checkpoint's image_size; the policy resizes)
   bool binarize_gripper = true;  // policy: gripper command by its sign
   std::string video_dir;         // empty: no videos
@@ -64,6 +65,7 @@ struct EvalReport {
   double threshold = 0;
   int mask_window = 0;  // tokens random/async could mask (0: a server's or a scripted run's)
   int replan = 0;
+  double noise_scale = 1;
   std::vector<TaskResult> tasks;
   TaskResult total;  // pooled over tasks ("average")
   std::vector<EpisodeRecord> episodes;

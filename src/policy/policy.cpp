@@ -1,5 +1,6 @@
 #include "policy/policy.h"
 
+#include <cmath>
 #include <functional>
 
 #include "data/chunk_sampler.h"
@@ -123,6 +124,9 @@ void Policy::check_options(const ActOptions& options) const {
              "mode async needs a confidence rater, but checkpoint '{}' has none "
              "(rater.safetensors); train one with `asyncvla train-rater --ckpt {}`",
              dir_, dir_);
+  AVLA_CHECK(std::isfinite(options.noise_scale) && options.noise_scale >= 0 &&
+                 options.noise_scale <= 4,
+             "policy", "noise scale {} outside [0, 4]", options.noise_scale);
   mask_window(options);
 }
 
@@ -180,7 +184,9 @@ std::vector<ActResult> Policy::act_batch(const std::vector<Observation>& obs,
 
   // round one: sfm from noise
   stage.reset();
-  torch::Tensor noise = per_row([&](at::Generator& g) { return torch::randn({1, L, A}, g); });
+  const double scale = options.noise_scale;
+  torch::Tensor noise =
+      per_row([&](at::Generator& g) { return torch::randn({1, L, A}, g).mul_(scale); });
   torch::Tensor sfm = sample_sfm(*ck_.model, cache, noise, n_steps);  // (B, L, A)
   timings.sfm_ms = stage.elapsed_ms();
 
@@ -204,7 +210,8 @@ std::vector<ActResult> Policy::act_batch(const std::vector<Observation>& obs,
   stage.reset();
   torch::Tensor final_chunk = sfm;
   if (mask.any().item<bool>()) {
-    torch::Tensor noise2 = per_row([&](at::Generator& g) { return torch::randn({1, L, A}, g); });
+    torch::Tensor noise2 =
+        per_row([&](at::Generator& g) { return torch::randn({1, L, A}, g).mul_(scale); });
     final_chunk = sample_afm(*ck_.model, cache, sfm, mask, noise2, n_steps);
   }
   timings.afm_ms = stage.elapsed_ms();

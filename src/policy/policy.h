@@ -48,6 +48,9 @@ struct ActOptions {
   // whole chunk without a rater or with a rater trained on it); 0: the whole chunk
   int mask_window = -1;
   uint64_t seed = 0;  // noise and random masks
+  // scale of the starting noise of both rounds (1: the paper's N(0, I); below 1 samples closer to
+  // the flow's mean path, 0 is deterministic). the generator draws are the same at every scale
+  double noise_scale = 1.0;
   // the executed chunk's last dimension becomes -1 (open) or +1 (close) by its sign, as openvla's
   // libero evaluation does: a predicted 0.4 would otherwise close the fingers with 40 % force
   bool binarize_gripper = true;

@@ -3,6 +3,7 @@
 // unmasked tokens keep their sfm values exactly).
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -213,6 +214,40 @@ TEST(Policy, GripperIsBinarizedOnlyWhenAsked) {
   EXPECT_TRUE(torch::equal(bin.sfm_actions, raw.sfm_actions));
   // the raw chunk is not already binary (else this test could not fail)
   EXPECT_GT((raw.actions.select(1, A - 1).abs() - 1).abs().max().item<float>(), 1e-3);
+}
+
+// the starting noise's scale: 1 is the paper's N(0, I) (the default, bit for bit), 0 makes the
+// chunk a deterministic function of the observation, whatever the seed
+TEST(Policy, NoiseScaleZeroIsDeterministicAndOneIsTheDefault) {
+  const test::TinyRun& run = test::tiny_run();
+  Policy policy(run.ckpt);
+  const Observation obs = test::synthetic_observation(run.data, 3);
+  ActOptions o;
+  o.binarize_gripper = false;
+  auto chunk = [&](uint64_t seed, double scale) {
+    o.seed = seed;
+    o.noise_scale = scale;
+    return policy.act(obs, o).sfm_actions;
+  };
+  ActOptions plain;
+  plain.binarize_gripper = false;
+  plain.seed = 7;
+  EXPECT_TRUE(torch::equal(chunk(7, 1.0), policy.act(obs, plain).sfm_actions));
+  // with noise, seeds differ (so the checks below can fail)
+  EXPECT_GT(test::max_abs_diff(chunk(7, 1.0), chunk(8, 1.0)), 1e-3);
+  EXPECT_TRUE(torch::equal(chunk(7, 0.0), chunk(8, 0.0)));
+  EXPECT_GT(test::max_abs_diff(chunk(7, 0.0), chunk(7, 1.0)), 1e-3);
+  // half the noise lands between: closer to the deterministic chunk than full noise is, on average
+  double half = 0, full = 0;
+  for (uint64_t seed = 0; seed < 8; ++seed) {
+    half += test::max_abs_diff(chunk(seed, 0.5), chunk(seed, 0.0));
+    full += test::max_abs_diff(chunk(seed, 1.0), chunk(seed, 0.0));
+  }
+  EXPECT_LT(half, full);
+  for (double bad : {-0.1, 5.0, std::nan("")}) {
+    o.noise_scale = bad;
+    test::expect_error([&] { policy.act(obs, o); }, {"[policy]", "noise scale", "outside [0, 4]"});
+  }
 }
 
 TEST(Rater, TrainingLowersTheLossAndLeavesTheBackboneBitIdentical) {
