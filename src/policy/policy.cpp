@@ -124,9 +124,9 @@ void Policy::check_options(const ActOptions& options) const {
              "mode async needs a confidence rater, but checkpoint '{}' has none "
              "(rater.safetensors); train one with `asyncvla train-rater --ckpt {}`",
              dir_, dir_);
-  AVLA_CHECK(std::isfinite(options.noise_scale) && options.noise_scale >= 0 &&
-                 options.noise_scale <= 4,
-             "policy", "noise scale {} outside [0, 4]", options.noise_scale);
+  AVLA_CHECK(
+      std::isfinite(options.noise_scale) && options.noise_scale >= 0 && options.noise_scale <= 4,
+      "policy", "noise scale {} outside [0, 4]", options.noise_scale);
   mask_window(options);
 }
 
@@ -184,9 +184,14 @@ std::vector<ActResult> Policy::act_batch(const std::vector<Observation>& obs,
 
   // round one: sfm from noise
   stage.reset();
-  const double scale = options.noise_scale;
-  torch::Tensor noise =
-      per_row([&](at::Generator& g) { return torch::randn({1, L, A}, g).mul_(scale); });
+  // a flow round's starting noise: (B, L, A), each row from its own generator
+  auto draw_noise = [&] {
+    return per_row([&](at::Generator& g) {
+             return torch::randn({1, L, A}, g);
+           })
+        .mul_(options.noise_scale);
+  };
+  torch::Tensor noise = draw_noise();
   torch::Tensor sfm = sample_sfm(*ck_.model, cache, noise, n_steps);  // (B, L, A)
   timings.sfm_ms = stage.elapsed_ms();
 
@@ -210,8 +215,7 @@ std::vector<ActResult> Policy::act_batch(const std::vector<Observation>& obs,
   stage.reset();
   torch::Tensor final_chunk = sfm;
   if (mask.any().item<bool>()) {
-    torch::Tensor noise2 =
-        per_row([&](at::Generator& g) { return torch::randn({1, L, A}, g).mul_(scale); });
+    torch::Tensor noise2 = draw_noise();
     final_chunk = sample_afm(*ck_.model, cache, sfm, mask, noise2, n_steps);
   }
   timings.afm_ms = stage.elapsed_ms();
