@@ -271,6 +271,16 @@ TEST(Eval, BadArgumentsAreClearErrors) {
   const auto [code2, out2] = test::run_cli("eval --ckpt /nonexistent --suite spatial", 2);
   EXPECT_EQ(code2, 1);
   EXPECT_NE(out2.find("error:"), std::string::npos) << out2;
+  // a server samples with its own noise: the flag would silently do nothing, so it is refused
+  // before any connection is tried
+  const auto [code3, out3] =
+      test::run_cli("eval --server ws://127.0.0.1:1 --suite goal --noise-scale 0.5", 2);
+  EXPECT_EQ(code3, 1);
+  EXPECT_NE(out3.find("--noise-scale 0.5 has no effect with --server"), std::string::npos) << out3;
+  const auto [code4, out4] =
+      test::run_cli("eval --ckpt /nonexistent --suite goal --noise-scale 9", 2);
+  EXPECT_NE(code4, 0);
+  EXPECT_NE(out4.find("--noise-scale"), std::string::npos) << out4;
 }
 
 // the success path of closed-loop evaluation, without a trained policy: the scripted expert's
