@@ -47,7 +47,7 @@ Command add_eval_command(CLI::App& app) {
   cmd->add_option("--noise-scale", o->noise_scale,
                   "scale of both rounds' starting noise (1: N(0, I) as in the paper; 0: "
                   "deterministic)")
-      ->check(CLI::Range(0.0, 4.0));
+      ->check(CLI::Range(0.0, kMaxNoiseScale));
   cmd->add_option("--resolution", o->resolution,
                   "camera image side (0: the checkpoint's training resolution)")
       ->check(CLI::NonNegativeNumber);

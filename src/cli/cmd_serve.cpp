@@ -33,7 +33,7 @@ Command add_serve_command(CLI::App& app) {
   cmd->add_option("--noise-scale", a->act.noise_scale,
                   "scale of both rounds' starting noise (1: N(0, I) as in the paper; 0: "
                   "deterministic)")
-      ->check(CLI::Range(0.0, 4.0));
+      ->check(CLI::Range(0.0, kMaxNoiseScale));
   cmd->add_option("--gripper", a->gripper,
                   "binary: gripper command by its sign (-1/+1); continuous: as predicted")
       ->check(CLI::IsMember({"binary", "continuous"}));

@@ -124,9 +124,9 @@ void Policy::check_options(const ActOptions& options) const {
              "mode async needs a confidence rater, but checkpoint '{}' has none "
              "(rater.safetensors); train one with `asyncvla train-rater --ckpt {}`",
              dir_, dir_);
-  AVLA_CHECK(
-      std::isfinite(options.noise_scale) && options.noise_scale >= 0 && options.noise_scale <= 4,
-      "policy", "noise scale {} outside [0, 4]", options.noise_scale);
+  AVLA_CHECK(std::isfinite(options.noise_scale) && options.noise_scale >= 0 &&
+                 options.noise_scale <= kMaxNoiseScale,
+             "policy", "noise scale {} outside [0, {}]", options.noise_scale, kMaxNoiseScale);
   mask_window(options);
 }
 

@@ -39,6 +39,9 @@ Observation demo_observation(const LiberoDemo& demo, int64_t t, const std::strin
 // that rotation sees; its own inverse
 torch::Tensor rotate_image(const torch::Tensor& image, int degrees);
 
+// the largest ActOptions::noise_scale the policy (and the cli flags) accept
+constexpr double kMaxNoiseScale = 4.0;
+
 struct ActOptions {
   ActMode mode = ActMode::Sfm;
   int n_steps = 0;  // 0: the config's n_flow_steps
