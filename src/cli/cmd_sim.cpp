@@ -22,7 +22,8 @@ struct RenderOptions {
   uint64_t seed = 0;
   std::string out;
   int resolution = 256;
-  int frames = 1;  // png: > 1 tiles that many evenly spaced frames of the expert rollout
+  int frames = 1;        // png: > 1 tiles that many evenly spaced frames of the expert rollout
+  double regrasp = 0.0;  // sim::DemoVariation::regrasp
 };
 
 int run_render(const RenderOptions& o) {
@@ -45,7 +46,7 @@ int run_render(const RenderOptions& o) {
     // a contact sheet: evenly spaced frames of the expert rollout, one row each
     std::vector<std::vector<uint8_t>> all = {side_by_side(env.reset(task, o.seed))};
     const auto episode = sim::run_expert(
-        env, task, o.seed, false, 0.0,
+        env, task, o.seed, false, {0.0, o.regrasp},
         [&](const sim::StepResult& r) { all.push_back(side_by_side(r.observation)); });
     const size_t row_bytes = all[0].size();
     std::vector<uint8_t> sheet;
@@ -63,7 +64,7 @@ int run_render(const RenderOptions& o) {
   const auto first = env.reset(task, o.seed);
   video.add_frame(side_by_side(first).data());
   const auto episode = sim::run_expert(
-      env, task, o.seed, false, 0.0,
+      env, task, o.seed, false, {0.0, o.regrasp},
       [&](const sim::StepResult& r) { video.add_frame(side_by_side(r.observation).data()); });
   video.finish();
   log_info("[sim render] {}/{} seed {}: expert {} after {} steps, {} frames -> {}", task.suite,
@@ -78,6 +79,7 @@ struct ExpertsOptions {
   int seeds = 20;
   uint64_t seed = 0;
   bool markdown = false;
+  double regrasp = 0.0;  // sim::DemoVariation::regrasp
 };
 
 // runs each task's expert on seeds [seed, seed + seeds) without rendering; prints a table
@@ -96,7 +98,7 @@ int run_experts(const ExpertsOptions& o) {
     double steps = 0;
     std::vector<uint64_t> failed;
     for (int i = 0; i < o.seeds; ++i) {
-      const auto e = sim::run_expert(env, *task, o.seed + i, false);
+      const auto e = sim::run_expert(env, *task, o.seed + i, false, {0.0, o.regrasp});
       ok += e.success;
       steps += e.steps;
       if (!e.success) failed.push_back(o.seed + i);
@@ -138,6 +140,11 @@ Command add_sim_command(CLI::App& app) {
                 "dart-style data: std of gaussian noise on the executed x/y/z actions (1 = 5 cm); "
                 "the recorded labels stay the expert's")
       ->check(CLI::Range(0.0, 1.0));
+  c->add_option(
+       "--regrasp", collect->regrasp,
+       "regrasp data: probability that a pick's first grasp fails (the object is moved "
+       "out of the closing fingers) and the expert recovers: opens, backs up, grasps again")
+      ->check(CLI::Range(0.0, 1.0));
 
   auto render = std::make_shared<RenderOptions>();
   auto* r = cmd->add_subcommand("render", "render a scene (.png) or an expert rollout (.mp4)");
@@ -149,6 +156,10 @@ Command add_sim_command(CLI::App& app) {
   r->add_option("--frames", render->frames,
                 "png only: tile this many evenly spaced frames of the expert rollout")
       ->check(CLI::Range(1, 64));
+  r->add_option("--regrasp", render->regrasp,
+                "show a regrasp demonstration: probability that the first grasp fails (see "
+                "collect --regrasp)")
+      ->check(CLI::Range(0.0, 1.0));
 
   auto experts = std::make_shared<ExpertsOptions>();
   auto* e = cmd->add_subcommand("experts", "measure each task's scripted expert over seeds");
@@ -157,6 +168,10 @@ Command add_sim_command(CLI::App& app) {
   e->add_option("--seeds", experts->seeds, "episodes per task")->check(CLI::PositiveNumber);
   e->add_option("--seed", experts->seed, "first seed");
   e->add_flag("--markdown", experts->markdown, "print a markdown table");
+  e->add_option("--regrasp", experts->regrasp,
+                "measure the experts on regrasp data: probability that a pick's first grasp "
+                "fails (see collect --regrasp)")
+      ->check(CLI::Range(0.0, 1.0));
 
   return {cmd, [=]() {
             if (c->parsed()) {

@@ -22,19 +22,25 @@ bool is_noop(const Action& action, const Action* previous) {
 }
 
 ExpertEpisode run_expert(Env& env, const Task& task, uint64_t seed, bool record,
-                         double action_noise,
+                         const DemoVariation& variation,
                          const std::function<void(const StepResult&)>& on_step) {
   ExpertEpisode episode;
   SimObservation obs = env.reset(task, seed);
   ExpertConfig expert_config;
   expert_config.scale = env.config().controller;
+  expert_config.regrasp = variation.regrasp;
   Expert expert(task, env.layout(), seed, expert_config);
+  std::mt19937_64 displace_rng(seed ^ 0x9E3779B97F4A7C15ULL);
+  const double action_noise = variation.action_noise;
   Action previous{};
   bool has_previous = false;
   std::mt19937_64 noise_rng(seed ^ 0x5DEECE66DULL);
   std::normal_distribution<double> normal(0.0, 1.0);
   while (true) {
     const Action action = expert.act(env.physics());
+    // a failed grasp the expert asked for: the object leaves the closing fingers
+    const std::string lost = expert.take_grasp_failure();
+    if (!lost.empty()) displace_object(env.physics(), task, lost, displace_rng);
     const bool noop = is_noop(action, has_previous ? &previous : nullptr);
     if (record && !noop) {
       episode.observations.push_back(std::move(obs));
@@ -59,10 +65,13 @@ ExpertEpisode run_expert(Env& env, const Task& task, uint64_t seed, bool record,
     }
     if (r.done) break;
   }
+  episode.regrasps = expert.regrasps();
   return episode;
 }
 
 namespace {
+
+constexpr double regrasp_max_tilt_action = 0.02;
 
 torch::Tensor stack_vectors(const std::vector<std::vector<double>>& rows) {
   const int64_t n = static_cast<int64_t>(rows.size()), d = static_cast<int64_t>(rows[0].size());
@@ -70,6 +79,12 @@ torch::Tensor stack_vectors(const std::vector<std::vector<double>>& rows) {
   auto* p = t.data_ptr<double>();
   for (int64_t i = 0; i < n; ++i) std::copy(rows[i].begin(), rows[i].end(), p + i * d);
   return t;
+}
+
+double max_tilt_action(const ExpertEpisode& e) {
+  double tilt = 0.0;
+  for (const Action& a : e.actions) tilt = std::max({tilt, std::abs(a[3]), std::abs(a[4])});
+  return tilt;
 }
 
 LiberoDemo to_demo(const ExpertEpisode& e) {
@@ -120,6 +135,8 @@ std::vector<std::string> collect_demonstrations(const CollectOptions& options) {
   AVLA_CHECK(options.episodes >= 1, "collect", "--episodes must be >= 1, got {}", options.episodes);
   AVLA_CHECK(options.action_noise >= 0 && options.action_noise <= 1, "collect",
              "--action-noise {} must be in [0, 1]", options.action_noise);
+  AVLA_CHECK(options.regrasp >= 0 && options.regrasp <= 1, "collect",
+             "--regrasp {} must be in [0, 1]", options.regrasp);
   AVLA_CHECK(!options.out_dir.empty(), "collect", "--out is required");
   AVLA_CHECK(options.seed < eval_seed_offset / 2, "collect",
              "--seed {} is in the range reserved for evaluation seeds (>= 2^39)", options.seed);
@@ -135,18 +152,26 @@ std::vector<std::string> collect_demonstrations(const CollectOptions& options) {
   Timer timer;
   for (const Task* task : tasks) {
     std::vector<LiberoDemo> demos;
-    int attempts = 0, failures = 0;
+    int attempts = 0, failures = 0, regrasps = 0, tilted = 0;
     const int max_attempts = 2 * options.episodes + 20;
     while (static_cast<int>(demos.size()) < options.episodes) {
       AVLA_CHECK(attempts < max_attempts, "collect",
                  "task '{}': only {} of {} expert episodes succeeded after {} attempts", task->name,
                  demos.size(), options.episodes, attempts);
       const uint64_t seed = options.seed + static_cast<uint64_t>(attempts++);
-      ExpertEpisode e = run_expert(env, *task, seed, true, options.action_noise);
+      ExpertEpisode e = run_expert(env, *task, seed, true, {options.action_noise, options.regrasp});
       if (!e.success) {
         ++failures;
         continue;
       }
+      // a recovery that tilted the wrist (the arm swinging low after a regrasp) labels roll and
+      // pitch corrections far outside the clean demonstrations' range (|a| <= 0.015), which
+      // the quantile normalizer would blow up: such an episode is redrawn
+      if (options.regrasp > 0 && max_tilt_action(e) > regrasp_max_tilt_action) {
+        ++tilted;
+        continue;
+      }
+      regrasps += e.regrasps;
       demos.push_back(to_demo(e));
       bar.update(++done, task->name);
     }
@@ -163,15 +188,18 @@ std::vector<std::string> collect_demonstrations(const CollectOptions& options) {
                                        {"control_freq", 20},
                                        {"max_steps", task->max_steps},
                                        {"first_seed", options.seed},
-                                       {"action_noise", options.action_noise}}}};
+                                       {"action_noise", options.action_noise},
+                                       {"regrasp", options.regrasp}}}};
     const std::string path =
         (std::filesystem::path(options.out_dir) / (task->name + "_demo.hdf5")).string();
     write_libero_file(path, problem_info.dump(), env_args.dump(), demos);
     int64_t frames = 0;
     for (const auto& d : demos) frames += d.length();
-    log_info("[collect] {}/{}: {} demos ({} frames, {} expert failures) -> {} ({:.0f} s so far)",
-             task->suite, task->name, demos.size(), frames, failures, path,
-             timer.elapsed_ms() / 1000.0);
+    log_info(
+        "[collect] {}/{}: {} demos ({} frames, {} regrasps, {} expert failures, {} tilted) -> {} "
+        "({:.0f} s so far)",
+        task->suite, task->name, demos.size(), frames, regrasps, failures, tilted, path,
+        timer.elapsed_ms() / 1000.0);
     paths.push_back(path);
   }
   bar.finish();

@@ -18,6 +18,7 @@ constexpr uint64_t eval_seed_offset = uint64_t{1} << 40;
 struct ExpertEpisode {
   bool success = false;
   int steps = 0;                             // control steps taken, no-ops included
+  int regrasps = 0;                          // recoveries from a lost grasp (DemoVariation)
   std::vector<SimObservation> observations;  // one per kept step (when recording)
   std::vector<Action> actions;               // one per kept step
 };
@@ -26,14 +27,23 @@ struct ExpertEpisode {
 // gripper command as the previous step
 bool is_noop(const Action& action, const Action* previous);
 
+// how demonstrations may deviate from the expert's clean path
+struct DemoVariation {
+  // dart-style data: the executed action's x, y, z get gaussian noise of this standard deviation
+  // (action units, 1 = 5 cm), seeded by the episode seed, while the recorded label stays the
+  // expert's own action, so the demonstrations also show how the expert recovers from states
+  // off its path
+  double action_noise = 0.0;
+  // regrasp data: the probability that a pick's first grasp fails (the object is moved 5.5-8 cm
+  // out of the closing fingers); the expert notices the lost object, opens, backs up and grasps
+  // it again, so the demonstrations show the recovery a policy needs after its own missed grasp
+  double regrasp = 0.0;
+};
+
 // runs the task's expert from reset(task, seed) until success or the step limit. with record,
 // keeps the observation before each non-no-op action; on_step (optional) sees every step.
-// action_noise > 0 (DART-style data): the executed action's x, y, z get gaussian noise of that
-// standard deviation (action units, 1 = 5 cm), seeded by the episode seed, while the recorded
-// label stays the expert's own action, so the demonstrations also show how the expert recovers
-// from states off its path.
 ExpertEpisode run_expert(Env& env, const Task& task, uint64_t seed, bool record,
-                         double action_noise = 0.0,
+                         const DemoVariation& variation = {},
                          const std::function<void(const StepResult&)>& on_step = {});
 
 struct CollectOptions {
@@ -43,7 +53,8 @@ struct CollectOptions {
   std::string out_dir;
   int resolution = 128;
   uint64_t seed = 0;          // demo i of a task uses seed + i (+ retries)
-  double action_noise = 0.0;  // std of the noise on executed x, y, z (run_expert); labels clean
+  double action_noise = 0.0;  // DemoVariation::action_noise
+  double regrasp = 0.0;       // DemoVariation::regrasp
 };
 
 // returns the written file paths

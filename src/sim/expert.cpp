@@ -12,6 +12,8 @@ namespace {
 
 constexpr double carry_height = 0.2;  // grip-site height while carrying
 constexpr double open_gripper = -1.0, closed_gripper = 1.0;
+// a carried object farther than this from the grip site is no longer held
+constexpr double lost_grasp_distance = 0.025;
 
 double norm3(const Vec3& v) {
   return std::sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
@@ -21,11 +23,15 @@ Vec3 sub(const Vec3& a, const Vec3& b) {
   return {a[0] - b[0], a[1] - b[1], a[2] - b[2]};
 }
 
+// rotation about the world z axis of a body's orientation
+double yaw_of(const Quat& q) {
+  return std::atan2(2 * (q[0] * q[3] + q[1] * q[2]), 1 - 2 * (q[2] * q[2] + q[3] * q[3]));
+}
+
 // the yaw that aligns the fingers with a body's faces (mod 90 degrees for cubes)
 double grasp_yaw(const Quat& q, ObjectKind kind) {
   if (kind != ObjectKind::Cube) return 0.0;
-  const double yaw =
-      std::atan2(2 * (q[0] * q[3] + q[1] * q[2]), 1 - 2 * (q[2] * q[2] + q[3] * q[3]));
+  const double yaw = yaw_of(q);
   double y = std::fmod(yaw, M_PI / 2);
   if (y > M_PI / 4) y -= M_PI / 2;
   if (y < -M_PI / 4) y += M_PI / 2;
@@ -59,6 +65,7 @@ void Expert::advance_if(bool condition, int max_steps, bool last_phase) {
 
 void Expert::finish_goal() {
   ++goal_index_;
+  goal_regrasps_ = 0;
   phase_ = 0;
   phase_steps_ = -1;  // act() counts this step
 }
@@ -91,6 +98,12 @@ Action Expert::move_toward(const Physics& physics, const Target& target, double 
   return action;
 }
 
+std::string Expert::take_grasp_failure() {
+  std::string object;
+  object.swap(grasp_failure_);
+  return object;
+}
+
 Action Expert::act(const Physics& physics) {
   if (finished()) return {0, 0, 0, 0, 0, 0, open_gripper};
   const Goal& goal = goals_[goal_index_];
@@ -111,7 +124,7 @@ Action Expert::act(const Physics& physics) {
 }
 
 // phases: 0 above the object, 1 down to it, 2 close, 3 lift, 4 above the target, 5 lower,
-// 6 release, 7 back up
+// 6 release, 7 back up; with regrasp on, 8 backs up after a lost grasp and returns to 0
 Action Expert::pick_place(const Physics& physics, const Goal& goal) {
   const Pose grip = physics.site_pose("grip_site");
   const Pose obj = physics.body_pose(goal.object);
@@ -119,6 +132,15 @@ Action Expert::pick_place(const Physics& physics, const Goal& goal) {
   const ObjectKind kind = object_kind(task_, goal.object);
   const double rest = rest_height(kind);
   std::normal_distribution<double> noise(0.0, config_.action_noise);
+  // a carried object that is no longer at the fingers (a missed or lost grasp): recover
+  const bool carrying = phase_ >= 3 && phase_ <= 5 && phase_steps_ >= 1;
+  if (config_.regrasp > 0 && carrying && norm3(sub(obj.pos, grip.pos)) > lost_grasp_distance &&
+      goal_regrasps_ < max_regrasps) {
+    ++goal_regrasps_;
+    ++regrasps_total_;
+    phase_ = 8;
+    phase_steps_ = 0;
+  }
   Action a{};
   switch (phase_) {
     case 0: {
@@ -138,10 +160,17 @@ Action Expert::pick_place(const Physics& physics, const Goal& goal) {
       anchor_ = t.pos;
       break;
     }
-    case 2:
+    case 2: {
       a = move_toward(physics, {anchor_, yaw_, closed_gripper}, 0.3);
       advance_if(false, 8);
+      // regrasp demonstrations: the goal's first grasp is made to fail with this probability
+      std::uniform_real_distribution<double> unit(0.0, 1.0);
+      if (phase_ == 3 && config_.regrasp > 0 && goal_regrasps_ == 0 &&
+          unit(rng_) < config_.regrasp) {
+        grasp_failure_ = goal.object;
+      }
       break;
+    }
     case 3: {
       const Target t{{anchor_[0], anchor_[1], carry_height}, yaw_, closed_gripper};
       a = move_toward(physics, t, 0.8);
@@ -185,6 +214,19 @@ Action Expert::pick_place(const Physics& physics, const Goal& goal) {
       for (int i = 0; i < 6; ++i) a[i] = 0.0;
       advance_if(false, 6);
       break;
+    case 8: {
+      // back straight up with the fingers still closed, clear of the object's top, then approach
+      // it again (phase 0 opens the gripper above it); opening low would sweep the fingers
+      // into an object that lies beside them
+      const Target t{{grip.pos[0], grip.pos[1], obj.pos[2] + 0.08}, yaw_, closed_gripper};
+      a = move_toward(physics, t, 0.6);
+      a[0] = a[1] = 0.0;
+      if (t.pos[2] - grip.pos[2] < 0.015 || phase_steps_ >= 40) {
+        phase_ = -1;
+        next_phase();
+      }
+      break;
+    }
     default: {
       const Target t{{grip.pos[0], grip.pos[1], carry_height}, yaw_, open_gripper};
       a = move_toward(physics, t, 0.8);
@@ -276,6 +318,42 @@ Action Expert::close_drawer(const Physics& physics) {
     }
   }
   return a;
+}
+
+bool displace_object(Physics& physics, const Task& task, const std::string& object,
+                     std::mt19937_64& rng) {
+  const Pose from = physics.body_pose(object);
+  const ObjectKind kind = object_kind(task, object);
+  std::uniform_real_distribution<double> radius(0.055, 0.08), angle(-M_PI, M_PI);
+  for (int draw = 0; draw < 20; ++draw) {
+    const double r = radius(rng), phi = angle(rng);
+    const Vec3 to{from.pos[0] + r * std::cos(phi), from.pos[1] + r * std::sin(phi),
+                  rest_height(kind) + 0.001};
+    bool clear =
+        std::abs(to[0]) < geom::table_half_x - 0.05 && std::abs(to[1]) < geom::table_half_y - 0.05;
+    for (const ObjectSpec& other : task.scene.objects) {
+      if (other.name == object) continue;
+      const Vec3 p = physics.body_pose(other.name).pos;
+      const double gap = footprint_radius(kind) + footprint_radius(other.kind) + 0.01;
+      if (std::hypot(to[0] - p[0], to[1] - p[1]) < gap) clear = false;
+    }
+    // the cabinet's footprint, drawer travel included
+    if (task.scene.cabinet) {
+      const double x0 = geom::cabinet_pos[0] - geom::cabinet_depth - geom::drawer_travel;
+      const double margin = footprint_radius(kind) + 0.01;
+      if (to[0] > x0 - margin &&
+          std::abs(to[1] - geom::cabinet_pos[1]) < geom::cabinet_half_width + margin) {
+        clear = false;
+      }
+    }
+    if (!clear) continue;
+    // upright, keeping only the yaw (the fingers may have tilted it while closing)
+    const double yaw = yaw_of(from.quat);
+    physics.set_free_pose(object, {to, {std::cos(yaw / 2), 0, 0, std::sin(yaw / 2)}});
+    physics.forward();
+    return true;
+  }
+  return false;
 }
 
 }  // namespace avla::sim

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "sim/controller.h"
@@ -17,7 +18,12 @@ struct ExpertConfig {
   double action_noise = 0.04;      // std of Gaussian noise on translation actions in transit
   double waypoint_jitter = 0.004;  // metres, per waypoint
   double gain = 0.8;               // proportional gain (fraction of the error closed per step)
-  ControllerConfig scale;          // action scale of the controller the expert drives
+  // regrasp demonstrations: the probability that a goal's first grasp is made to fail (the
+  // caller moves the object out of the closed fingers, see take_grasp_failure). any value > 0
+  // also turns on the recovery: when the carried object is no longer at the fingers, the expert
+  // backs up, opens above the object and grasps it again (at most max_regrasps times per goal).
+  double regrasp = 0.0;
+  ControllerConfig scale;  // action scale of the controller the expert drives
 };
 
 class Expert {
@@ -26,6 +32,12 @@ class Expert {
   // the next action for the current physics state
   Action act(const Physics& physics);
   bool finished() const { return goal_index_ >= goals_.size(); }
+  // the object whose grasp the expert has just closed and wants made to fail (config.regrasp),
+  // or "" when none; the request is cleared
+  std::string take_grasp_failure();
+  int regrasps() const { return regrasps_total_; }  // recoveries started so far
+
+  static constexpr int max_regrasps = 3;
 
  private:
   struct Target {
@@ -52,8 +64,17 @@ class Expert {
   double yaw_ = 0.0;
   double speed_scale_ = 1.0;
   Vec3 jitter_{};
+  int goal_regrasps_ = 0;  // recoveries of the current goal
+  int regrasps_total_ = 0;
+  std::string grasp_failure_;
   ExpertConfig config_;
   std::mt19937_64 rng_;
 };
+
+// moves a grasped object 5.5-8 cm across the table, clear of the closing fingers and of the other
+// objects, upright (the regrasp demonstrations' failed grasp); false when 20 draws found no free
+// spot (nothing is moved)
+bool displace_object(Physics& physics, const Task& task, const std::string& object,
+                     std::mt19937_64& rng);
 
 }  // namespace avla::sim

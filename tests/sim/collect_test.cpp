@@ -102,6 +102,9 @@ TEST(Collect, UnknownTaskAndEvalSeedsAreErrors) {
   o.tasks = {};
   o.seed = eval_seed_offset;
   test::expect_error([&] { collect_demonstrations(o); }, {"--seed", "evaluation"});
+  o.seed = 0;
+  o.regrasp = 1.5;
+  test::expect_error([&] { collect_demonstrations(o); }, {"--regrasp 1.5", "[0, 1]"});
 }
 
 TEST(Media, PngRoundTripAndMp4Container) {

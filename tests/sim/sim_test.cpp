@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <random>
 #include <set>
 
 #include "data/object_state.h"
@@ -265,6 +266,65 @@ TEST_P(ExpertTest, EveryTaskSucceedsOnFixedSeeds) {
       const auto e = run_expert(env, task, seed, false);
       EXPECT_TRUE(e.success) << task.suite << "/" << task.name << " seed " << seed;
       EXPECT_LT(e.steps, task.max_steps);
+    }
+  }
+}
+
+// regrasp data: a first grasp made to fail is noticed and recovered, on every pick of a suite
+TEST(Expert, RegraspDemonstrationsRecoverFromTheFailedGrasp) {
+  Env env(no_render());
+  for (const auto& task : suite_tasks("goal")) {
+    const bool picks = task.goals[0].kind == GoalKind::Place;
+    for (uint64_t seed : {0u, 1u}) {
+      const auto clean = run_expert(env, task, seed, false);
+      const auto regrasp = run_expert(env, task, seed, false, {0.0, 1.0});
+      EXPECT_EQ(clean.regrasps, 0);
+      EXPECT_TRUE(regrasp.success) << task.name << " seed " << seed;
+      // one failed grasp per pick goal, one recovery each; drawers have no grasp to fail
+      EXPECT_EQ(regrasp.regrasps, picks ? 1 : 0) << task.name << " seed " << seed;
+      // the recovery (open, back up, approach, grasp again) costs more than a few steps
+      if (picks) {
+        EXPECT_GT(regrasp.steps, clean.steps + 12) << task.name;
+      } else {
+        EXPECT_EQ(regrasp.steps, clean.steps) << task.name;
+      }
+    }
+  }
+}
+
+// the recorded regrasp demonstration: the gripper closes, opens again while the object is away
+// from the fingers, and closes a second time on it
+TEST(Expert, RegraspDemonstrationClosesTheGripperTwice) {
+  Env env(no_render());
+  const Task& task = find_task("goal", "cube_on_plate");
+  const auto e = run_expert(env, task, 4, true, {0.0, 1.0});
+  ASSERT_TRUE(e.success);
+  int closings = 0;
+  for (size_t t = 1; t < e.actions.size(); ++t) {
+    closings += e.actions[t - 1][6] < 0 && e.actions[t][6] > 0;
+  }
+  EXPECT_EQ(closings, 2);
+}
+
+TEST(Expert, DisplacedObjectLandsClearOfTheOthers) {
+  Env env(no_render());
+  const Task& task = find_task("goal", "stack_cube_on_cylinder");
+  std::mt19937_64 rng(5);
+  for (uint64_t seed : {0u, 1u, 2u}) {
+    env.reset(task, seed);
+    Physics& p = env.physics();
+    const Vec3 before = p.body_pose("red_cube").pos;
+    ASSERT_TRUE(displace_object(p, task, "red_cube", rng));
+    const Vec3 after = p.body_pose("red_cube").pos;
+    const double moved = std::hypot(after[0] - before[0], after[1] - before[1]);
+    EXPECT_GE(moved, 0.055 - 1e-9);
+    EXPECT_LE(moved, 0.08 + 1e-9);
+    for (const auto& other : task.scene.objects) {
+      if (other.name == "red_cube") continue;
+      const Vec3 q = p.body_pose(other.name).pos;
+      EXPECT_GT(std::hypot(after[0] - q[0], after[1] - q[1]),
+                footprint_radius(ObjectKind::Cube) + footprint_radius(other.kind))
+          << other.name;
     }
   }
 }
