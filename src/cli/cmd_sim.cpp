@@ -140,10 +140,10 @@ Command add_sim_command(CLI::App& app) {
                 "dart-style data: std of gaussian noise on the executed x/y/z actions (1 = 5 cm); "
                 "the recorded labels stay the expert's")
       ->check(CLI::Range(0.0, 1.0));
-  c->add_option(
-       "--regrasp", collect->regrasp,
-       "regrasp data: probability that a pick's first grasp fails (the object is moved "
-       "out of the closing fingers) and the expert recovers: opens, backs up, grasps again")
+  c->add_option("--regrasp", collect->regrasp,
+                "regrasp data: probability that a pick's first grasp fails (the object is moved "
+                "out of the closing fingers) and the expert recovers: backs up, opens above it, "
+                "grasps again")
       ->check(CLI::Range(0.0, 1.0));
 
   auto render = std::make_shared<RenderOptions>();

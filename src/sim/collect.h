@@ -35,8 +35,8 @@ struct DemoVariation {
   // off its path
   double action_noise = 0.0;
   // regrasp data: the probability that a pick's first grasp fails (the object is moved 5.5-8 cm
-  // out of the closing fingers); the expert notices the lost object, opens, backs up and grasps
-  // it again, so the demonstrations show the recovery a policy needs after its own missed grasp
+  // out of the closing fingers); the expert notices the lost object, backs up, opens above it and
+  // grasps it again, so the demonstrations show the recovery a policy needs after a missed grasp
   double regrasp = 0.0;
 };
 
