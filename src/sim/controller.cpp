@@ -18,7 +18,7 @@ constexpr ArmQ home_guess = {0.0, 0.3, 0.0, 1.9, 0.0, 0.94, 0.0};
 Quat gripper_down_quat(double yaw) {
   // R = Rz(yaw) * Ry(pi): the hand's +z (toward the fingertips) points down
   const Quat ry = {0.0, 0.0, 1.0, 0.0};
-  const Quat rz = {std::cos(yaw / 2), 0.0, 0.0, std::sin(yaw / 2)};
+  const Quat rz = yaw_quat(yaw);
   Quat q;
   mju_mulQuat(q.data(), rz.data(), ry.data());
   return q;

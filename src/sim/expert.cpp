@@ -23,11 +23,6 @@ Vec3 sub(const Vec3& a, const Vec3& b) {
   return {a[0] - b[0], a[1] - b[1], a[2] - b[2]};
 }
 
-// rotation about the world z axis of a body's orientation
-double yaw_of(const Quat& q) {
-  return std::atan2(2 * (q[0] * q[3] + q[1] * q[2]), 1 - 2 * (q[2] * q[2] + q[3] * q[3]));
-}
-
 // the yaw that aligns the fingers with a body's faces (mod 90 degrees for cubes)
 double grasp_yaw(const Quat& q, ObjectKind kind) {
   if (kind != ObjectKind::Cube) return 0.0;
@@ -333,9 +328,8 @@ bool displace_object(Physics& physics, const Task& task, const std::string& obje
         std::abs(to[0]) < geom::table_half_x - 0.05 && std::abs(to[1]) < geom::table_half_y - 0.05;
     for (const ObjectSpec& other : task.scene.objects) {
       if (other.name == object) continue;
-      const Vec3 p = physics.body_pose(other.name).pos;
       const double gap = footprint_radius(kind) + footprint_radius(other.kind) + 0.01;
-      if (std::hypot(to[0] - p[0], to[1] - p[1]) < gap) clear = false;
+      if (distance_xy(to, physics.body_pose(other.name).pos) < gap) clear = false;
     }
     // the cabinet's footprint, drawer travel included
     if (task.scene.cabinet) {
@@ -348,8 +342,7 @@ bool displace_object(Physics& physics, const Task& task, const std::string& obje
     }
     if (!clear) continue;
     // upright, keeping only the yaw (the fingers may have tilted it while closing)
-    const double yaw = yaw_of(from.quat);
-    physics.set_free_pose(object, {to, {std::cos(yaw / 2), 0, 0, std::sin(yaw / 2)}});
+    physics.set_free_pose(object, {to, yaw_quat(yaw_of(from.quat))});
     physics.forward();
     return true;
   }

@@ -2,12 +2,25 @@
 
 #include <mujoco/mujoco.h>
 
+#include <cmath>
 #include <cstring>
 #include <mutex>
 
 #include "util/error.h"
 
 namespace avla::sim {
+
+double distance_xy(const Vec3& a, const Vec3& b) {
+  return std::hypot(a[0] - b[0], a[1] - b[1]);
+}
+
+double yaw_of(const Quat& q) {
+  return std::atan2(2 * (q[0] * q[3] + q[1] * q[2]), 1 - 2 * (q[2] * q[2] + q[3] * q[3]));
+}
+
+Quat yaw_quat(double yaw) {
+  return {std::cos(yaw / 2), 0.0, 0.0, std::sin(yaw / 2)};
+}
 
 namespace {
 

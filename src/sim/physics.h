@@ -22,6 +22,13 @@ struct Pose {
   Quat quat;
 };
 
+// horizontal distance between two points
+double distance_xy(const Vec3& a, const Vec3& b);
+// rotation about the world z axis of an orientation
+double yaw_of(const Quat& q);
+// the orientation that is a pure rotation by yaw about the world z axis (upright)
+Quat yaw_quat(double yaw);
+
 class Physics {
  public:
   // compiles MJCF text; any MuJoCo error or warning is an avla::Error naming the component

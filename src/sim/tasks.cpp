@@ -223,10 +223,6 @@ const std::map<std::string, std::vector<Task>>& all_suites() {
   return suites;
 }
 
-double distance_xy(const Vec3& a, const Vec3& b) {
-  return std::hypot(a[0] - b[0], a[1] - b[1]);
-}
-
 int object_index(const Task& task, const std::string& name) {
   for (size_t i = 0; i < task.scene.objects.size(); ++i) {
     if (task.scene.objects[i].name == name) return static_cast<int>(i);
@@ -341,8 +337,7 @@ std::optional<Layout> draw_layout(const Task& task, const std::vector<Region>& r
     const double y = r.y0 + (r.y1 - r.y0) * unit(rng);
     const double yaw =
         (task.random_yaw && objects[i].kind == ObjectKind::Cube) ? 0.8 * (unit(rng) - 0.5) : 0.0;
-    const Pose pose{{x, y, rest_height(objects[i].kind) + 0.001},
-                    {std::cos(yaw / 2), 0, 0, std::sin(yaw / 2)}};
+    const Pose pose{{x, y, rest_height(objects[i].kind) + 0.001}, yaw_quat(yaw)};
     for (size_t k = 0; k < i; ++k) {
       const double gap = footprint_radius(objects[i].kind) + footprint_radius(objects[k].kind) +
                          footprint_gap + gap_extra;

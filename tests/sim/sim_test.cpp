@@ -282,7 +282,7 @@ TEST(Expert, RegraspDemonstrationsRecoverFromTheFailedGrasp) {
       EXPECT_TRUE(regrasp.success) << task.name << " seed " << seed;
       // one failed grasp per pick goal, one recovery each; drawers have no grasp to fail
       EXPECT_EQ(regrasp.regrasps, picks ? 1 : 0) << task.name << " seed " << seed;
-      // the recovery (open, back up, approach, grasp again) costs more than a few steps
+      // the recovery (back up, open, approach, grasp again) costs more than a few steps
       if (picks) {
         EXPECT_GT(regrasp.steps, clean.steps + 12) << task.name;
       } else {
@@ -316,13 +316,12 @@ TEST(Expert, DisplacedObjectLandsClearOfTheOthers) {
     const Vec3 before = p.body_pose("red_cube").pos;
     ASSERT_TRUE(displace_object(p, task, "red_cube", rng));
     const Vec3 after = p.body_pose("red_cube").pos;
-    const double moved = std::hypot(after[0] - before[0], after[1] - before[1]);
+    const double moved = distance_xy(after, before);
     EXPECT_GE(moved, 0.055 - 1e-9);
     EXPECT_LE(moved, 0.08 + 1e-9);
     for (const auto& other : task.scene.objects) {
       if (other.name == "red_cube") continue;
-      const Vec3 q = p.body_pose(other.name).pos;
-      EXPECT_GT(std::hypot(after[0] - q[0], after[1] - q[1]),
+      EXPECT_GT(distance_xy(after, p.body_pose(other.name).pos),
                 footprint_radius(ObjectKind::Cube) + footprint_radius(other.kind))
           << other.name;
     }
