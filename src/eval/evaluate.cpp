@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -156,7 +157,7 @@ EvalReport evaluate(const EvalOptions& o) {
     bool finished = false;
   };
   for (const sim::Task* task : tasks) {
-    int successes = 0, task_done = 0;
+    int successes = 0, task_done = 0, partial = 0;
     const int max_steps =
         o.max_steps > 0 ? std::min(o.max_steps, task->max_steps) : task->max_steps;
     for (int first = 0; first < o.episodes; first += parallel) {
@@ -166,6 +167,7 @@ EvalReport evaluate(const EvalOptions& o) {
         Slot& s = slots[static_cast<size_t>(i)];
         const int k = first + i;
         s.rec.task = task->name;
+        s.rec.goals = static_cast<int>(task->goals.size());
         s.rec.seed = (o.demo_seeds ? 0 : sim::eval_seed_offset) + o.seed + static_cast<uint64_t>(k);
         if (!o.video_dir.empty() && k < o.videos_per_task) {
           s.rec.video = (std::filesystem::path(o.video_dir) /
@@ -239,6 +241,7 @@ EvalReport evaluate(const EvalOptions& o) {
             for (int64_t d = 0; d < actions.size(1); ++d) s.rec.action_sum += a[d];
             sim::StepResult step = env.step(std::vector<double>(a, a + actions.size(1)));
             ++s.rec.steps;
+            s.rec.goals_reached = env.goals_reached();
             s.obs = std::move(step.observation);
             if (step.success) {
               s.rec.success = true;
@@ -256,20 +259,24 @@ EvalReport evaluate(const EvalOptions& o) {
         s.rec.policy_ms /= std::max(1, s.rec.chunks);
         if (s.confidence_count > 0) s.rec.confidence = s.confidence_sum / s.confidence_count;
         successes += s.rec.success;
+        partial += !s.rec.success && s.rec.goals_reached > 0;
         report.episodes.push_back(s.rec);
         bar.update(++done, fmt::format("{} {}/{}", task->name, successes, ++task_done));
       }
     }
     total_successes += successes;
     report.tasks.push_back(make_result(task->name, task->instruction, successes, o.episodes));
-    const TaskResult& t = report.tasks.back();
-    log_info("[eval {}] {}: {}/{} = {:.0f}% (95% CI {:.0f}-{:.0f}%) | {:.0f} s", report.mode,
+    TaskResult& t = report.tasks.back();
+    t.partial = partial;
+    log_info("[eval {}] {}: {}/{} = {:.0f}% (95% CI {:.0f}-{:.0f}%){} | {:.0f} s", report.mode,
              task->name, successes, o.episodes, 100 * t.rate, 100 * t.lo, 100 * t.hi,
+             task->goals.size() > 1 ? fmt::format(" | {} failed with a goal reached", partial) : "",
              timer.elapsed_ms() / 1000.0);
   }
   bar.finish();
   report.total =
       make_result("average", "", total_successes, static_cast<int>(report.episodes.size()));
+  for (const TaskResult& t : report.tasks) report.total.partial += t.partial;
   report.seconds = timer.elapsed_ms() / 1000.0;
   return report;
 }
@@ -283,13 +290,16 @@ nlohmann::json to_json(const EvalReport& r) {
                      {"episodes", t.episodes},
                      {"success_rate", t.rate},
                      {"wilson_low", t.lo},
-                     {"wilson_high", t.hi}});
+                     {"wilson_high", t.hi},
+                     {"partial", t.partial}});
   }
   for (const auto& e : r.episodes) {
     episodes.push_back({{"task", e.task},
                         {"seed", e.seed},
                         {"success", e.success},
                         {"steps", e.steps},
+                        {"goals", e.goals},
+                        {"goals_reached", e.goals_reached},
                         {"chunks", e.chunks},
                         {"regenerated_tokens", e.regenerated},
                         {"mean_confidence", e.confidence},
@@ -318,10 +328,15 @@ std::string format_table(const EvalReport& r) {
   std::string out =
       fmt::format("suite {} | mode {}{} | replan {}\n", r.suite, r.mode,
                   r.mode == "async" ? fmt::format(" (threshold {})", r.threshold) : "", r.replan);
-  out += fmt::format("{:<45} {:>9} {:>8} {:>15}\n", "task", "success", "rate", "95% Wilson CI");
+  // multi-goal suites (long) also say how many failed episodes got part of the way
+  const bool multi_goal = std::any_of(r.episodes.begin(), r.episodes.end(),
+                                      [](const EpisodeRecord& e) { return e.goals > 1; });
+  out += fmt::format("{:<45} {:>9} {:>8} {:>15}{}\n", "task", "success", "rate", "95% Wilson CI",
+                     multi_goal ? "  failed, a goal reached" : "");
   auto row = [&](const TaskResult& t) {
-    out += fmt::format("{:<45} {:>4}/{:<4} {:>7.1f}% {:>6.1f}-{:<6.1f}%\n", t.name, t.successes,
-                       t.episodes, 100 * t.rate, 100 * t.lo, 100 * t.hi);
+    out += fmt::format("{:<45} {:>4}/{:<4} {:>7.1f}% {:>6.1f}-{:<6.1f}%{}\n", t.name, t.successes,
+                       t.episodes, 100 * t.rate, 100 * t.lo, 100 * t.hi,
+                       multi_goal ? fmt::format("  {:>4}", t.partial) : "");
   };
   for (const auto& t : r.tasks) row(t);
   row(r.total);

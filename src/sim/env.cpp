@@ -76,6 +76,7 @@ SimObservation Env::reset(const Task& task, uint64_t seed) {
   physics.data()->time = 0.0;
   steps_ = 0;
   success_ = false;
+  goal_reached_.assign(layout_.goals.size(), 0);
   return observe();
 }
 
@@ -93,11 +94,21 @@ StepResult Env::step(const std::vector<double>& action) {
   current_->controller->step();
   ++steps_;
   StepResult result;
-  result.success = all_goals_satisfied(*current_->physics, *task_, layout_.goals);
+  // every goal on its own (progress), success when all hold at this same step
+  result.success = true;
+  for (size_t g = 0; g < layout_.goals.size(); ++g) {
+    const bool held = goal_satisfied(*current_->physics, *task_, layout_.goals[g]);
+    goal_reached_[g] = goal_reached_[g] || held;
+    result.success = result.success && held;
+  }
   success_ = success_ || result.success;
   result.done = result.success || steps_ >= task_->max_steps;
   result.observation = observe();
   return result;
+}
+
+int Env::goals_reached() const {
+  return static_cast<int>(std::count(goal_reached_.begin(), goal_reached_.end(), 1));
 }
 
 SimObservation Env::observe() {

@@ -55,6 +55,9 @@ class Env {
   const Layout& layout() const { return layout_; }
   int steps() const { return steps_; }
   bool success() const { return success_; }
+  // goals of the episode that have held at some step so far (each counted once): a long task's
+  // progress when it fails
+  int goals_reached() const;
   const EnvConfig& config() const { return config_; }
   Physics& physics();
   ArmController& controller();
@@ -71,6 +74,7 @@ class Env {
   Layout layout_;
   int steps_ = 0;
   bool success_ = false;
+  std::vector<char> goal_reached_;  // per layout_.goals
 };
 
 // robot start pose: grip site above the table centre, gripper down and open

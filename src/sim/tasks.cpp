@@ -428,13 +428,6 @@ bool goal_satisfied(const Physics& physics, const Task& task, const Goal& goal) 
   return false;
 }
 
-bool all_goals_satisfied(const Physics& physics, const Task& task, const std::vector<Goal>& goals) {
-  for (const auto& g : goals) {
-    if (!goal_satisfied(physics, task, g)) return false;
-  }
-  return true;
-}
-
 std::vector<double> object_state(const Physics& physics, const Task& task) {
   const auto& objects = task.scene.objects;
   AVLA_CHECK(objects.size() <= static_cast<size_t>(max_state_objects), "task",

@@ -80,7 +80,6 @@ Layout home_layout(const Task& task);
 
 // predicates on the current physics state
 bool goal_satisfied(const Physics& physics, const Task& task, const Goal& goal);
-bool all_goals_satisfied(const Physics& physics, const Task& task, const std::vector<Goal>& goals);
 std::string describe_goal(const Task& task, const Goal& goal);  // for docs/BENCHMARK.md
 
 // the privileged object state of the current physics state: object_state_dim numbers laid out as

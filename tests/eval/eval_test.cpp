@@ -315,5 +315,35 @@ TEST(Eval, ScriptedExpertSucceedsEveryEpisodeAndZeroActionsNone) {
   test::expect_error([&] { evaluate(o); }, {"--scripted runs without a policy"});
 }
 
+// a long task's progress: the expert cut at half its steps has opened the drawer (goal 1 of 2) and
+// not yet put the cube in the bowl, so the episode fails with one goal reached; run to the end it
+// reaches both
+TEST(Eval, LongTaskRecordsGoalsReachedByAFailedEpisode) {
+  EvalOptions o;
+  o.suite = "long";
+  o.tasks = {"open_drawer_then_cube_in_bowl"};
+  o.episodes = 1;
+  o.scripted = "expert";
+  const EvalReport full = evaluate(o);
+  ASSERT_EQ(full.episodes.size(), 1u);
+  const EpisodeRecord& done = full.episodes[0];
+  EXPECT_TRUE(done.success);
+  EXPECT_EQ(done.goals, 2);
+  EXPECT_EQ(done.goals_reached, 2);
+  EXPECT_EQ(full.total.partial, 0);
+  o.max_steps = done.steps / 2;
+  const EvalReport cut = evaluate(o);
+  const EpisodeRecord& half = cut.episodes[0];
+  EXPECT_FALSE(half.success);
+  EXPECT_EQ(half.steps, done.steps / 2);
+  EXPECT_EQ(half.goals_reached, 1);
+  EXPECT_EQ(cut.tasks[0].partial, 1);
+  EXPECT_EQ(cut.total.partial, 1);
+  const nlohmann::json j = to_json(cut);
+  EXPECT_EQ(j["episodes"][0]["goals_reached"].get<int>(), 1);
+  EXPECT_EQ(j["tasks"][0]["partial"].get<int>(), 1);
+  EXPECT_NE(format_table(cut).find("failed, a goal reached"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace avla
