@@ -241,7 +241,6 @@ EvalReport evaluate(const EvalOptions& o) {
             for (int64_t d = 0; d < actions.size(1); ++d) s.rec.action_sum += a[d];
             sim::StepResult step = env.step(std::vector<double>(a, a + actions.size(1)));
             ++s.rec.steps;
-            s.rec.goals_reached = env.goals_reached();
             s.obs = std::move(step.observation);
             if (step.success) {
               s.rec.success = true;
@@ -251,7 +250,10 @@ EvalReport evaluate(const EvalOptions& o) {
           }
         }
       }
-      for (Slot& s : slots) {
+      // the finished episodes' records
+      for (int i = 0; i < n; ++i) {
+        Slot& s = slots[static_cast<size_t>(i)];
+        s.rec.goals_reached = envs[static_cast<size_t>(i)]->goals_reached();
         if (s.video) {
           s.video->add_frame(rollout_frame(s.obs, ChunkOverlay{}).data());
           s.video->finish();

@@ -60,7 +60,7 @@ struct TaskResult {
   std::string name, instruction;
   int successes = 0, episodes = 0;
   double rate = 0, lo = 0, hi = 0;  // success rate and its 95 % wilson interval
-  int partial = 0;                  // failed episodes that reached some but not all of the goals
+  int partial = 0;  // failed episodes with at least one goal reached (goals_reached > 0)
 };
 
 struct EvalReport {
