@@ -157,7 +157,7 @@ EvalReport evaluate(const EvalOptions& o) {
     bool finished = false;
   };
   for (const sim::Task* task : tasks) {
-    int successes = 0, task_done = 0, partial = 0;
+    int successes = 0, task_done = 0, partial = 0, misplaced = 0;
     const int max_steps =
         o.max_steps > 0 ? std::min(o.max_steps, task->max_steps) : task->max_steps;
     for (int first = 0; first < o.episodes; first += parallel) {
@@ -254,6 +254,7 @@ EvalReport evaluate(const EvalOptions& o) {
       for (int i = 0; i < n; ++i) {
         Slot& s = slots[static_cast<size_t>(i)];
         s.rec.goals_reached = envs[static_cast<size_t>(i)]->goals_reached();
+        s.rec.wrong_placements = envs[static_cast<size_t>(i)]->wrong_placements();
         if (s.video) {
           s.video->add_frame(rollout_frame(s.obs, ChunkOverlay{}).data());
           s.video->finish();
@@ -262,6 +263,7 @@ EvalReport evaluate(const EvalOptions& o) {
         if (s.confidence_count > 0) s.rec.confidence = s.confidence_sum / s.confidence_count;
         successes += s.rec.success;
         partial += !s.rec.success && s.rec.goals_reached > 0;
+        misplaced += !s.rec.success && s.rec.wrong_placements > 0;
         report.episodes.push_back(s.rec);
         bar.update(++done, fmt::format("{} {}/{}", task->name, successes, ++task_done));
       }
@@ -270,15 +272,21 @@ EvalReport evaluate(const EvalOptions& o) {
     report.tasks.push_back(make_result(task->name, task->instruction, successes, o.episodes));
     TaskResult& t = report.tasks.back();
     t.partial = partial;
-    log_info("[eval {}] {}: {}/{} = {:.0f}% (95% CI {:.0f}-{:.0f}%){} | {:.0f} s", report.mode,
-             task->name, successes, o.episodes, 100 * t.rate, 100 * t.lo, 100 * t.hi,
-             task->goals.size() > 1 ? fmt::format(" | {} failed with a goal reached", partial) : "",
-             timer.elapsed_ms() / 1000.0);
+    t.misplaced = misplaced;
+    log_info(
+        "[eval {}] {}: {}/{} = {:.0f}% (95% CI {:.0f}-{:.0f}%){} | {} failed with a wrong "
+        "placement | {:.0f} s",
+        report.mode, task->name, successes, o.episodes, 100 * t.rate, 100 * t.lo, 100 * t.hi,
+        task->goals.size() > 1 ? fmt::format(" | {} failed with a goal reached", partial) : "",
+        misplaced, timer.elapsed_ms() / 1000.0);
   }
   bar.finish();
   report.total =
       make_result("average", "", total_successes, static_cast<int>(report.episodes.size()));
-  for (const TaskResult& t : report.tasks) report.total.partial += t.partial;
+  for (const TaskResult& t : report.tasks) {
+    report.total.partial += t.partial;
+    report.total.misplaced += t.misplaced;
+  }
   report.seconds = timer.elapsed_ms() / 1000.0;
   return report;
 }
@@ -293,7 +301,8 @@ nlohmann::json to_json(const EvalReport& r) {
                      {"success_rate", t.rate},
                      {"wilson_low", t.lo},
                      {"wilson_high", t.hi},
-                     {"partial", t.partial}});
+                     {"partial", t.partial},
+                     {"misplaced", t.misplaced}});
   }
   for (const auto& e : r.episodes) {
     episodes.push_back({{"task", e.task},
@@ -302,6 +311,7 @@ nlohmann::json to_json(const EvalReport& r) {
                         {"steps", e.steps},
                         {"goals", e.goals},
                         {"goals_reached", e.goals_reached},
+                        {"wrong_placements", e.wrong_placements},
                         {"chunks", e.chunks},
                         {"regenerated_tokens", e.regenerated},
                         {"mean_confidence", e.confidence},
@@ -333,12 +343,13 @@ std::string format_table(const EvalReport& r) {
   // multi-goal suites (long) also say how many failed episodes got part of the way
   const bool multi_goal = std::any_of(r.episodes.begin(), r.episodes.end(),
                                       [](const EpisodeRecord& e) { return e.goals > 1; });
-  out += fmt::format("{:<45} {:>9} {:>8} {:>15}{}\n", "task", "success", "rate", "95% Wilson CI",
-                     multi_goal ? "  failed, a goal reached" : "");
+  // and every suite how many failed episodes put an object where no goal asks
+  out += fmt::format("{:<45} {:>9} {:>8} {:>15}{}  failed, misplaced\n", "task", "success", "rate",
+                     "95% Wilson CI", multi_goal ? "  failed, a goal reached" : "");
   auto row = [&](const TaskResult& t) {
-    out += fmt::format("{:<45} {:>4}/{:<4} {:>7.1f}% {:>6.1f}-{:<6.1f}%{}\n", t.name, t.successes,
-                       t.episodes, 100 * t.rate, 100 * t.lo, 100 * t.hi,
-                       multi_goal ? fmt::format("  {:>4}", t.partial) : "");
+    out += fmt::format("{:<45} {:>4}/{:<4} {:>7.1f}% {:>6.1f}-{:<6.1f}%{}  {:>17}\n", t.name,
+                       t.successes, t.episodes, 100 * t.rate, 100 * t.lo, 100 * t.hi,
+                       multi_goal ? fmt::format("  {:>23}", t.partial) : "", t.misplaced);
   };
   for (const auto& t : r.tasks) row(t);
   row(r.total);

@@ -77,6 +77,8 @@ SimObservation Env::reset(const Task& task, uint64_t seed) {
   steps_ = 0;
   success_ = false;
   goal_reached_.assign(layout_.goals.size(), 0);
+  wrong_goals_ = unrequested_placements(task, layout_);
+  wrong_reached_.assign(wrong_goals_.size(), 0);
   return observe();
 }
 
@@ -102,6 +104,10 @@ StepResult Env::step(const std::vector<double>& action) {
     result.success = result.success && held;
   }
   success_ = success_ || result.success;
+  for (size_t w = 0; w < wrong_goals_.size(); ++w) {
+    wrong_reached_[w] =
+        wrong_reached_[w] || goal_satisfied(*current_->physics, *task_, wrong_goals_[w]);
+  }
   result.done = result.success || steps_ >= task_->max_steps;
   result.observation = observe();
   return result;
@@ -109,6 +115,10 @@ StepResult Env::step(const std::vector<double>& action) {
 
 int Env::goals_reached() const {
   return static_cast<int>(std::count(goal_reached_.begin(), goal_reached_.end(), 1));
+}
+
+int Env::wrong_placements() const {
+  return static_cast<int>(std::count(wrong_reached_.begin(), wrong_reached_.end(), 1));
 }
 
 SimObservation Env::observe() {

@@ -58,6 +58,10 @@ class Env {
   // goals of the episode that have held at some step so far (each counted once): a long task's
   // progress when it fails
   int goals_reached() const;
+  // placements the instruction did not ask for that held at some step, each counted once: an
+  // object of the scene in or on a receptacle (bowl, plate, basket, or a goal's target) where no
+  // goal of the episode puts it. wrong-object and wrong-target errors of a failed episode
+  int wrong_placements() const;
   const EnvConfig& config() const { return config_; }
   Physics& physics();
   ArmController& controller();
@@ -74,7 +78,9 @@ class Env {
   Layout layout_;
   int steps_ = 0;
   bool success_ = false;
-  std::vector<char> goal_reached_;  // per layout_.goals
+  std::vector<char> goal_reached_;   // per layout_.goals
+  std::vector<Goal> wrong_goals_;    // Place pairs no goal of layout_ asks for
+  std::vector<char> wrong_reached_;  // per wrong_goals_
 };
 
 // robot start pose: grip site above the table centre, gripper down and open

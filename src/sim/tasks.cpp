@@ -5,6 +5,7 @@
 #include <cmath>
 #include <map>
 #include <optional>
+#include <set>
 
 #include "data/object_state.h"
 #include "util/error.h"
@@ -426,6 +427,31 @@ bool goal_satisfied(const Physics& physics, const Task& task, const Goal& goal) 
     }
   }
   return false;
+}
+
+std::vector<Goal> unrequested_placements(const Task& task, const Layout& layout) {
+  std::set<std::string> receptacles;
+  for (const ObjectSpec& o : task.scene.objects) {
+    if (o.kind == ObjectKind::Bowl || o.kind == ObjectKind::Plate || o.kind == ObjectKind::Basket) {
+      receptacles.insert(o.name);
+    }
+  }
+  std::set<std::pair<std::string, std::string>> requested;
+  for (const Goal& g : layout.goals) {
+    if (g.kind != GoalKind::Place) continue;
+    AVLA_CHECK(g.object != "@", "task", "task '{}': the layout's goal names no object", task.name);
+    receptacles.insert(g.target);
+    requested.insert({g.object, g.target});
+  }
+  std::vector<Goal> pairs;
+  for (const ObjectSpec& o : task.scene.objects) {
+    if (receptacles.count(o.name) > 0) continue;
+    for (const std::string& target : receptacles) {
+      if (requested.count({o.name, target}) == 0)
+        pairs.push_back({GoalKind::Place, o.name, target});
+    }
+  }
+  return pairs;
 }
 
 std::vector<double> object_state(const Physics& physics, const Task& task) {

@@ -80,6 +80,10 @@ Layout home_layout(const Task& task);
 
 // predicates on the current physics state
 bool goal_satisfied(const Physics& physics, const Task& task, const Goal& goal);
+// the Place pairs of a layout's scene that none of its goals asks for: every scene object that is
+// not a receptacle, in or on every receptacle (bowls, plates, baskets and the goals' targets).
+// env counts the ones that held as wrong placements (wrong object, wrong target)
+std::vector<Goal> unrequested_placements(const Task& task, const Layout& layout);
 std::string describe_goal(const Task& task, const Goal& goal);  // for docs/BENCHMARK.md
 
 // the privileged object state of the current physics state: object_state_dim numbers laid out as

@@ -343,6 +343,12 @@ TEST(Eval, LongTaskRecordsGoalsReachedByAFailedEpisode) {
   EXPECT_EQ(j["episodes"][0]["goals_reached"].get<int>(), 1);
   EXPECT_EQ(j["tasks"][0]["partial"].get<int>(), 1);
   EXPECT_NE(format_table(cut).find("failed, a goal reached"), std::string::npos);
+  // the expert puts nothing where no goal asks
+  EXPECT_EQ(half.wrong_placements, 0);
+  EXPECT_EQ(cut.total.misplaced, 0);
+  EXPECT_EQ(j["episodes"][0]["wrong_placements"].get<int>(), 0);
+  EXPECT_EQ(j["tasks"][0]["misplaced"].get<int>(), 0);
+  EXPECT_NE(format_table(cut).find("failed, misplaced"), std::string::npos);
 }
 
 }  // namespace

@@ -256,6 +256,62 @@ TEST(Tasks, PlacePredicates) {
   EXPECT_FALSE(goal_satisfied(p, task, {GoalKind::DrawerClosed, "", ""}));
 }
 
+// the placements an episode did not ask for: every non-receptacle object in or on every
+// receptacle, less the goals' own pairs (the selector's choice resolved)
+TEST(Tasks, UnrequestedPlacementsAreTheOtherObjectReceptaclePairs) {
+  auto pairs = [](const Task& task, uint64_t seed) {
+    std::set<std::string> out;
+    for (const Goal& g : unrequested_placements(task, sample_layout(task, seed))) {
+      EXPECT_EQ(g.kind, GoalKind::Place);
+      out.insert(g.object + ">" + g.target);
+    }
+    return out;
+  };
+  using Set = std::set<std::string>;
+  EXPECT_EQ(pairs(find_task("goal", "cube_in_bowl"), 0),
+            (Set{"red_cube>plate", "blue_cylinder>bowl", "blue_cylinder>plate"}));
+  EXPECT_EQ(pairs(find_task("goal", "open_drawer"), 0),
+            (Set{"red_cube>bowl", "red_cube>plate", "blue_cylinder>bowl", "blue_cylinder>plate"}));
+  // a stack's target is a receptacle too, so the cube anywhere else is the only wrong pair
+  EXPECT_EQ(pairs(find_task("goal", "stack_cube_on_cylinder"), 0),
+            (Set{"red_cube>bowl", "red_cube>plate"}));
+  EXPECT_EQ(pairs(find_task("long", "cube_in_bowl_and_cylinder_on_plate"), 0),
+            (Set{"red_cube>plate", "blue_cylinder>bowl"}));
+  // spatial: the cube the relation did not pick, in the bowl, is wrong
+  const Task& left = find_task("spatial", "left_cube_in_bowl");
+  for (uint64_t seed : {0u, 1u, 2u}) {
+    const Layout layout = sample_layout(left, seed);
+    const std::string other = layout.goals[0].object == "cube_a" ? "cube_b" : "cube_a";
+    EXPECT_EQ(pairs(left, seed).count(other + ">bowl"), 1u) << "seed " << seed;
+    EXPECT_EQ(pairs(left, seed).count(layout.goals[0].object + ">bowl"), 0u) << "seed " << seed;
+  }
+}
+
+// the wrong object in the right receptacle: goal's cube_in_bowl driven by an expert that puts the
+// cylinder in the bowl instead reaches no goal and one wrong placement
+TEST(Env, CountsAnObjectPlacedWhereNoGoalAsks) {
+  Env env(no_render());
+  const Task& task = find_task("goal", "cube_in_bowl");
+  env.reset(task, 3);
+  Layout swapped = env.layout();
+  swapped.goals = {Goal{GoalKind::Place, "blue_cylinder", "bowl"}};
+  ExpertConfig config;
+  config.scale = env.config().controller;
+  Expert expert(task, swapped, 3, config);
+  EXPECT_EQ(env.wrong_placements(), 0);
+  for (int step = 0; step < task.max_steps && !expert.finished(); ++step) {
+    const Action a = expert.act(env.physics());
+    ASSERT_FALSE(env.step(std::vector<double>(a.begin(), a.end())).success);
+  }
+  ASSERT_TRUE(expert.finished());
+  EXPECT_TRUE(goal_satisfied(env.physics(), task, swapped.goals[0]));
+  EXPECT_EQ(env.wrong_placements(), 1);
+  EXPECT_EQ(env.goals_reached(), 0);
+  // a new episode starts from none
+  env.reset(task, 3);
+  EXPECT_EQ(env.wrong_placements(), 0);
+}
+
 // every task's expert on fixed seeds (the full 20-seed table is in docs/BENCHMARK.md)
 class ExpertTest : public ::testing::TestWithParam<std::string> {};
 
@@ -266,6 +322,7 @@ TEST_P(ExpertTest, EveryTaskSucceedsOnFixedSeeds) {
       const auto e = run_expert(env, task, seed, false);
       EXPECT_TRUE(e.success) << task.suite << "/" << task.name << " seed " << seed;
       EXPECT_LT(e.steps, task.max_steps);
+      EXPECT_EQ(env.wrong_placements(), 0) << task.suite << "/" << task.name << " seed " << seed;
     }
   }
 }
@@ -343,6 +400,8 @@ TEST(Tasks, NoOpStepsNeverSatisfyAnyGoal) {
           ASSERT_FALSE(r.success) << suite << "/" << task.name << " seed " << seed << " step "
                                   << step;
         }
+        EXPECT_EQ(env.goals_reached(), 0) << suite << "/" << task.name;
+        EXPECT_EQ(env.wrong_placements(), 0) << suite << "/" << task.name;
       }
     }
   }
