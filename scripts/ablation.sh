@@ -23,6 +23,8 @@ aux_object=${ABL_AUX_OBJECT:-0}      # weight of the auxiliary object-position l
 rater_window=${ABL_RATER_WINDOW:-0}  # tokens the rater rates and (c), (d) may regenerate (0: all;
                                      # 5: the executed half, docs/RESULTS.md)
 threshold=${ABL_THRESHOLD:-0.5}      # (d): regenerate tokens with confidence below this
+export COLLECT_REGRASP=${ABL_REGRASP:-0}  # regrasp demonstrations (sim collect --regrasp; 0.5 for
+                                          # goal and long in docs/RESULTS.md)
 source "$(dirname "$0")/common.sh"
 task_args=()
 if [ -n "$tasks" ]; then task_args=(--tasks $tasks); fi
