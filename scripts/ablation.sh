@@ -23,8 +23,8 @@ aux_object=${ABL_AUX_OBJECT:-0}      # weight of the auxiliary object-position l
 rater_window=${ABL_RATER_WINDOW:-0}  # tokens the rater rates and (c), (d) may regenerate (0: all;
                                      # 5: the executed half, docs/RESULTS.md)
 threshold=${ABL_THRESHOLD:-0.5}      # (d): regenerate tokens with confidence below this
-export COLLECT_REGRASP=${ABL_REGRASP:-0}  # regrasp demonstrations (sim collect --regrasp; 0.5 for
-                                          # goal and long in docs/RESULTS.md)
+regrasp=${ABL_REGRASP:-0}            # regrasp demonstrations (sim collect --regrasp; 0.5 for goal
+                                     # and long in docs/RESULTS.md)
 source "$(dirname "$0")/common.sh"
 task_args=()
 if [ -n "$tasks" ]; then task_args=(--tasks $tasks); fi
@@ -34,7 +34,7 @@ stamp() { echo "   ($(( $(date +%s) - start )) s so far)"; }
 
 echo "== demonstrations: $suite, $demos per task (+ 3 held out)"
 if [ ! -d "$out/data/train" ]; then
-  collect_demos "$bin" "$suite" "$out/data" "$demos" "${task_args[@]}"
+  collect_demos "$bin" "$suite" "$out/data" "$demos" "$regrasp" "${task_args[@]}"
 fi
 stamp
 

@@ -4,15 +4,14 @@
 bf16_flags=()
 if grep -qE 'avx512_bf16|amx_bf16' /proc/cpuinfo; then bf16_flags=(--bf16); fi
 
-# collect_demos BIN SUITE OUT_DIR DEMOS_PER_TASK [--tasks ...]: expert demonstrations at 64x64,
-# seeds from 0 into OUT_DIR/train and 3 held-out demos per task from seed 100000 into OUT_DIR/heldout.
-# COLLECT_REGRASP (default 0): the training demos' regrasp probability (sim collect --regrasp);
-# held-out demos stay clean
+# collect_demos BIN SUITE OUT_DIR DEMOS_PER_TASK REGRASP [--tasks ...]: expert demonstrations at
+# 64x64, seeds from 0 into OUT_DIR/train with regrasp probability REGRASP (sim collect --regrasp),
+# and 3 clean held-out demos per task from seed 100000 into OUT_DIR/heldout
 collect_demos() {
-  local bin=$1 suite=$2 dir=$3 demos=$4
-  shift 4
+  local bin=$1 suite=$2 dir=$3 demos=$4 regrasp=$5
+  shift 5
   "$bin" sim collect --suite "$suite" "$@" --episodes "$demos" --resolution 64 --seed 0 \
-    --regrasp "${COLLECT_REGRASP:-0}" --out "$dir/train"
+    --regrasp "$regrasp" --out "$dir/train"
   "$bin" sim collect --suite "$suite" "$@" --episodes 3 --resolution 64 --seed 100000 \
     --out "$dir/heldout"
 }

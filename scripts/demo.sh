@@ -29,7 +29,7 @@ stamp() { echo "   ($(( $(date +%s) - start )) s so far)"; }
 
 echo "== 1/5 demonstrations: suite $suite, $episodes per task (train) + 3 per task (held out)"
 rm -rf "$out/data"
-collect_demos "$bin" "$suite" "$out/data" "$episodes" "${task_args[@]}"
+collect_demos "$bin" "$suite" "$out/data" "$episodes" 0 "${task_args[@]}"
 stamp
 
 echo "== 2/5 unified training of the small preset: a ${train_seconds}s schedule ${bf16_flags[*]}"

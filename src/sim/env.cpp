@@ -16,6 +16,27 @@ struct Env::SceneInstance {
   int agentview = -1, eye_in_hand = -1;
 };
 
+namespace {
+
+// marks each goal that holds now in reached (once reached, always reached); true when every goal
+// holds at this step
+bool mark_held(const Physics& physics, const Task& task, const std::vector<Goal>& goals,
+               std::vector<char>& reached) {
+  bool all = true;
+  for (size_t g = 0; g < goals.size(); ++g) {
+    const bool held = goal_satisfied(physics, task, goals[g]);
+    reached[g] = reached[g] || held;
+    all = all && held;
+  }
+  return all;
+}
+
+int count_reached(const std::vector<char>& reached) {
+  return static_cast<int>(std::count(reached.begin(), reached.end(), 1));
+}
+
+}  // namespace
+
 Env::Env(EnvConfig config) : config_(config) {
   AVLA_CHECK(config_.image_size >= 8 && config_.image_size <= 1024, "env",
              "image_size {} outside [8, 1024]", config_.image_size);
@@ -97,28 +118,20 @@ StepResult Env::step(const std::vector<double>& action) {
   ++steps_;
   StepResult result;
   // every goal on its own (progress), success when all hold at this same step
-  result.success = true;
-  for (size_t g = 0; g < layout_.goals.size(); ++g) {
-    const bool held = goal_satisfied(*current_->physics, *task_, layout_.goals[g]);
-    goal_reached_[g] = goal_reached_[g] || held;
-    result.success = result.success && held;
-  }
+  result.success = mark_held(*current_->physics, *task_, layout_.goals, goal_reached_);
   success_ = success_ || result.success;
-  for (size_t w = 0; w < wrong_goals_.size(); ++w) {
-    wrong_reached_[w] =
-        wrong_reached_[w] || goal_satisfied(*current_->physics, *task_, wrong_goals_[w]);
-  }
+  mark_held(*current_->physics, *task_, wrong_goals_, wrong_reached_);
   result.done = result.success || steps_ >= task_->max_steps;
   result.observation = observe();
   return result;
 }
 
 int Env::goals_reached() const {
-  return static_cast<int>(std::count(goal_reached_.begin(), goal_reached_.end(), 1));
+  return count_reached(goal_reached_);
 }
 
 int Env::wrong_placements() const {
-  return static_cast<int>(std::count(wrong_reached_.begin(), wrong_reached_.end(), 1));
+  return count_reached(wrong_reached_);
 }
 
 SimObservation Env::observe() {
