@@ -97,12 +97,17 @@ void BM_SfmChunk(benchmark::State& state) {
   }
 }
 
-void train_step_bench(benchmark::State& state, bool bf16) {
+// recipe false: one alg. 2 draw per observation, as the pytorch side does; true: the default
+// recipe a real `train` run takes (TrainConfig's flow_draws and sfm_share), the step the
+// training loop's samples/s is compared with (bench/train_loop_bench.sh)
+void train_step_bench(benchmark::State& state, bool bf16, bool recipe = false) {
   set_threads(state);
   Setup& s = setup();
   TrainConfig tc;
-  tc.flow_draws = 1;  // one alg. 2 draw per observation, as the pytorch side does
-  tc.sfm_share = 0.0;
+  if (!recipe) {
+    tc.flow_draws = 1;
+    tc.sfm_share = 0.0;
+  }
   tc.bf16 = bf16;
   std::vector<std::pair<std::string, torch::Tensor>> params;
   for (auto& p : s.model->named_parameters()) params.emplace_back(p.key(), p.value());
@@ -130,6 +135,12 @@ void BM_TrainStep(benchmark::State& state) {
 void BM_TrainStepBf16(benchmark::State& state) {
   train_step_bench(state, true);
 }
+void BM_TrainStepRecipe(benchmark::State& state) {
+  train_step_bench(state, false, true);
+}
+void BM_TrainStepRecipeBf16(benchmark::State& state) {
+  train_step_bench(state, true, true);
+}
 
 BENCHMARK(BM_PrefixEncode)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_StepCached)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
@@ -137,6 +148,12 @@ BENCHMARK(BM_StepUncached)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()
 BENCHMARK(BM_SfmChunk)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_TrainStep)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
 BENCHMARK(BM_TrainStepBf16)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
+BENCHMARK(BM_TrainStepRecipe)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
+BENCHMARK(BM_TrainStepRecipeBf16)
+    ->Arg(2)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(3.0);
 
 }  // namespace
 }  // namespace avla

@@ -13,7 +13,7 @@ mkdir -p "$dir"
 rm -f "$dir"/cpp_*.json "$dir"/python_*.json "$dir"/sim.json
 for round in $(seq 1 "$rounds"); do
   echo "[bench] round $round/$rounds: C++ (LibTorch) small preset, $threads threads"
-  "$build/bench_model" --benchmark_filter='-BM_TrainStepBf16' \
+  "$build/bench_model" --benchmark_filter='-BM_TrainStep(Bf16|Recipe)' \
     --benchmark_out="$dir/cpp_$round.json" --benchmark_out_format=json
   echo "[bench] round $round/$rounds: PyTorch eager reference on the same weights"
   /usr/bin/python3 bench/reference_bench.py "$dir" "$threads" > "$dir/python_$round.json"

@@ -1,4 +1,5 @@
-// asyncvla sim collect | render | experts: the MuJoCo tabletop benchmark from the command line.
+// asyncvla sim collect | corpus | render | experts: the MuJoCo tabletop benchmark from the command
+// line.
 #include <fmt/format.h>
 
 #include <filesystem>
@@ -9,6 +10,7 @@
 #include "eval/video_writer.h"
 #include "io/png_file.h"
 #include "sim/collect.h"
+#include "sim/corpus.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -173,7 +175,27 @@ Command add_sim_command(CLI::App& app) {
                 "fails (see collect --regrasp)")
       ->check(CLI::Range(0.0, 1.0));
 
+  auto corpus = std::make_shared<sim::CorpusOptions>();
+  auto* k = cmd->add_subcommand(
+      "corpus",
+      "write a labelled image corpus for vision pretraining: random layouts of every task, random "
+      "arm poses, both cameras, object/drawer/gripper labels (docs/FORMATS.md)");
+  k->add_option("--suites", corpus->suites, "suites to draw tasks from (default: all four)");
+  k->add_option("--frames", corpus->frames, "frames to write")->check(CLI::PositiveNumber);
+  k->add_option("--resolution", corpus->resolution, "camera image side in pixels")
+      ->check(CLI::Range(16, 512));
+  k->add_option("--seed", corpus->seed,
+                "corpus seed (< 65536): two files with different seeds share no layout");
+  k->add_option("--out", corpus->out, "FILE.safetensors")->required();
+  k->add_option("--place-prob", corpus->frame.place_on_receptacle,
+                "probability that an object starts dropped onto a receptacle or another object")
+      ->check(CLI::Range(0.0, 1.0));
+
   return {cmd, [=]() {
+            if (k->parsed()) {
+              sim::write_corpus(*corpus);
+              return 0;
+            }
             if (c->parsed()) {
               sim::collect_demonstrations(*collect);
               return 0;

@@ -1,4 +1,6 @@
 // asyncvla train --data DIR|FILES --config configs/small.json --out runs/NAME [...]
+#include <nlohmann/json.hpp>
+
 #include "cli/commands.h"
 #include "data/state_features.h"
 #include "model/config.h"
@@ -12,14 +14,15 @@ Command add_train_command(CLI::App& app) {
       app.add_subcommand("train", "unified SFM+AFM training (Alg. 2) on LIBERO-layout HDF5");
   struct Args {
     std::vector<std::string> data;
-    std::string config, out, vision_stem;
+    std::string config, out, vision_stem, init_vision;
     int steps = 0, batch = 0, stop_after = 0, flow_draws = 0, aug_shift = -1, keep_every = -1;
     int image_rotation = -1;
     double lr = 0, time_limit = 0, sfm_share = -1, ema = -1, state_std_floor = -1;
     double action_range_floor = -1;
-    double context_noise = -1, aux_object = -1;
+    double context_noise = -1, aux_object = -1, vision_lr_scale = -1;
     int64_t seed = -1;
     bool bf16 = false, vanilla = false, resume = false, privileged_state = false;
+    bool freeze_vision = false, cache_vision = false;
     DistFlags dist;
   };
   auto args = std::make_shared<Args>();
@@ -81,8 +84,45 @@ Command add_train_command(CLI::App& app) {
                   "(obs/object_states) from the image tokens; training only, the policy needs no "
                   "object state (0: off; -1: config)")
       ->check(CLI::Range(-1.0, 100.0));
+  cmd->add_option("--init-vision", args->init_vision,
+                  "start the vision encoder from a pretrained one (asyncvla pretrain-vision's "
+                  "--out directory)")
+      ->check(CLI::ExistingDirectory);
+  cmd->add_flag("--freeze-vision", args->freeze_vision,
+                "keep the --init-vision encoder fixed (no gradients through it)");
+  cmd->add_flag("--cache-vision", args->cache_vision,
+                "with --freeze-vision and --aug-shift 0: compute the encoder's tokens of every "
+                "frame once, so a step runs no vision forward");
+  cmd->add_option("--vision-lr-scale", args->vision_lr_scale,
+                  "vision encoder learning rate as a fraction of --lr (-1: config)")
+      ->check(CLI::Range(-1.0, 10.0));
   add_dist_flags(cmd, args->dist);
-  return {cmd, [args]() {
+  // the config fields each flag sets: a resume checks the given ones against the run's
+  const std::vector<std::pair<std::string, std::vector<std::string>>> flag_fields = {
+      {"--steps", {"train.steps"}},
+      {"--batch", {"train.batch"}},
+      {"--lr", {"train.lr"}},
+      {"--seed", {"train.seed"}},
+      {"--bf16", {"train.bf16"}},
+      {"--vanilla", {"train.vanilla"}},
+      {"--time-limit", {"train.time_limit_s"}},
+      {"--sfm-share", {"train.sfm_share"}},
+      {"--flow-draws", {"train.flow_draws"}},
+      {"--context-noise", {"train.context_noise"}},
+      {"--aug-shift", {"train.aug_shift"}},
+      {"--ema", {"train.ema_decay"}},
+      {"--state-std-floor", {"train.state_std_floor"}},
+      {"--action-range-floor", {"train.action_range_floor"}},
+      {"--keep-every", {"train.keep_every"}},
+      {"--image-rotation", {"model.image_rotation"}},
+      {"--vision-stem", {"model.vision_stem"}},
+      {"--privileged-state", {"model.state_dim"}},
+      {"--aux-object", {"train.aux_object_weight", "model.aux_object_dim"}},
+      {"--init-vision", {"train.init_vision"}},
+      {"--freeze-vision", {"train.freeze_vision"}},
+      {"--cache-vision", {"train.cache_vision"}},
+      {"--vision-lr-scale", {"train.vision_lr_scale"}}};
+  return {cmd, [args, cmd, flag_fields]() {
             return run_data_parallel(args->dist, [&](const DistConfig& dist) {
               TrainOptions opt;
               opt.dist = dist;
@@ -119,10 +159,33 @@ Command add_train_command(CLI::App& app) {
               if (args->action_range_floor >= 0) {
                 opt.config.train.action_range_floor = args->action_range_floor;
               }
+              if (!args->init_vision.empty()) opt.config.train.init_vision = args->init_vision;
+              if (args->freeze_vision) opt.config.train.freeze_vision = true;
+              if (args->cache_vision) opt.config.train.cache_vision = true;
+              if (args->vision_lr_scale >= 0) {
+                opt.config.train.vision_lr_scale = args->vision_lr_scale;
+              }
+              for (const auto& [flag, fields] : flag_fields) {
+                if (cmd->get_option(flag)->count() > 0)
+                  opt.given.insert(fields.begin(), fields.end());
+              }
+              if (!args->config.empty()) {
+                const nlohmann::json all = to_json(opt.config);
+                for (const auto& [section, values] : all.items()) {
+                  for (const auto& [key, value] : values.items()) {
+                    // the budget is extended by --steps and --time-limit alone
+                    if (key != "steps" && key != "time_limit_s") {
+                      opt.given.insert(section + "." + key);
+                    }
+                  }
+                }
+              }
+              if (cmd->get_option("--time-limit")->count() > 0) {
+                opt.config.train.time_limit_s = args->time_limit;
+              }
               opt.out_dir = args->out;
               opt.resume = args->resume;
               opt.stop_after = args->stop_after;
-              opt.time_limit_s = args->time_limit;
               TrainResult r = train(opt);
               log_info("[train] done: {} steps, final loss {:.4f}", r.steps_done, r.final_loss);
               return 0;

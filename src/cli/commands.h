@@ -29,6 +29,7 @@ void add_dist_flags(CLI::App* cmd, DistFlags& flags);
 int run_data_parallel(const DistFlags& flags, const std::function<int(const DistConfig&)>& body);
 
 Command add_train_command(CLI::App& app);
+Command add_pretrain_vision_command(CLI::App& app);
 Command add_infer_command(CLI::App& app);
 Command add_synth_command(CLI::App& app);
 Command add_sim_command(CLI::App& app);

@@ -35,7 +35,7 @@ int main(int argc, char** argv) {
       avla::add_synth_command(app),       avla::add_sim_command(app),
       avla::add_train_rater_command(app), avla::add_eval_command(app),
       avla::add_eval_rater_command(app),  avla::add_compare_command(app),
-      avla::add_serve_command(app)};
+      avla::add_serve_command(app),       avla::add_pretrain_vision_command(app)};
 
   try {
     app.parse(argc, argv);

@@ -1,5 +1,6 @@
 #include "data/chunk_sampler.h"
 
+#include "util/error.h"
 #include "util/log.h"
 
 namespace avla {
@@ -52,7 +53,15 @@ TrainBatch ChunkSampler::batch(const torch::Tensor& frame_ids) const {
       actions_norm_.index_select(0, chunk.flatten()).view({chunk.size(0), chunk.size(1), -1});
   b.valid = dataset_.chunk_valid.index_select(0, frame_ids).to(torch::kFloat32);
   if (object_norm_.defined()) b.object_state = object_norm_.index_select(0, frame_ids);
+  if (image_tokens_.defined()) b.obs.image_tokens = image_tokens_.index_select(0, frame_ids);
   return b;
+}
+
+void ChunkSampler::set_image_tokens(torch::Tensor tokens) {
+  AVLA_CHECK(tokens.dim() == 3 && tokens.size(0) == n_frames(), "data",
+             "image tokens have shape {}, expected [{},n_tok,d]", c10::str(tokens.sizes()),
+             n_frames());
+  image_tokens_ = std::move(tokens);
 }
 
 torch::Tensor ChunkSampler::sample_ids(int64_t batch_size, at::Generator& gen) const {

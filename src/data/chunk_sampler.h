@@ -27,7 +27,11 @@ class ChunkSampler {
   // frame ids: (B) int64
   TrainBatch batch(const torch::Tensor& frame_ids) const;
   torch::Tensor sample_ids(int64_t batch_size, at::Generator& gen) const;
+  // every frame's vision tokens (N, n_tok, d) from a frozen encoder: batches then carry them in
+  // obs.image_tokens and the model skips its encoder
+  void set_image_tokens(torch::Tensor tokens);
   int64_t n_frames() const { return dataset_.n_frames(); }
+  int64_t n_cam() const { return dataset_.images.size(1); }
 
  private:
   const Dataset& dataset_;
@@ -36,6 +40,7 @@ class ChunkSampler {
   torch::Tensor tokens_;        // (E, T) int64
   torch::Tensor token_mask_;    // (E, T) bool
   torch::Tensor object_norm_;   // (N, object_state_dim) or undefined
+  torch::Tensor image_tokens_;  // (N, n_tok, d) or undefined
 };
 
 // tokenized text as tensors: ids (1, T) int64 and mask (1, T) bool.

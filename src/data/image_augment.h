@@ -9,9 +9,19 @@
 
 namespace avla {
 
-// images: (B, n_cam, 3, H, W) uint8 -> same shape and dtype; pad 0 returns the input unchanged.
-// the offsets are drawn for all rows of the global batch and images holds rows [begin, end) of
-// it (shard.total 0: images is the whole batch).
+// the offsets of one batch's images: dy, dx (n_rows * n_cam, 1) int64 in [-pad, pad] for the
+// rows of shard (undefined when pad is 0: no shift, nothing drawn)
+struct ShiftOffsets {
+  torch::Tensor dy, dx;
+};
+// draws the offsets for all rows of the global batch (shard.total rows) and keeps shard's
+ShiftOffsets draw_shift(const BatchShard& shard, int64_t n_cam, int pad, at::Generator& gen);
+// images: (B, n_cam, 3, H, W) uint8 -> same shape and dtype, each image shifted by its offsets
+torch::Tensor apply_shift(const torch::Tensor& images, const ShiftOffsets& offsets);
+
+// draw_shift then apply_shift. images: (B, n_cam, 3, H, W) uint8 -> same shape and dtype; pad 0
+// returns the input unchanged. images holds rows [begin, end) of the global batch (shard.total 0:
+// images is the whole batch).
 torch::Tensor random_shift(const torch::Tensor& images, int pad, at::Generator& gen,
                            const BatchShard& shard = {});
 

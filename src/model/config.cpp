@@ -44,6 +44,7 @@ void model_fields(Struct& c, Fn&& f) {
 template <typename Struct, typename Fn>
 void train_fields(Struct& c, Fn&& f) {
   f("steps", c.steps);
+  f("time_limit_s", c.time_limit_s);
   f("batch", c.batch);
   f("lr", c.lr);
   f("vision_lr_scale", c.vision_lr_scale);
@@ -69,6 +70,9 @@ void train_fields(Struct& c, Fn&& f) {
   f("state_std_floor", c.state_std_floor);
   f("action_range_floor", c.action_range_floor);
   f("aux_object_weight", c.aux_object_weight);
+  f("init_vision", c.init_vision);
+  f("freeze_vision", c.freeze_vision);
+  f("cache_vision", c.cache_vision);
 }
 
 }  // namespace
@@ -112,6 +116,8 @@ void ModelConfig::validate() const {
 void TrainConfig::validate() const {
   AVLA_CHECK(steps > 0, "config", "train.steps must be positive, found {}", steps);
   AVLA_CHECK(batch > 0, "config", "train.batch must be positive, found {}", batch);
+  AVLA_CHECK(std::isfinite(time_limit_s) && time_limit_s >= 0, "config",
+             "train.time_limit_s must be >= 0, found {}", time_limit_s);
   AVLA_CHECK(lr > 0, "config", "train.lr must be positive, found {}", lr);
   AVLA_CHECK(warmup_steps >= 0, "config", "train.warmup_steps must be >= 0, found {}",
              warmup_steps);
@@ -133,6 +139,15 @@ void TrainConfig::validate() const {
   AVLA_CHECK(keep_every >= 0, "config", "train.keep_every must be >= 0, found {}", keep_every);
   AVLA_CHECK(std::isfinite(aux_object_weight) && aux_object_weight >= 0, "config",
              "train.aux_object_weight must be >= 0, found {}", aux_object_weight);
+  AVLA_CHECK(std::isfinite(vision_lr_scale) && vision_lr_scale >= 0, "config",
+             "train.vision_lr_scale must be >= 0, found {}", vision_lr_scale);
+  AVLA_CHECK(!freeze_vision || !init_vision.empty(), "config",
+             "train.freeze_vision needs train.init_vision (a frozen random encoder sees nothing)");
+  AVLA_CHECK(
+      !cache_vision || (freeze_vision && aug_shift == 0), "config",
+      "train.cache_vision needs train.freeze_vision and train.aug_shift 0 (found {} and {}): "
+      "only a fixed encoder on fixed images has tokens to cache",
+      freeze_vision, aug_shift);
 }
 
 nlohmann::json to_json(const ModelConfig& c) {

@@ -57,6 +57,9 @@ struct ModelConfig {
 
 struct TrainConfig {
   int steps = 3000;
+  // > 0: the cosine schedule ends (lr at its floor, checkpoint) at this many seconds of training,
+  // counted over resumes; 0: by steps only
+  double time_limit_s = 0.0;
   int batch = 32;
   double lr = 3e-4;
   double vision_lr_scale = 1.0;  // vision encoder lr = lr * scale (paper, pretrained: 0.2)
@@ -94,6 +97,15 @@ struct TrainConfig {
   // weight of the auxiliary object-position loss (model.aux_object_dim > 0; the demos must carry
   // obs/object_states): mean squared error of the normalized positions, added to eq. 4 (0: off)
   double aux_object_weight = 0.0;
+  // a pretrained vision encoder (asyncvla pretrain-vision's output directory) the run starts
+  // from ("": a random encoder); freeze_vision keeps it fixed, else it trains at
+  // lr * vision_lr_scale. a resume takes the weights from the train state, not from here
+  std::string init_vision;
+  bool freeze_vision = false;
+  // with freeze_vision: the encoder's tokens of every training frame are computed once and the
+  // steps read them (no vision forward or backward in a step). needs aug_shift 0: a cached frame
+  // has one fixed view
+  bool cache_vision = false;
 
   void validate() const;
 };

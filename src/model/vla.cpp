@@ -7,7 +7,8 @@ namespace avla {
 
 ObservationBatch ObservationBatch::index(const torch::Tensor& rows) const {
   return {images.index_select(0, rows), state.index_select(0, rows), tokens.index_select(0, rows),
-          token_mask.index_select(0, rows)};
+          token_mask.index_select(0, rows),
+          image_tokens.defined() ? image_tokens.index_select(0, rows) : torch::Tensor()};
 }
 
 void check_observation(const ObservationBatch& obs, const ModelConfig& cfg) {
@@ -52,7 +53,8 @@ VLAImpl::VLAImpl(const ModelConfig& cfg_) : cfg(cfg_) {
 std::pair<torch::Tensor, torch::Tensor> VLAImpl::embed_prefix(const ObservationBatch& obs) {
   const int64_t B = obs.batch();
   // image (B, n_cam*tpc, d) | text (B, T, d) | state (B, 1, d)
-  torch::Tensor image_tokens = vision_encoder(obs.images);
+  torch::Tensor image_tokens =
+      obs.image_tokens.defined() ? obs.image_tokens : vision_encoder(obs.images);
   torch::Tensor text_tokens = backbone->embed_tokens(obs.tokens);
   torch::Tensor state_token = linear(obs.state, backbone->state_proj).unsqueeze(1);
   torch::Tensor prefix = torch::cat({image_tokens, text_tokens.to(image_tokens.scalar_type()),

@@ -17,6 +17,9 @@ struct ObservationBatch {
   torch::Tensor state;       // (B, state_dim) float32, normalized
   torch::Tensor tokens;      // (B, max_text_len) int64
   torch::Tensor token_mask;  // (B, max_text_len) bool, true for real tokens
+  // (B, n_cam * tokens_per_cam, d_model) the vision encoder's tokens of images, precomputed (a
+  // frozen encoder's cache in training), or undefined: the encoder runs on images
+  torch::Tensor image_tokens;
   int64_t batch() const { return state.size(0); }
   ObservationBatch index(const torch::Tensor& rows) const;  // select rows (for batching)
 };

@@ -149,7 +149,7 @@ ObservationBatch Policy::prepare(const std::vector<Observation>& obs) const {
     tokens.push_back(b.tokens);
     token_mask.push_back(b.token_mask);
   }
-  return {torch::cat(images), torch::cat(state), torch::cat(tokens), torch::cat(token_mask)};
+  return {torch::cat(images), torch::cat(state), torch::cat(tokens), torch::cat(token_mask), {}};
 }
 
 ActResult Policy::act(const Observation& obs, const ActOptions& options) {

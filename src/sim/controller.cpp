@@ -134,16 +134,24 @@ void ArmController::reset_to_home(const Vec3& home_pos) {
   const Pose goal{home_pos, gripper_down_quat(0.0)};
   home_q_ = home_guess;
   home_q_ = solve_ik(goal, home_guess, 200);
+  place_arm(home_q_, finger_open);
+}
+
+void ArmController::reset_to(const Pose& grip, double finger) {
+  place_arm(solve_ik(grip, home_q_, 200), std::clamp(finger, 0.0, finger_open));
+}
+
+void ArmController::place_arm(const ArmQ& q, double finger) {
   mjData* d = physics_.data();
   for (int j = 0; j < 7; ++j) {
-    d->qpos[arm_qpos_adr_[j]] = home_q_[j];
+    d->qpos[arm_qpos_adr_[j]] = q[j];
     d->qvel[arm_dof_adr_[j]] = 0.0;
-    d->ctrl[arm_actuator_[j]] = home_q_[j];
+    d->ctrl[arm_actuator_[j]] = q[j];
   }
   for (int f = 0; f < 2; ++f) {
-    d->qpos[finger_qpos_adr_[f]] = finger_open;
+    d->qpos[finger_qpos_adr_[f]] = finger;
     d->qvel[finger_dof_adr_[f]] = 0.0;
-    d->ctrl[finger_actuator_[f]] = finger_open;
+    d->ctrl[finger_actuator_[f]] = finger;
   }
   physics_.forward();
   goal_ = grip_pose();

@@ -37,6 +37,10 @@ class ArmController {
 
   // puts the arm at the IK solution for a downward gripper at home_pos, gripper open, at rest
   void reset_to_home(const Vec3& home_pos);
+  // puts the arm at rest at the IK solution for grip (from the home posture; the pose reached may
+  // differ where grip is out of reach) with both fingers finger metres open; the home posture
+  // (null-space target) stays. for the vision corpus's random arm poses
+  void reset_to(const Pose& grip, double finger);
   // servo targets for one (already clipped) action
   void apply(const Action& action);
   // one control period of physics with gravity compensation
@@ -50,6 +54,8 @@ class ArmController {
   ArmQ solve_ik(const Pose& goal, const ArmQ& q_start, int iterations) const;
 
  private:
+  void place_arm(const ArmQ& q, double finger);  // at rest, servos holding q and finger
+
   Physics& physics_;
   ControllerConfig config_;
   int substeps_;

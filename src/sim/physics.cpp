@@ -88,8 +88,18 @@ int Physics::site_id(const std::string& name) const {
 int Physics::camera_id(const std::string& name) const {
   return lookup(model_, mjOBJ_CAMERA, name, "camera");
 }
-bool Physics::has_body(const std::string& name) const {
-  return mj_name2id(model_, mjOBJ_BODY, name.c_str()) >= 0;
+bool Physics::touches_outside(const std::string& root) const {
+  const int tree = body_id(root);
+  auto inside = [&](int geom) {
+    for (int b = model_->geom_bodyid[geom]; b > 0; b = model_->body_parentid[b]) {
+      if (b == tree) return true;
+    }
+    return false;
+  };
+  for (int i = 0; i < data_->ncon; ++i) {
+    if (inside(data_->contact[i].geom1) != inside(data_->contact[i].geom2)) return true;
+  }
+  return false;
 }
 
 Pose Physics::body_pose(const std::string& name) const {

@@ -46,7 +46,9 @@ class Physics {
   int joint_id(const std::string& name) const;
   int site_id(const std::string& name) const;
   int camera_id(const std::string& name) const;
-  bool has_body(const std::string& name) const;
+  // true when a contact of the last forward() pairs a body of root's subtree with one outside it
+  // (an arm placed into the table or an object)
+  bool touches_outside(const std::string& root) const;
 
   Pose body_pose(const std::string& name) const;  // world frame, after forward()
   Pose site_pose(const std::string& name) const;

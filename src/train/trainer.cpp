@@ -1,19 +1,19 @@
 #include "train/trainer.h"
 
-#include <ATen/autocast_mode.h>
-
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "checkpoint/checkpoint.h"
+#include "checkpoint/pretrained_vision.h"
 #include "data/chunk_sampler.h"
 #include "data/dataset.h"
-#include "data/image_augment.h"
 #include "data/object_state.h"
 #include "flow/flow_matching.h"
 #include "io/atomic_file.h"
 #include "io/json_file.h"
+#include "train/autocast.h"
+#include "train/batch_prefetcher.h"
 #include "train/ema.h"
 #include "train/grad_sync.h"
 #include "train/optimizer.h"
@@ -36,54 +36,76 @@ std::vector<ParamGroup> param_groups(VLAImpl& model) {
   return {vision, rest};
 }
 
-// bf16 autocast for one scope; always switched off again, also when the forward throws
-struct Bf16Autocast {
-  explicit Bf16Autocast(bool on) : on_(on) {
-    if (!on_) return;
-    at::autocast::set_cpu_enabled(true);
-    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-  }
-  ~Bf16Autocast() {
-    if (!on_) return;
-    at::autocast::set_cpu_enabled(false);
-    at::autocast::clear_cache();
-  }
-  bool on_;
-};
-
 }  // namespace
 
+Config resumed_config(const std::string& out, const Config& given_config,
+                      const std::set<std::string>& given) {
+  const std::string path = out + "/config.json";
+  Config saved = config_from_json(read_json_file(path, "train"), path);
+  const nlohmann::json run = to_json(saved), now = to_json(given_config);
+  for (const std::string& field : given) {
+    if (field == "train.steps" || field == "train.time_limit_s" || field == "model.vocab_size") {
+      continue;
+    }
+    const size_t dot = field.find('.');
+    const std::string section = field.substr(0, dot), key = field.substr(dot + 1);
+    AVLA_CHECK(dot != std::string::npos && run.contains(section) && run.at(section).contains(key),
+               "train", "unknown config field '{}'", field);
+    const nlohmann::json& a = run.at(section).at(key);
+    const nlohmann::json& b = now.at(section).at(key);
+    AVLA_CHECK(a == b, "train",
+               "--resume: {} is {} in the run ({}) but {} was given; a resumed run keeps its "
+               "options (only --steps and --time-limit may extend it)",
+               field, a.dump(), path, b.dump());
+  }
+  if (given.count("train.steps")) saved.train.steps = given_config.train.steps;
+  if (given.count("train.time_limit_s")) saved.train.time_limit_s = given_config.train.time_limit_s;
+  return saved;
+}
+
+FlowDraws draw_flow(const BatchShard& rows, int64_t chunk_len, int64_t action_dim,
+                    const TrainConfig& tc, at::Generator& gen) {
+  // K draws per observation: rows b*K .. b*K+K-1 belong to observation b; draws for all
+  // B_global*K rows of the global batch, this shard keeps its rows
+  const int64_t K = tc.flow_draws, L = chunk_len;
+  const int64_t all = rows.total * K, first = rows.begin * K, last = rows.end * K;
+  const double sfm_share = tc.vanilla ? 1.0 : tc.sfm_share;
+  FlowDraws d;
+  d.tau = sample_flow_time(all, gen).slice(0, first, last);                 // (B*K)
+  d.mask = sample_flow_mask(all, L, sfm_share, gen).slice(0, first, last);  // (B*K, L)
+  d.noise = torch::randn({all, L, action_dim}, gen).slice(0, first, last);
+  // context noise: drawn for all rows like the rest, and only when on (a run without it keeps the
+  // stream it always had)
+  if (tc.context_noise > 0) {
+    d.context_eps = torch::randn({all, L, action_dim}, gen).slice(0, first, last);
+  }
+  return d;
+}
+
 TrainLossTerms unified_flow_loss(VLAImpl& model, const TrainBatch& batch, const TrainConfig& tc,
-                                 at::Generator& gen, const BatchShard& shard) {
-  // K draws per observation: rows b*K .. b*K+K-1 belong to observation b
+                                 const FlowDraws& draws) {
   const int64_t K = tc.flow_draws;
   torch::Tensor actions = batch.actions.repeat_interleave(K, 0);  // (B*K, L, A)
   torch::Tensor valid = batch.valid.repeat_interleave(K, 0);      // (B*K, L)
-  const int64_t L = actions.size(1);
-  const BatchShard rows = shard.of_batch(batch.actions.size(0), "train");
-  // draws for all B_global*K rows of the global batch; this shard keeps its rows
-  const int64_t all = rows.total * K, first = rows.begin * K, last = rows.end * K;
-  const double sfm_share = tc.vanilla ? 1.0 : tc.sfm_share;
-  torch::Tensor tau = sample_flow_time(all, gen).slice(0, first, last);                 // (B*K)
-  torch::Tensor mask = sample_flow_mask(all, L, sfm_share, gen).slice(0, first, last);  // (B*K, L)
-  torch::Tensor noise = torch::randn({all, L, actions.size(2)}, gen).slice(0, first, last);
-  // context noise: drawn for all rows like the rest, and only when on (a run without it keeps the
-  // stream it always had); the loss sees masked tokens only, where the context equals the data
+  AVLA_CHECK(draws.tau.size(0) == actions.size(0), "train",
+             "{} flow draws for a batch of {} rows x {} draws", draws.tau.size(0),
+             batch.actions.size(0), K);
+  // the loss sees masked tokens only, where the context equals the data
   torch::Tensor context = actions;
-  if (tc.context_noise > 0) {
-    torch::Tensor eps = torch::randn({all, L, actions.size(2)}, gen).slice(0, first, last);
-    context = perturb_context(actions, mask, tc.context_noise, eps);
+  if (draws.context_eps.defined()) {
+    context = perturb_context(actions, draws.mask, tc.context_noise, draws.context_eps);
   }
-  torch::Tensor noisy = make_noisy_actions(context, noise, tau, mask);  // eq. 5
-  torch::Tensor target = noise - actions;                               // u = n - a
+  torch::Tensor noisy = make_noisy_actions(context, draws.noise, draws.tau, draws.mask);  // eq. 5
+  torch::Tensor target = draws.noise - actions;  // u = n - a
   torch::Tensor velocity, object;
   {
     Bf16Autocast autocast(tc.bf16);
     KvCache prefix = model.encode_prefix(batch.obs);
     if (tc.aux_object_weight > 0) object = model.predict_object_state(prefix);  // (B, D)
-    velocity = model.velocity(prefix.repeat_rows(K), noisy, token_time(tau, mask));
+    velocity = model.velocity(prefix.repeat_rows(K), noisy, token_time(draws.tau, draws.mask));
   }
-  TrainLossTerms terms{loss_flow_terms(velocity.to(torch::kFloat32), target, mask, valid), {}};
+  TrainLossTerms terms{loss_flow_terms(velocity.to(torch::kFloat32), target, draws.mask, valid),
+                       {}};
   if (object.defined()) {
     AVLA_CHECK(batch.object_state.defined() && batch.object_state.sizes() == object.sizes(),
                "train", "the object head predicts {} but the batch's object states are {}",
@@ -92,6 +114,13 @@ TrainLossTerms unified_flow_loss(VLAImpl& model, const TrainBatch& batch, const 
     terms.object_sum = (object - batch.object_state).pow(2).sum();
   }
   return terms;
+}
+
+TrainLossTerms unified_flow_loss(VLAImpl& model, const TrainBatch& batch, const TrainConfig& tc,
+                                 at::Generator& gen, const BatchShard& shard) {
+  const BatchShard rows = shard.of_batch(batch.actions.size(0), "train");
+  const FlowDraws draws = draw_flow(rows, batch.actions.size(1), batch.actions.size(2), tc, gen);
+  return unified_flow_loss(model, batch, tc, draws);
 }
 
 TrainResult train(const TrainOptions& options) {
@@ -111,11 +140,7 @@ TrainResult train(const TrainOptions& options) {
         out);
   }
   if (resume) {
-    // the run's own config wins, except the step budget the user may extend
-    Config saved =
-        config_from_json(read_json_file(out + "/config.json", "train"), out + "/config.json");
-    saved.train.steps = config.train.steps;
-    config = saved;
+    config = resumed_config(out, config, options.given);
   } else {
     AVLA_CHECK(!fs::exists(out + "/train_state.safetensors"), "train",
                "'{}' already holds a training run; pass --resume or choose another --out", out);
@@ -162,8 +187,35 @@ TrainResult train(const TrainOptions& options) {
   // model + optimizer; the generator drives sampling, augmentation, masks, times and noise
   torch::manual_seed(tc.seed);
   VLA model(config.model);
+  // a pretrained encoder: loaded before the ema copies the weights; frozen, it leaves the
+  // optimizer and autograd altogether
+  if (!tc.init_vision.empty() && !resume) {
+    load_pretrained_vision(*model->vision_encoder, config.model, tc.init_vision);
+    log_info("[train] vision encoder from {}{}", tc.init_vision,
+             tc.freeze_vision ? " (frozen)"
+                              : fmt::format(" (fine-tuned at lr x {})", tc.vision_lr_scale));
+  }
+  if (tc.freeze_vision) {
+    for (auto& p : model->vision_encoder->parameters()) p.set_requires_grad(false);
+  }
   auto groups = param_groups(*model);
   groups[0].lr_scale = tc.vision_lr_scale;
+  if (tc.freeze_vision) groups.erase(groups.begin());
+  // a frozen encoder's tokens of every frame, once (in the dtype a step's forward makes them)
+  if (tc.cache_vision) {
+    Timer cache_timer;
+    torch::NoGradGuard no_grad;
+    std::vector<torch::Tensor> parts;
+    for (int64_t begin = 0; begin < dataset.n_frames(); begin += 256) {
+      const int64_t n = std::min<int64_t>(256, dataset.n_frames() - begin);
+      Bf16Autocast autocast(tc.bf16);
+      parts.push_back(model->vision_encoder(dataset.images.narrow(0, begin, n)));
+    }
+    torch::Tensor tokens = torch::cat(parts);  // (N, n_tok, d)
+    log_info("[train] cached the frozen encoder's tokens of {} frames in {:.1f} s ({:.0f} MB)",
+             dataset.n_frames(), cache_timer.elapsed_ms() / 1000.0, tokens.nbytes() / 1e6);
+    sampler.set_image_tokens(std::move(tokens));
+  }
   AdamW optimizer(groups, tc);
   at::Generator gen = at::detail::createCPUGenerator(tc.seed);
   // the weights a policy uses: their ema when ema_decay > 0, else the trained weights themselves
@@ -245,9 +297,11 @@ TrainResult train(const TrainOptions& options) {
   // policy files (each atomic). a kill between the two leaves a policy one save behind, never a
   // run that cannot resume or a checkpoint that does not load.
   int64_t saved_step = start_step;  // what the checkpoint in out holds
+  // the generator's stream after the last step's own draws (the loader draws ahead of it)
+  torch::Tensor rng_after_step = gen.get_state();
   auto checkpoint = [&](int64_t step) {
     saved_step = step;
-    TrainState state{optimizer.state(), gen.get_state(), step, elapsed_s(), group.world_size()};
+    TrainState state{optimizer.state(), rng_after_step, step, elapsed_s(), group.world_size()};
     for (auto& [name, t] : module_state(*model)) state.tensors["weights." + name] = t;
     if (ema) {
       for (auto& [name, t] : module_state(*average)) state.tensors["ema." + name] = t;
@@ -277,17 +331,22 @@ TrainResult train(const TrainOptions& options) {
   int64_t step = start_step;
   // the run's clock: rank 0's, so that every rank ends a time-limited schedule at the same step
   double clock_s = elapsed_before;
-  auto time_progress = [&] {
-    return options.time_limit_s > 0 ? clock_s / options.time_limit_s : 0.0;
-  };
-  double sync_ms = 0;
+  auto time_progress = [&] { return tc.time_limit_s > 0 ? clock_s / tc.time_limit_s : 0.0; };
+  double sync_ms = 0, data_ms = 0, ema_ms = 0;
+  // the global batch's draws on every rank; this rank loads and computes its rows. the next
+  // batch is assembled while this step computes; its draws follow this step's flow draws in the
+  // generator's stream, as in a serial loop, and a save stores the stream after this step's draws
+  BatchPrefetcher loader(sampler, tc.batch, tc.aug_shift, shard, options.prefetch);
+  loader.request(gen);
   while (step < tc.steps && time_progress() < 1.0) {
     const double lr = learning_rate_at(step, tc, time_progress());
-    // the global batch's draws on every rank; this rank loads and computes its rows
-    torch::Tensor ids = sampler.sample_ids(tc.batch, gen);
-    TrainBatch batch = sampler.batch(ids.slice(0, shard.begin, shard.end));
-    batch.obs.images = random_shift(batch.obs.images, tc.aug_shift, gen, shard);
-    const TrainLossTerms terms = unified_flow_loss(*model, batch, tc, gen, shard);
+    Timer data_timer;
+    TrainBatch batch = loader.take();
+    const FlowDraws draws = draw_flow(shard, batch.actions.size(1), batch.actions.size(2), tc, gen);
+    rng_after_step = gen.get_state();
+    loader.request(gen);
+    data_ms += data_timer.elapsed_ms();
+    const TrainLossTerms terms = unified_flow_loss(*model, batch, tc, draws);
     // eq. 4 over the global batch, with rank 0's clock and the object loss's sum summed along
     const double object_local = terms.object_sum.defined() ? terms.object_sum.item<double>() : 0.0;
     const DistGroup::GlobalMean mean =
@@ -323,7 +382,9 @@ TrainResult train(const TrainOptions& options) {
                grad_norm, step + 1, out, saved_step);
     optimizer.step(lr);
     ++step;
+    Timer ema_timer;
     if (ema) ema->update(step);
+    ema_ms += ema_timer.elapsed_ms();
     interval_loss += loss_value;
     interval_object += object_value;
     ++interval_steps;
@@ -340,18 +401,22 @@ TrainResult train(const TrainOptions& options) {
       const std::string sync =
           grad_sync ? fmt::format(" | sync {:.1f} ms", sync_ms / interval_steps) : "";
       log_info(
-          "step {}/{} | loss {:.4f}{} | lr {:.1e} | grad {:.2f} | {:.0f} ms | {:.0f} samples/s{}",
-          step, tc.steps, mean_loss, object, lr, grad_norm, ms, sps, sync);
+          "step {}/{} | loss {:.4f}{} | lr {:.1e} | grad {:.2f} | {:.0f} ms (data {:.1f}, ema "
+          "{:.1f}) | {:.0f} samples/s{}",
+          step, tc.steps, mean_loss, object, lr, grad_norm, ms, data_ms / interval_steps,
+          ema_ms / interval_steps, sps, sync);
       if (group.is_main()) {
         nlohmann::json line{{"step", step},           {"loss", mean_loss}, {"lr", lr},
                             {"grad_norm", grad_norm}, {"ms_per_step", ms}, {"samples_per_s", sps},
                             {"elapsed_s", clock_s}};
+        line["data_ms"] = data_ms / interval_steps;
+        line["ema_ms"] = ema_ms / interval_steps;
         if (grad_sync) line["sync_ms"] = sync_ms / interval_steps;
         if (tc.aux_object_weight > 0) line["loss_object"] = mean_object;
         metrics << line.dump() << "\n";
         metrics.flush();
       }
-      sync_ms = 0;
+      sync_ms = data_ms = ema_ms = 0;
       result.final_loss = mean_loss;
       interval_loss = 0.0;
       interval_object = 0.0;
@@ -368,8 +433,8 @@ TrainResult train(const TrainOptions& options) {
   }
   bar.finish();
   if (time_progress() >= 1.0) {
-    log_info("[train] schedule ended at the time limit ({:.0f} s) after step {}",
-             options.time_limit_s, step);
+    log_info("[train] schedule ended at the time limit ({:.0f} s) after step {}", tc.time_limit_s,
+             step);
   }
   result.steps_done = step;
   // rank 0 hosts the store: nobody leaves while another rank still needs it

@@ -3,6 +3,7 @@
 // clipping, a lower vision learning rate, optional bf16 autocast, atomic checkpoints, exact resume.
 #pragma once
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -18,10 +19,13 @@ struct TrainOptions {
   Config config;
   std::string out_dir;
   bool resume = false;
-  int stop_after = 0;         // > 0: stop (with a checkpoint) after this step of this run
-  double time_limit_s = 0.0;  // > 0: the schedule ends (lr at its floor, checkpoint) at this many
-                              // seconds of training, counted over resumes
-  DistConfig dist;            // this process's rank (world 1: not distributed)
+  // the config fields the command line set ("train.lr", "model.vision_stem"; --config sets them
+  // all). a resume takes the run's saved config; a given field that differs from it is an error
+  // naming both values, except train.steps and train.time_limit_s, which extend the run
+  std::set<std::string> given;
+  int stop_after = 0;    // > 0: stop (with a checkpoint) after this step of this run
+  DistConfig dist;       // this process's rank (world 1: not distributed)
+  bool prefetch = true;  // assemble the next batch on a worker thread (the same batches)
 };
 
 struct TrainResult {
@@ -31,12 +35,31 @@ struct TrainResult {
 
 TrainResult train(const TrainOptions& options);
 
+// the config a resume of the run in out continues with: its saved config.json, with train.steps
+// and train.time_limit_s from given_config where given names them; any other given field that
+// differs from the run's is an error naming the field and both values
+Config resumed_config(const std::string& out, const Config& given_config,
+                      const std::set<std::string>& given);
+
 // one batch's loss terms on this rank's rows
 struct TrainLossTerms {
   FlowLossTerms flow;        // eq. 4's two sums over masked, valid action elements
   torch::Tensor object_sum;  // () the object head's squared error summed over rows and dims (with
                              // graph), or undefined when tc.aux_object_weight is 0
 };
+
+// one batch's alg. 2 draws for tc.flow_draws rows per observation, made for the whole global
+// batch and sliced to this rank's rows: tau (R), mask (R, L), noise (R, L, A) and, when
+// tc.context_noise > 0, the context noise (R, L, A), with R = rows * tc.flow_draws
+struct FlowDraws {
+  torch::Tensor tau, mask, noise, context_eps;
+};
+FlowDraws draw_flow(const BatchShard& rows, int64_t chunk_len, int64_t action_dim,
+                    const TrainConfig& tc, at::Generator& gen);
+
+// the loss of a batch with its draws
+TrainLossTerms unified_flow_loss(VLAImpl& model, const TrainBatch& batch, const TrainConfig& tc,
+                                 const FlowDraws& draws);
 
 // one batch's unified loss (alg. 2): encodes each observation once, then draws tc.flow_draws
 // (tau, mask, noise) per observation from gen (masks all ones when tc.vanilla, else alg. 2 rows

@@ -10,6 +10,7 @@
 
 #include "checkpoint/checkpoint.h"
 #include "data/chunk_sampler.h"
+#include "data/image_augment.h"
 #include "data/object_state.h"
 #include "flow/sampler.h"
 #include "io/atomic_file.h"
@@ -18,6 +19,7 @@
 #include "sim/collect.h"
 #include "test_util.h"
 #include "tiny_policy.h"
+#include "train/batch_prefetcher.h"
 #include "train/ema.h"
 #include "train/optimizer.h"
 #include "train/train_state.h"
@@ -226,6 +228,55 @@ std::string resume_broken_copy(const std::string& stopped, const std::string& na
   return dir;
 }
 
+TEST(Prefetcher, DrawsTheSerialLoopsBatchesInItsOrder) {
+  Config cfg = test::tiny_config();
+  Dataset ds = load_dataset(expand_data_paths({test::tiny_data_dir()}), dataset_options(cfg));
+  WordTokenizer tok = WordTokenizer::build(ds.instructions());
+  Normalizer norm;
+  norm.state = NormStats::compute(ds.state, NormMode::MeanStd, 0.01);
+  norm.actions = NormStats::compute(ds.actions, NormMode::Quantile, 0.0);
+  ChunkSampler sampler(ds, norm, tok, cfg.model.max_text_len);
+  // the serial loop: ids, shift, then the step's own draws (here one randn), three times
+  at::Generator serial = at::detail::createCPUGenerator(5);
+  std::vector<TrainBatch> want;
+  std::vector<torch::Tensor> step_draws;
+  for (int k = 0; k < 3; ++k) {
+    TrainBatch b = sampler.batch(sampler.sample_ids(8, serial));
+    b.obs.images = random_shift(b.obs.images, 3, serial);
+    want.push_back(b);
+    step_draws.push_back(torch::randn({4}, serial));
+  }
+  // the shift moved pixels: the images are not the unshifted rows
+  at::Generator plain = at::detail::createCPUGenerator(5);
+  EXPECT_FALSE(
+      torch::equal(want[0].obs.images, sampler.batch(sampler.sample_ids(8, plain)).obs.images));
+  for (bool background : {true, false}) {
+    at::Generator gen = at::detail::createCPUGenerator(5);
+    BatchPrefetcher loader(sampler, 8, 3, {}, background);
+    loader.request(gen);
+    for (int k = 0; k < 3; ++k) {
+      TrainBatch b = loader.take();
+      EXPECT_TRUE(torch::equal(torch::randn({4}, gen), step_draws[k])) << k;
+      loader.request(gen);
+      EXPECT_TRUE(torch::equal(b.obs.images, want[k].obs.images)) << k << " " << background;
+      EXPECT_TRUE(torch::equal(b.actions, want[k].actions)) << k;
+      EXPECT_TRUE(torch::equal(b.obs.tokens, want[k].obs.tokens)) << k;
+    }
+    EXPECT_THROW(loader.request(gen), Error);  // requested twice without a take
+  }
+}
+
+TEST(Trainer, PrefetchingLoaderTrainsTheSameRun) {
+  std::string with = test::temp_dir("prefetch_on"), without = test::temp_dir("prefetch_off");
+  TrainOptions a = tiny_options(with, 6);
+  TrainOptions b = tiny_options(without, 6);
+  b.prefetch = false;
+  train(a);
+  train(b);
+  // generator bytes and step exact, floats within libtorch's backward jitter (see the resume test)
+  EXPECT_LE(test::run_difference(with, without), 1e-5);
+}
+
 TEST(Trainer, ResumeEqualsUninterruptedRun) {
   std::string full = test::temp_dir("resume_full"), split = test::temp_dir("resume_split");
   train(tiny_options(full, 8));
@@ -266,6 +317,36 @@ TEST(Trainer, ResumeEqualsUninterruptedRun) {
   test::expect_error([&] { train(tiny_options(full, 8)); }, {"already holds a training run"});
 }
 
+TEST(Trainer, ResumeWithoutFlagsKeepsTheRunsPlanAndRefusesContradictions) {
+  const std::string dir = test::temp_dir("resume_plan"), run = dir + "/run";
+  Config config = test::tiny_config();
+  config.train.log_every = 5;
+  write_file_atomic(dir + "/tiny.json", to_json(config).dump(2));
+  const std::string data = " train --data " + test::tiny_data_dir() + " --out " + run;
+  const test::CliRun first = test::run_cli(
+      data + " --config " + dir + "/tiny.json --steps 30 --time-limit 900 --stop-after 10");
+  ASSERT_EQ(first.code, 0) << first.output;
+  // no flags at all: the run's own 30 steps and time limit, not the built-in defaults
+  const test::CliRun resumed = test::run_cli(data + " --resume");
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("resuming"), std::string::npos) << resumed.output;
+  EXPECT_NE(resumed.output.find("step 30/30"), std::string::npos) << resumed.output;
+  EXPECT_EQ(resumed.output.find("step 35/"), std::string::npos) << resumed.output;
+  const Checkpoint ckpt = load_checkpoint(run);
+  EXPECT_EQ(ckpt.config.train.steps, 30);
+  EXPECT_EQ(ckpt.config.train.time_limit_s, 900.0);
+  // a flag that contradicts the run is an error naming both values; --steps extends it
+  const test::CliRun contradicting = test::run_cli(data + " --resume --lr 0.5");
+  EXPECT_NE(contradicting.code, 0);
+  EXPECT_NE(contradicting.output.find("train.lr is 0.001 in the run"), std::string::npos)
+      << contradicting.output;
+  EXPECT_NE(contradicting.output.find("0.5 was given"), std::string::npos) << contradicting.output;
+  const test::CliRun extended =
+      test::run_cli(data + " --resume --steps 40 --config " + dir + "/tiny.json");
+  ASSERT_EQ(extended.code, 0) << extended.output;
+  EXPECT_NE(extended.output.find("step 40/40"), std::string::npos) << extended.output;
+}
+
 TEST(Trainer, TimeLimitedRunEndsItsScheduleAndKeepsSnapshots) {
   // a step budget it cannot reach: the time limit ends the cosine at its floor. no warm-up (it
   // counts steps, and a slow build, e.g. the sanitizer one, makes only a few steps in the limit)
@@ -275,7 +356,7 @@ TEST(Trainer, TimeLimitedRunEndsItsScheduleAndKeepsSnapshots) {
   opt.config.train.warmup_steps = 0;
   opt.config.train.save_every = 3;  // snapshots do not wait for a save step
   opt.config.train.keep_every = 2;
-  opt.time_limit_s = 4.0;
+  opt.config.train.time_limit_s = 4.0;
   const TrainResult r = train(opt);
   EXPECT_LT(r.steps_done, 1000000);
   ASSERT_GE(r.steps_done, 2) << "the machine made fewer than 2 steps in 4 s";

@@ -1,0 +1,45 @@
+#include "checkpoint/pretrained_vision.h"
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "io/atomic_file.h"
+#include "io/json_file.h"
+#include "io/tensor_file.h"
+#include "util/error.h"
+
+namespace avla {
+
+void save_pretrained_vision(const std::string& dir, const ModelConfig& cfg,
+                            VisionEncoderImpl& encoder) {
+  std::filesystem::create_directories(dir);
+  TensorMap tensors;
+  for (auto& [name, t] : module_state(encoder)) tensors["vision_encoder." + name] = t;
+  save_tensor_map(dir + "/vision_encoder.safetensors", tensors);
+  write_file_atomic(dir + "/config.json", nlohmann::json{{"model", to_json(cfg)}}.dump(2) + "\n");
+}
+
+void load_pretrained_vision(VisionEncoderImpl& encoder, const ModelConfig& cfg,
+                            const std::string& dir) {
+  const std::string config_path = dir + "/config.json";
+  const nlohmann::json j = read_json_file(config_path, "init-vision");
+  AVLA_CHECK(j.is_object() && j.contains("model"), "init-vision",
+             "{}: no 'model' section (is '{}' a pretrain-vision output?)", config_path, dir);
+  const ModelConfig saved = model_config_from_json(j.at("model"), config_path);
+  auto same = [&](const char* field, const auto& mine, const auto& theirs) {
+    AVLA_CHECK(mine == theirs, "init-vision",
+               "model.{} is {} but the pretrained encoder in {} has {}", field,
+               fmt::format("{}", mine), dir, fmt::format("{}", theirs));
+  };
+  same("image_size", cfg.image_size, saved.image_size);
+  same("vision_stem", cfg.vision_stem, saved.vision_stem);
+  same("patch_size", cfg.patch_size, saved.patch_size);
+  same("vision_dim", cfg.vision_dim, saved.vision_dim);
+  same("vision_layers", cfg.vision_layers, saved.vision_layers);
+  same("vision_heads", cfg.vision_heads, saved.vision_heads);
+  same("vision_ff", cfg.vision_ff, saved.vision_ff);
+  same("d_model", cfg.d_model, saved.d_model);
+  load_module_strict(encoder, dir + "/vision_encoder.safetensors", "vision_encoder.");
+}
+
+}  // namespace avla

@@ -1,0 +1,23 @@
+// a pretrained vision encoder directory (written by asyncvla pretrain-vision): config.json (the
+// model config whose vision fields shaped it), vision_encoder.safetensors ("vision_encoder.<name>"
+// tensors, the names a policy's weights use), probe.json (its held-out probe metrics). the read
+// side is strict: the policy's vision fields must equal the encoder's, and every tensor must be
+// there with its shape.
+#pragma once
+
+#include <string>
+
+#include "model/config.h"
+#include "model/vision_encoder.h"
+
+namespace avla {
+
+void save_pretrained_vision(const std::string& dir, const ModelConfig& cfg,
+                            VisionEncoderImpl& encoder);
+
+// loads dir's encoder into encoder, whose model config is cfg. a vision field that differs
+// (image_size, patch_size, vision_dim, ...) is an error naming the field and both values
+void load_pretrained_vision(VisionEncoderImpl& encoder, const ModelConfig& cfg,
+                            const std::string& dir);
+
+}  // namespace avla

@@ -1,0 +1,113 @@
+#include "data/vision_corpus.h"
+
+#include <nlohmann/json.hpp>
+
+#include "data/dataset.h"
+#include "io/tensor_file.h"
+#include "util/error.h"
+#include "util/log.h"
+
+namespace avla {
+
+namespace {
+
+constexpr const char* kFormat = "asyncvla-vision-corpus-1";  // sim/corpus.h corpus_format
+
+torch::Tensor field(const TensorMap& tensors, const std::string& name, torch::ScalarType dtype,
+                    const std::vector<int64_t>& shape, const std::string& path) {
+  const auto it = tensors.find(name);
+  AVLA_CHECK(it != tensors.end(), "corpus", "{}: no tensor '{}'", path, name);
+  const torch::Tensor& t = it->second;
+  AVLA_CHECK(t.scalar_type() == dtype && t.sizes() == torch::IntArrayRef(shape), "corpus",
+             "{}: tensor '{}' is {} {}, expected {} {}", path, name, c10::toString(t.scalar_type()),
+             c10::str(t.sizes()), c10::toString(dtype), c10::str(torch::IntArrayRef(shape)));
+  if (t.is_floating_point()) {
+    AVLA_CHECK(torch::isfinite(t).all().item<bool>(), "corpus", "{}: tensor '{}' holds NaN or Inf",
+               path, name);
+  }
+  return t;
+}
+
+}  // namespace
+
+VisionCorpus VisionCorpus::rows(int64_t begin, int64_t end) const {
+  return index(torch::arange(begin, end, torch::kInt64));
+}
+
+VisionCorpus VisionCorpus::index(const torch::Tensor& ids) const {
+  VisionCorpus c;
+  c.slots = slots;
+  c.images = images.index_select(0, ids);
+  c.slot_present = slot_present.index_select(0, ids);
+  c.slot_pos = slot_pos.index_select(0, ids);
+  c.cabinet = cabinet.index_select(0, ids);
+  c.drawer = drawer.index_select(0, ids);
+  c.ee_pos = ee_pos.index_select(0, ids);
+  c.ee_rot6 = ee_rot6.index_select(0, ids);
+  c.gripper = gripper.index_select(0, ids);
+  return c;
+}
+
+torch::Tensor quat_to_rot6(const torch::Tensor& quat) {
+  torch::Tensor q = quat / quat.norm(2, 1, true);
+  torch::Tensor w = q.select(1, 0), x = q.select(1, 1), y = q.select(1, 2), z = q.select(1, 3);
+  // columns 0 and 1 of R(q)
+  return torch::stack({1 - 2 * (y * y + z * z), 2 * (x * y + w * z), 2 * (x * z - w * y),
+                       2 * (x * y - w * z), 1 - 2 * (x * x + z * z), 2 * (y * z + w * x)},
+                      1);
+}
+
+VisionCorpus load_vision_corpus(const std::vector<std::string>& files, int image_size) {
+  AVLA_CHECK(!files.empty(), "corpus", "no corpus files given");
+  VisionCorpus out;
+  std::vector<torch::Tensor> images, present, pos, cabinet, drawer, ee_pos, ee_rot6, gripper;
+  for (const auto& path : files) {
+    std::map<std::string, std::string> meta;
+    const TensorMap t = load_tensor_map(path, &meta);
+    AVLA_CHECK(meta.count("format") && meta.at("format") == kFormat, "corpus",
+               "{}: metadata format is '{}', expected '{}' (a file of `asyncvla sim corpus`)", path,
+               meta.count("format") ? meta.at("format") : "", kFormat);
+    std::vector<std::string> slots;
+    try {
+      slots = nlohmann::json::parse(meta.count("slots") ? meta.at("slots") : "")
+                  .get<std::vector<std::string>>();
+    } catch (const nlohmann::json::exception&) {
+      fail("corpus", "{}: metadata 'slots' is not a JSON list of names", path);
+    }
+    AVLA_CHECK(!slots.empty(), "corpus", "{}: no label slots", path);
+    if (out.slots.empty()) out.slots = slots;
+    AVLA_CHECK(slots == out.slots, "corpus",
+               "{}: label slots {} differ from {}'s {} (corpora of other suites)", path,
+               nlohmann::json(slots).dump(), files.front(), nlohmann::json(out.slots).dump());
+    const auto img = t.find("images");
+    AVLA_CHECK(img != t.end() && img->second.dim() == 5 && img->second.size(1) == 2 &&
+                   img->second.size(4) == 3,
+               "corpus", "{}: tensor 'images' must be uint8 [N,2,S,S,3]", path);
+    const int64_t n = img->second.size(0), s = img->second.size(2), k = slots.size();
+    AVLA_CHECK(n > 0, "corpus", "{}: no frames", path);
+    field(t, "images", torch::kUInt8, {n, 2, s, s, 3}, path);
+    const torch::Tensor d = field(t, "drawer", torch::kFloat32, {n, 2}, path);
+    // (N, 2, S, S, 3) -> (2N, S, S, 3) -> (2N, 3, R, R) -> (N, 2, 3, R, R)
+    images.push_back(resize_images(img->second.reshape({2 * n, s, s, 3}), image_size)
+                         .view({n, 2, 3, image_size, image_size}));
+    present.push_back(field(t, "slot_present", torch::kUInt8, {n, k}, path).to(torch::kFloat32));
+    pos.push_back(field(t, "slot_pos", torch::kFloat32, {n, k, 3}, path));
+    cabinet.push_back(d.select(1, 0).contiguous());
+    drawer.push_back(d.select(1, 1).contiguous());
+    ee_pos.push_back(field(t, "ee_pos", torch::kFloat32, {n, 3}, path));
+    ee_rot6.push_back(quat_to_rot6(field(t, "ee_quat", torch::kFloat32, {n, 4}, path)));
+    gripper.push_back(field(t, "gripper", torch::kFloat32, {n, 2}, path).mean(1));
+    log_info("[corpus] {}: {} frames at {} px, {} label slots", path, n, s, k);
+  }
+  out.images = torch::cat(images);
+  out.slot_present = torch::cat(present);
+  out.slot_pos = torch::cat(pos);
+  out.cabinet = torch::cat(cabinet);
+  out.drawer = torch::cat(drawer);
+  out.ee_pos = torch::cat(ee_pos);
+  out.ee_rot6 = torch::cat(ee_rot6);
+  out.gripper = torch::cat(gripper);
+  return out;
+}
+
+}  // namespace avla

@@ -1,0 +1,37 @@
+// the vision corpus as training tensors (files written by `asyncvla sim corpus`, format in
+// docs/FORMATS.md): images at the model resolution and the privileged labels the pretraining
+// heads regress. every file is validated before its numbers are used.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+namespace avla {
+
+struct VisionCorpus {
+  std::vector<std::string> slots;  // label slot names ("red_cube#0"), the same in every file
+  torch::Tensor images;        // (N, 2, 3, S, S) uint8 at the model resolution: agentview, wrist
+  torch::Tensor slot_present;  // (N, n_slot) float32 0/1
+  torch::Tensor slot_pos;      // (N, n_slot, 3) float32 world positions, m (0 where absent)
+  torch::Tensor cabinet;       // (N) float32 0/1
+  torch::Tensor drawer;        // (N) float32 drawer opening, m
+  torch::Tensor ee_pos;        // (N, 3) float32 grip site, m
+  torch::Tensor ee_rot6;       // (N, 6) float32 first two columns of the grip rotation matrix
+  torch::Tensor gripper;       // (N) float32 mean finger opening, m
+
+  int64_t n_frames() const { return images.size(0); }
+  int n_slot() const { return static_cast<int>(slots.size()); }
+  VisionCorpus rows(int64_t begin, int64_t end) const;  // frames [begin, end)
+  VisionCorpus index(const torch::Tensor& ids) const;   // frames ids (B) int64
+};
+
+// reads and concatenates corpus files; images are resized to image_size. errors name the file
+// and the field (a wrong format tag, mismatched slots or shapes, non-finite labels)
+VisionCorpus load_vision_corpus(const std::vector<std::string>& files, int image_size);
+
+// unit quaternions (N, 4) w, x, y, z -> the first two columns of their rotation matrices (N, 6)
+torch::Tensor quat_to_rot6(const torch::Tensor& quat);
+
+}  // namespace avla

@@ -1,0 +1,139 @@
+// the vision corpus: labels equal the simulator's state, slots cover every suite, frames are
+// randomized and deterministic, and the written file reads back through the data side.
+#include "sim/corpus.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "data/vision_corpus.h"
+#include "test_util.h"
+
+namespace avla::sim {
+namespace {
+
+std::vector<const Task*> all_tasks() {
+  std::vector<const Task*> tasks;
+  for (const auto& suite : suite_names()) {
+    for (const Task& t : suite_tasks(suite)) tasks.push_back(&t);
+  }
+  return tasks;
+}
+
+TEST(Corpus, SlotsCoverEveryClassWithSpatialsTwoRedCubes) {
+  const CorpusSlots slots = corpus_slots(all_tasks());
+  const std::set<std::string> names(slots.names.begin(), slots.names.end());
+  EXPECT_EQ(names.size(), slots.names.size());
+  EXPECT_TRUE(names.count("red_cube#0") && names.count("red_cube#1"));
+  EXPECT_FALSE(names.count("red_cube#2"));
+  EXPECT_TRUE(names.count("white_bowl#0") && names.count("brown_basket#0"));
+  EXPECT_FALSE(names.count("white_bowl#1"));
+  // the two red cubes of spatial fill their slots in order of y
+  const Task& spatial = suite_tasks("spatial")[0];
+  const std::vector<Vec3> pos = {{0.0, 0.2, 0.02}, {0.0, -0.1, 0.02}, {0.1, 0.0, 0}, {-0.1, 0, 0}};
+  const std::vector<int> slot = slots.assign(spatial, pos);
+  EXPECT_EQ(slots.names[slot[0]], "red_cube#1");
+  EXPECT_EQ(slots.names[slot[1]], "red_cube#0");
+  EXPECT_EQ(slots.names[slot[2]], "white_bowl#0");
+  EXPECT_EQ(slots.names[slot[3]], "black_plate#0");
+}
+
+TEST(Corpus, FrameLabelsAreTheSimulatorState) {
+  const auto tasks = all_tasks();
+  const CorpusSlots slots = corpus_slots(tasks);
+  EnvConfig config;
+  config.image_size = 32;
+  Env env(config);
+  int moved_arm = 0, with_drawer = 0;
+  for (const char* name : {"open_drawer", "cube_in_bowl"}) {
+    const Task& task = find_task("goal", name);
+    for (uint64_t seed = 0; seed < 4; ++seed) {
+      std::mt19937_64 rng(seed);
+      const CorpusFrame f = sample_corpus_frame(env, task, seed, slots, rng);
+      // every object of the scene in its slot at its body's position, nothing else present
+      int present = 0;
+      for (size_t i = 0; i < task.scene.objects.size(); ++i) {
+        const Vec3 p = env.physics().body_pose(task.scene.objects[i].name).pos;
+        bool found = false;
+        for (int s = 0; s < slots.size(); ++s) {
+          if (!f.labels.slot_present[s]) continue;
+          const bool same = std::abs(f.labels.slot_pos[3 * s] - p[0]) < 1e-6 &&
+                            std::abs(f.labels.slot_pos[3 * s + 1] - p[1]) < 1e-6 &&
+                            std::abs(f.labels.slot_pos[3 * s + 2] - p[2]) < 1e-6;
+          found = found || same;
+        }
+        EXPECT_TRUE(found) << name << " seed " << seed << " object " << task.scene.objects[i].name;
+      }
+      for (uint8_t v : f.labels.slot_present) present += v;
+      EXPECT_EQ(present, static_cast<int>(task.scene.objects.size()));
+      EXPECT_EQ(f.labels.cabinet, 1.0f);
+      EXPECT_FLOAT_EQ(f.labels.drawer, env.physics().joint_qpos("drawer_joint"));
+      with_drawer += f.labels.drawer > 0.01;
+      const Pose grip = env.controller().grip_pose();
+      for (int k = 0; k < 3; ++k) EXPECT_FLOAT_EQ(f.labels.ee_pos[k], grip.pos[k]);
+      EXPECT_GE(f.labels.ee_quat[0], 0.0f);
+      EXPECT_FLOAT_EQ(f.labels.gripper[0], env.controller().finger_qpos()[0]);
+      moved_arm += std::hypot(grip.pos[0] - home_grip_pos[0], grip.pos[1] - home_grip_pos[1],
+                              grip.pos[2] - home_grip_pos[2]) > 0.03;
+      EXPECT_EQ(f.observation.object_states, object_state(env.physics(), task));
+      EXPECT_EQ(f.observation.agentview_rgb.size(), 32u * 32 * 3);
+    }
+  }
+  // randomized: the arm leaves home and the drawer opens in most frames
+  EXPECT_GE(moved_arm, 6);
+  EXPECT_GE(with_drawer, 5);
+}
+
+TEST(Corpus, SameSeedSameFrameAndTheFileReadsBack) {
+  const std::string dir = test::temp_dir("corpus");
+  CorpusOptions options;
+  options.suites = {"spatial", "goal"};
+  options.frames = 6;
+  options.resolution = 32;
+  options.seed = 3;
+  options.out = dir + "/a.safetensors";
+  const double fps = write_corpus(options);
+  EXPECT_GT(fps, 0.0);
+  options.out = dir + "/b.safetensors";
+  write_corpus(options);
+  const VisionCorpus a = load_vision_corpus({dir + "/a.safetensors"}, 16);
+  const VisionCorpus b = load_vision_corpus({dir + "/b.safetensors"}, 16);
+  ASSERT_EQ(a.n_frames(), 6);
+  EXPECT_EQ(a.images.sizes(), torch::IntArrayRef({6, 2, 3, 16, 16}));
+  EXPECT_TRUE(torch::equal(a.images, b.images));
+  EXPECT_TRUE(torch::equal(a.slot_pos, b.slot_pos));
+  // rot6 columns are unit vectors; the gripper is the mean finger opening
+  EXPECT_LT((a.ee_rot6.narrow(1, 0, 3).norm(2, 1) - 1).abs().max().item<double>(), 1e-5);
+  EXPECT_LE(a.gripper.max().item<double>(), finger_open + 1e-6);
+  // spatial and goal scenes: a red cube in every frame, a basket in none
+  const auto slot = [&](const std::string& n) {
+    return std::find(a.slots.begin(), a.slots.end(), n) - a.slots.begin();
+  };
+  EXPECT_EQ(a.slot_present.select(1, slot("red_cube#0")).sum().item<double>(), 6.0);
+  EXPECT_EQ(a.slots.size(), 5u);  // red cube x2, white bowl, black plate, blue cylinder (goal)
+  // a file of another suite set has other slots: refused by name
+  options.suites = {"object"};
+  options.out = dir + "/c.safetensors";
+  write_corpus(options);
+  test::expect_error(
+      [&] {
+        load_vision_corpus({dir + "/a.safetensors", dir + "/c.safetensors"}, 16);
+      },
+      {"c.safetensors", "label slots"});
+}
+
+TEST(Corpus, BadFilesAreErrorsNamingTheFile) {
+  const std::string dir = test::temp_dir("corpus_bad");
+  save_tensor_map(dir + "/x.safetensors",
+                  {{"images", torch::zeros({1, 2, 8, 8, 3}, torch::kUInt8)}},
+                  {{"format", "something-else"}});
+  test::expect_error([&] { load_vision_corpus({dir + "/x.safetensors"}, 8); },
+                     {"x.safetensors", "format"});
+  CorpusOptions options;
+  options.frames = 0;
+  options.out = dir + "/y.safetensors";
+  test::expect_error([&] { write_corpus(options); }, {"frames"});
+}
+
+}  // namespace
+}  // namespace avla::sim

@@ -1,0 +1,189 @@
+// vision pretraining: the probe learns where the objects are on a small corpus, the encoder it
+// writes loads strictly into a policy (a mismatched one is an error naming the field or the
+// tensor), and a policy started from it trains, frozen or fine-tuned.
+#include "train/vision_pretrain.h"
+
+#include <gtest/gtest.h>
+
+#include "checkpoint/pretrained_vision.h"
+#include "sim/corpus.h"
+#include "test_util.h"
+#include "tiny_policy.h"
+
+namespace avla {
+namespace {
+
+// one small corpus and one pretrained tiny encoder per test process
+struct Pretrained {
+  std::string corpus, encoder;
+  ProbeMetrics heldout, trained;  // on the held-out frames; on the frames it trained on
+};
+
+const Pretrained& pretrained() {
+  static const Pretrained p = [] {
+    Pretrained r{
+        test::temp_dir("vp_corpus") + "/corpus.safetensors", test::temp_dir("vp_enc"), {}, {}};
+    sim::CorpusOptions corpus;
+    corpus.suites = {"goal"};
+    corpus.frames = 160;
+    corpus.resolution = 32;
+    corpus.out = r.corpus;
+    sim::write_corpus(corpus);
+    PretrainVisionOptions opt;
+    opt.corpus = {r.corpus};
+    opt.config = test::tiny_config();
+    opt.config.train.steps = 250;
+    opt.config.train.batch = 32;
+    opt.config.train.lr = 2e-3;
+    opt.config.train.log_every = 50;
+    opt.config.train.aug_shift = 0;
+    opt.out_dir = r.encoder;
+    opt.holdout = 32;
+    opt.eval_every = 1000;
+    r.heldout = pretrain_vision(opt);
+    // the written encoder and probe, read back, on the 128 training frames
+    const VisionCorpus frames = load_vision_corpus({r.corpus}, opt.config.model.image_size);
+    const VisionCorpus train = frames.rows(0, 128);
+    VisionEncoder encoder(opt.config.model);
+    load_pretrained_vision(*encoder, opt.config.model, r.encoder);
+    VisionProbe probe(opt.config.model, frames.n_slot());
+    load_module_strict(*probe, r.encoder + "/probe.safetensors", "probe.");
+    const torch::Tensor mean_pos = (train.slot_pos * train.slot_present.unsqueeze(2)).sum(0) /
+                                   train.slot_present.sum(0).clamp_min(1.0).unsqueeze(1);
+    r.trained = evaluate_probe(*encoder, *probe, train, mean_pos);
+    return r;
+  }();
+  return p;
+}
+
+TEST(VisionPretrain, ProbeLossMatchesHandComputedTerms) {
+  VisionCorpus b;
+  b.slots = {"a#0", "b#0"};
+  b.slot_present = torch::tensor({{1.f, 0.f}});
+  b.slot_pos = torch::tensor({{{0.1f, 0.2f, 0.0f}, {5.f, 5.f, 5.f}}});
+  b.cabinet = torch::tensor({0.f});
+  b.drawer = torch::tensor({0.1f});
+  b.ee_pos = torch::tensor({{0.f, 0.f, 0.1f}});
+  b.ee_rot6 = torch::tensor({{1.f, 0.f, 0.f, 0.f, 1.f, 0.f}});
+  b.gripper = torch::tensor({0.04f});
+  ProbeOutput out;
+  out.presence_logit = torch::tensor({{0.f, 0.f}});
+  out.slot_pos = torch::tensor({{{1.f, 2.f, 1.f}, {0.f, 0.f, 0.f}}});  // error only in z: 1
+  out.drawer = torch::tensor({7.f});                                   // no cabinet: ignored
+  out.ee_pos = torch::tensor({{0.f, 0.f, 0.f}});                       // error 1 in z
+  out.ee_rot6 = b.ee_rot6.clone();
+  out.gripper = torch::tensor({0.f});  // error 1 (0.04 / 0.04)
+  const ProbeLoss l = probe_loss(out, b);
+  EXPECT_NEAR(l.presence, std::log(2.0), 1e-6);
+  EXPECT_NEAR(l.position, 1.0 / 3.0, 1e-6);  // absent slot 1 is not counted
+  EXPECT_NEAR(l.drawer, 0.0, 1e-9);
+  EXPECT_NEAR(l.ee, 1.0 / 3.0, 1e-6);
+  EXPECT_NEAR(l.gripper, 1.0, 1e-6);
+  EXPECT_NEAR(l.total.item<double>(), std::log(2.0) + 1.0 / 3.0 + 1.0 / 3.0 + 1.0, 1e-5);
+}
+
+TEST(VisionPretrain, ProbeLearnsWhereTheObjectsAreBetterThanTheMeanGuess) {
+  const Pretrained& p = pretrained();
+  std::printf(
+      "trained frames: object %.2f cm (mean guess %.2f), ee %.2f cm, drawer %.2f cm; "
+      "held out: object %.2f cm (mean guess %.2f), ee %.2f cm\n",
+      p.trained.object_cm, p.trained.object_cm_mean, p.trained.ee_cm, p.trained.drawer_cm,
+      p.heldout.object_cm, p.heldout.object_cm_mean, p.heldout.ee_cm);
+  EXPECT_EQ(p.heldout.frames, 32);
+  EXPECT_EQ(p.trained.frames, 128);
+  EXPECT_GT(p.trained.object_cm_mean, 1.0);
+  // on the frames it trained on, the position error falls well below each slot's mean position
+  EXPECT_LT(p.trained.object_cm, 0.6 * p.trained.object_cm_mean);
+  EXPECT_GE(p.trained.presence_accuracy, 0.99);  // one scene: presence is constant
+  EXPECT_TRUE(std::isfinite(p.heldout.object_cm) && p.heldout.object_cm > 0);
+  for (const char* file : {"/config.json", "/vision_encoder.safetensors", "/probe.json",
+                           "/probe.safetensors", "/metrics.jsonl"}) {
+    EXPECT_TRUE(std::filesystem::exists(p.encoder + file)) << file;
+  }
+}
+
+TEST(VisionPretrain, EncoderLoadsStrictlyAndMismatchesAreErrors) {
+  const Pretrained& p = pretrained();
+  Config cfg = test::tiny_config();
+  VLA model(cfg.model);
+  load_pretrained_vision(*model->vision_encoder, cfg.model, p.encoder);
+  const TensorMap file = load_tensor_map(p.encoder + "/vision_encoder.safetensors");
+  for (auto& [name, t] : module_state(*model->vision_encoder)) {
+    EXPECT_TRUE(torch::equal(t, file.at("vision_encoder." + name))) << name;
+  }
+  // another vision width: the field and both values are named
+  Config wide = cfg;
+  wide.model.vision_dim = 48;
+  VLA other(wide.model);
+  test::expect_error([&] { load_pretrained_vision(*other->vision_encoder, wide.model, p.encoder); },
+                     {"vision_dim", "48", "32"});
+  // a tensor of the wrong shape in the file: named with both shapes
+  const std::string bad = test::temp_dir("vp_bad");
+  std::filesystem::copy_file(p.encoder + "/config.json", bad + "/config.json");
+  TensorMap broken = file;
+  broken["vision_encoder.pos_embed_row"] = torch::zeros({3, 32});
+  save_tensor_map(bad + "/vision_encoder.safetensors", broken);
+  test::expect_error([&] { load_pretrained_vision(*model->vision_encoder, cfg.model, bad); },
+                     {"pos_embed_row", "[3,32]", "[4,32]"});
+}
+
+TEST(VisionPretrain, PolicyStartsFromItFrozenOrFineTuned) {
+  const Pretrained& p = pretrained();
+  const TensorMap encoder = load_tensor_map(p.encoder + "/vision_encoder.safetensors");
+  auto run = [&](bool freeze) {
+    TrainOptions opt;
+    opt.data = {test::tiny_data_dir()};
+    opt.config = test::tiny_config();
+    opt.config.train.steps = 20;
+    opt.config.train.ema_decay = 0;
+    opt.config.train.init_vision = p.encoder;
+    opt.config.train.freeze_vision = freeze;
+    opt.out_dir = test::temp_dir(freeze ? "vp_frozen" : "vp_tuned");
+    const TrainResult r = train(opt);
+    EXPECT_EQ(r.steps_done, 20);
+    EXPECT_TRUE(std::isfinite(r.final_loss));
+    // the largest change of any encoder weight from the pretrained one
+    double moved = 0;
+    const TensorMap saved = load_tensor_map(opt.out_dir + "/model.safetensors");
+    for (const auto& [name, t] : encoder)
+      moved = std::max(moved, test::max_abs_diff(t, saved.at(name)));
+    return moved;
+  };
+  EXPECT_EQ(run(true), 0.0);  // frozen: bit-identical to the pretrained encoder
+  EXPECT_GT(run(false), 1e-4);
+  // freezing a random encoder is refused
+  Config c = test::tiny_config();
+  c.train.freeze_vision = true;
+  test::expect_error([&] { c.train.validate(); }, {"freeze_vision", "init_vision"});
+}
+
+TEST(VisionPretrain, CachedFrozenTokensTrainTheSameRunAsTheEncoder) {
+  const Pretrained& p = pretrained();
+  auto run = [&](bool cache) {
+    TrainOptions opt;
+    opt.data = {test::tiny_data_dir()};
+    opt.config = test::tiny_config();
+    opt.config.train.steps = 6;
+    opt.config.train.log_every = 3;
+    opt.config.train.aug_shift = 0;
+    opt.config.train.init_vision = p.encoder;
+    opt.config.train.freeze_vision = true;
+    opt.config.train.cache_vision = cache;
+    opt.out_dir = test::temp_dir(cache ? "vp_cached" : "vp_uncached");
+    train(opt);
+    return opt.out_dir;
+  };
+  const std::string uncached = run(false), cached = run(true);
+  // the same weights and adam moments after 6 steps (float jitter of the backward aside)
+  EXPECT_LE(test::run_difference(uncached, cached), 1e-5);
+  // caching with augmentation on is refused by name
+  Config c = test::tiny_config();
+  c.train.init_vision = p.encoder;
+  c.train.freeze_vision = true;
+  c.train.cache_vision = true;
+  c.train.aug_shift = 4;
+  test::expect_error([&] { c.train.validate(); }, {"cache_vision", "aug_shift"});
+}
+
+}  // namespace
+}  // namespace avla
