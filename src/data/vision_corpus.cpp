@@ -48,6 +48,11 @@ VisionCorpus VisionCorpus::index(const torch::Tensor& ids) const {
   return c;
 }
 
+torch::Tensor VisionCorpus::mean_slot_pos() const {
+  return (slot_pos * slot_present.unsqueeze(2)).sum(0) /
+         slot_present.sum(0).clamp_min(1.0).unsqueeze(1);
+}
+
 torch::Tensor quat_to_rot6(const torch::Tensor& quat) {
   torch::Tensor q = quat / quat.norm(2, 1, true);
   torch::Tensor w = q.select(1, 0), x = q.select(1, 1), y = q.select(1, 2), z = q.select(1, 3);

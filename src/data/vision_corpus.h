@@ -25,6 +25,8 @@ struct VisionCorpus {
   int n_slot() const { return static_cast<int>(slots.size()); }
   VisionCorpus rows(int64_t begin, int64_t end) const;  // frames [begin, end)
   VisionCorpus index(const torch::Tensor& ids) const;   // frames ids (B) int64
+  // each slot's mean position over the frames that hold it: (n_slot, 3), 0 for an unused slot
+  torch::Tensor mean_slot_pos() const;
 };
 
 // reads and concatenates corpus files; images are resized to image_size. errors name the file

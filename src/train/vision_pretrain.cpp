@@ -135,8 +135,7 @@ ProbeMetrics pretrain_vision(const PretrainVisionOptions& options) {
   const VisionCorpus train = all.rows(0, n_train), heldout = all.rows(n_train, all.n_frames());
   all = VisionCorpus{};
   // the baseline's guess: each slot's mean position over the training frames that hold it
-  const torch::Tensor mean_pos = (train.slot_pos * train.slot_present.unsqueeze(2)).sum(0) /
-                                 train.slot_present.sum(0).clamp_min(1.0).unsqueeze(1);
+  const torch::Tensor mean_pos = train.mean_slot_pos();
 
   torch::manual_seed(tc.seed);
   VisionEncoder encoder(config.model);

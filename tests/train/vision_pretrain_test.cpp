@@ -48,9 +48,7 @@ const Pretrained& pretrained() {
     load_pretrained_vision(*encoder, opt.config.model, r.encoder);
     VisionProbe probe(opt.config.model, frames.n_slot());
     load_module_strict(*probe, r.encoder + "/probe.safetensors", "probe.");
-    const torch::Tensor mean_pos = (train.slot_pos * train.slot_present.unsqueeze(2)).sum(0) /
-                                   train.slot_present.sum(0).clamp_min(1.0).unsqueeze(1);
-    r.trained = evaluate_probe(*encoder, *probe, train, mean_pos);
+    r.trained = evaluate_probe(*encoder, *probe, train, train.mean_slot_pos());
     return r;
   }();
   return p;
