@@ -7,7 +7,7 @@ packages=(
   build-essential cmake pkg-config git procps
   libtorch-dev libopenblas0-openmp libgloo-dev
   libhdf5-dev
-  nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
+  nlohmann-json3-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libpng-dev libboost-dev libmsgpack-cxx-dev
   libmujoco-dev libqhull-dev libegl-dev libegl-mesa0 libgl-dev

@@ -108,9 +108,11 @@ inline double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
 
 // largest difference between two runs' float tensors (weights, adam moments); infinity if a
 // tensor is missing, has another shape, or an integer tensor (generator bytes, adam step) differs
-inline double run_difference(const std::string& a, const std::string& b) {
+inline double run_difference(const std::string& a, const std::string& b,
+                             const std::vector<std::string>& files = {"/model.safetensors",
+                                                                      "/train_state.safetensors"}) {
   double worst = 0.0;
-  for (const char* file : {"/model.safetensors", "/train_state.safetensors"}) {
+  for (const std::string& file : files) {
     TensorMap ta = load_tensor_map(a + file), tb = load_tensor_map(b + file);
     if (ta.size() != tb.size()) return INFINITY;
     for (auto& [k, v] : ta) {

@@ -1,6 +1,12 @@
-// a tiny policy checkpoint trained briefly on synthetic LIBERO-layout data, made once per test
-// process (ctest runs every test in its own process), and an observation from that data.
+// a tiny policy checkpoint trained briefly on synthetic LIBERO-layout data, and an observation from
+// that data. Under ctest the checkpoint is trained once for the whole suite by the fixture
+// `Fixture.TinyRun` (test_main.cpp: --make-fixtures) and every test process copies it; a test
+// binary run by hand trains its own copy once per process.
 #pragma once
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 
 #include "data/libero_file.h"
 #include "data/synthetic.h"
@@ -10,12 +16,49 @@
 
 namespace avla::test {
 
-// the synthetic LIBERO-layout data the tiny tests train on (2 tasks x 6 demos, 32x32 images),
-// written once per process
+// the variable ctest sets to the folder the fixture wrote (empty: train in this process)
+inline std::string fixture_dir() {
+  const char* dir = std::getenv("ASYNCVLA_TEST_FIXTURES");
+  return dir ? std::string(dir) : std::string();
+}
+
+// the synthetic LIBERO-layout data the tiny tests train on (2 tasks x 6 demos, 32x32 images)
+inline void write_tiny_data(const std::string& dir) {
+  write_synthetic_dataset(dir, {2, 6, 32, 11, 0.05});
+}
+
+// the tiny run itself: 300 steps of the tiny preset on the tiny data
+inline void train_tiny_run(const std::string& data, const std::string& ckpt) {
+  TrainOptions opt;
+  opt.data = {data};
+  opt.config = tiny_config();
+  opt.config.train.steps = 300;
+  opt.config.train.log_every = 100;
+  opt.out_dir = ckpt;
+  train(opt);
+}
+
+// a private copy of the fixture's folder `name` (tests may write into theirs), or "" when there is
+// no fixture
+inline std::string copy_of_fixture(const std::string& name) {
+  const std::string root = fixture_dir();
+  if (root.empty()) return "";
+  const std::filesystem::path from = std::filesystem::path(root) / name;
+  if (!std::filesystem::exists(std::filesystem::path(root) / "complete"))
+    throw std::runtime_error("test fixture: " + root +
+                             " has no 'complete' marker; did Fixture.TinyRun fail?");
+  std::string dir = temp_dir(name);
+  std::filesystem::copy(from, dir, std::filesystem::copy_options::recursive);
+  return dir;
+}
+
+// the tiny data, written (or copied from the fixture) once per process
 inline const std::string& tiny_data_dir() {
   static const std::string dir = [] {
-    std::string d = temp_dir("tiny_data");
-    write_synthetic_dataset(d, {2, 6, 32, 11, 0.05});
+    std::string d = copy_of_fixture("tiny_data");
+    if (!d.empty()) return d;
+    d = temp_dir("tiny_data");
+    write_tiny_data(d);
     return d;
   }();
   return dir;
@@ -27,17 +70,22 @@ struct TinyRun {
 
 inline const TinyRun& tiny_run() {
   static const TinyRun run = [] {
-    TinyRun r{tiny_data_dir(), temp_dir("tiny_ckpt")};
-    TrainOptions opt;
-    opt.data = {r.data};
-    opt.config = tiny_config();
-    opt.config.train.steps = 300;
-    opt.config.train.log_every = 100;
-    opt.out_dir = r.ckpt;
-    train(opt);
+    TinyRun r{tiny_data_dir(), copy_of_fixture("tiny_ckpt")};
+    if (!r.ckpt.empty()) return r;
+    r.ckpt = temp_dir("tiny_ckpt");
+    train_tiny_run(r.data, r.ckpt);
     return r;
   }();
   return run;
+}
+
+// the fixture: data and run written under root, then the 'complete' marker
+inline void make_fixtures(const std::string& root) {
+  std::filesystem::remove_all(root);
+  std::filesystem::create_directories(root);
+  write_tiny_data(root + "/tiny_data");
+  train_tiny_run(root + "/tiny_data", root + "/tiny_ckpt");
+  std::ofstream(root + "/complete") << "ok\n";
 }
 
 inline Observation synthetic_observation(const std::string& data_dir, int step) {

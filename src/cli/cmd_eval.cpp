@@ -18,7 +18,7 @@ namespace avla {
 Command add_eval_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("eval", "closed-loop success rates of a policy in the simulator");
   auto o = std::make_shared<EvalOptions>();
-  auto mode = std::make_shared<std::string>("sfm");
+  auto act = std::make_shared<ActFlags>();
   auto out = std::make_shared<std::string>();
   cmd->add_option("--ckpt", o->ckpt, "checkpoint directory (or --server)");
   cmd->add_option("--server", o->server,
@@ -32,30 +32,13 @@ Command add_eval_command(CLI::App& app) {
   cmd->add_option("--suite", o->suite, "spatial | object | goal | long");
   cmd->add_option("--tasks", o->tasks, "task names (default: every task of the suite)");
   cmd->add_option("--episodes", o->episodes, "episodes per task")->check(CLI::PositiveNumber);
-  cmd->add_option("--mode", *mode, "sfm | random | async")
-      ->check(CLI::IsMember({"sfm", "random", "async"}));
-  cmd->add_option("--threshold", o->threshold, "async: regenerate tokens with confidence below")
-      ->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--mask-window", o->mask_window,
-                  "random/async regenerate only among the chunk's first N tokens (-1: the "
-                  "rater's window, see train-rater --window; 0: the whole chunk)")
-      ->check(CLI::Range(-1, 1 << 20));
+  add_act_flags(cmd, *act);
   cmd->add_option("--replan", o->replan,
                   "actions executed from each chunk before replanning (0: half the chunk)")
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--flow-steps", o->flow_steps, "Euler steps per round (0: from config)");
-  cmd->add_option("--noise-scale", o->noise_scale,
-                  "scale of both rounds' starting noise (1: N(0, I) as in the paper; 0: "
-                  "deterministic)")
-      ->check(CLI::Range(0.0, kMaxNoiseScale));
   cmd->add_option("--resolution", o->resolution,
                   "camera image side (0: the checkpoint's training resolution)")
       ->check(CLI::NonNegativeNumber);
-  auto gripper = std::make_shared<std::string>("binary");
-  cmd->add_option(
-         "--gripper", *gripper,
-         "binary: execute the gripper command by its sign (-1/+1); continuous: as predicted")
-      ->check(CLI::IsMember({"binary", "continuous"}));
   cmd->add_option("--video", o->video_dir, "write mp4 rollouts with the confidence overlay here");
   cmd->add_option("--videos-per-task", o->videos_per_task, "rollout videos per task");
   cmd->add_option("--seed", o->seed, "first evaluation seed (offset by 2^40 from demo seeds)");
@@ -68,9 +51,8 @@ Command add_eval_command(CLI::App& app) {
                   "(same seeds; batched float rounding can change an episode's outcome)")
       ->check(CLI::Range(1, 256));
   cmd->add_option("--out", *out, "results JSON (default: <ckpt>/eval_<suite>_<mode>.json)");
-  return {cmd, [o, mode, out, gripper]() {
-            o->mode = parse_act_mode(*mode);
-            o->binarize_gripper = *gripper == "binary";
+  return {cmd, [o, act, out]() {
+            o->act = act_options(*act, o->ckpt);
             const EvalReport report = evaluate(*o);
             const std::string name = fmt::format("eval_{}_{}.json", o->suite, report.mode);
             const std::string path = !out->empty() ? *out
@@ -98,6 +80,12 @@ Command add_eval_rater_command(CLI::App& app) {
                   "positives: each chunk's highest-error tokens (this fraction of L)");
   cmd->add_option("--threshold", o->threshold, "async threshold for the AFM comparison")
       ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--random-prob", o->random_mask_prob,
+                  "the random baseline masks each token of the rater's window with this "
+                  "probability")
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--flow-steps", o->n_steps, "flow steps of both rounds (0: the checkpoint's)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--seed", o->seed, "sampling and noise seed");
   cmd->add_option("--space", o->error_space,
                   "where errors are measured: normalized or action (default: the rater's label "

@@ -1,4 +1,4 @@
-// asyncvla infer --ckpt DIR --data FILE --demo I --step T [--mode sfm|random|async]
+// asyncvla infer --ckpt DIR --data FILE --demo I --step T [--mode auto|sfm|random|async]
 #include <fmt/format.h>
 
 #include "cli/commands.h"
@@ -11,23 +11,17 @@ namespace avla {
 Command add_infer_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("infer", "predict one action chunk and compare with the demo");
   struct Args {
-    std::string ckpt, data, mode = "sfm";
-    int demo = 0, step = 0, n_steps = 0;
+    std::string ckpt, data;
+    int demo = 0, step = 0;
     int64_t seed = 0;
-    double threshold = 0.5;
+    ActFlags act;
   };
   auto args = std::make_shared<Args>();
   cmd->add_option("--ckpt", args->ckpt, "checkpoint directory")->required();
   cmd->add_option("--data", args->data, "LIBERO-layout HDF5 file")->required();
   cmd->add_option("--demo", args->demo, "demo index in the file");
   cmd->add_option("--step", args->step, "time step in the demo");
-  cmd->add_option("--mode", args->mode,
-                  "sfm | random (AFM on a random half of the tokens) | async (AFM on tokens the "
-                  "rater doubts)")
-      ->check(CLI::IsMember({"sfm", "random", "async"}));
-  cmd->add_option("--threshold", args->threshold, "async: regenerate tokens with confidence below")
-      ->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--flow-steps", args->n_steps, "Euler steps per round (0: from config)");
+  add_act_flags(cmd, args->act);
   cmd->add_option("--seed", args->seed, "noise seed");
   return {
       cmd, [args]() {
@@ -43,15 +37,12 @@ Command add_infer_command(CLI::App& app) {
         const Observation obs =
             demo_observation(d, args->step, file.language_instruction,
                              policy.config().model.image_rotation, policy.privileged_state());
-        ActOptions options;
-        options.mode = parse_act_mode(args->mode);
-        options.n_steps = args->n_steps;
+        ActOptions options = act_options(args->act, args->ckpt);
         options.seed = static_cast<uint64_t>(args->seed);
-        options.threshold = args->threshold;
         ActResult r = policy.act(obs, options);
 
         const int L = policy.config().model.chunk_len;
-        fmt::print("instruction: {}\nmode: {}\n", obs.instruction, args->mode);
+        fmt::print("instruction: {}\nmode: {}\n", obs.instruction, act_mode_name(options.mode));
         fmt::print("{:>3} {:>4} {:>5} | {:^62} | {:^62}\n", "l", "mask", "conf", "predicted",
                    "ground truth");
         double se = 0.0;

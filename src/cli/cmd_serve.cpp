@@ -1,4 +1,4 @@
-// asyncvla serve --ckpt DIR [--host H] [--port P] [--mode sfm|random|async]: the policy behind
+// asyncvla serve --ckpt DIR [--host H] [--port P] [--mode auto|sfm|random|async]: the policy behind
 // openpi's websocket protocol (docs/SERVING.md)
 #include <fmt/format.h>
 
@@ -13,9 +13,9 @@ Command add_serve_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "serve", "serve a policy over openpi's websocket protocol (ws://HOST:PORT, GET /healthz)");
   struct Args {
-    std::string ckpt, mode = "async", gripper = "binary";
+    std::string ckpt;
     ServerOptions server;
-    ActOptions act;
+    ActFlags act;
     double max_message_mib = 64;
     uint64_t seed = 0;
   };
@@ -24,19 +24,7 @@ Command add_serve_command(CLI::App& app) {
   cmd->add_option("--host", a->server.host, "address to listen on (0.0.0.0 exposes it)");
   cmd->add_option("--port", a->server.port, "port (0: any free port, printed at start)")
       ->check(CLI::Range(0, 65535));
-  cmd->add_option("--mode", a->mode, "sfm | random | async (alg. 1; needs the checkpoint's rater)")
-      ->check(CLI::IsMember({"sfm", "random", "async"}));
-  cmd->add_option("--threshold", a->act.threshold, "async: regenerate tokens with confidence below")
-      ->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--flow-steps", a->act.n_steps, "Euler steps per round (0: from config)")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--noise-scale", a->act.noise_scale,
-                  "scale of both rounds' starting noise (1: N(0, I) as in the paper; 0: "
-                  "deterministic)")
-      ->check(CLI::Range(0.0, kMaxNoiseScale));
-  cmd->add_option("--gripper", a->gripper,
-                  "binary: gripper command by its sign (-1/+1); continuous: as predicted")
-      ->check(CLI::IsMember({"binary", "continuous"}));
+  add_act_flags(cmd, a->act);
   cmd->add_option("--api-key", a->server.api_key,
                   "require 'Authorization: Api-Key KEY' on the websocket handshake");
   cmd->add_option("--max-message-mib", a->max_message_mib, "largest request accepted (MiB)")
@@ -46,17 +34,17 @@ Command add_serve_command(CLI::App& app) {
       ->check(CLI::Range(1, 256));
   cmd->add_option("--seed", a->seed, "first noise seed for requests that carry none");
   return {cmd, [a]() {
-            a->act.mode = parse_act_mode(a->mode);
-            a->act.binarize_gripper = a->gripper == "binary";
+            const ActOptions act = act_options(a->act, a->ckpt);
             a->server.max_message_bytes = static_cast<size_t>(a->max_message_mib * 1024 * 1024);
             a->server.stop_on_signals = true;
-            PolicyService service(a->ckpt, a->act, a->seed);
+            PolicyService service(a->ckpt, act, a->seed);
             WsServer server(a->server, service.metadata(),
                             [&service](const std::vector<ServerRequest>& requests) {
                               return service.handle(requests);
                             });
             log_info("[serve] {} | mode {} | ws://{}:{} (health: http://{}:{}/healthz)", a->ckpt,
-                     a->mode, a->server.host, server.port(), a->server.host, server.port());
+                     act_mode_name(act.mode), a->server.host, server.port(), a->server.host,
+                     server.port());
             server.run();
             const ServerStats s = server.stats();
             log_info(

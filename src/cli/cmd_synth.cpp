@@ -11,7 +11,7 @@ Command add_synth_command(CLI::App& app) {
   auto opt = std::make_shared<SyntheticOptions>();
   auto out = std::make_shared<std::string>();
   cmd->add_option("--out", *out, "output directory")->required();
-  cmd->add_option("--tasks", opt->n_tasks, "tasks (one file each), 1..4");
+  cmd->add_option("--n-tasks", opt->n_tasks, "number of tasks (one file each), 1..4");
   cmd->add_option("--episodes", opt->episodes, "demonstrations per task");
   cmd->add_option("--resolution", opt->resolution, "image side in pixels");
   cmd->add_option("--seed", opt->seed, "random seed");

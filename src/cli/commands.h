@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "policy/policy.h"
 #include "train/distributed.h"
 
 namespace avla {
@@ -27,6 +28,17 @@ struct DistFlags {
 };
 void add_dist_flags(CLI::App* cmd, DistFlags& flags);
 int run_data_parallel(const DistFlags& flags, const std::function<int(const DistConfig&)>& body);
+
+// the policy flags of eval, infer and serve (--mode --threshold --random-prob --mask-window
+// --flow-steps --noise-scale --gripper): one name and one default for each of alg. 1's settings
+struct ActFlags {
+  std::string mode = "auto";  // auto: async when the checkpoint has a rater, else sfm
+  std::string gripper = "binary";
+  ActOptions act;  // the numeric settings, bound directly
+};
+void add_act_flags(CLI::App* cmd, ActFlags& flags);
+// the options for checkpoint ckpt (auto resolved against its rater)
+ActOptions act_options(const ActFlags& flags, const std::string& ckpt);
 
 Command add_train_command(CLI::App& app);
 Command add_pretrain_vision_command(CLI::App& app);

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "data/dataset.h"
+#include "data/vision_corpus_format.h"
 #include "io/tensor_file.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -11,7 +12,6 @@ namespace avla {
 
 namespace {
 
-constexpr const char* kFormat = "asyncvla-vision-corpus-1";  // sim/corpus.h corpus_format
 
 torch::Tensor field(const TensorMap& tensors, const std::string& name, torch::ScalarType dtype,
                     const std::vector<int64_t>& shape, const std::string& path) {
@@ -69,9 +69,9 @@ VisionCorpus load_vision_corpus(const std::vector<std::string>& files, int image
   for (const auto& path : files) {
     std::map<std::string, std::string> meta;
     const TensorMap t = load_tensor_map(path, &meta);
-    AVLA_CHECK(meta.count("format") && meta.at("format") == kFormat, "corpus",
+    AVLA_CHECK(meta.count("format") && meta.at("format") == vision_corpus_format, "corpus",
                "{}: metadata format is '{}', expected '{}' (a file of `asyncvla sim corpus`)", path,
-               meta.count("format") ? meta.at("format") : "", kFormat);
+               meta.count("format") ? meta.at("format") : "", vision_corpus_format);
     std::vector<std::string> slots;
     try {
       slots = nlohmann::json::parse(meta.count("slots") ? meta.at("slots") : "")

@@ -67,12 +67,7 @@ class ChunkSource {
     AVLA_CHECK(o.ckpt.empty() != o.server.empty(), "eval",
                "give either --ckpt (a checkpoint) or --server (ws://HOST:PORT), not {}",
                o.ckpt.empty() ? "neither" : "both");
-    options_.mode = o.mode;
-    options_.threshold = o.threshold;
-    options_.mask_window = o.mask_window;
-    options_.n_steps = o.flow_steps;
-    options_.noise_scale = o.noise_scale;
-    options_.binarize_gripper = o.binarize_gripper;
+    options_ = o.act;
     if (!o.ckpt.empty()) {
       policy_ = std::make_unique<Policy>(o.ckpt);
       policy_->check_options(options_);  // before any episode runs
@@ -80,12 +75,12 @@ class ChunkSource {
       image_size = policy_->config().model.image_size;
       privileged_state = policy_->privileged_state();
       mask_window = static_cast<int>(policy_->mask_window(options_));
-      mode = act_mode_name(o.mode);
+      mode = act_mode_name(o.act.mode);
       return;
     }
-    AVLA_CHECK(o.noise_scale == 1, "eval",
+    AVLA_CHECK(o.act.noise_scale == 1, "eval",
                "--noise-scale {} has no effect with --server: start the server with it",
-               o.noise_scale);
+               o.act.noise_scale);
     client_ = std::make_unique<WsClient>(o.server, o.api_key);
     const ServeMetadata m = decode_metadata(client_->metadata());
     chunk_len = m.chunk_len;                             // 0: a server that does not say
@@ -140,10 +135,10 @@ EvalReport evaluate(const EvalOptions& o) {
   EvalReport report;
   report.suite = o.suite;
   report.mode = source.mode;
-  report.threshold = o.server.empty() ? o.threshold : source.threshold;
+  report.threshold = o.server.empty() ? o.act.threshold : source.threshold;
   report.mask_window = source.mask_window;
   report.replan = replan;
-  report.noise_scale = o.noise_scale;
+  report.noise_scale = o.act.noise_scale;
   ProgressBar bar("eval " + report.mode, static_cast<int64_t>(tasks.size()) * o.episodes);
   Timer timer;
   int done = 0, total_successes = 0;

@@ -22,15 +22,12 @@ struct EvalOptions {
   std::string suite = "spatial";
   std::vector<std::string> tasks;  // empty: every task of the suite
   int episodes = 10;               // per task
-  ActMode mode = ActMode::Sfm;
-  double threshold = 0.5;  // async
-  int mask_window = -1;    // random/async mask only the first N tokens (-1: the rater's; 0: all)
-  int replan = 0;          // actions executed per chunk (1 .. chunk_len); 0: half the chunk
-  int flow_steps = 0;      // 0: the config's
-  double noise_scale = 1;  // starting noise of both flow rounds (1: the paper's)
-  int resolution = 0;      // camera images (0: the checkpoint's image_size; the policy resizes)
-  bool binarize_gripper = true;  // policy: gripper command by its sign
-  std::string video_dir;         // empty: no videos
+  // alg. 1's settings for a policy in this process (mode, threshold, mask window, flow steps,
+  // noise scale, gripper); its seed is unused (episode seeds drive the noise)
+  ActOptions act;
+  int replan = 0;         // actions executed per chunk (1 .. chunk_len); 0: half the chunk
+  int resolution = 0;     // camera images (0: the checkpoint's image_size; the policy resizes)
+  std::string video_dir;  // empty: no videos
   int videos_per_task = 1;
   uint64_t seed = 0;        // episode k uses layout seed eval_seed_offset + seed + k
   bool demo_seeds = false;  // diagnostics only: layout seed seed + k, the demonstrations' seeds

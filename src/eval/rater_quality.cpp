@@ -2,13 +2,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "checkpoint/checkpoint.h"
 #include "data/chunk_sampler.h"
 #include "data/dataset.h"
 #include "eval/statistics.h"
-#include "flow/sampler.h"
+#include "flow/chunk_error.h"
 #include "model/rater.h"
-#include "train/rater_trainer.h"
+#include "policy/policy.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -19,22 +18,33 @@ RaterQuality evaluate_rater(const RaterQualityOptions& o) {
              o.frames, o.batch);
   AVLA_CHECK(o.top_fraction > 0 && o.top_fraction < 1, "eval-rater",
              "--top-fraction {} outside (0, 1)", o.top_fraction);
-  Checkpoint ck = load_checkpoint(o.ckpt);
-  ck.model->eval();
-  ConfidenceRater rater = load_rater(o.ckpt, ck.config.model);
-  const ModelConfig& mc = ck.config.model;
-  Dataset dataset = load_dataset(expand_data_paths(o.data), dataset_options(ck.config));
-  const std::string space = o.error_space.empty() ? rater->cfg.label_space : o.error_space;
+  AVLA_CHECK(o.random_mask_prob > 0 && o.random_mask_prob < 1, "eval-rater",
+             "--random-prob {} outside (0, 1)", o.random_mask_prob);
+  Policy policy(o.ckpt);
+  const Config& config = policy.config();
+  const ModelConfig& mc = config.model;
+  const RaterConfig& rater = policy.rater_config();
+  Dataset dataset = load_dataset(expand_data_paths(o.data), dataset_options(config));
+  const std::string space = o.error_space.empty() ? rater.label_space : o.error_space;
   const auto errors_of = [&](const torch::Tensor& chunk, const torch::Tensor& truth) {
-    return label_space_errors(chunk, truth, space, ck.normalizer.actions);
+    return label_space_errors(chunk, truth, space, policy.normalizer().actions);
   };
-  ChunkSampler sampler(dataset, ck.normalizer, *ck.tokenizer, mc.max_text_len);
+  ChunkSampler sampler(dataset, policy.normalizer(), policy.tokenizer(), mc.max_text_len);
   at::Generator gen = at::detail::createCPUGenerator(o.seed);
   AVLA_CHECK(o.replan >= 0 && o.replan <= mc.chunk_len, "eval-rater",
              "--replan {} outside [0, chunk_len {}]", o.replan, mc.chunk_len);
   const int64_t executed = o.replan > 0 ? o.replan : std::max<int64_t>(1, mc.chunk_len / 2);
-  // a rater trained on the chunk's first `window` tokens rates, and masks, only those
-  const int64_t window = rater->cfg.window_tokens(mc.chunk_len);
+  // the two second rounds compared: async (the rater's doubtful tokens) and random; both mask
+  // only the rater's window, as closed loop does with the default --mask-window
+  ActOptions async_options;
+  async_options.mode = ActMode::Async;
+  async_options.n_steps = o.n_steps;
+  async_options.threshold = o.threshold;
+  async_options.random_mask_prob = o.random_mask_prob;
+  async_options.binarize_gripper = false;
+  ActOptions random_options = async_options;
+  random_options.mode = ActMode::Random;
+  const int64_t window = policy.mask_window(async_options);
   const int64_t k_top = std::max<int64_t>(1, std::llround(o.top_fraction * window));
 
   c10::InferenceMode inference;
@@ -50,27 +60,26 @@ RaterQuality evaluate_rater(const RaterQualityOptions& o) {
   while (done < o.frames) {
     const int64_t B = std::min(o.batch, o.frames - done);
     TrainBatch batch = sampler.batch(sampler.sample_ids(B, gen));
-    KvCache cache = ck.model->encode_prefix(batch.obs);
-    torch::Tensor noise = torch::randn({B, mc.chunk_len, mc.action_dim}, gen);
-    torch::Tensor sfm = sample_sfm(*ck.model, cache, noise, mc.n_flow_steps);
-    torch::Tensor conf = rater->forward(cache.prefix_hidden, cache.key_bias, sfm);  // (B, L)
-    torch::Tensor err = errors_of(sfm, batch.actions);                              // (B, L)
-    torch::Tensor valid = batch.valid > 0.5;
-    // afm on the doubtful tokens, and on a random half, from the same fresh noise
-    torch::Tensor noise2 = torch::randn({B, mc.chunk_len, mc.action_dim}, gen);
-    torch::Tensor async_mask = low_confidence_mask(conf, o.threshold, window);
-    torch::Tensor async_chunk =
-        sample_afm(*ck.model, cache, sfm, async_mask, noise2, mc.n_flow_steps);
-    torch::Tensor random_mask = within_window(torch::rand({B, mc.chunk_len}, gen) < 0.5, window);
-    torch::Tensor random_chunk =
-        sample_afm(*ck.model, cache, sfm, random_mask, noise2, mc.n_flow_steps);
-    torch::Tensor async_err = errors_of(async_chunk, batch.actions);
-    torch::Tensor random_err = errors_of(random_chunk, batch.actions);
+    // alg. 1 twice from the same per-frame seeds: the same first round, two second rounds
+    auto frame_generators = [&] {
+      std::vector<at::Generator> gens;
+      for (int64_t b = 0; b < B; ++b)
+        gens.push_back(at::detail::createCPUGenerator(o.seed * 1000003ULL + done + b));
+      return gens;
+    };
+    std::vector<at::Generator> async_gens = frame_generators(), random_gens = frame_generators();
+    const ChunkRounds async_run = policy.act_prepared(batch.obs, async_options, async_gens);
+    const ChunkRounds random_run = policy.act_prepared(batch.obs, random_options, random_gens);
+    const torch::Tensor& conf = async_run.confidence;                   // (B, L)
+    const torch::Tensor err = errors_of(async_run.sfm, batch.actions);  // (B, L)
+    const torch::Tensor async_err = errors_of(async_run.chunk, batch.actions);
+    const torch::Tensor random_err = errors_of(random_run.chunk, batch.actions);
+    const torch::Tensor valid = batch.valid > 0.5;
     const torch::Tensor w = valid.to(torch::kFloat32);
     pos_sfm += (err * w).sum(0).to(torch::kFloat64);
     pos_async += (async_err * w).sum(0).to(torch::kFloat64);
     pos_random += (random_err * w).sum(0).to(torch::kFloat64);
-    pos_regen += (async_mask.to(torch::kFloat32) * w).sum(0).to(torch::kFloat64);
+    pos_regen += (async_run.mask.to(torch::kFloat32) * w).sum(0).to(torch::kFloat64);
     pos_conf += (conf * w).sum(0).to(torch::kFloat64);
     pos_n += w.sum(0).to(torch::kFloat64);
     // positives: each chunk's k highest-error valid tokens within the rated window

@@ -156,85 +156,101 @@ ActResult Policy::act(const Observation& obs, const ActOptions& options) {
   return act_batch({obs}, options, {options.seed})[0];
 }
 
-std::vector<ActResult> Policy::act_batch(const std::vector<Observation>& obs,
-                                         const ActOptions& options,
-                                         const std::vector<uint64_t>& seeds) {
+const RaterConfig& Policy::rater_config() const {
+  AVLA_CHECK(has_rater(), "policy", "checkpoint '{}' has no confidence rater (rater.safetensors)",
+             dir_);
+  return rater_->cfg;
+}
+
+ChunkRounds Policy::act_prepared(const ObservationBatch& batch, const ActOptions& options,
+                                 std::vector<at::Generator>& gens) {
   check_options(options);
-  AVLA_CHECK(seeds.size() == obs.size(), "policy", "{} seeds for {} observations", seeds.size(),
-             obs.size());
   const ModelConfig& mc = ck_.config.model;
+  const int64_t B = batch.images.size(0), L = mc.chunk_len, A = mc.action_dim;
+  AVLA_CHECK(static_cast<int64_t>(gens.size()) == B, "policy", "{} generators for {} rows",
+             gens.size(), B);
   const int n_steps = options.n_steps > 0 ? options.n_steps : mc.n_flow_steps;
-  const int64_t B = static_cast<int64_t>(obs.size()), L = mc.chunk_len, A = mc.action_dim;
   c10::InferenceMode inference;  // no autograd bookkeeping at all: ~20 % less per-op overhead
-  std::vector<at::Generator> gens;
-  for (uint64_t seed : seeds) gens.push_back(at::detail::createCPUGenerator(seed));
   // one draw per row from its own generator: (B, dims...)
   auto per_row = [&](const std::function<torch::Tensor(at::Generator&)>& draw) {
     std::vector<torch::Tensor> rows;
     for (auto& g : gens) rows.push_back(draw(g));
     return torch::cat(rows);
   };
-  ActTimings timings;
-  Timer total, stage;
-
-  // prefix once: the kv-cache every step below reuses
-  ObservationBatch batch = prepare(obs);
-  KvCache cache = ck_.model->encode_prefix(batch);
-  timings.prefix_ms = stage.elapsed_ms();
-
-  // round one: sfm from noise
-  stage.reset();
-  // a flow round's starting noise: (B, L, A), each row from its own generator
+  // a flow round's starting noise: (B, L, A)
   auto draw_noise = [&] {
     return per_row([&](at::Generator& g) {
              return torch::randn({1, L, A}, g);
            })
         .mul_(options.noise_scale);
   };
-  torch::Tensor noise = draw_noise();
-  torch::Tensor sfm = sample_sfm(*ck_.model, cache, noise, n_steps);  // (B, L, A)
-  timings.sfm_ms = stage.elapsed_ms();
+  ChunkRounds r;
+  Timer stage;
+
+  // prefix once: the kv-cache every step below reuses
+  KvCache cache = ck_.model->encode_prefix(batch);
+  r.timings.prefix_ms = stage.elapsed_ms();
+
+  // round one: sfm from noise
+  stage.reset();
+  r.sfm = sample_sfm(*ck_.model, cache, draw_noise(), n_steps);  // (B, L, A)
+  r.timings.sfm_ms = stage.elapsed_ms();
 
   // rate the first round, then choose the tokens to regenerate
   stage.reset();
-  torch::Tensor confidence;
   if (has_rater())
-    confidence = rater_->forward(cache.prefix_hidden, cache.key_bias, sfm);  // (B, L)
+    r.confidence = rater_->forward(cache.prefix_hidden, cache.key_bias, r.sfm);  // (B, L)
   const int64_t window = mask_window(options);
-  torch::Tensor mask = torch::zeros({B, L}, torch::kBool);
+  r.mask = torch::zeros({B, L}, torch::kBool);
   if (options.mode == ActMode::Random) {
     const torch::Tensor draws = per_row([&](at::Generator& g) { return torch::rand({1, L}, g); });
-    mask = within_window(draws < options.random_mask_prob, window);
+    r.mask = within_window(draws < options.random_mask_prob, window);
   } else if (options.mode == ActMode::Async) {
-    mask = low_confidence_mask(confidence, options.threshold, window);  // eq. 3
+    r.mask = low_confidence_mask(r.confidence, options.threshold, window);  // eq. 3
   }
-  timings.mask_ms = stage.elapsed_ms();
+  r.timings.mask_ms = stage.elapsed_ms();
 
   // round two: afm on masked tokens, same cache, fresh noise; rows with no masked token come
   // back bit-identical
   stage.reset();
-  torch::Tensor final_chunk = sfm;
-  if (mask.any().item<bool>()) {
-    torch::Tensor noise2 = draw_noise();
-    final_chunk = sample_afm(*ck_.model, cache, sfm, mask, noise2, n_steps);
-  }
-  timings.afm_ms = stage.elapsed_ms();
+  r.chunk = r.sfm;
+  if (r.mask.any().item<bool>())
+    r.chunk = sample_afm(*ck_.model, cache, r.sfm, r.mask, draw_noise(), n_steps);
+  r.timings.afm_ms = stage.elapsed_ms();
+  return r;
+}
 
-  torch::Tensor actions = ck_.normalizer.actions.unnormalize(final_chunk);  // (B, L, A)
+std::vector<ActResult> Policy::act_batch(const std::vector<Observation>& obs,
+                                         const ActOptions& options,
+                                         const std::vector<uint64_t>& seeds) {
+  check_options(options);
+  AVLA_CHECK(seeds.size() == obs.size(), "policy", "{} seeds for {} observations", seeds.size(),
+             obs.size());
+  const int64_t B = static_cast<int64_t>(obs.size()), A = ck_.config.model.action_dim;
+  c10::InferenceMode inference;
+  std::vector<at::Generator> gens;
+  for (uint64_t seed : seeds) gens.push_back(at::detail::createCPUGenerator(seed));
+  Timer total, stage;
+  const ObservationBatch batch = prepare(obs);
+  const double prepare_ms = stage.elapsed_ms();
+  ChunkRounds rounds = act_prepared(batch, options, gens);
+  rounds.timings.prefix_ms += prepare_ms;
+
+  torch::Tensor actions = ck_.normalizer.actions.unnormalize(rounds.chunk);  // (B, L, A)
   if (options.binarize_gripper) {
     torch::Tensor grip = actions.select(2, A - 1);
     grip.copy_(torch::where(grip >= 0, 1.0f, -1.0f));
   }
-  torch::Tensor sfm_actions = ck_.normalizer.actions.unnormalize(sfm);
-  timings.total_ms = total.elapsed_ms();
+  torch::Tensor sfm_actions = ck_.normalizer.actions.unnormalize(rounds.sfm);
+  rounds.timings.total_ms = total.elapsed_ms();
   std::vector<ActResult> out(static_cast<size_t>(B));
   for (int64_t b = 0; b < B; ++b) {
     ActResult& r = out[static_cast<size_t>(b)];
     r.actions = actions[b];
     r.sfm_actions = sfm_actions[b];
-    r.mask = mask[b];
-    if (confidence.defined()) r.confidence = confidence[b];
-    r.timings = timings;
+    r.mask = rounds.mask[b];
+    if (rounds.confidence.defined()) r.confidence = rounds.confidence[b];
+    r.timings = rounds.timings;
   }
   return out;
 }

@@ -71,6 +71,15 @@ struct ActResult {
   ActTimings timings;
 };
 
+// alg. 1's rounds on a prepared batch, in normalized units (act_batch unnormalizes them)
+struct ChunkRounds {
+  torch::Tensor sfm;         // (B, L, A) first round
+  torch::Tensor confidence;  // (B, L) rater confidence of sfm; undefined without a rater
+  torch::Tensor mask;        // (B, L) bool: regenerated tokens
+  torch::Tensor chunk;       // (B, L, A) final chunk (sfm where no token is masked)
+  ActTimings timings;        // prefix_ms: the prefix encode only
+};
+
 class Policy {
  public:
   explicit Policy(const std::string& checkpoint_dir);
@@ -81,7 +90,17 @@ class Policy {
   // matmuls). act(obs, o) is act_batch({obs}, o, {o.seed}).
   std::vector<ActResult> act_batch(const std::vector<Observation>& obs, const ActOptions& options,
                                    const std::vector<uint64_t>& seeds);
+  // alg. 1 (the one implementation; act_batch and the rater's offline evaluation call it) on a
+  // prepared batch of B rows with one generator each: prefix once, sfm from noise, rate, mask by
+  // options.mode, afm on the masked tokens from fresh noise, every step on the same kv-cache.
+  // row b draws its starting noise, its random mask and its second noise from gens[b], in that
+  // order
+  ChunkRounds act_prepared(const ObservationBatch& batch, const ActOptions& options,
+                           std::vector<at::Generator>& gens);
   const Config& config() const { return ck_.config; }
+  const Tokenizer& tokenizer() const { return *ck_.tokenizer; }
+  // the rater's configuration (window, label space); throws without a rater
+  const RaterConfig& rater_config() const;
   VLAImpl& model() { return *ck_.model; }
   const Normalizer& normalizer() const { return ck_.normalizer; }
   // trained with --privileged-state: observations carry the object state after the robot state

@@ -9,6 +9,7 @@
 #include <random>
 
 #include "data/libero_file.h"
+#include "io/atomic_file.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -142,6 +143,10 @@ std::vector<std::string> collect_demonstrations(const CollectOptions& options) {
              "--seed {} is in the range reserved for evaluation seeds (>= 2^39)", options.seed);
   const std::vector<const Task*> tasks = select_tasks(options.suite, options.tasks);
   std::filesystem::create_directories(options.out_dir);
+  // a file of a killed collect never has its final name (write_atomic_with); its temp goes here
+  if (const int stale = remove_stale_temps(options.out_dir); stale > 0)
+    log_info("[collect] removed {} unfinished temporary file(s) of an interrupted collect in {}",
+             stale, options.out_dir);
   EnvConfig config;
   config.image_size = options.resolution;
   Env env(config);

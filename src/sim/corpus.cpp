@@ -7,6 +7,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "data/vision_corpus_format.h"
 #include "io/safetensors.h"
 #include "sim/collect.h"
 #include "util/error.h"
@@ -241,7 +242,7 @@ double write_corpus(const CorpusOptions& options) {
   std::vector<std::string> task_names;
   for (const Task* t : tasks) task_names.push_back(t->suite + "/" + t->name);
   const std::map<std::string, std::string> metadata = {
-      {"format", corpus_format},
+      {"format", vision_corpus_format},
       {"slots", nlohmann::json(slots.names).dump()},
       {"tasks", nlohmann::json(task_names).dump()},
       {"resolution", std::to_string(s)},

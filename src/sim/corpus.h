@@ -69,7 +69,4 @@ struct CorpusOptions {
 // writes the corpus atomically; returns frames per second of generation
 double write_corpus(const CorpusOptions& options);
 
-// tag of the format in the file's metadata ("format")
-constexpr const char* corpus_format = "asyncvla-vision-corpus-1";
-
 }  // namespace avla::sim

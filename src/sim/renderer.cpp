@@ -5,19 +5,12 @@
 #include <mujoco/mujoco.h>
 
 #include <cstring>
-#include <mutex>
 
 #include "util/error.h"
 
 namespace avla::sim {
 
 namespace {
-
-// one EGL context per thread, created on first use and made current
-struct EglContext {
-  EGLDisplay display = EGL_NO_DISPLAY;
-  EGLContext context = EGL_NO_CONTEXT;
-};
 
 EGLDisplay open_display() {
   // prefer Mesa's surfaceless platform: works without X, a GPU or /dev/dri
@@ -36,53 +29,63 @@ EGLDisplay open_display() {
        eglGetError());
 }
 
-void make_current_context() {
-  thread_local EglContext ctx;
-  if (ctx.context != EGL_NO_CONTEXT) {
-    AVLA_CHECK(eglMakeCurrent(ctx.display, EGL_NO_SURFACE, EGL_NO_SURFACE, ctx.context), "renderer",
-               "eglMakeCurrent failed: 0x{:x}", eglGetError());
-    return;
-  }
-  ctx.display = open_display();
-  const EGLint config_attribs[] = {EGL_RED_SIZE,
-                                   8,
-                                   EGL_GREEN_SIZE,
-                                   8,
-                                   EGL_BLUE_SIZE,
-                                   8,
-                                   EGL_ALPHA_SIZE,
-                                   8,
-                                   EGL_DEPTH_SIZE,
-                                   24,
-                                   EGL_STENCIL_SIZE,
-                                   8,
-                                   EGL_COLOR_BUFFER_TYPE,
-                                   EGL_RGB_BUFFER,
-                                   EGL_SURFACE_TYPE,
-                                   EGL_PBUFFER_BIT,
-                                   EGL_RENDERABLE_TYPE,
-                                   EGL_OPENGL_BIT,
-                                   EGL_NONE};
-  EGLConfig config;
-  EGLint n_config = 0;
-  AVLA_CHECK(eglChooseConfig(ctx.display, config_attribs, &config, 1, &n_config) && n_config > 0,
-             "renderer", "no EGL config with 8-bit RGBA, 24-bit depth and OpenGL");
-  AVLA_CHECK(eglBindAPI(EGL_OPENGL_API), "renderer", "eglBindAPI(OpenGL) failed");
-  ctx.context = eglCreateContext(ctx.display, config, EGL_NO_CONTEXT, nullptr);
-  AVLA_CHECK(ctx.context != EGL_NO_CONTEXT, "renderer", "eglCreateContext failed: 0x{:x}",
-             eglGetError());
-  AVLA_CHECK(eglMakeCurrent(ctx.display, EGL_NO_SURFACE, EGL_NO_SURFACE, ctx.context), "renderer",
-             "eglMakeCurrent (surfaceless) failed: 0x{:x}", eglGetError());
+// the process's display and its one OpenGL config, initialized once
+struct EglDisplay {
+  EGLDisplay display = EGL_NO_DISPLAY;
+  EGLConfig config = nullptr;
+};
+
+const EglDisplay& egl_display() {
+  static const EglDisplay d = [] {
+    EglDisplay r;
+    r.display = open_display();
+    const EGLint config_attribs[] = {EGL_RED_SIZE,
+                                     8,
+                                     EGL_GREEN_SIZE,
+                                     8,
+                                     EGL_BLUE_SIZE,
+                                     8,
+                                     EGL_ALPHA_SIZE,
+                                     8,
+                                     EGL_DEPTH_SIZE,
+                                     24,
+                                     EGL_STENCIL_SIZE,
+                                     8,
+                                     EGL_COLOR_BUFFER_TYPE,
+                                     EGL_RGB_BUFFER,
+                                     EGL_SURFACE_TYPE,
+                                     EGL_PBUFFER_BIT,
+                                     EGL_RENDERABLE_TYPE,
+                                     EGL_OPENGL_BIT,
+                                     EGL_NONE};
+    EGLint n_config = 0;
+    AVLA_CHECK(eglChooseConfig(r.display, config_attribs, &r.config, 1, &n_config) && n_config > 0,
+               "renderer", "no EGL config with 8-bit RGBA, 24-bit depth and OpenGL");
+    return r;
+  }();
+  return d;
 }
 
 }  // namespace
 
+// each renderer has its own OpenGL context. MuJoCo's mjrContext keeps GL state (the bound
+// offscreen framebuffer, textures) that it assumes is its own: with several renderers in one
+// context (several envs in lockstep evaluation, each with its scenes), an env's agentview came
+// out with another scene's pixels in it (Env.ResetDependsOnTaskAndSeedAloneWhateverRanBefore)
 struct Renderer::Impl {
+  EGLContext gl = EGL_NO_CONTEXT;
   mjvScene scene;
   mjvOption option;
   mjvCamera camera;
   mjrContext context;
   std::vector<uint8_t> flipped;
+
+  // the API is per thread: bound on each thread that renders
+  void make_current() const {
+    AVLA_CHECK(eglBindAPI(EGL_OPENGL_API), "renderer", "eglBindAPI(OpenGL) failed");
+    AVLA_CHECK(eglMakeCurrent(egl_display().display, EGL_NO_SURFACE, EGL_NO_SURFACE, gl),
+               "renderer", "eglMakeCurrent failed: 0x{:x}", eglGetError());
+  }
 };
 
 Renderer::Renderer(const Physics& physics, int image_size)
@@ -94,7 +97,12 @@ Renderer::Renderer(const Physics& physics, int image_size)
              m->vis.global.offwidth, m->vis.global.offheight);
   // llvmpipe renders these small frames fastest on the calling thread alone
   setenv("LP_NUM_THREADS", "0", 0);
-  make_current_context();
+  const EglDisplay& egl = egl_display();
+  AVLA_CHECK(eglBindAPI(EGL_OPENGL_API), "renderer", "eglBindAPI(OpenGL) failed");
+  impl_->gl = eglCreateContext(egl.display, egl.config, EGL_NO_CONTEXT, nullptr);
+  AVLA_CHECK(impl_->gl != EGL_NO_CONTEXT, "renderer", "eglCreateContext failed: 0x{:x}",
+             eglGetError());
+  impl_->make_current();
   mjv_defaultScene(&impl_->scene);
   mjv_defaultOption(&impl_->option);
   mjv_defaultCamera(&impl_->camera);
@@ -112,12 +120,16 @@ Renderer::Renderer(const Physics& physics, int image_size)
 }
 
 Renderer::~Renderer() {
-  mjr_freeContext(&impl_->context);
+  if (eglMakeCurrent(egl_display().display, EGL_NO_SURFACE, EGL_NO_SURFACE, impl_->gl)) {
+    mjr_freeContext(&impl_->context);
+  }
   mjv_freeScene(&impl_->scene);
+  eglMakeCurrent(egl_display().display, EGL_NO_SURFACE, EGL_NO_SURFACE, EGL_NO_CONTEXT);
+  eglDestroyContext(egl_display().display, impl_->gl);
 }
 
 void Renderer::render(const Physics& physics, int camera_id, uint8_t* rgb) {
-  make_current_context();
+  impl_->make_current();
   impl_->camera.fixedcamid = camera_id;
   const mjrRect viewport = {0, 0, image_size_, image_size_};
   mjv_updateScene(physics.model(), const_cast<mjData*>(physics.data()), &impl_->option, nullptr,

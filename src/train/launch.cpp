@@ -3,10 +3,12 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -101,24 +103,51 @@ int launch_local_ranks(const std::vector<std::string>& argv, int nproc) {
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
 
+  // posix_spawn, not fork: this process already runs threads (OpenMP, LibTorch), and a forked
+  // child may only call async-signal-safe functions before exec; the rank's variables go in its
+  // own environment, and SIGINT / SIGTERM start at their defaults (the launcher catches them)
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t defaults, none;
+  sigemptyset(&defaults);
+  sigaddset(&defaults, SIGINT);
+  sigaddset(&defaults, SIGTERM);
+  sigemptyset(&none);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
   std::vector<pid_t> pids(nproc, -1);
   for (int r = 0; r < nproc; ++r) {
-    const pid_t pid = ::fork();
-    AVLA_CHECK(pid >= 0, "launch", "fork() for rank {}: {}", r, std::strerror(errno));
-    if (pid == 0) {
-      ::setenv("RANK", std::to_string(r).c_str(), 1);
-      ::setenv("LOCAL_RANK", std::to_string(r).c_str(), 1);
-      ::setenv("WORLD_SIZE", std::to_string(nproc).c_str(), 1);
-      ::setenv("MASTER_ADDR", addr.c_str(), 1);
-      ::setenv("MASTER_PORT", port.c_str(), 1);
-      ::signal(SIGINT, SIG_DFL);
-      ::signal(SIGTERM, SIG_DFL);
-      ::execv("/proc/self/exe", c_args.data());
-      std::fprintf(stderr, "error: [launch] exec of rank %d failed: %s\n", r, std::strerror(errno));
-      ::_exit(127);
+    const std::vector<std::pair<std::string, std::string>> rank_vars = {
+        {"RANK", std::to_string(r)},
+        {"LOCAL_RANK", std::to_string(r)},
+        {"WORLD_SIZE", std::to_string(nproc)},
+        {"MASTER_ADDR", addr},
+        {"MASTER_PORT", port}};
+    std::vector<std::string> env;
+    for (char** e = environ; *e; ++e) {
+      const std::string var(*e);
+      const bool replaced = std::any_of(rank_vars.begin(), rank_vars.end(), [&](const auto& kv) {
+        return var.rfind(kv.first + "=", 0) == 0;
+      });
+      if (!replaced) env.push_back(var);
+    }
+    for (const auto& [name, value] : rank_vars) env.push_back(name + "=" + value);
+    std::vector<char*> c_env;
+    for (auto& v : env) c_env.push_back(v.data());
+    c_env.push_back(nullptr);
+    pid_t pid = -1;
+    const int rc =
+        ::posix_spawn(&pid, "/proc/self/exe", nullptr, &attr, c_args.data(), c_env.data());
+    if (rc != 0) {
+      for (pid_t started : pids)
+        if (started > 0) ::kill(started, SIGTERM);
+      posix_spawnattr_destroy(&attr);
+      fail("launch", "cannot start rank {}: posix_spawn: {}", r, std::strerror(rc));
     }
     pids[r] = pid;
   }
+  posix_spawnattr_destroy(&attr);
 
   // wait for every rank; the first failure stops the others
   using clock = std::chrono::steady_clock;

@@ -6,6 +6,7 @@
 #include "checkpoint/checkpoint.h"
 #include "data/chunk_sampler.h"
 #include "data/dataset.h"
+#include "flow/chunk_error.h"
 #include "flow/sampler.h"
 #include "train/grad_sync.h"
 #include "train/optimizer.h"
@@ -13,20 +14,6 @@
 #include "util/log.h"
 
 namespace avla {
-
-torch::Tensor token_errors(const torch::Tensor& sfm, const torch::Tensor& truth) {
-  AVLA_CHECK(sfm.sizes() == truth.sizes() && sfm.dim() == 3, "rater",
-             "sfm chunk {} and ground truth {} must both be [B, L, A]", c10::str(sfm.sizes()),
-             c10::str(truth.sizes()));
-  return (sfm - truth).pow(2).mean(-1);
-}
-
-torch::Tensor label_space_errors(const torch::Tensor& sfm, const torch::Tensor& truth,
-                                 const std::string& label_space, const NormStats& actions) {
-  check_label_space(label_space);
-  if (label_space == "normalized") return token_errors(sfm, truth);
-  return token_errors(actions.unnormalize(sfm), actions.unnormalize(truth));
-}
 
 torch::Tensor confidence_labels(const torch::Tensor& errors, const torch::Tensor& valid,
                                 double alpha, double beta, double eps) {
@@ -114,7 +101,10 @@ RaterTrainResult train_rater(const RaterTrainOptions& options) {
     const DistGroup::GlobalMean mean =
         group.global_mean(((p - labels).pow(2) * w).sum(), w.sum(), "the rater loss sums");
     const double loss_value = mean.value;
-    AVLA_CHECK(std::isfinite(loss_value), "train-rater", "loss is {} at step {}", loss_value, step);
+    AVLA_CHECK(std::isfinite(loss_value), "train-rater",
+               "loss is {} at step {} (NaN or Inf); stopped before updating the rater, and no "
+               "rater was written",
+               loss_value, step);
     optimizer.zero_grad();
     if (grad_sync) grad_sync->begin();
     mean.loss.backward();
@@ -122,7 +112,7 @@ RaterTrainResult train_rater(const RaterTrainOptions& options) {
     const double grad_norm = optimizer.clip_grad_norm(1.0);
     AVLA_CHECK(std::isfinite(grad_norm), "train-rater",
                "gradient norm is {} at step {} (NaN or Inf in a gradient); stopped before updating "
-               "the rater",
+               "the rater, and no rater was written",
                grad_norm, step);
     optimizer.step(learning_rate_at(step - 1, tc));
     if (step == 1) result.first_loss = loss_value;

@@ -14,12 +14,7 @@
 
 namespace avla {
 
-// per-token error e_l = mean over action dims of (sfm - truth)^2: (B, L, A) x 2 -> (B, L)
-torch::Tensor token_errors(const torch::Tensor& sfm, const torch::Tensor& truth);
-
-// the same in the rater's label space: chunks are normalized; "action" unnormalizes both first
-torch::Tensor label_space_errors(const torch::Tensor& sfm, const torch::Tensor& truth,
-                                 const std::string& label_space, const NormStats& actions);
+// token errors (e_l) in the label space: flow/chunk_error.h
 
 // eq. 6 per sample over its valid tokens:
 //   q_l = 1 - alpha - beta * (e_l - min e) / (max e - min e + eps)

@@ -154,17 +154,10 @@ ProbeMetrics pretrain_vision(const PretrainVisionOptions& options) {
   if (resume) {
     TrainState state = load_train_state(out);
     const std::string path = out + "/train_state.safetensors";
-    TensorMap weights;
-    for (auto& [name, t] : state.tensors) {
-      if (name.rfind("weights.", 0) == 0) weights[name.substr(8)] = t;
-    }
-    load_state_strict(*encoder, weights, path, "vision_encoder.");
-    load_state_strict(*probe, weights, path, "probe.");
-    TensorMap moments;
-    for (auto& [name, t] : state.tensors) {
-      if (name.rfind("weights.", 0) != 0) moments[name] = t;
-    }
-    optimizer.load_state(moments, path);
+    // weights under "weights.<module>.", the optimizer's moments under "adamw."
+    load_state_strict(*encoder, state.tensors, path, "weights.vision_encoder.");
+    load_state_strict(*probe, state.tensors, path, "weights.probe.");
+    optimizer.load_state(state.tensors, path);
     gen.set_state(state.rng_state);
     step = state.step;
     elapsed_before = state.elapsed_s;

@@ -23,7 +23,20 @@ TEST(Cli, HelpShowsDefaults) {
   test::CliRun r = test::run_cli("infer --help");
   EXPECT_EQ(r.code, 0);
   EXPECT_TRUE(contains(r.output, "--mode")) << r.output;
-  EXPECT_TRUE(contains(r.output, "=sfm")) << r.output;
+  EXPECT_TRUE(contains(r.output, "=auto")) << r.output;
+}
+
+// eval, infer and serve take alg. 1's settings under the same names with the same defaults
+TEST(Cli, PolicyCommandsShareTheActFlags) {
+  for (const char* command : {"eval", "infer", "serve"}) {
+    const test::CliRun r = test::run_cli(std::string(command) + " --help");
+    ASSERT_EQ(r.code, 0) << command;
+    for (const char* flag : {"--mode TEXT:{auto,sfm,random,async}=auto", "--threshold",
+                             "--random-prob", "--mask-window", "--flow-steps", "--noise-scale",
+                             "--gripper TEXT:{binary,continuous}=binary"}) {
+      EXPECT_TRUE(contains(r.output, flag)) << command << " lacks " << flag << ":\n" << r.output;
+    }
+  }
 }
 
 TEST(Cli, MissingDataNamesThePath) {
@@ -44,7 +57,8 @@ TEST(Cli, BadConfigFieldIsNamed) {
 TEST(Cli, SynthTrainInferEndToEnd) {
   std::string dir = test::temp_dir("cli_e2e");
   ASSERT_EQ(
-      test::run_cli("synth --out " + dir + "/data --tasks 1 --episodes 2 --resolution 32").code, 0);
+      test::run_cli("synth --out " + dir + "/data --n-tasks 1 --episodes 2 --resolution 32").code,
+      0);
   test::CliRun t = test::run_cli("train --data " + dir + "/data --config " + test::source_dir() +
                                  "/configs/tiny.json --out " + dir + "/run --steps 4");
   ASSERT_EQ(t.code, 0) << t.output;
@@ -53,6 +67,19 @@ TEST(Cli, SynthTrainInferEndToEnd) {
                                  "/data/synthetic_task0.hdf5 --demo 1 --step 2 --mode random");
   ASSERT_EQ(i.code, 0) << i.output;
   EXPECT_TRUE(contains(i.output, "mse vs ground truth")) << i.output;
+  // the default mode is auto: sfm for a checkpoint without a rater
+  test::CliRun plain = test::run_cli("infer --ckpt " + dir + "/run --data " + dir +
+                                     "/data/synthetic_task0.hdf5 --demo 1 --step 2");
+  ASSERT_EQ(plain.code, 0) << plain.output;
+  EXPECT_TRUE(contains(plain.output, "mode: sfm")) << plain.output;
+  // and async once it has one
+  ASSERT_EQ(
+      test::run_cli("train-rater --ckpt " + dir + "/run --data " + dir + "/data --steps 2").code,
+      0);
+  test::CliRun rated = test::run_cli("infer --ckpt " + dir + "/run --data " + dir +
+                                     "/data/synthetic_task0.hdf5 --demo 1 --step 2");
+  ASSERT_EQ(rated.code, 0) << rated.output;
+  EXPECT_TRUE(contains(rated.output, "mode: async")) << rated.output;
   test::CliRun bad = test::run_cli("infer --ckpt " + dir + "/run --data " + dir +
                                    "/data/synthetic_task0.hdf5 --demo 9");
   EXPECT_EQ(bad.code, 1);

@@ -3,12 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "data/dataset.h"
 #include "data/libero_file.h"
 #include "data/state_features.h"
 #include "eval/evaluate.h"
 #include "eval/paired.h"
+#include "eval/rater_quality.h"
 #include "eval/statistics.h"
 #include "io/atomic_file.h"
 #include "policy/policy.h"
@@ -117,10 +119,14 @@ TEST(Eval, TinyCheckpointEndToEndWritesJsonAndVideo) {
     EXPECT_GE(e["chunks"].get<int>(), 3);  // 15 steps, 5 per chunk
     EXPECT_GT(e["mean_confidence"].get<double>(), 0.0);
   }
-  const double rate = j["tasks"][0]["success_rate"];
-  EXPECT_GE(rate, 0.0);
-  EXPECT_LE(j["tasks"][0]["wilson_low"].get<double>(), rate);
-  EXPECT_GE(j["tasks"][0]["wilson_high"].get<double>(), rate);
+  // the task's row is its episodes' count, with their wilson interval
+  int successes = 0;
+  for (const auto& e : j["episodes"]) successes += e["success"].get<bool>() ? 1 : 0;
+  const auto [low, high] = wilson_interval(successes, 2);
+  EXPECT_EQ(j["tasks"][0]["successes"].get<int>(), successes);
+  EXPECT_DOUBLE_EQ(j["tasks"][0]["success_rate"].get<double>(), successes / 2.0);
+  EXPECT_DOUBLE_EQ(j["tasks"][0]["wilson_low"].get<double>(), low);
+  EXPECT_DOUBLE_EQ(j["tasks"][0]["wilson_high"].get<double>(), high);
   EXPECT_FALSE(std::filesystem::exists(dir + "/videos/left_cube_on_plate_async_ep1.mp4"));
   // the rollout video decodes back: one frame per executed step plus the last observation, both
   // cameras side by side at the checkpoint's resolution (32), the chunk overlay below
@@ -136,11 +142,19 @@ TEST(Eval, TinyCheckpointEndToEndWritesJsonAndVideo) {
                         " --frames 40 --batch 20 --out " + dir + "/rater.json",
                     2);
   ASSERT_EQ(code2, 0) << out2;
+  // the file holds what evaluate_rater computes for the same options in this process
   const auto q = nlohmann::json::parse(read_file(dir + "/rater.json"));
+  RaterQualityOptions qo;
+  qo.ckpt = run.ckpt;
+  qo.data = {run.data};
+  qo.frames = 40;
+  qo.batch = 20;
+  const RaterQuality want = evaluate_rater(qo);
   EXPECT_EQ(q["frames"], 40);
-  EXPECT_GE(q["auroc_top_error_tokens"].get<double>(), 0.0);
-  EXPECT_LE(q["auroc_top_error_tokens"].get<double>(), 1.0);
-  EXPECT_GT(q["sfm_error"].get<double>(), 0.0);
+  EXPECT_NEAR(q["auroc_top_error_tokens"].get<double>(), want.auroc, 1e-9);
+  EXPECT_NEAR(q["sfm_error"].get<double>(), want.sfm_error, 1e-5 * want.sfm_error);
+  EXPECT_NEAR(q["async_afm_error"].get<double>(), want.async_error, 1e-5 * want.async_error);
+  EXPECT_GT(want.sfm_error, 0.0);
   std::filesystem::remove_all(dir);
 }
 
@@ -233,23 +247,38 @@ TEST(Eval, AStateFarOutsideTheTrainingRangeIsRefusedNamingTheFeature) {
   EXPECT_TRUE(torch::isfinite(policy.prepare(near).state).all().item<bool>());
 }
 
+// one batched call for three envs gives each row the episode it has alone: the same chunks from
+// the same observations (before the first task switch and after it, where a renderer shared
+// between envs once mixed scenes), and the same outcomes over 30 steps. the action sums are
+// compared over the first chunk only: this tiny policy turns a one-level pixel change into a
+// visible action change, so a batched matmul's rounding (~1e-6) grows past any tolerance after a
+// few closed-loop steps. the gripper executes as predicted, as binarizing a command near 0 turns
+// that rounding into a full flip
 TEST(Eval, LockstepBatchesGiveTheOneAtATimeEpisodes) {
   const test::TinyRun& run = test::tiny_run();
   const std::string dir = test::temp_dir("eval_lockstep");
-  std::vector<nlohmann::json> reports;
-  for (int parallel : {1, 3}) {
-    const std::string out = dir + "/p" + std::to_string(parallel) + ".json";
+  auto report = [&](int parallel, int max_steps) {
+    const std::string out = fmt::format("{}/p{}_{}.json", dir, parallel, max_steps);
     const auto [code, text] = test::run_cli(
-        "eval --ckpt " + run.ckpt +
-            " --suite goal --tasks open_drawer cube_in_bowl --episodes 3 --max-steps 30"
-            " --mode random --parallel " +
-            std::to_string(parallel) + " --out " + out,
+        fmt::format("eval --ckpt {} --suite goal --tasks open_drawer cube_in_bowl --episodes 3 "
+                    "--max-steps {} --mode random --gripper continuous --parallel {} --out {}",
+                    run.ckpt, max_steps, parallel, out),
         2);
-    ASSERT_EQ(code, 0) << text;
-    reports.push_back(nlohmann::json::parse(read_file(out)));
+    EXPECT_EQ(code, 0) << text;
+    return nlohmann::json::parse(read_file(out))["episodes"];
+  };
+  // the first chunk of every episode, both tasks
+  const auto first_one = report(1, 2), first_batched = report(3, 2);
+  ASSERT_EQ(first_one.size(), 6u);
+  ASSERT_EQ(first_batched.size(), 6u);
+  for (size_t i = 0; i < 6; ++i) {
+    const double sum = first_one[i]["executed_action_sum"].get<double>();
+    EXPECT_NEAR(first_batched[i]["executed_action_sum"].get<double>(), sum,
+                1e-5 * (1 + std::abs(sum)))
+        << first_one[i]["task"] << " episode " << i;
   }
-  const auto& one = reports[0]["episodes"];
-  const auto& batched = reports[1]["episodes"];
+  // whole episodes
+  const auto one = report(1, 30), batched = report(3, 30);
   ASSERT_EQ(one.size(), 6u);
   ASSERT_EQ(batched.size(), 6u);
   for (size_t i = 0; i < one.size(); ++i) {
@@ -261,6 +290,33 @@ TEST(Eval, LockstepBatchesGiveTheOneAtATimeEpisodes) {
     EXPECT_EQ(one[i]["regenerated_tokens"], batched[i]["regenerated_tokens"]);  // random masks
   }
   std::filesystem::remove_all(dir);
+}
+
+// rows of a lockstep batch that finish at different steps: the expert's episodes end at success,
+// each at its own step, and every row's episode is the one it runs alone
+TEST(Eval, LockstepRowsThatFinishAtDifferentStepsKeepTheirEpisodes) {
+  EvalOptions o;
+  o.suite = "goal";
+  o.tasks = {"open_drawer", "cube_in_bowl"};
+  o.episodes = 3;
+  o.scripted = "expert";
+  const EvalReport one = evaluate(o);
+  o.parallel = 3;
+  const EvalReport batched = evaluate(o);
+  ASSERT_EQ(one.episodes.size(), 6u);
+  ASSERT_EQ(batched.episodes.size(), 6u);
+  std::set<int> steps;
+  for (size_t i = 0; i < one.episodes.size(); ++i) {
+    const EpisodeRecord &a = one.episodes[i], &b = batched.episodes[i];
+    EXPECT_EQ(a.task, b.task);
+    EXPECT_EQ(a.seed, b.seed);
+    EXPECT_TRUE(a.success && b.success) << i;
+    EXPECT_EQ(a.steps, b.steps) << i;
+    EXPECT_EQ(a.action_sum, b.action_sum) << i;
+    steps.insert(a.steps);
+  }
+  // the rows of each batch of 3 did finish at different steps (else this tests nothing)
+  EXPECT_GE(steps.size(), 4u);
 }
 
 TEST(Eval, BadArgumentsAreClearErrors) {

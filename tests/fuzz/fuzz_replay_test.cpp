@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 
 #include "data/libero_file.h"
 #include "fuzz/fuzz_targets.h"
@@ -46,18 +47,35 @@ TEST(Fuzz, CommittedSeedCorpusIsAcceptedAndComplete) {
   }
 }
 
-TEST(Fuzz, RegressionInputsReplayWithoutCrashing) {
-  // found by scripts/fuzz.sh; each file is named after what it broke (docs/RELIABILITY.md). one
-  // libero input loops libhdf5 forever: the guard ends it at its deadline
+TEST(Fuzz, RegressionInputsReplayAndAreEachRefused) {
+  // found by scripts/fuzz.sh; each file is named after what it broke (docs/RELIABILITY.md), and
+  // each is a broken input its parser must refuse with an error. one libero input loops libhdf5
+  // forever: the guard ends it at its deadline
   ASSERT_EQ(::setenv("ASYNCVLA_HDF5_GUARD_TIMEOUT", "5", 1), 0);
+  ASSERT_TRUE(std::filesystem::is_directory(fuzz_dir / "regressions")) << fuzz_dir;
+  // the inputs RELIABILITY.md lists: a new finding adds its file here and there
+  const std::map<std::string, std::vector<std::string>> expected = {
+      {"config", {"float_1e126_in_an_int_field.json"}},
+      {"libero",
+       {"dataspace_of_petabytes.hdf5", "declares_gigabytes_stores_kilobytes.hdf5",
+        "empty_dataspace_whose_dims_overflow.hdf5",
+        "global_heap_object_longer_than_its_vlen_string.hdf5",
+        "global_heap_that_sends_libhdf5_into_an_endless_loop.hdf5",
+        "vlen_string_read_that_corrupts_the_heap.hdf5"}},
+      {"request", {"state_that_overflows_float32_once_normalized.msgpack"}},
+  };
   int replayed = 0;
   for (const auto& t : targets()) {
+    std::vector<std::string> names;
     for (const auto& f : files_under(fuzz_dir / "regressions" / t.name)) {
-      run(t, read_file(f));
+      names.push_back(f.filename().string());
+      EXPECT_FALSE(run(t, read_file(f))) << t.name << ": " << f.filename() << " was accepted";
       ++replayed;
     }
+    const auto it = expected.find(t.name);
+    EXPECT_EQ(names, it == expected.end() ? std::vector<std::string>{} : it->second) << t.name;
   }
-  std::printf("replayed %d regression inputs\n", replayed);
+  EXPECT_EQ(replayed, 8);
 }
 
 // a libero regression input, read from memory as `name`, is refused with an error holding

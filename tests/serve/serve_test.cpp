@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <future>
@@ -312,6 +313,34 @@ TEST(OpenpiProtocol, RequestBecomesTheObservationAndBadOnesNameTheKey) {
       {"'observation/image'", "[4, 4]"});
 }
 
+// a reply is checked where it enters, like a request: a chunk with NaN or Inf from a server
+// (eval --server) is refused naming the key, and a finite one decodes to the chunk that was sent
+TEST(OpenpiProtocol, AReplyWithNaNOrInfActionsIsRefused) {
+  ActResult r;
+  r.actions = torch::tensor({{0.1f, -0.2f}, {0.3f, 0.4f}, {0.5f, -0.6f}});  // (L 3, A 2)
+  r.mask = torch::tensor({false, true, false});
+  r.confidence = torch::tensor({0.9f, 0.2f, 0.8f});
+  auto decoded = [](const ActResult& sent) {
+    const std::string bytes = encode_policy_reply(sent, 1.0, 2.0, -1.0);
+    return decode_policy_reply(decode_msg_map(bytes.data(), bytes.size(), "reply"), 2);
+  };
+  const ActResult back = decoded(r);
+  EXPECT_TRUE(torch::equal(back.actions, r.actions));
+  EXPECT_TRUE(torch::equal(back.mask, r.mask));
+  for (float bad : {std::nanf(""), INFINITY, -INFINITY}) {
+    ActResult broken = r;
+    broken.actions = r.actions.clone();
+    broken.actions[1][0] = bad;
+    test::expect_error([&] { decoded(broken); }, {"[reply]", "'actions' contains NaN or Inf"});
+  }
+  test::expect_error(
+      [&] {
+        const std::string bytes = encode_policy_reply(r, 1.0, 2.0, -1.0);
+        decode_policy_reply(decode_msg_map(bytes.data(), bytes.size(), "reply"), 7);
+      },
+      {"[reply]", "'actions' has shape", "expected (L, 7)"});
+}
+
 TEST(WsServer, HealthCheckMetadataFirstThenOneReplyPerRequest) {
   RunningServer s({}, meta(), echo);
   const HttpReply health = http_get(s.server->port(), "/healthz");
@@ -494,7 +523,7 @@ TEST(PolicyServer, EvaluationThroughTheServerGivesTheInProcessEpisodes) {
   o.tasks = {"open_drawer"};
   o.episodes = 2;
   o.max_steps = 20;
-  o.mode = ActMode::Random;
+  o.act.mode = ActMode::Random;
   o.ckpt = run.ckpt;
   const EvalReport local = evaluate(o);
 

@@ -413,3 +413,68 @@ INSTANTIATE_TEST_SUITE_P(Suites, ExpertTest,
 
 }  // namespace
 }  // namespace avla::sim
+
+namespace avla::sim {
+namespace {
+
+// bytes that differ between two images of one size (all of them when the sizes differ)
+int differing_bytes(const std::vector<uint8_t>& x, const std::vector<uint8_t>& y) {
+  if (x.size() != y.size()) return static_cast<int>(std::max(x.size(), y.size()));
+  int n = 0;
+  for (size_t i = 0; i < x.size(); ++i) n += x[i] != y[i];
+  return n;
+}
+
+// an observation depends on the task, the seed and the actions of its own episode only: not on
+// what this env ran before, nor on other envs alive on the thread (lockstep evaluation keeps
+// several, each with its own scenes and renderers)
+TEST(Env, ResetDependsOnTaskAndSeedAloneWhateverRanBefore) {
+  EnvConfig config;
+  config.image_size = 32;
+  const Task& a = find_task("goal", "open_drawer");
+  const Task& b = find_task("goal", "cube_in_bowl");
+  const std::vector<double> push = {0.5, 0.3, -0.4, 0, 0, 0.2, 1.0};
+  // the reference: b on a fresh env, then two steps
+  auto episode = [&](Env& env, uint64_t seed) {
+    std::vector<SimObservation> out = {env.reset(b, seed)};
+    for (int i = 0; i < 2; ++i) out.push_back(env.step(push).observation);
+    return out;
+  };
+  auto expect_same = [](const std::vector<SimObservation>& x, const std::vector<SimObservation>& y,
+                        const std::string& what) {
+    ASSERT_EQ(x.size(), y.size());
+    for (size_t i = 0; i < x.size(); ++i) {
+      EXPECT_EQ(x[i].state, y[i].state) << what << " step " << i;
+      EXPECT_EQ(differing_bytes(x[i].agentview_rgb, y[i].agentview_rgb), 0)
+          << what << " step " << i;
+      EXPECT_EQ(differing_bytes(x[i].eye_in_hand_rgb, y[i].eye_in_hand_rgb), 0)
+          << what << " step " << i;
+    }
+  };
+  std::vector<std::vector<SimObservation>> fresh;
+  for (uint64_t seed = 0; seed < 3; ++seed) {
+    Env env(config);
+    fresh.push_back(episode(env, seed));
+  }
+  // one env that ran task a first
+  {
+    Env env(config);
+    env.reset(a, 0);
+    env.step(push);
+    expect_same(episode(env, 0), fresh[0], "after a on the same env");
+  }
+  // three envs in lockstep: a on each, then b on each, stepped in turn
+  std::vector<std::unique_ptr<Env>> envs;
+  for (int i = 0; i < 3; ++i) envs.push_back(std::make_unique<Env>(config));
+  for (int i = 0; i < 3; ++i) envs[i]->reset(a, i);
+  for (int i = 0; i < 3; ++i) envs[i]->step(push);
+  std::vector<std::vector<SimObservation>> lockstep(3);
+  for (int i = 0; i < 3; ++i) lockstep[i].push_back(envs[i]->reset(b, i));
+  for (int t = 0; t < 2; ++t)
+    for (int i = 0; i < 3; ++i) lockstep[i].push_back(envs[i]->step(push).observation);
+  for (int i = 0; i < 3; ++i)
+    expect_same(lockstep[i], fresh[i], "lockstep env " + std::to_string(i));
+}
+
+}  // namespace
+}  // namespace avla::sim

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +17,7 @@
 #include <thread>
 
 #include "checkpoint/checkpoint.h"
+#include "data/libero_file.h"
 #include "io/atomic_file.h"
 #include "io/safetensors.h"
 #include "test_util.h"
@@ -91,19 +93,40 @@ TEST(Reliability, TrainingSurvivesKillNineAndFinishesLikeAnUninterruptedRun) {
   std::mt19937 rng(1234);
   std::uniform_int_distribution<int> delay_ms(300, 1500);
   int kills = 0, attempts = 0, worst_redone = 0, from_scratch = 0, torn_writes = 0;
-  int last_step = -1;  // the last step the previous attempt logged
+  int resumed_mid_run = 0;   // attempts that resumed from a step above 0
+  std::string planted_torn;  // the torn write planted once (below), which the resume must remove
+  int last_step = -1;        // the last step the previous attempt logged
   bool finished = false;
   while (!finished && attempts < kills_wanted + 20) {
     const std::string log = fmt::format("{}/attempt_{:03d}.log", dir, attempts++);
     const pid_t pid = spawn_logged(command(run, true), log);
     const bool kill_it = kills < kills_wanted;
+    bool reaped = false;
     if (kill_it) {
-      // the first kill comes before any save could happen (start-up alone takes longer)
-      const int ms = attempts == 1 ? 50 : delay_ms(rng);
-      std::this_thread::sleep_for(std::chrono::milliseconds(ms));
-      ::kill(pid, SIGKILL);
+      if (attempts == 1) {
+        // the first kill comes before any save could happen (start-up alone takes longer)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      } else if (attempts % 2 == 1) {
+        // at a random moment: start-up, steps or a save, as the machine's speed has it
+        std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(rng)));
+      } else {
+        // once this attempt is training (a step logged), a random moment later: in steps and
+        // saves however slow start-up is on this machine
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+        while (last_logged_step(log) < 0 && std::chrono::steady_clock::now() < deadline) {
+          if (waitpid(pid, &status, WNOHANG) == pid) {
+            reaped = true;
+            break;
+          }
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(rng) / 3));
+      }
+      if (!reaped) ::kill(pid, SIGKILL);
     }
-    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    if (!reaped) {
+      ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    }
     const std::string text = read_file(log);
     if (WIFSIGNALED(status)) {
       ++kills;
@@ -115,6 +138,7 @@ TEST(Reliability, TrainingSurvivesKillNineAndFinishesLikeAnUninterruptedRun) {
     std::smatch m;
     if (std::regex_search(text, m, std::regex(R"(resuming \S+ at step (\d+))"))) {
       worst_redone = std::max(worst_redone, last_step - std::stoi(m[1]));
+      if (std::stoi(m[1]) > 0) ++resumed_mid_run;
     } else if (text.find("has no train state yet") != std::string::npos) {
       from_scratch += 1;
       worst_redone = std::max(worst_redone, last_step);
@@ -123,6 +147,14 @@ TEST(Reliability, TrainingSurvivesKillNineAndFinishesLikeAnUninterruptedRun) {
       torn_writes += std::stoi(m[1]);
     }
     last_step = std::max(last_step, last_logged_step(log));
+    // a kill mid-write leaves "<file>.tmp.<pid>" behind; a random kill lands there only sometimes,
+    // so once a train state exists the killed attempt's torn write is planted by hand too
+    if (planted_torn.empty() && WIFSIGNALED(status) &&
+        fs::exists(run + "/train_state.safetensors")) {
+      planted_torn = run + "/train_state.safetensors.tmp." + std::to_string(pid);
+      const std::string whole = read_file(run + "/train_state.safetensors");
+      write_file_atomic(planted_torn, whole.substr(0, whole.size() / 3));
+    }
     // whatever the kill left must load
     if (fs::exists(run + "/train_state.safetensors")) {
       EXPECT_NO_THROW(load_train_state(run)) << "after attempt " << attempts;
@@ -141,12 +173,89 @@ TEST(Reliability, TrainingSurvivesKillNineAndFinishesLikeAnUninterruptedRun) {
       difference);
   EXPECT_GE(kills, kills_wanted);
   EXPECT_LE(worst_redone, config.train.save_every);
-  EXPECT_LE(difference, 1e-5);  // the resume tolerance of docs/DECISIONS.md
-  EXPECT_GE(from_scratch, 1);   // the first attempt, killed at 50 ms
+  EXPECT_LE(difference, 1e-5);    // the resume tolerance of docs/DECISIONS.md
+  EXPECT_GE(from_scratch, 1);     // the first attempt, killed at 50 ms
+  EXPECT_GE(resumed_mid_run, 1);  // not every kill landed in start-up
+  ASSERT_FALSE(planted_torn.empty()) << "no kill left a train state to tear";
+  EXPECT_FALSE(fs::exists(planted_torn));
+  EXPECT_GE(torn_writes, 1);  // the resume after it said it removed it
   // no temp file outlives the run
   for (const auto& entry : fs::directory_iterator(run)) {
     EXPECT_EQ(entry.path().filename().string().find(".tmp."), std::string::npos) << entry.path();
   }
+}
+
+// kill -9 during `sim collect`: each task's file is written under a temporary name and renamed
+// when whole, so after a kill at any moment every file under its final name reads back with all
+// its demonstrations, and a rerun removes the torn temp files and writes what an uninterrupted
+// collect writes
+TEST(Reliability, CollectKilledAtAnyMomentLeavesOnlyWholeFiles) {
+  const std::string dir = test::temp_dir("kill_collect");
+  auto command = [&](const std::string& out) {
+    return std::vector<std::string>{
+        ASYNCVLA_BINARY, "--threads",  "1",       "sim",          "collect",
+        "--suite",       "goal",       "--tasks", "open_drawer",  "cube_in_bowl",
+        "close_drawer",  "--episodes", "2",       "--resolution", "32",
+        "--out",         out};
+  };
+  const std::string reference = dir + "/reference";
+  int status = 0;
+  const auto start = std::chrono::steady_clock::now();
+  waitpid(spawn_logged(command(reference), dir + "/reference.log"), &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << dir << "/reference.log";
+  const double whole_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  auto hdf5_files = [](const std::string& d) {
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(d)) {
+      const std::string name = e.path().filename().string();
+      if (name.size() > 5 && name.substr(name.size() - 5) == ".hdf5") names.push_back(name);
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+  };
+  ASSERT_EQ(hdf5_files(reference).size(), 3u);
+
+  // kills spread over the reference's duration: before the first file, between files, and
+  // (some of them) while a file is being written
+  const std::string run = dir + "/run";
+  int files_seen = 0, temps_seen = 0;
+  for (double at : {0.15, 0.35, 0.5, 0.65, 0.8, 0.95}) {
+    const pid_t pid = spawn_logged(command(run), dir + "/killed.log");
+    std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int>(at * whole_ms)));
+    ::kill(pid, SIGKILL);
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    if (!fs::exists(run)) continue;
+    for (const auto& name : hdf5_files(run)) {
+      LiberoFile f;
+      ASSERT_NO_THROW(f = read_libero_file(run + "/" + name)) << name << " after a kill at " << at;
+      EXPECT_EQ(f.demos.size(), 2u) << name;
+      ++files_seen;
+    }
+    for (const auto& e : fs::directory_iterator(run))
+      temps_seen += e.path().filename().string().find(".tmp.") != std::string::npos;
+  }
+  // the rerun finishes, leaves no temp file, and wrote the reference's demonstrations
+  waitpid(spawn_logged(command(run), dir + "/rerun.log"), &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << dir << "/rerun.log";
+  EXPECT_EQ(hdf5_files(run), hdf5_files(reference));
+  for (const auto& e : fs::directory_iterator(run))
+    EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << e.path();
+  for (const auto& name : hdf5_files(reference)) {
+    const LiberoFile a = read_libero_file(reference + "/" + name);
+    const LiberoFile b = read_libero_file(run + "/" + name);
+    ASSERT_EQ(a.demos.size(), b.demos.size()) << name;
+    for (size_t i = 0; i < a.demos.size(); ++i) {
+      EXPECT_TRUE(torch::equal(a.demos[i].actions, b.demos[i].actions)) << name << " demo " << i;
+      EXPECT_TRUE(torch::equal(a.demos[i].agentview_rgb, b.demos[i].agentview_rgb)) << name;
+    }
+  }
+  std::printf(
+      "collect of %.0f ms killed 6 times: %d whole files seen after kills, %d torn temp "
+      "files left (removed by the rerun)\n",
+      whole_ms, files_seen, temps_seen);
+  // some kill came after a first file was whole (else the check above saw nothing)
+  EXPECT_GE(files_seen, 1);
 }
 
 // disk full: a checkpoint write that fails (here a file-size limit, EFBIG, as ENOSPC would) stops
