@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Average closed-loop success per suite and mode, with 95 % Wilson intervals and the 60 % target.
-usage: plot_suites.py OUT.png SUITE:MODE:EVAL.json [SUITE:MODE:EVAL.json ...]
-(the eval JSONs that `asyncvla eval --out` writes; MODE is the bar's label, e.g. "sfm")"""
+usage: plot_suites.py OUT.png [--title=TEXT] [--target=PCT] GROUP:MODE:EVAL.json [...]
+(the eval JSONs that `asyncvla eval --out` writes; GROUP is a bar group, usually the suite; MODE is
+the bar's label, e.g. "sfm"; --target=0 draws no target line)"""
 import json
 import sys
 
@@ -10,7 +11,17 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-out, specs = sys.argv[1], sys.argv[2:]
+out, args = sys.argv[1], sys.argv[2:]
+title = "held-out seeds, paired episodes per suite, 95% Wilson intervals"
+target = 60.0
+specs = []
+for arg in args:
+    if arg.startswith("--title="):
+        title = arg[len("--title="):]
+    elif arg.startswith("--target="):
+        target = float(arg[len("--target="):])
+    else:
+        specs.append(arg)
 if not specs:
     sys.exit(__doc__)
 suites, modes, cells = [], [], {}
@@ -35,13 +46,14 @@ for i, mode in enumerate(modes):
         lo.append(100 * (a["success_rate"] - a["wilson_low"]))
         hi.append(100 * (a["wilson_high"] - a["success_rate"]))
     ax.bar(pos, rate, width, yerr=[lo, hi], capsize=2, label=mode)
-ax.axhline(60, color="k", linestyle="--", linewidth=1, label="target 60 %")
+if target > 0:
+    ax.axhline(target, color="k", linestyle="--", linewidth=1, label=f"target {target:g} %")
 ax.set_xticks(x)
 ax.set_xticklabels([f"{s}\n({cells[(s, modes[0])]['episodes']} episodes)"
                     if (s, modes[0]) in cells else s for s in suites])
 ax.set_ylabel("closed-loop success (%)")
 ax.set_ylim(0, 100)
-ax.set_title("held-out seeds, paired episodes per suite, 95% Wilson intervals")
+ax.set_title(title)
 ax.legend(fontsize=8, loc="upper right", ncol=2)
 fig.tight_layout()
 fig.savefig(out, dpi=110)
