@@ -79,6 +79,15 @@ inline const TinyRun& tiny_run() {
   return run;
 }
 
+// a copy of the tiny run's policy files without any rater (a rater another test in this process
+// trained into the run stays behind), in a fresh directory `name`
+inline std::string tiny_policy_without_rater(const std::string& name) {
+  const std::string dir = temp_dir(name);
+  for (const char* f : {"config.json", "model.safetensors", "norm_stats.json", "tokenizer.json"})
+    std::filesystem::copy_file(tiny_run().ckpt + "/" + f, dir + "/" + f);
+  return dir;
+}
+
 // the fixture: data and run written under root, then the 'complete' marker
 inline void make_fixtures(const std::string& root) {
   std::filesystem::remove_all(root);

@@ -16,10 +16,7 @@ namespace {
 
 TEST(Policy, AsyncWithoutARaterIsAClearError) {
   const test::TinyRun& run = test::tiny_run();
-  const std::string bare = test::temp_dir("rater_bare");
-  for (const char* f : {"config.json", "model.safetensors", "norm_stats.json", "tokenizer.json"}) {
-    std::filesystem::copy_file(run.ckpt + "/" + f, bare + "/" + f);
-  }
+  const std::string bare = test::tiny_policy_without_rater("rater_bare");
   Policy policy(bare);
   EXPECT_FALSE(policy.has_rater());
   ActOptions o;

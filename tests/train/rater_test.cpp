@@ -163,9 +163,7 @@ TEST(Rater, PaddedPrefixKeysDoNotChangeTheConfidence) {
 // step, and writes no rater (lr 1e30 throws the rater's weights to ~1e30 in one step)
 TEST(Rater, NonFiniteLossOrGradientStopsNamingTheStepAndWritesNoRater) {
   const test::TinyRun& run = test::tiny_run();
-  const std::string ckpt = test::temp_dir("rater_nan");
-  for (const char* f : {"config.json", "model.safetensors", "norm_stats.json", "tokenizer.json"})
-    std::filesystem::copy_file(run.ckpt + "/" + f, ckpt + "/" + f);
+  const std::string ckpt = test::tiny_policy_without_rater("rater_nan");
   RaterTrainOptions o;
   o.ckpt = ckpt;
   o.data = {run.data};
