@@ -42,4 +42,17 @@ void load_pretrained_vision(VisionEncoderImpl& encoder, const ModelConfig& cfg,
   load_module_strict(encoder, dir + "/vision_encoder.safetensors", "vision_encoder.");
 }
 
+int pretrained_probe_slots(const std::string& dir) {
+  const std::string path = dir + "/probe.json";
+  const nlohmann::json j = read_json_file(path, "init-vision");
+  AVLA_CHECK(
+      j.is_object() && j.contains("slots") && j.at("slots").is_array() && !j.at("slots").empty(),
+      "init-vision", "{}: no 'slots' list (a scene token needs the probe's label slots)", path);
+  return static_cast<int>(j.at("slots").size());
+}
+
+void load_pretrained_probe(VisionProbeImpl& probe, const std::string& dir) {
+  load_module_strict(probe, dir + "/probe.safetensors", "probe.");
+}
+
 }  // namespace avla

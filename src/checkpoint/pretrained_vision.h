@@ -1,6 +1,7 @@
 // a pretrained vision encoder directory (written by asyncvla pretrain-vision): config.json (the
 // model config whose vision fields shaped it), vision_encoder.safetensors ("vision_encoder.<name>"
-// tensors, the names a policy's weights use), probe.json (its held-out probe metrics). the read
+// tensors, the names a policy's weights use), probe.safetensors ("probe.<name>": the heads a
+// scene token reuses), probe.json (its held-out probe metrics and label slots). the read
 // side is strict: the policy's vision fields must equal the encoder's, and every tensor must be
 // there with its shape.
 #pragma once
@@ -9,6 +10,7 @@
 
 #include "model/config.h"
 #include "model/vision_encoder.h"
+#include "model/vision_probe.h"
 
 namespace avla {
 
@@ -19,5 +21,12 @@ void save_pretrained_vision(const std::string& dir, const ModelConfig& cfg,
 // (image_size, patch_size, vision_dim, ...) is an error naming the field and both values
 void load_pretrained_vision(VisionEncoderImpl& encoder, const ModelConfig& cfg,
                             const std::string& dir);
+
+// the probe's label slots, from dir/probe.json ("slots"): the model.scene_slots a policy with a
+// scene token from this encoder has
+int pretrained_probe_slots(const std::string& dir);
+
+// loads dir's probe heads into probe (strict: every tensor with its shape)
+void load_pretrained_probe(VisionProbeImpl& probe, const std::string& dir);
 
 }  // namespace avla

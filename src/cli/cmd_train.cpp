@@ -1,10 +1,12 @@
 // asyncvla train --data DIR|FILES --config configs/small.json --out runs/NAME [...]
 #include <nlohmann/json.hpp>
 
+#include "checkpoint/pretrained_vision.h"
 #include "cli/commands.h"
 #include "data/state_features.h"
 #include "model/config.h"
 #include "train/trainer.h"
+#include "util/error.h"
 #include "util/log.h"
 
 namespace avla {
@@ -22,7 +24,7 @@ Command add_train_command(CLI::App& app) {
     double context_noise = -1, aux_object = -1, vision_lr_scale = -1;
     int64_t seed = -1;
     bool bf16 = false, vanilla = false, resume = false, privileged_state = false;
-    bool freeze_vision = false, cache_vision = false;
+    bool freeze_vision = false, cache_vision = false, scene_token = false;
     DistFlags dist;
   };
   auto args = std::make_shared<Args>();
@@ -93,6 +95,10 @@ Command add_train_command(CLI::App& app) {
   cmd->add_flag("--cache-vision", args->cache_vision,
                 "with --freeze-vision and --aug-shift 0: compute the encoder's tokens of every "
                 "frame once, so a step runs no vision forward");
+  cmd->add_flag("--scene-token", args->scene_token,
+                "add a scene token to the prefix: the --init-vision probe's estimates of where "
+                "every object, the drawer and the gripper are, read from the image tokens (the "
+                "probe is loaded with the encoder, and frozen with it)");
   cmd->add_option("--vision-lr-scale", args->vision_lr_scale,
                   "vision encoder learning rate as a fraction of --lr (-1: config)")
       ->check(CLI::Range(-1.0, 10.0));
@@ -121,6 +127,7 @@ Command add_train_command(CLI::App& app) {
       {"--init-vision", {"train.init_vision"}},
       {"--freeze-vision", {"train.freeze_vision"}},
       {"--cache-vision", {"train.cache_vision"}},
+      {"--scene-token", {"model.scene_slots"}},
       {"--vision-lr-scale", {"train.vision_lr_scale"}}};
   return {cmd, [args, cmd, flag_fields]() {
             return run_data_parallel(args->dist, [&](const DistConfig& dist) {
@@ -162,6 +169,11 @@ Command add_train_command(CLI::App& app) {
               if (!args->init_vision.empty()) opt.config.train.init_vision = args->init_vision;
               if (args->freeze_vision) opt.config.train.freeze_vision = true;
               if (args->cache_vision) opt.config.train.cache_vision = true;
+              if (args->scene_token) {
+                AVLA_CHECK(!opt.config.train.init_vision.empty(), "train",
+                           "--scene-token needs --init-vision (the probe it reads)");
+                opt.config.model.scene_slots = pretrained_probe_slots(opt.config.train.init_vision);
+              }
               if (args->vision_lr_scale >= 0) {
                 opt.config.train.vision_lr_scale = args->vision_lr_scale;
               }

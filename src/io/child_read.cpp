@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <optional>
 #include <thread>
@@ -38,6 +40,8 @@ constexpr uint64_t kMaxFrameBytes = uint64_t{1} << 40;
 // how the parent asks its child: the read's name in this variable, the socket at this descriptor
 constexpr const char* kChildEnv = "ASYNCVLA_CHILD_READ";
 constexpr int kChildFd = 3;
+// the child's exit code when an allocation failed (its memory cap, or the machine's)
+constexpr int kExitOutOfMemory = 5;
 
 // the tensor dtypes a frame carries (0: an undefined tensor)
 uint64_t dtype_code(const torch::Tensor& t) {
@@ -83,6 +87,34 @@ double child_timeout_s() {
              "1e7)",
              value);
   return seconds;
+}
+
+// memory the child may add to what it holds at the start: ASYNCVLA_HDF5_GUARD_MEMORY_MB, default
+// 8192 (a LIBERO file's decoded images are 1-2 GB; a corrupt one took libhdf5 to 23 GB)
+double child_memory_mb() {
+  const char* value = std::getenv("ASYNCVLA_HDF5_GUARD_MEMORY_MB");
+  if (value == nullptr || *value == '\0') return 8192.0;
+  char* end = nullptr;
+  const double mb = std::strtod(value, &end);
+  AVLA_CHECK(*end == '\0' && mb >= 1 && mb <= 1e8, kComponent,
+             "ASYNCVLA_HDF5_GUARD_MEMORY_MB is '{}', expected a number of megabytes in [1, 1e8]",
+             value);
+  return mb;
+}
+
+// caps this process's address space at its current size plus budget_mb: an allocation past it
+// fails (std::bad_alloc, or a libhdf5 error) instead of taking the machine's memory
+void cap_address_space(double budget_mb) {
+  std::ifstream statm("/proc/self/statm");
+  uint64_t pages = 0;
+  if (!(statm >> pages)) return;  // no /proc: no cap
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_AS, &limit) != 0) return;
+  const uint64_t cap = pages * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE)) +
+                       static_cast<uint64_t>(budget_mb * 1e6);
+  if (limit.rlim_max != RLIM_INFINITY && cap > limit.rlim_max) return;
+  limit.rlim_cur = cap;
+  ::setrlimit(RLIMIT_AS, &limit);
 }
 
 std::chrono::steady_clock::time_point deadline_after(double seconds) {
@@ -251,6 +283,7 @@ namespace {
   try {
     torch::set_num_threads(1);  // no openmp pool in a forked copy
     try {
+      cap_address_space(child_memory_mb());
       ChildReader request(fd, deadline_after(child_timeout_s()));
       const auto read = child_reads().find(kind);
       AVLA_CHECK(read != child_reads().end(), "child", "this program has no read named '{}'", kind);
@@ -263,6 +296,8 @@ namespace {
       writer.string(e.component());
       writer.string(std::string(e.what()).substr(e.component().size() + 3));
     }
+  } catch (const std::bad_alloc&) {
+    code = kExitOutOfMemory;
   } catch (...) {
     code = 4;
   }
@@ -325,6 +360,7 @@ void read_in_child(const std::string& file, const std::string& kind,
                    const std::function<void(ChildWriter&)>& request,
                    const std::function<void(ChildReader&)>& receive) {
   const double timeout_s = child_timeout_s();
+  const double memory_mb = child_memory_mb();
   const std::chrono::steady_clock::time_point deadline = deadline_after(timeout_s);
   int ends[2];
   AVLA_CHECK(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) == 0, kComponent,
@@ -379,6 +415,13 @@ void read_in_child(const std::string& file, const std::string& kind,
   if (WIFSIGNALED(*status)) {
     fail(kComponent, "{}: the HDF5 library crashed reading this file ({}); the file is corrupt",
          file, ::strsignal(WTERMSIG(*status)));
+  }
+  if (WIFEXITED(*status) && WEXITSTATUS(*status) == kExitOutOfMemory) {
+    fail(kComponent,
+         "{}: reading this file needed more than the {} MB the reading process may use; the file "
+         "is corrupt (or, if it is a very large file you trust, raise "
+         "ASYNCVLA_HDF5_GUARD_MEMORY_MB)",
+         file, memory_mb);
   }
   if (!WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
     fail(kComponent, "{}: the HDF5 library failed reading this file (exit {}); the file is corrupt",

@@ -14,6 +14,8 @@
 // serve_child_read_if_asked() first thing in main().
 //   ASYNCVLA_HDF5_GUARD=0          read in this process (scripts/fuzz.sh: it must see the crashes)
 //   ASYNCVLA_HDF5_GUARD_TIMEOUT=S  the child's deadline in seconds (default 300)
+//   ASYNCVLA_HDF5_GUARD_MEMORY_MB=M  memory the child may allocate beyond what it starts with
+//                                  (default 8192; its address space is capped, RLIMIT_AS)
 #pragma once
 
 #include <torch/torch.h>
@@ -75,7 +77,7 @@ void serve_child_read_if_asked();
 // starts the reading child, sends it request(writer) for the registered read `kind`, and
 // receives the result here with receive(reader). errors name file: "[hdf5] <file>: the HDF5
 // library crashed reading this file (Segmentation fault); the file is corrupt", "... did not
-// finish reading this file in 300 s ...".
+// finish reading this file in 300 s ...", "... needed more than the 8192 MB ...".
 void read_in_child(const std::string& file, const std::string& kind,
                    const std::function<void(ChildWriter&)>& request,
                    const std::function<void(ChildReader&)>& receive);

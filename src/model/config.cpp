@@ -39,6 +39,7 @@ void model_fields(Struct& c, Fn&& f) {
   f("time_max_period", c.time_max_period);
   f("n_flow_steps", c.n_flow_steps);
   f("aux_object_dim", c.aux_object_dim);
+  f("scene_slots", c.scene_slots);
 }
 
 template <typename Struct, typename Fn>
@@ -84,7 +85,8 @@ void ModelConfig::validate() const {
   model_fields(*this, [&](const char* name, const auto& v) {
     const std::string n = name;
     if constexpr (std::is_arithmetic_v<std::decay_t<decltype(v)>>) {
-      if (n != "vocab_size" && n != "image_rotation" && n != "aux_object_dim") {
+      if (n != "vocab_size" && n != "image_rotation" && n != "aux_object_dim" &&
+          n != "scene_slots") {
         positive(name, static_cast<double>(v));
       }
     }
@@ -111,6 +113,7 @@ void ModelConfig::validate() const {
   AVLA_CHECK(d_model % 2 == 0, "config", "model.d_model {} must be even", d_model);
   AVLA_CHECK(aux_object_dim >= 0, "config", "model.aux_object_dim must be >= 0, found {}",
              aux_object_dim);
+  AVLA_CHECK(scene_slots >= 0, "config", "model.scene_slots must be >= 0, found {}", scene_slots);
 }
 
 void TrainConfig::validate() const {

@@ -44,13 +44,20 @@ struct ModelConfig {
   // (data/object_state.h, object_state_dim) from the image tokens of the backbone's last layer, so
   // the vision side learns where the objects are. the policy never reads it
   int aux_object_dim = 0;
+  // the scene token (0: none): the label slots of a pretrained vision probe
+  // (model/vision_probe.h). > 0 adds one prefix token after the image tokens, projected from the
+  // probe's estimates of every slot's presence and position, the drawer and the gripper, read
+  // from the image tokens (train --scene-token, with --init-vision)
+  int scene_slots = 0;
 
   int head_dim() const { return d_model / n_head; }
   int vision_grid() const { return image_size / patch_size; }  // patches per side
   int tokens_per_cam() const {
     return (vision_grid() / 2) * (vision_grid() / 2);
   }  // after 2x2 merge
-  int prefix_len() const { return n_cam * tokens_per_cam() + max_text_len + 1; }
+  int scene_tokens() const { return scene_slots > 0 ? 1 : 0; }
+  // [image tokens | scene token | text tokens | state token]
+  int prefix_len() const { return n_cam * tokens_per_cam() + scene_tokens() + max_text_len + 1; }
 
   void validate() const;  // throws avla::Error("config", ...) naming the field
 };

@@ -9,7 +9,7 @@ VisionProbeImpl::VisionProbeImpl(const ModelConfig& cfg, int n_slot_)
   AVLA_CHECK(n_slot > 0, "vision_probe", "n_slot must be > 0, found {}", n_slot);
   token_proj = register_module("token_proj", torch::nn::Linear(cfg.d_model, kTokenFeatures));
   fc1 = register_module("fc1", torch::nn::Linear(n_tokens * kTokenFeatures, kHidden));
-  fc2 = register_module("fc2", torch::nn::Linear(kHidden, n_slot * 4 + 11));
+  fc2 = register_module("fc2", torch::nn::Linear(kHidden, n_outputs()));
 }
 
 ProbeOutput VisionProbeImpl::forward(const torch::Tensor& tokens) {

@@ -2,7 +2,8 @@
 // merged tokens of both cameras and predict the scene's privileged labels, so that the encoder
 // learns to put where every object is, the drawer and the gripper into its tokens. each token is
 // projected to a few features and the features are read out together, so that where a token sits
-// stays known. pretraining only: a policy loads the encoder, never the probe.
+// stays known. a policy loads the encoder, and the probe too when it has a scene token
+// (model.scene_slots, model/vla.h).
 #pragma once
 
 #include <torch/torch.h>
@@ -30,6 +31,7 @@ struct VisionProbeImpl : torch::nn::Module {
   VisionProbeImpl(const ModelConfig& cfg, int n_slot);
   // tokens: (B, n_cam * tokens_per_cam, d_model) -> heads
   ProbeOutput forward(const torch::Tensor& tokens);
+  int64_t n_outputs() const { return n_slot * 4 + 11; }  // presence, positions, the rest
 
   int n_slot;
   int n_tokens;

@@ -11,28 +11,6 @@ ObservationBatch ObservationBatch::index(const torch::Tensor& rows) const {
           image_tokens.defined() ? image_tokens.index_select(0, rows) : torch::Tensor()};
 }
 
-void check_observation(const ObservationBatch& obs, const ModelConfig& cfg) {
-  AVLA_CHECK(obs.state.defined() && obs.state.dim() == 2 && obs.state.size(1) == cfg.state_dim,
-             "vla", "observation.state has shape {}, expected [B,{}]",
-             obs.state.defined() ? c10::str(obs.state.sizes()) : "undefined", cfg.state_dim);
-  const int64_t B = obs.state.size(0);
-  AVLA_CHECK(obs.images.defined() && obs.images.scalar_type() == torch::kUInt8 &&
-                 obs.images.sizes() ==
-                     torch::IntArrayRef({B, cfg.n_cam, 3, cfg.image_size, cfg.image_size}),
-             "vla", "observation.images has shape {}, expected uint8 [{},{},3,{},{}]",
-             obs.images.defined() ? c10::str(obs.images.sizes()) : "undefined", B, cfg.n_cam,
-             cfg.image_size, cfg.image_size);
-  AVLA_CHECK(
-      obs.tokens.defined() && obs.tokens.sizes() == torch::IntArrayRef({B, cfg.max_text_len}),
-      "vla", "observation.tokens has shape {}, expected [{},{}]",
-      obs.tokens.defined() ? c10::str(obs.tokens.sizes()) : "undefined", B, cfg.max_text_len);
-  AVLA_CHECK(obs.token_mask.defined() && obs.token_mask.scalar_type() == torch::kBool &&
-                 obs.token_mask.sizes() == obs.tokens.sizes(),
-             "vla", "observation.token_mask must be bool with the shape of tokens");
-  AVLA_CHECK(torch::isfinite(obs.state).all().item<bool>(), "vla",
-             "observation.state contains NaN or Inf");
-}
-
 VLAImpl::VLAImpl(const ModelConfig& cfg_) : cfg(cfg_) {
   cfg.validate();
   vision_encoder = register_module("vision_encoder", VisionEncoder(cfg));
@@ -48,21 +26,30 @@ VLAImpl::VLAImpl(const ModelConfig& cfg_) : cfg(cfg_) {
                         torch::nn::Linear(cfg.n_cam * cfg.tokens_per_cam() * kObjectTokenFeatures,
                                           cfg.aux_object_dim));
   }
+  if (cfg.scene_slots > 0) {
+    vision_probe = register_module("vision_probe", VisionProbe(cfg, cfg.scene_slots));
+    scene_proj =
+        register_module("scene_proj", torch::nn::Linear(vision_probe->n_outputs(), cfg.d_model));
+  }
 }
 
 std::pair<torch::Tensor, torch::Tensor> VLAImpl::embed_prefix(const ObservationBatch& obs) {
   const int64_t B = obs.batch();
-  // image (B, n_cam*tpc, d) | text (B, T, d) | state (B, 1, d)
+  // image (B, n_cam*tpc, d) | scene (B, 0 or 1, d) | text (B, T, d) | state (B, 1, d)
   torch::Tensor image_tokens =
       obs.image_tokens.defined() ? obs.image_tokens : vision_encoder(obs.images);
-  torch::Tensor text_tokens = backbone->embed_tokens(obs.tokens);
-  torch::Tensor state_token = linear(obs.state, backbone->state_proj).unsqueeze(1);
-  torch::Tensor prefix = torch::cat({image_tokens, text_tokens.to(image_tokens.scalar_type()),
-                                     state_token.to(image_tokens.scalar_type())},
-                                    1);
-  torch::Tensor key_valid = torch::cat({torch::ones({B, image_tokens.size(1)}, torch::kBool),
-                                        obs.token_mask, torch::ones({B, 1}, torch::kBool)},
-                                       1);
+  const auto dtype = image_tokens.scalar_type();
+  std::vector<torch::Tensor> parts = {image_tokens};
+  if (cfg.scene_slots > 0) {
+    parts.push_back(linear(scene_features(image_tokens), scene_proj).unsqueeze(1).to(dtype));
+  }
+  parts.push_back(backbone->embed_tokens(obs.tokens).to(dtype));
+  parts.push_back(linear(obs.state, backbone->state_proj).unsqueeze(1).to(dtype));
+  torch::Tensor prefix = torch::cat(parts, 1);
+  torch::Tensor key_valid =
+      torch::cat({torch::ones({B, image_tokens.size(1) + cfg.scene_tokens()}, torch::kBool),
+                  obs.token_mask, torch::ones({B, 1}, torch::kBool)},
+                 1);
   return {prefix, key_valid};
 }
 
@@ -101,6 +88,18 @@ torch::Tensor VLAImpl::predict_object_state(const KvCache& cache) {
   torch::Tensor image = cache.prefix_hidden.narrow(1, 0, n_img);
   torch::Tensor features = torch::gelu(linear(image, object_token_proj)).reshape({B, -1});
   return linear(features, object_out_proj).to(torch::kFloat32);
+}
+
+torch::Tensor VLAImpl::scene_features(const torch::Tensor& image_tokens) {
+  AVLA_CHECK(cfg.scene_slots > 0, "vla",
+             "scene_features needs model.scene_slots > 0 (the model has no scene token)");
+  // (B, n_img, d) -> probe heads -> (B, 4k + 11)
+  const ProbeOutput est = vision_probe(image_tokens);
+  torch::Tensor presence = torch::sigmoid(est.presence_logit);  // (B, k)
+  torch::Tensor position = (est.slot_pos * presence.unsqueeze(2)).flatten(1);
+  return torch::cat({presence, position, est.drawer.unsqueeze(1), est.ee_pos, est.ee_rot6,
+                     est.gripper.unsqueeze(1)},
+                    1);
 }
 
 }  // namespace avla

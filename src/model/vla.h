@@ -8,6 +8,7 @@
 #include "model/backbone.h"
 #include "model/config.h"
 #include "model/vision_encoder.h"
+#include "model/vision_probe.h"
 
 namespace avla {
 
@@ -27,7 +28,8 @@ struct ObservationBatch {
 struct VLAImpl : torch::nn::Module {
   explicit VLAImpl(const ModelConfig& cfg);
 
-  // [image tokens | text tokens | state token]: embeddings (B, P, d) and key_valid (B, P) bool
+  // [image tokens | scene token | text tokens | state token]: embeddings (B, P, d) and key_valid
+  // (B, P) bool
   std::pair<torch::Tensor, torch::Tensor> embed_prefix(const ObservationBatch& obs);
   // encodes the prefix once: the vl kv-cache shared by every sfm and afm step
   KvCache encode_prefix(const ObservationBatch& obs);
@@ -43,6 +45,12 @@ struct VLAImpl : torch::nn::Module {
   // feature sits stays known. cache.prefix_hidden (B, P, d) -> (B, aux_object_dim) float32
   torch::Tensor predict_object_state(const KvCache& cache);
 
+  // the scene token's features (cfg.scene_slots > 0): the probe's estimates from the image tokens,
+  // each slot's position weighted by its presence so that an absent slot reads as zeros.
+  // image_tokens (B, n_img, d) -> (B, 4 * scene_slots + 11) float32 laid out as [presence (k) |
+  // presence * position (3k) | drawer | ee position (3) | ee rotation (6) | gripper]
+  torch::Tensor scene_features(const torch::Tensor& image_tokens);
+
   ModelConfig cfg;
   VisionEncoder vision_encoder{nullptr};
   Backbone backbone{nullptr};
@@ -52,10 +60,11 @@ struct VLAImpl : torch::nn::Module {
   torch::nn::Linear object_token_proj{nullptr};  // d -> kObjectTokenFeatures per image token
   torch::nn::Linear object_out_proj{nullptr};    // n_img * kObjectTokenFeatures -> aux_object_dim
   static constexpr int64_t kObjectTokenFeatures = 32;
+  // scene token, only when cfg.scene_slots > 0: a pretrained probe (frozen with the encoder) and
+  // the projection of its estimates into the backbone
+  VisionProbe vision_probe{nullptr};
+  torch::nn::Linear scene_proj{nullptr};  // 4 * scene_slots + 11 -> d
 };
 TORCH_MODULE(VLA);
-
-// checks shapes and dtypes of a batch against the config; errors name the field.
-void check_observation(const ObservationBatch& obs, const ModelConfig& cfg);
 
 }  // namespace avla

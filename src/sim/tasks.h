@@ -84,7 +84,7 @@ bool goal_satisfied(const Physics& physics, const Task& task, const Goal& goal);
 // not a receptacle, in or on every receptacle (bowls, plates, baskets and the goals' targets).
 // env counts the ones that held as wrong placements (wrong object, wrong target)
 std::vector<Goal> unrequested_placements(const Task& task, const Layout& layout);
-std::string describe_goal(const Task& task, const Goal& goal);  // for docs/BENCHMARK.md
+std::string describe_goal(const Task& task, const Goal& goal);  // for docs/TASKS.md
 
 // the privileged object state of the current physics state: object_state_dim numbers laid out as
 // data/object_state.h says (object positions in scene order, zero-padded, then the drawer opening)

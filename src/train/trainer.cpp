@@ -30,7 +30,9 @@ namespace {
 std::vector<ParamGroup> param_groups(VLAImpl& model) {
   ParamGroup vision{"vision", {}, 0.0}, rest{"rest", {}, 1.0};
   for (const auto& p : model.named_parameters(true)) {
-    auto& group = p.key().rfind("vision_encoder.", 0) == 0 ? vision : rest;
+    const bool is_vision =
+        p.key().rfind("vision_encoder.", 0) == 0 || p.key().rfind("vision_probe.", 0) == 0;
+    auto& group = is_vision ? vision : rest;
     group.params.emplace_back(p.key(), p.value());
   }
   return {vision, rest};
@@ -189,14 +191,29 @@ TrainResult train(const TrainOptions& options) {
   VLA model(config.model);
   // a pretrained encoder: loaded before the ema copies the weights; frozen, it leaves the
   // optimizer and autograd altogether
+  AVLA_CHECK(config.model.scene_slots == 0 || !tc.init_vision.empty(), "train",
+             "model.scene_slots {} needs train.init_vision (the scene token reads a pretrained "
+             "probe)",
+             config.model.scene_slots);
   if (!tc.init_vision.empty() && !resume) {
     load_pretrained_vision(*model->vision_encoder, config.model, tc.init_vision);
-    log_info("[train] vision encoder from {}{}", tc.init_vision,
+    if (config.model.scene_slots > 0) {
+      const int slots = pretrained_probe_slots(tc.init_vision);
+      AVLA_CHECK(slots == config.model.scene_slots, "init-vision",
+                 "model.scene_slots is {} but the probe in {} has {} label slots",
+                 config.model.scene_slots, tc.init_vision, slots);
+      load_pretrained_probe(*model->vision_probe, tc.init_vision);
+    }
+    log_info("[train] vision encoder{} from {}{}", config.model.scene_slots > 0 ? " and probe" : "",
+             tc.init_vision,
              tc.freeze_vision ? " (frozen)"
                               : fmt::format(" (fine-tuned at lr x {})", tc.vision_lr_scale));
   }
   if (tc.freeze_vision) {
     for (auto& p : model->vision_encoder->parameters()) p.set_requires_grad(false);
+    if (model->vision_probe) {
+      for (auto& p : model->vision_probe->parameters()) p.set_requires_grad(false);
+    }
   }
   auto groups = param_groups(*model);
   groups[0].lr_scale = tc.vision_lr_scale;

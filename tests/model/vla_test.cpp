@@ -7,6 +7,7 @@
 
 #include "flow/sampler.h"
 #include "model/vision_encoder.h"
+#include "model/vision_probe.h"
 #include "test_util.h"
 
 namespace avla {
@@ -144,6 +145,44 @@ TEST(VLA, CachedVelocityEqualsFullRecompute) {
   EXPECT_LT(test::max_abs_diff(f.model->velocity(cache, noisy2, f.time),
                                f.model->velocity_full(f.obs, noisy2, f.time)),
             1e-5);
+}
+
+TEST(VLA, SceneTokenSitsAfterTheImagesAndCarriesTheProbesEstimates) {
+  Config cfg = test::tiny_config();
+  cfg.model.scene_slots = 3;
+  EXPECT_EQ(cfg.model.prefix_len(), 2 * 4 + 1 + 8 + 1);
+  torch::manual_seed(3);
+  VLA model(cfg.model);
+  model->eval();
+  const ObservationBatch obs = test::random_observation(cfg.model, 2, 4);
+  torch::Tensor noisy = torch::randn({2, cfg.model.chunk_len, cfg.model.action_dim});
+  torch::Tensor time = torch::rand({2, cfg.model.chunk_len});
+  torch::NoGradGuard ng;
+  KvCache cache = model->encode_prefix(obs);
+  EXPECT_EQ(cache.layers[0].k.size(2), 18);
+  torch::Tensor cached = model->velocity(cache, noisy, time);
+  EXPECT_LT(test::max_abs_diff(cached, model->velocity_full(obs, noisy, time)), 1e-5);
+  // the layout: [presence (3) | presence * position (9) | drawer | ee (3) | rot6 (6) | gripper]
+  torch::Tensor image_tokens = model->vision_encoder(obs.images);
+  torch::Tensor features = model->scene_features(image_tokens);
+  ASSERT_EQ(features.sizes(), torch::IntArrayRef({2, 23}));
+  const ProbeOutput est = model->vision_probe(image_tokens);
+  torch::Tensor presence = torch::sigmoid(est.presence_logit);
+  EXPECT_LT(test::max_abs_diff(features.narrow(1, 0, 3), presence), 1e-6);
+  EXPECT_LT(test::max_abs_diff(features.narrow(1, 3, 9).reshape({2, 3, 3}),
+                               est.slot_pos * presence.unsqueeze(2)),
+            1e-6);
+  EXPECT_LT(test::max_abs_diff(features.select(1, 12), est.drawer), 1e-6);
+  EXPECT_LT(test::max_abs_diff(features.narrow(1, 13, 3), est.ee_pos), 1e-6);
+  EXPECT_LT(test::max_abs_diff(features.select(1, 22), est.gripper), 1e-6);
+  // the token reaches the actions: another probe output moves the velocity
+  model->vision_probe->fc2->bias.add_(1.0);
+  EXPECT_GT(test::max_abs_diff(cached, model->velocity(model->encode_prefix(obs), noisy, time)),
+            1e-4);
+  // a model without the token has neither module nor features
+  VLA plain(test::tiny_config().model);
+  EXPECT_FALSE(plain->vision_probe);
+  test::expect_error([&] { plain->scene_features(image_tokens); }, {"scene_slots"});
 }
 
 TEST(VLA, PrefixOutputsDoNotDependOnActions) {

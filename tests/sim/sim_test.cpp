@@ -312,7 +312,7 @@ TEST(Env, CountsAnObjectPlacedWhereNoGoalAsks) {
   EXPECT_EQ(env.wrong_placements(), 0);
 }
 
-// every task's expert on fixed seeds (the full 20-seed table is in docs/BENCHMARK.md)
+// every task's expert on fixed seeds (the full 20-seed table is in docs/TASKS.md)
 class ExpertTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ExpertTest, EveryTaskSucceedsOnFixedSeeds) {

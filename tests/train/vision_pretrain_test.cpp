@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "checkpoint/pretrained_vision.h"
+#include "policy/policy.h"
 #include "sim/corpus.h"
 #include "test_util.h"
 #include "tiny_policy.h"
@@ -53,6 +54,22 @@ const Pretrained& pretrained() {
     return r;
   }();
   return p;
+}
+
+// a tiny policy run of `steps` steps in a fresh directory `name`, its encoder from `encoder`;
+// frozen (and cached) or fine-tuned
+TrainOptions policy_options(const std::string& encoder, int steps, const std::string& name,
+                            bool freeze, bool cache = false) {
+  TrainOptions opt;
+  opt.data = {test::tiny_data_dir()};
+  opt.config = test::tiny_config();
+  opt.config.train.steps = steps;
+  opt.config.train.init_vision = encoder;
+  opt.config.train.freeze_vision = freeze;
+  opt.config.train.cache_vision = cache;
+  if (cache) opt.config.train.aug_shift = 0;
+  opt.out_dir = test::temp_dir(name);
+  return opt;
 }
 
 TEST(VisionPretrain, ProbeLossMatchesHandComputedTerms) {
@@ -130,14 +147,8 @@ TEST(VisionPretrain, PolicyStartsFromItFrozenOrFineTuned) {
   const Pretrained& p = pretrained();
   const TensorMap encoder = load_tensor_map(p.encoder + "/vision_encoder.safetensors");
   auto run = [&](bool freeze) {
-    TrainOptions opt;
-    opt.data = {test::tiny_data_dir()};
-    opt.config = test::tiny_config();
-    opt.config.train.steps = 20;
+    TrainOptions opt = policy_options(p.encoder, 20, freeze ? "vp_frozen" : "vp_tuned", freeze);
     opt.config.train.ema_decay = 0;
-    opt.config.train.init_vision = p.encoder;
-    opt.config.train.freeze_vision = freeze;
-    opt.out_dir = test::temp_dir(freeze ? "vp_frozen" : "vp_tuned");
     const TrainResult r = train(opt);
     EXPECT_EQ(r.steps_done, 20);
     EXPECT_TRUE(std::isfinite(r.final_loss));
@@ -156,19 +167,78 @@ TEST(VisionPretrain, PolicyStartsFromItFrozenOrFineTuned) {
   test::expect_error([&] { c.train.validate(); }, {"freeze_vision", "init_vision"});
 }
 
+TEST(VisionPretrain, SceneTokenReadsTheFrozenProbesEstimates) {
+  const Pretrained& p = pretrained();
+  const int slots = pretrained_probe_slots(p.encoder);
+  TrainOptions opt = policy_options(p.encoder, 20, "vp_scene", true, true);
+  opt.config.model.scene_slots = slots;
+  opt.config.train.ema_decay = 0;
+  const TrainResult r = train(opt);
+  EXPECT_EQ(r.steps_done, 20);
+  EXPECT_TRUE(std::isfinite(r.final_loss));
+  // the policy carries the pretrained probe, bit-identical (frozen), and a trained projection
+  const TensorMap probe = load_tensor_map(p.encoder + "/probe.safetensors");
+  const TensorMap saved = load_tensor_map(opt.out_dir + "/model.safetensors");
+  for (const auto& [name, t] : probe) {
+    EXPECT_TRUE(torch::equal(t, saved.at("vision_" + name))) << name;
+  }
+  ASSERT_TRUE(saved.count("scene_proj.weight"));
+  EXPECT_EQ(saved.at("scene_proj.weight").sizes(), torch::IntArrayRef({64, 4 * slots + 11}));
+  // its scene features locate the objects of the corpus frames the probe trained on, in units
+  // of ProbeScale::position, in the corpus's slot order
+  VLA model(load_config(opt.out_dir + "/config.json").model);
+  load_module_strict(*model, opt.out_dir + "/model.safetensors");
+  const VisionCorpus frames =
+      load_vision_corpus({p.corpus}, opt.config.model.image_size).rows(0, 128);
+  torch::NoGradGuard ng;
+  torch::Tensor features = model->scene_features(model->vision_encoder(frames.images));
+  torch::Tensor present = frames.slot_present.to(torch::kFloat32);  // (N, k)
+  torch::Tensor presence = features.narrow(1, 0, slots);            // (N, k)
+  torch::Tensor pos = features.narrow(1, slots, 3 * slots).reshape({-1, slots, 3}) /
+                      presence.unsqueeze(2) * ProbeScale::position;
+  auto mean_error_cm = [&](const torch::Tensor& guess) {
+    torch::Tensor err = (guess - frames.slot_pos).norm(2, 2) * present;  // (N, k)
+    return 100.0 * err.sum().item<double>() / present.sum().item<double>();
+  };
+  const double error = mean_error_cm(pos);
+  const double mean_guess = mean_error_cm(frames.mean_slot_pos().unsqueeze(0));
+  std::printf("scene features: objects %.2f cm, mean guess %.2f cm\n", error, mean_guess);
+  EXPECT_NEAR(error, p.trained.object_cm, 0.01);  // the probe's own error on these frames
+  EXPECT_LT(error, 0.6 * mean_guess);
+  EXPECT_GT(presence.mul(present).sum().item<double>(),
+            0.9 * present.sum().item<double>());  // presence read where objects are
+  // the checkpoint acts like any other: the policy builds the token from its two cameras, and
+  // the token moves the chunk (a policy whose probe answers differently acts differently)
+  Policy policy(opt.out_dir);
+  const Observation obs = test::synthetic_observation(test::tiny_data_dir(), 3);
+  ActOptions act;
+  act.binarize_gripper = false;
+  const torch::Tensor chunk = policy.act(obs, act).actions;
+  EXPECT_EQ(chunk.sizes(), torch::IntArrayRef({4, 7}));
+  policy.model().vision_probe->fc2->bias.add_(0.5);
+  EXPECT_GT(test::max_abs_diff(chunk, policy.act(obs, act).actions), 1e-4);
+  // a token sized for another probe is an error naming both slot counts
+  TrainOptions wrong = opt;
+  wrong.config.model.scene_slots = slots + 1;
+  wrong.out_dir = test::temp_dir("vp_scene_wrong");
+  test::expect_error([&] { train(wrong); },
+                     {"scene_slots", std::to_string(slots + 1), std::to_string(slots)});
+  // and one without a pretrained encoder is refused
+  TrainOptions bare = opt;
+  bare.config.train.init_vision.clear();
+  bare.config.train.freeze_vision = false;
+  bare.config.train.cache_vision = false;
+  bare.out_dir = test::temp_dir("vp_scene_bare");
+  test::expect_error([&] { train(bare); }, {"scene_slots", "init_vision"});
+}
+
 TEST(VisionPretrain, CachedFrozenTokensTrainTheSameRunAsTheEncoder) {
   const Pretrained& p = pretrained();
   auto run = [&](bool cache) {
-    TrainOptions opt;
-    opt.data = {test::tiny_data_dir()};
-    opt.config = test::tiny_config();
-    opt.config.train.steps = 6;
+    TrainOptions opt =
+        policy_options(p.encoder, 6, cache ? "vp_cached" : "vp_uncached", true, cache);
     opt.config.train.log_every = 3;
     opt.config.train.aug_shift = 0;
-    opt.config.train.init_vision = p.encoder;
-    opt.config.train.freeze_vision = true;
-    opt.config.train.cache_vision = cache;
-    opt.out_dir = test::temp_dir(cache ? "vp_cached" : "vp_uncached");
     train(opt);
     return opt.out_dir;
   };
