@@ -1,5 +1,6 @@
 // asyncvla train --data DIR|FILES --config configs/small.json --out runs/NAME [...]
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "checkpoint/pretrained_vision.h"
 #include "cli/commands.h"
@@ -17,12 +18,12 @@ Command add_train_command(CLI::App& app) {
   struct Args {
     std::vector<std::string> data;
     std::string config, out, vision_stem, init_vision;
-    int steps = 0, batch = 0, stop_after = 0, flow_draws = 0, aug_shift = -1, keep_every = -1;
-    int image_rotation = -1;
-    double lr = 0, time_limit = 0, sfm_share = -1, ema = -1, state_std_floor = -1;
-    double action_range_floor = -1;
-    double context_noise = -1, aux_object = -1, vision_lr_scale = -1;
-    int64_t seed = -1;
+    // overrides of the config: set only when the flag is given
+    std::optional<int> steps, batch, flow_draws, aug_shift, keep_every, image_rotation;
+    std::optional<double> lr, time_limit, sfm_share, ema, state_std_floor, action_range_floor;
+    std::optional<double> context_noise, aux_object, vision_lr_scale;
+    std::optional<uint64_t> seed;
+    int stop_after = 0;
     bool bf16 = false, vanilla = false, resume = false, privileged_state = false;
     bool freeze_vision = false, cache_vision = false, scene_token = false;
     DistFlags dist;
@@ -33,10 +34,13 @@ Command add_train_command(CLI::App& app) {
                   "model/training preset JSON (default: built-in small preset)")
       ->check(CLI::ExistingFile);
   cmd->add_option("--out", args->out, "run / checkpoint directory")->required();
-  cmd->add_option("--steps", args->steps, "training steps (0: from config)");
-  cmd->add_option("--batch", args->batch, "batch size (0: from config)");
-  cmd->add_option("--lr", args->lr, "peak learning rate (0: from config)");
-  cmd->add_option("--seed", args->seed, "random seed (-1: from config)");
+  cmd->add_option("--steps", args->steps, "training steps (default: config)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--batch", args->batch, "batch size (default: config)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--lr", args->lr, "peak learning rate (default: config)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--seed", args->seed, "random seed (default: config)");
   cmd->add_flag("--bf16", args->bf16, "bf16 autocast for the forward pass");
   cmd->add_flag("--vanilla", args->vanilla, "plain SFM training (mask all ones)");
   cmd->add_flag("--resume", args->resume, "continue the run in --out from its saved state");
@@ -44,36 +48,39 @@ Command add_train_command(CLI::App& app) {
                   "stop after this many steps of this run (0: never)");
   cmd->add_option("--time-limit", args->time_limit,
                   "end the schedule (cosine lr at its floor) after this many seconds of training, "
-                  "counted over resumes (0: by --steps only)");
-  cmd->add_option("--sfm-share", args->sfm_share,
-                  "share of plain-SFM rows among the Alg. 2 rows (0: Alg. 2 exactly; -1: config)")
-      ->check(CLI::Range(-1.0, 1.0));
-  cmd->add_option("--flow-draws", args->flow_draws,
-                  "(tau, mask, noise) draws per encoded observation (0: config)")
+                  "counted over resumes (0: by --steps only; default: config)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option(
+         "--sfm-share", args->sfm_share,
+         "share of plain-SFM rows among the Alg. 2 rows (0: Alg. 2 exactly; default: config)")
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--flow-draws", args->flow_draws,
+                  "(tau, mask, noise) draws per encoded observation (default: config)")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--context-noise", args->context_noise,
                   "std of noise on the unmasked (context) action tokens in training, normalized "
-                  "units (0: none, Alg. 2 exactly; -1: config)")
-      ->check(CLI::Range(-1.0, 10.0));
+                  "units (0: none, Alg. 2 exactly; default: config)")
+      ->check(CLI::Range(0.0, 10.0));
   cmd->add_option("--aug-shift", args->aug_shift,
-                  "random-shift augmentation in pixels per camera (0: off; -1: config)")
-      ->check(CLI::Range(-1, 64));
-  cmd->add_option("--ema", args->ema, "ema decay of the saved weights (0: none; -1: config)")
-      ->check(CLI::Range(-1.0, 0.99999));
+                  "random-shift augmentation in pixels per camera (0: off; default: config)")
+      ->check(CLI::Range(0, 64));
+  cmd->add_option("--ema", args->ema, "ema decay of the saved weights (0: none; default: config)")
+      ->check(CLI::Range(0.0, 0.99999));
   cmd->add_option("--state-std-floor", args->state_std_floor,
-                  "smallest state std of the normalizer (0: raw std; -1: config)")
-      ->check(CLI::Range(-1.0, 10.0));
+                  "smallest state std of the normalizer (0: raw std; default: config)")
+      ->check(CLI::Range(0.0, 10.0));
   cmd->add_option("--action-range-floor", args->action_range_floor,
                   "narrowest action quantile range of the normalizer, env action units (0: raw "
-                  "range; -1: config)")
-      ->check(CLI::Range(-1.0, 2.0));
+                  "range; default: config)")
+      ->check(CLI::Range(0.0, 2.0));
   cmd->add_option("--keep-every", args->keep_every,
-                  "also keep a snapshot checkpoint every this many steps (0: none; -1: config)")
-      ->check(CLI::Range(-1, 1 << 30));
+                  "also keep a snapshot checkpoint every this many steps (0: none; default: "
+                  "config)")
+      ->check(CLI::Range(0, 1 << 30));
   cmd->add_option("--image-rotation", args->image_rotation,
                   "rotation of the training files' images from upright: 0 (ours), 180 (real "
-                  "LIBERO files as stored); saved in the checkpoint, -1: config")
-      ->check(CLI::IsMember({-1, 0, 180}));
+                  "LIBERO files as stored); saved in the checkpoint (default: config)")
+      ->check(CLI::IsMember({0, 180}));
   cmd->add_option("--vision-stem", args->vision_stem,
                   "vision patch features: patch (one strided conv) or conv (3x3 stride-2 convs); "
                   "default: config")
@@ -84,8 +91,8 @@ Command add_train_command(CLI::App& app) {
   cmd->add_option("--aux-object", args->aux_object,
                   "weight of an auxiliary loss that regresses the simulator's object positions "
                   "(obs/object_states) from the image tokens; training only, the policy needs no "
-                  "object state (0: off; -1: config)")
-      ->check(CLI::Range(-1.0, 100.0));
+                  "object state (0: off; default: config)")
+      ->check(CLI::Range(0.0, 100.0));
   cmd->add_option("--init-vision", args->init_vision,
                   "start the vision encoder from a pretrained one (asyncvla pretrain-vision's "
                   "--out directory)")
@@ -100,8 +107,8 @@ Command add_train_command(CLI::App& app) {
                 "every object, the drawer and the gripper are, read from the image tokens (the "
                 "probe is loaded with the encoder, and frozen with it)");
   cmd->add_option("--vision-lr-scale", args->vision_lr_scale,
-                  "vision encoder learning rate as a fraction of --lr (-1: config)")
-      ->check(CLI::Range(-1.0, 10.0));
+                  "vision encoder learning rate as a fraction of --lr (default: config)")
+      ->check(CLI::Range(0.0, 10.0));
   add_dist_flags(cmd, args->dist);
   // the config fields each flag sets: a resume checks the given ones against the run's
   const std::vector<std::pair<std::string, std::vector<std::string>>> flag_fields = {
@@ -135,48 +142,39 @@ Command add_train_command(CLI::App& app) {
               opt.dist = dist;
               opt.data = args->data;
               opt.config = args->config.empty() ? Config{} : load_config(args->config);
-              if (args->steps > 0) opt.config.train.steps = args->steps;
-              if (args->batch > 0) opt.config.train.batch = args->batch;
-              if (args->lr > 0) opt.config.train.lr = args->lr;
-              if (args->seed >= 0) opt.config.train.seed = static_cast<uint64_t>(args->seed);
-              if (args->bf16) opt.config.train.bf16 = true;
-              if (args->vanilla) opt.config.train.vanilla = true;
-              if (args->sfm_share >= 0) opt.config.train.sfm_share = args->sfm_share;
-              if (args->flow_draws > 0) opt.config.train.flow_draws = args->flow_draws;
-              if (args->aug_shift >= 0) opt.config.train.aug_shift = args->aug_shift;
-              if (args->context_noise >= 0) {
-                opt.config.train.context_noise = args->context_noise;
-              }
-              if (args->ema >= 0) opt.config.train.ema_decay = args->ema;
-              if (args->keep_every >= 0) opt.config.train.keep_every = args->keep_every;
-              if (args->image_rotation >= 0) {
-                opt.config.model.image_rotation = args->image_rotation;
-              }
+              TrainConfig& tc = opt.config.train;
+              if (args->steps) tc.steps = *args->steps;
+              if (args->batch) tc.batch = *args->batch;
+              if (args->lr) tc.lr = *args->lr;
+              if (args->seed) tc.seed = *args->seed;
+              if (args->bf16) tc.bf16 = true;
+              if (args->vanilla) tc.vanilla = true;
+              if (args->sfm_share) tc.sfm_share = *args->sfm_share;
+              if (args->flow_draws) tc.flow_draws = *args->flow_draws;
+              if (args->aug_shift) tc.aug_shift = *args->aug_shift;
+              if (args->context_noise) tc.context_noise = *args->context_noise;
+              if (args->ema) tc.ema_decay = *args->ema;
+              if (args->keep_every) tc.keep_every = *args->keep_every;
+              if (args->image_rotation) opt.config.model.image_rotation = *args->image_rotation;
               if (!args->vision_stem.empty()) opt.config.model.vision_stem = args->vision_stem;
               if (args->privileged_state) {
                 opt.config.model.state_dim = state_feature_dim + object_state_dim;
               }
-              if (args->aux_object >= 0) {
-                opt.config.train.aux_object_weight = args->aux_object;
-                opt.config.model.aux_object_dim = args->aux_object > 0 ? object_state_dim : 0;
+              if (args->aux_object) {
+                tc.aux_object_weight = *args->aux_object;
+                opt.config.model.aux_object_dim = *args->aux_object > 0 ? object_state_dim : 0;
               }
-              if (args->state_std_floor >= 0) {
-                opt.config.train.state_std_floor = args->state_std_floor;
-              }
-              if (args->action_range_floor >= 0) {
-                opt.config.train.action_range_floor = args->action_range_floor;
-              }
-              if (!args->init_vision.empty()) opt.config.train.init_vision = args->init_vision;
-              if (args->freeze_vision) opt.config.train.freeze_vision = true;
-              if (args->cache_vision) opt.config.train.cache_vision = true;
+              if (args->state_std_floor) tc.state_std_floor = *args->state_std_floor;
+              if (args->action_range_floor) tc.action_range_floor = *args->action_range_floor;
+              if (!args->init_vision.empty()) tc.init_vision = args->init_vision;
+              if (args->freeze_vision) tc.freeze_vision = true;
+              if (args->cache_vision) tc.cache_vision = true;
               if (args->scene_token) {
-                AVLA_CHECK(!opt.config.train.init_vision.empty(), "train",
+                AVLA_CHECK(!tc.init_vision.empty(), "train",
                            "--scene-token needs --init-vision (the probe it reads)");
-                opt.config.model.scene_slots = pretrained_probe_slots(opt.config.train.init_vision);
+                opt.config.model.scene_slots = pretrained_probe_slots(tc.init_vision);
               }
-              if (args->vision_lr_scale >= 0) {
-                opt.config.train.vision_lr_scale = args->vision_lr_scale;
-              }
+              if (args->vision_lr_scale) tc.vision_lr_scale = *args->vision_lr_scale;
               for (const auto& [flag, fields] : flag_fields) {
                 if (cmd->get_option(flag)->count() > 0)
                   opt.given.insert(fields.begin(), fields.end());
@@ -192,9 +190,7 @@ Command add_train_command(CLI::App& app) {
                   }
                 }
               }
-              if (cmd->get_option("--time-limit")->count() > 0) {
-                opt.config.train.time_limit_s = args->time_limit;
-              }
+              if (args->time_limit) tc.time_limit_s = *args->time_limit;
               opt.out_dir = args->out;
               opt.resume = args->resume;
               opt.stop_after = args->stop_after;

@@ -1,19 +1,10 @@
 #include "data/chunk_sampler.h"
 
+#include "data/observation.h"
 #include "util/error.h"
 #include "util/log.h"
 
 namespace avla {
-
-std::pair<torch::Tensor, torch::Tensor> token_tensors(const TokenizedText& text) {
-  const int64_t n = static_cast<int64_t>(text.ids.size());
-  torch::Tensor ids = torch::tensor(text.ids, torch::kInt64).view({1, n});
-  torch::Tensor mask =
-      torch::tensor(std::vector<int64_t>(text.mask.begin(), text.mask.end()), torch::kInt64)
-          .to(torch::kBool)
-          .view({1, n});
-  return {ids, mask};
-}
 
 ChunkSampler::ChunkSampler(const Dataset& dataset, const Normalizer& normalizer,
                            const Tokenizer& tokenizer, int max_text_len)

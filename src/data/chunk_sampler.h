@@ -43,7 +43,4 @@ class ChunkSampler {
   torch::Tensor image_tokens_;  // (N, n_tok, d) or undefined
 };
 
-// tokenized text as tensors: ids (1, T) int64 and mask (1, T) bool.
-std::pair<torch::Tensor, torch::Tensor> token_tensors(const TokenizedText& text);
-
 }  // namespace avla

@@ -5,6 +5,7 @@
 
 #include "data/libero_file.h"
 #include "data/object_state.h"
+#include "data/observation.h"
 #include "data/state_features.h"
 #include "model/config.h"
 #include "util/error.h"
@@ -39,19 +40,6 @@ std::vector<std::string> expand_data_paths(const std::vector<std::string>& input
     }
   }
   return files;
-}
-
-torch::Tensor resize_images(const torch::Tensor& hwc, int size) {
-  torch::Tensor chw = hwc.permute({0, 3, 1, 2});
-  if (hwc.size(1) == size && hwc.size(2) == size) return chw.contiguous();
-  namespace F = torch::nn::functional;
-  torch::Tensor x =
-      F::interpolate(chw.to(torch::kFloat32), F::InterpolateFuncOptions()
-                                                  .size(std::vector<int64_t>{size, size})
-                                                  .mode(torch::kBilinear)
-                                                  .align_corners(false)
-                                                  .antialias(true));
-  return x.round().clamp(0, 255).to(torch::kUInt8);
 }
 
 torch::Tensor pause_mask(const torch::Tensor& actions, double eps) {
@@ -98,7 +86,7 @@ Dataset load_dataset(const std::vector<std::string>& files, const DatasetOptions
         objects.push_back(d.object_states.to(torch::kFloat32));
         if (privileged > 0) raw.push_back(d.object_states);
       }
-      state.push_back(state_features(torch::cat(raw, 1)));
+      state.push_back(observation_state_features(torch::cat(raw, 1)));
       actions.push_back(d.actions.to(torch::kFloat32));
       pauses.push_back(pause_mask(d.actions, options.pause_eps));
       episode_of.push_back(

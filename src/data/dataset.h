@@ -60,9 +60,6 @@ std::vector<std::string> expand_data_paths(const std::vector<std::string>& input
 
 Dataset load_dataset(const std::vector<std::string>& files, const DatasetOptions& options);
 
-// (T, H, W, 3) uint8 -> (T, 3, size, size) uint8, bilinear with antialiasing when shrinking.
-torch::Tensor resize_images(const torch::Tensor& hwc, int size);
-
 // pause flags of one episode's actions (T, 7): |a[:6]| < eps and gripper equal to the previous.
 torch::Tensor pause_mask(const torch::Tensor& actions, double eps);
 

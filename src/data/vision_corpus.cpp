@@ -2,7 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "data/dataset.h"
+#include "data/observation.h"
 #include "data/vision_corpus_format.h"
 #include "io/tensor_file.h"
 #include "util/error.h"

@@ -21,24 +21,6 @@ namespace avla {
 
 namespace {
 
-Observation policy_observation(const sim::SimObservation& o, const std::string& instruction,
-                               bool privileged) {
-  const int64_t s = o.image_size;
-  auto image = [&](const std::vector<uint8_t>& rgb) {
-    return torch::from_blob(const_cast<uint8_t*>(rgb.data()), {s, s, 3}, torch::kUInt8).clone();
-  };
-  Observation obs;
-  obs.images = {image(o.agentview_rgb), image(o.eye_in_hand_rgb)};
-  // the model's state: ee position, ee axis-angle, finger openings (docs/FORMATS.md)
-  std::vector<double> state = {o.ee_pos[0], o.ee_pos[1], o.ee_pos[2],         o.ee_ori[0],
-                               o.ee_ori[1], o.ee_ori[2], o.gripper_states[0], o.gripper_states[1]};
-  // a privileged-state checkpoint also gets the object positions (data/object_state.h)
-  if (privileged) state.insert(state.end(), o.object_states.begin(), o.object_states.end());
-  obs.state = torch::tensor(state, torch::kFloat32);
-  obs.instruction = instruction;
-  return obs;
-}
-
 TaskResult make_result(const std::string& name, const std::string& instruction, int successes,
                        int episodes) {
   TaskResult r{name, instruction, successes, episodes, 0, 0, 1};
@@ -112,6 +94,24 @@ class ChunkSource {
 };
 
 }  // namespace
+
+Observation policy_observation(const sim::SimObservation& o, const std::string& instruction,
+                               bool privileged) {
+  const int64_t s = o.image_size;
+  auto image = [&](const std::vector<uint8_t>& rgb) {
+    return torch::from_blob(const_cast<uint8_t*>(rgb.data()), {s, s, 3}, torch::kUInt8).clone();
+  };
+  Observation obs;
+  obs.images = {image(o.agentview_rgb), image(o.eye_in_hand_rgb)};
+  // the model's state: ee position, ee axis-angle, finger openings (docs/FORMATS.md)
+  std::vector<double> state = {o.ee_pos[0], o.ee_pos[1], o.ee_pos[2],         o.ee_ori[0],
+                               o.ee_ori[1], o.ee_ori[2], o.gripper_states[0], o.gripper_states[1]};
+  // a privileged-state checkpoint also gets the object positions (data/object_state.h)
+  if (privileged) state.insert(state.end(), o.object_states.begin(), o.object_states.end());
+  obs.state = torch::tensor(state, torch::kFloat32);
+  obs.instruction = instruction;
+  return obs;
+}
 
 EvalReport evaluate(const EvalOptions& o) {
   AVLA_CHECK(o.episodes >= 1, "eval", "--episodes must be >= 1, got {}", o.episodes);

@@ -9,6 +9,10 @@
 
 #include "policy/policy.h"
 
+namespace avla::sim {
+struct SimObservation;
+}
+
 namespace avla {
 
 struct EvalOptions {
@@ -75,6 +79,10 @@ struct EvalReport {
 };
 
 EvalReport evaluate(const EvalOptions& options);
+// what the policy is given of a simulator observation: both cameras (upright), the raw LIBERO
+// state (ee position, ee axis-angle, fingers [+ the privileged object state]), the instruction
+Observation policy_observation(const sim::SimObservation& o, const std::string& instruction,
+                               bool privileged);
 nlohmann::json to_json(const EvalReport& report);
 std::string format_table(const EvalReport& report);
 

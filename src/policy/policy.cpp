@@ -3,9 +3,6 @@
 #include <cmath>
 #include <functional>
 
-#include "data/chunk_sampler.h"
-#include "data/dataset.h"
-#include "data/libero_file.h"
 #include "data/state_features.h"
 #include "flow/sampler.h"
 #include "util/error.h"
@@ -32,29 +29,6 @@ const char* act_mode_name(ActMode mode) {
   return "?";
 }
 
-torch::Tensor rotate_image(const torch::Tensor& image, int degrees) {
-  AVLA_CHECK(degrees == 0 || degrees == 180, "policy", "image rotation {} is not 0 or 180",
-             degrees);
-  return degrees == 180 ? image.flip({0, 1}) : image;  // (H, W, 3)
-}
-
-Observation demo_observation(const LiberoDemo& demo, int64_t t, const std::string& instruction,
-                             int image_rotation, bool privileged) {
-  Observation obs;
-  obs.images = {rotate_image(demo.agentview_rgb[t], image_rotation),
-                rotate_image(demo.eye_in_hand_rgb[t], image_rotation)};
-  std::vector<torch::Tensor> raw{demo.ee_states[t], demo.gripper_states[t]};
-  if (privileged) {
-    AVLA_CHECK(demo.object_states.defined(), "policy",
-               "the checkpoint takes the privileged object state, and this demo has no "
-               "obs/object_states");
-    raw.push_back(demo.object_states[t]);
-  }
-  obs.state = torch::cat(raw).to(torch::kFloat32);
-  obs.instruction = instruction;
-  return obs;
-}
-
 Policy::Policy(const std::string& checkpoint_dir)
     : dir_(checkpoint_dir), ck_(load_checkpoint(checkpoint_dir)) {
   if (avla::has_rater(checkpoint_dir)) rater_ = load_rater(checkpoint_dir, ck_.config.model);
@@ -64,59 +38,16 @@ bool Policy::privileged_state() const {
   return privileged_dims(ck_.config.model.state_dim) > 0;
 }
 
-// a state feature this many of the checkpoint's standard deviations from its training mean is
-// another unit or a broken sensor, not an observation (a robot's own workspace stays within tens);
-// past float32's range it would also reach the model as Inf
-constexpr double kMaxStateStds = 1000.0;
-
-torch::Tensor Policy::normalized_state(const torch::Tensor& raw) const {
-  const torch::Tensor features = state_features(raw);                 // (state_dim) float32
-  const torch::Tensor z = ck_.normalizer.state.normalize(features);   // (state_dim)
-  const torch::Tensor off = z.abs().le(kMaxStateStds).logical_not();  // NaN and Inf too
-  if (off.any().item<bool>()) {
-    const int64_t i = off.nonzero()[0][0].item<int64_t>();
-    const NormStats& stats = ck_.normalizer.state;
-    fail("policy",
-         "observation.state is out of range: feature {} ({}) is {:.6g}, {:.3g} standard deviations "
-         "from the training mean {:.4g} (std {:.3g}) of checkpoint '{}'; more than {:g} means "
-         "another unit or a broken sensor",
-         i, state_feature_name(static_cast<int>(i)), features[i].item<double>(),
-         z[i].abs().item<double>(), stats.mean[i].item<double>(), stats.std[i].item<double>(), dir_,
-         kMaxStateStds);
-  }
-  return z;
+ObservationEncoder Policy::observation_encoder() const {
+  return {ck_.config.model, ck_.normalizer, *ck_.tokenizer, dir_};
 }
 
 ObservationBatch Policy::prepare(const Observation& obs) const {
-  const ModelConfig& mc = ck_.config.model;
-  AVLA_CHECK(static_cast<int>(obs.images.size()) == mc.n_cam, "policy",
-             "observation has {} images, expected {}", obs.images.size(), mc.n_cam);
-  std::vector<torch::Tensor> cams;
-  for (size_t i = 0; i < obs.images.size(); ++i) {
-    const torch::Tensor& img = obs.images[i];
-    AVLA_CHECK(img.dim() == 3 && img.size(2) == 3 && img.scalar_type() == torch::kUInt8, "policy",
-               "observation.images[{}] has shape {}, expected uint8 [H,W,3]", i,
-               c10::str(img.sizes()));
-    // upright -> the orientation the model was trained on, then its resolution
-    cams.push_back(resize_images(rotate_image(img, mc.image_rotation).unsqueeze(0),
-                                 mc.image_size));  // (1, 3, S, S)
-  }
-  const int privileged = privileged_dims(mc.state_dim);
-  AVLA_CHECK(
-      obs.state.defined() && obs.state.dim() == 1 &&
-          obs.state.size(0) == raw_state_dim + privileged,
-      "policy",
-      "observation.state has shape {}, expected [{}] (ee pos 3, ee axis-angle 3, fingers 2{})",
-      obs.state.defined() ? c10::str(obs.state.sizes()) : "undefined", raw_state_dim + privileged,
-      privileged > 0 ? fmt::format(", privileged object state {}", privileged) : "");
-  AVLA_CHECK(torch::isfinite(obs.state).all().item<bool>(), "policy",
-             "observation.state contains NaN or Inf");
-  ObservationBatch batch;
-  batch.images = torch::stack(cams, 1);  // (1, n_cam, 3, S, S)
-  batch.state = normalized_state(obs.state).unsqueeze(0);
-  std::tie(batch.tokens, batch.token_mask) =
-      token_tensors(ck_.tokenizer->encode(obs.instruction, mc.max_text_len));
-  return batch;
+  return observation_encoder().encode({obs});
+}
+
+ObservationBatch Policy::prepare(const std::vector<Observation>& obs) const {
+  return observation_encoder().encode(obs);
 }
 
 void Policy::check_options(const ActOptions& options) const {
@@ -137,19 +68,6 @@ int64_t Policy::mask_window(const ActOptions& options) const {
   if (options.mask_window > 0) return options.mask_window;
   if (options.mask_window == 0 || !has_rater()) return L;
   return rater_->cfg.window_tokens(L);
-}
-
-ObservationBatch Policy::prepare(const std::vector<Observation>& obs) const {
-  AVLA_CHECK(!obs.empty(), "policy", "no observations to act on");
-  std::vector<torch::Tensor> images, state, tokens, token_mask;
-  for (const Observation& o : obs) {
-    ObservationBatch b = prepare(o);
-    images.push_back(b.images);
-    state.push_back(b.state);
-    tokens.push_back(b.tokens);
-    token_mask.push_back(b.token_mask);
-  }
-  return {torch::cat(images), torch::cat(state), torch::cat(tokens), torch::cat(token_mask), {}};
 }
 
 ActResult Policy::act(const Observation& obs, const ActOptions& options) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "checkpoint/checkpoint.h"
+#include "data/observation.h"
 #include "model/rater.h"
 
 namespace avla {
@@ -19,25 +20,6 @@ namespace avla {
 enum class ActMode { Sfm, Random, Async };
 ActMode parse_act_mode(const std::string& s);  // "sfm" | "random" | "async"
 const char* act_mode_name(ActMode mode);
-
-struct Observation {
-  std::vector<torch::Tensor> images;  // n_cam x (H, W, 3) uint8, upright: agentview, eye_in_hand
-  torch::Tensor state;  // (8) raw LIBERO state: ee pos, ee axis-angle, fingers; a privileged-state
-                        // checkpoint takes 8 + 25 (+ obs/object_states, data/object_state.h)
-  std::string instruction;
-};
-
-struct LiberoDemo;
-// the observation of frame t of a stored demonstration (both cameras, ee_states | gripper_states),
-// upright: image_rotation is the rotation of the stored frames (a checkpoint's
-// config.model.image_rotation when it was trained on these files); privileged appends the demo's
-// obs/object_states (an error when it has none)
-Observation demo_observation(const LiberoDemo& demo, int64_t t, const std::string& instruction,
-                             int image_rotation = 0, bool privileged = false);
-
-// an upright (H, W, 3) image turned by degrees (0 or 180): what a checkpoint trained on images of
-// that rotation sees; its own inverse
-torch::Tensor rotate_image(const torch::Tensor& image, int degrees);
 
 // the largest ActOptions::noise_scale the policy (and the cli flags) accept
 constexpr double kMaxNoiseScale = 4.0;
@@ -105,7 +87,9 @@ class Policy {
   const Normalizer& normalizer() const { return ck_.normalizer; }
   // trained with --privileged-state: observations carry the object state after the robot state
   bool privileged_state() const;
-  // observation -> model batch of one (resize, normalize, tokenize); errors name the field
+  // the checkpoint's observation encoder (data/observation.h); valid while this policy is
+  ObservationEncoder observation_encoder() const;
+  // observation -> model batch of one (rotate, resize, normalize, tokenize); errors name the field
   ObservationBatch prepare(const Observation& obs) const;
   // observations -> one model batch, row b = prepare(obs[b])
   ObservationBatch prepare(const std::vector<Observation>& obs) const;
@@ -117,10 +101,6 @@ class Policy {
   void check_options(const ActOptions& options) const;
 
  private:
-  // raw state (8 [+ privileged]) -> normalized features (state_dim); a feature more than
-  // kMaxStateStds from the training mean (or not finite) is an error naming it
-  torch::Tensor normalized_state(const torch::Tensor& raw) const;
-
   std::string dir_;
   Checkpoint ck_;
   ConfidenceRater rater_{nullptr};  // loaded when the checkpoint has rater.safetensors

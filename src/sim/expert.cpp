@@ -39,6 +39,26 @@ Vec3 handle_pos(const Physics& physics) {
   return {d[0] + geom::wall, d[1], d[2] + geom::handle_height};
 }
 
+// the phases of each skill, in order: the expert's phase counter steps through them
+enum class PickPhase {
+  AboveObject,  // 0
+  DownToObject,
+  Close,
+  Lift,
+  AboveTarget,
+  Lower,
+  Release,
+  BackUp,
+  BackOffLostGrasp,  // regrasp only: back up after a lost grasp, then AboveObject again
+};
+enum class OpenDrawerPhase { AboveHandle, DownAroundBar, Close, Pull, Release, Up };
+enum class CloseDrawerPhase { InFrontOfBar, DownToBar, Push, BackAndUp };
+
+template <typename Phase>
+constexpr int phase_index(Phase p) {
+  return static_cast<int>(p);
+}
+
 }  // namespace
 
 Expert::Expert(const Task& task, const Layout& layout, uint64_t seed, ExpertConfig config)
@@ -118,8 +138,8 @@ Action Expert::act(const Physics& physics) {
   return a;
 }
 
-// phases: 0 above the object, 1 down to it, 2 close, 3 lift, 4 above the target, 5 lower,
-// 6 release, 7 back up; with regrasp on, 8 backs up after a lost grasp and returns to 0
+// pick and place, through PickPhase: above the object, down, close, lift, above the target,
+// lower, release, back up; with regrasp on, a lost grasp backs off and starts over
 Action Expert::pick_place(const Physics& physics, const Goal& goal) {
   const Pose grip = physics.site_pose("grip_site");
   const Pose obj = physics.body_pose(goal.object);
@@ -128,17 +148,18 @@ Action Expert::pick_place(const Physics& physics, const Goal& goal) {
   const double rest = rest_height(kind);
   std::normal_distribution<double> noise(0.0, config_.action_noise);
   // a carried object that is no longer at the fingers (a missed or lost grasp): recover
-  const bool carrying = phase_ >= 3 && phase_ <= 5 && phase_steps_ >= 1;
+  const bool carrying = phase_ >= phase_index(PickPhase::Lift) &&
+                        phase_ <= phase_index(PickPhase::Lower) && phase_steps_ >= 1;
   if (config_.regrasp > 0 && carrying && norm3(sub(obj.pos, grip.pos)) > lost_grasp_distance &&
       goal_regrasps_ < max_regrasps) {
     ++goal_regrasps_;
     ++regrasps_total_;
-    phase_ = 8;
+    phase_ = phase_index(PickPhase::BackOffLostGrasp);
     phase_steps_ = 0;
   }
   Action a{};
-  switch (phase_) {
-    case 0: {
+  switch (static_cast<PickPhase>(phase_)) {
+    case PickPhase::AboveObject: {
       yaw_ = grasp_yaw(obj.quat, kind);
       const Target t{
           {obj.pos[0] + jitter_[0], obj.pos[1] + jitter_[1], obj.pos[2] + 0.1}, yaw_, open_gripper};
@@ -148,25 +169,25 @@ Action Expert::pick_place(const Physics& physics, const Goal& goal) {
       advance_if(norm3(err) < 0.012, 80);
       break;
     }
-    case 1: {
+    case PickPhase::DownToObject: {
       const Target t{{obj.pos[0], obj.pos[1], std::max(obj.pos[2], 0.018)}, yaw_, open_gripper};
       a = move_toward(physics, t, 0.5);
       advance_if(norm3(sub(t.pos, grip.pos)) < 0.006, 40);
       anchor_ = t.pos;
       break;
     }
-    case 2: {
+    case PickPhase::Close: {
       a = move_toward(physics, {anchor_, yaw_, closed_gripper}, 0.3);
       advance_if(false, 8);
       // regrasp demonstrations: the goal's first grasp is made to fail with this probability
       std::uniform_real_distribution<double> unit(0.0, 1.0);
-      if (phase_ == 3 && config_.regrasp > 0 && goal_regrasps_ == 0 &&
+      if (phase_ == phase_index(PickPhase::Lift) && config_.regrasp > 0 && goal_regrasps_ == 0 &&
           unit(rng_) < config_.regrasp) {
         grasp_failure_ = goal.object;
       }
       break;
     }
-    case 3: {
+    case PickPhase::Lift: {
       const Target t{{anchor_[0], anchor_[1], carry_height}, yaw_, closed_gripper};
       a = move_toward(physics, t, 0.8);
       advance_if(std::abs(t.pos[2] - grip.pos[2]) < 0.015, 40);
@@ -174,7 +195,7 @@ Action Expert::pick_place(const Physics& physics, const Goal& goal) {
       anchor_[2] = obj.pos[2] - grip.pos[2];
       break;
     }
-    case 4: {
+    case PickPhase::AboveTarget: {
       const Target t{
           {dest.pos[0] + jitter_[0], dest.pos[1] + jitter_[1], carry_height}, yaw_, closed_gripper};
       a = move_toward(physics, t, 1.0);
@@ -182,7 +203,7 @@ Action Expert::pick_place(const Physics& physics, const Goal& goal) {
       advance_if(norm3(sub(t.pos, grip.pos)) < 0.012, 80);
       break;
     }
-    case 5: {
+    case PickPhase::Lower: {
       // where the object's centre should end, a little above its resting place
       double object_z = dest.pos[2];
       switch (object_kind(task_, goal.target)) {
@@ -204,12 +225,12 @@ Action Expert::pick_place(const Physics& physics, const Goal& goal) {
       advance_if(norm3(sub(t.pos, grip.pos)) < 0.008, 40);
       break;
     }
-    case 6:
+    case PickPhase::Release:
       a = move_toward(physics, {grip.pos, yaw_, open_gripper}, 0.2);
       for (int i = 0; i < 6; ++i) a[i] = 0.0;
       advance_if(false, 6);
       break;
-    case 8: {
+    case PickPhase::BackOffLostGrasp: {
       // back straight up with the fingers still closed, clear of the object's top, then approach
       // it again (phase 0 opens the gripper above it); opening low would sweep the fingers
       // into an object that lies beside them
@@ -217,11 +238,12 @@ Action Expert::pick_place(const Physics& physics, const Goal& goal) {
       a = move_toward(physics, t, 0.6);
       a[0] = a[1] = 0.0;
       if (t.pos[2] - grip.pos[2] < 0.015 || phase_steps_ >= 40) {
-        phase_ = -1;
+        phase_ = phase_index(PickPhase::AboveObject) - 1;
         next_phase();
       }
       break;
     }
+    case PickPhase::BackUp:
     default: {
       const Target t{{grip.pos[0], grip.pos[1], carry_height}, yaw_, open_gripper};
       a = move_toward(physics, t, 0.8);
@@ -233,41 +255,43 @@ Action Expert::pick_place(const Physics& physics, const Goal& goal) {
   return a;
 }
 
-// phases: 0 above the handle, 1 down around the bar, 2 close, 3 pull, 4 release, 5 up
+// open the drawer, through OpenDrawerPhase: above the handle, down around the bar, close, pull,
+// release, up
 Action Expert::open_drawer(const Physics& physics) {
   const Pose grip = physics.site_pose("grip_site");
   const Vec3 handle = handle_pos(physics);
   Action a{};
-  switch (phase_) {
-    case 0: {
+  switch (static_cast<OpenDrawerPhase>(phase_)) {
+    case OpenDrawerPhase::AboveHandle: {
       const Target t{{handle[0], handle[1] + jitter_[1], handle[2] + 0.08}, 0.0, open_gripper};
       a = move_toward(physics, t, 1.0);
       advance_if(norm3(sub(t.pos, grip.pos)) < 0.01, 80);
       break;
     }
-    case 1: {
+    case OpenDrawerPhase::DownAroundBar: {
       const Target t{{handle[0], grip.pos[1], handle[2]}, 0.0, open_gripper};
       a = move_toward(physics, t, 0.5);
       advance_if(norm3(sub(t.pos, grip.pos)) < 0.006, 40);
       anchor_ = t.pos;
       break;
     }
-    case 2:
+    case OpenDrawerPhase::Close:
       a = move_toward(physics, {anchor_, 0.0, closed_gripper}, 0.3);
       advance_if(false, 8);
       break;
-    case 3: {
+    case OpenDrawerPhase::Pull: {
       const Target t{
           {anchor_[0] - geom::drawer_travel - 0.01, anchor_[1], anchor_[2]}, 0.0, closed_gripper};
       a = move_toward(physics, t, 0.5);
       advance_if(physics.joint_qpos("drawer_joint") > geom::drawer_travel - 0.015, 60);
       break;
     }
-    case 4:
+    case OpenDrawerPhase::Release:
       a = move_toward(physics, {grip.pos, 0.0, open_gripper}, 0.2);
       for (int i = 0; i < 6; ++i) a[i] = 0.0;
       advance_if(false, 6);
       break;
+    case OpenDrawerPhase::Up:
     default: {
       const Target t{{grip.pos[0], grip.pos[1], handle[2] + 0.1}, 0.0, open_gripper};
       a = move_toward(physics, t, 0.8);
@@ -279,32 +303,34 @@ Action Expert::open_drawer(const Physics& physics) {
   return a;
 }
 
-// phases: 0 in front of the bar (gripper closed), 1 down to bar height, 2 push, 3 back and up
+// close the drawer, through CloseDrawerPhase: in front of the bar (gripper closed), down to bar
+// height, push, back and up
 Action Expert::close_drawer(const Physics& physics) {
   const Pose grip = physics.site_pose("grip_site");
   const Vec3 handle = handle_pos(physics);
   const double closed_bar_x = geom::cabinet_pos[0] - geom::cabinet_depth + geom::wall;
   Action a{};
-  switch (phase_) {
-    case 0: {
+  switch (static_cast<CloseDrawerPhase>(phase_)) {
+    case CloseDrawerPhase::InFrontOfBar: {
       const Target t{
           {handle[0] - 0.07, handle[1] + jitter_[1], handle[2] + 0.06}, 0.0, closed_gripper};
       a = move_toward(physics, t, 1.0);
       advance_if(norm3(sub(t.pos, grip.pos)) < 0.01, 80);
       break;
     }
-    case 1: {
+    case CloseDrawerPhase::DownToBar: {
       const Target t{{handle[0] - 0.07, grip.pos[1], handle[2]}, 0.0, closed_gripper};
       a = move_toward(physics, t, 0.5);
       advance_if(norm3(sub(t.pos, grip.pos)) < 0.008, 40);
       break;
     }
-    case 2: {
+    case CloseDrawerPhase::Push: {
       const Target t{{closed_bar_x - 0.016, grip.pos[1], handle[2]}, 0.0, closed_gripper};
       a = move_toward(physics, t, 0.5);
       advance_if(physics.joint_qpos("drawer_joint") < drawer_closed_threshold / 2, 60);
       break;
     }
+    case CloseDrawerPhase::BackAndUp:
     default: {
       const Target t{{closed_bar_x - 0.08, grip.pos[1], handle[2] + 0.08}, 0.0, open_gripper};
       a = move_toward(physics, t, 0.8);
