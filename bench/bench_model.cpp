@@ -8,6 +8,7 @@
 #include "flow/sampler.h"
 #include "io/atomic_file.h"
 #include "io/tensor_file.h"
+#include "model/backend.h"
 #include "model/vla.h"
 #include "train/optimizer.h"
 #include "train/trainer.h"
@@ -97,6 +98,19 @@ void BM_SfmChunk(benchmark::State& state) {
   }
 }
 
+// the same chunk through LibTorch's plain ops (--plain-ops: the path a cuda build runs), our cpu
+// kernels off
+void BM_SfmChunkPlainOps(benchmark::State& state) {
+  set_threads(state);
+  Setup& s = setup();
+  c10::InferenceMode inference;
+  PlainOpsScope plain;
+  for (auto _ : state) {
+    KvCache cache = s.model->encode_prefix(s.obs1);
+    benchmark::DoNotOptimize(sample_sfm(*s.model, cache, s.noise1, s.cfg.model.n_flow_steps));
+  }
+}
+
 // recipe false: one alg. 2 draw per observation, as the pytorch side does; true: the default
 // recipe a real `train` run takes (TrainConfig's flow_draws and sfm_share), the step the
 // training loop's samples/s is compared with (bench/train_loop_bench.sh)
@@ -146,6 +160,7 @@ BENCHMARK(BM_PrefixEncode)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()
 BENCHMARK(BM_StepCached)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_StepUncached)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_SfmChunk)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_SfmChunkPlainOps)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_TrainStep)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
 BENCHMARK(BM_TrainStepBf16)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
 BENCHMARK(BM_TrainStepRecipe)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);

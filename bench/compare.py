@@ -55,6 +55,10 @@ print("\n| training, batch 32, 2 threads | asyncvla C++ | PyTorch eager | C++ / 
 print("|---|---|---|---|")
 print(f"| fp32 | {tr:.1f} samples/s | {ptr:.1f} samples/s | {tr / ptr:.2f}x |")
 print(f"| bf16 autocast | {tr16:.2f} samples/s | | {tr16 / ptr:.2f}x |")
+plain = best_cpp("BM_SfmChunkPlainOps/2")
+print(f"\nfull SFM chunk through LibTorch's plain ops (--plain-ops, the path cuda runs): {plain:.2f} ms, "
+      f"{plain / best_py('sfm_chunk_ms'):.2f}x PyTorch eager; our cpu kernels "
+      f"make it {plain / best_cpp('BM_SfmChunk/2'):.2f}x faster")
 print(f"\ncached step vs uncached step (C++): {best_cpp('BM_StepUncached/2') / best_cpp('BM_StepCached/2'):.2f}x faster")
 
 # the simulator (bench_sim): absolute rates on one core, against the issue's 300 steps/s target

@@ -4,7 +4,9 @@ for two jobs:
   serve_bench.py URL --once            one request of openpi's LIBERO example; prints the
                                        metadata and the decoded reply as JSON (the serve tests)
   serve_bench.py URL --clients 1 4 16  requests/s and latency with N concurrent clients, each
-                                       sending its next request as soon as its reply arrives
+                                       sending its next request as soon as its reply arrives, and
+                                       the server's own share of a request: the round trip minus
+                                       the act() time the reply reports (policy_timing.infer_ms)
 """
 import argparse
 import asyncio
@@ -43,7 +45,7 @@ async def once(args):
                       "reply": openpi_msgpack.summary(reply)}))
 
 
-async def client(args, deadline, latencies, seed):
+async def client(args, deadline, latencies, infer, seed):
     rng = np.random.default_rng(seed)
     async with connect(args) as ws:
         await ws.recv()  # metadata
@@ -52,24 +54,28 @@ async def client(args, deadline, latencies, seed):
             start = time.perf_counter()
             await ws.send(payload)
             reply = await ws.recv()
+            latencies.append(time.perf_counter() - start)
             if isinstance(reply, str):
                 raise SystemExit(f"server error: {reply}")
-            latencies.append(time.perf_counter() - start)
+            infer.append(openpi_msgpack.unpackb(reply)["policy_timing"]["infer_ms"])
 
 
 async def load(args):
     print(f"{args.url} | images {args.image}x{args.image} | {args.seconds} s per row")
-    print("| clients | requests/s | p50 latency ms | p90 latency ms | requests |")
-    print("|---|---|---|---|---|")
+    print("| clients | requests/s | p50 latency ms | p90 latency ms | p50 act() ms | "
+          "p50 round trip - act() ms | requests |")
+    print("|---|---|---|---|---|---|---|")
     for n in args.clients:
-        latencies = []
+        latencies, infer = [], []
         start = time.perf_counter()
         deadline = start + args.seconds
-        await asyncio.gather(*(client(args, deadline, latencies, i) for i in range(n)))
+        await asyncio.gather(*(client(args, deadline, latencies, infer, i) for i in range(n)))
         elapsed = time.perf_counter() - start
         ms = np.array(latencies) * 1000
+        overhead = ms - np.array(infer)
         print(f"| {n} | {len(ms) / elapsed:.1f} | {np.percentile(ms, 50):.1f} | "
-              f"{np.percentile(ms, 90):.1f} | {len(ms)} |", flush=True)
+              f"{np.percentile(ms, 90):.1f} | {np.percentile(infer, 50):.1f} | "
+              f"{np.percentile(overhead, 50):.1f} | {len(ms)} |", flush=True)
 
 
 def main():

@@ -20,6 +20,7 @@ Command add_eval_command(CLI::App& app) {
   auto o = std::make_shared<EvalOptions>();
   auto act = std::make_shared<ActFlags>();
   auto out = std::make_shared<std::string>();
+  auto device = std::make_shared<DeviceFlags>();
   cmd->add_option("--ckpt", o->ckpt, "checkpoint directory (or --server)");
   cmd->add_option("--server", o->server,
                   "evaluate the policy behind an openpi-protocol server at ws://HOST:PORT instead "
@@ -33,6 +34,7 @@ Command add_eval_command(CLI::App& app) {
   cmd->add_option("--tasks", o->tasks, "task names (default: every task of the suite)");
   cmd->add_option("--episodes", o->episodes, "episodes per task")->check(CLI::PositiveNumber);
   add_act_flags(cmd, *act);
+  add_device_flags(cmd, *device);
   cmd->add_option("--replan", o->replan,
                   "actions executed from each chunk before replanning (0: half the chunk)")
       ->check(CLI::NonNegativeNumber);
@@ -51,7 +53,8 @@ Command add_eval_command(CLI::App& app) {
                   "(same seeds; batched float rounding can change an episode's outcome)")
       ->check(CLI::Range(1, 256));
   cmd->add_option("--out", *out, "results JSON (default: <ckpt>/eval_<suite>_<mode>.json)");
-  return {cmd, [o, act, out]() {
+  return {cmd, [o, act, out, device]() {
+            o->device = apply_device_flags(*device);
             o->act = act_options(*act, o->ckpt);
             const EvalReport report = evaluate(*o);
             const std::string name = fmt::format("eval_{}_{}.json", o->suite, report.mode);
@@ -72,7 +75,9 @@ Command add_eval_rater_command(CLI::App& app) {
                                  "rater quality on held-out demos: AUROC, and SFM vs AFM error");
   auto o = std::make_shared<RaterQualityOptions>();
   auto out = std::make_shared<std::string>();
+  auto device = std::make_shared<DeviceFlags>();
   cmd->add_option("--ckpt", o->ckpt, "checkpoint directory with a rater")->required();
+  add_device_flags(cmd, *device);
   cmd->add_option("--data", o->data, "held-out LIBERO-layout files or directories")->required();
   cmd->add_option("--frames", o->frames, "frames to sample")->check(CLI::PositiveNumber);
   cmd->add_option("--batch", o->batch, "frames per batch")->check(CLI::PositiveNumber);
@@ -95,7 +100,8 @@ Command add_eval_rater_command(CLI::App& app) {
                   "executed window: the first this many tokens of a chunk (0: half, as eval)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--out", *out, "results JSON (default: <ckpt>/eval_rater.json)");
-  return {cmd, [o, out]() {
+  return {cmd, [o, out, device]() {
+            o->device = apply_device_flags(*device);
             const RaterQuality q = evaluate_rater(*o);
             const std::string path =
                 out->empty() ? (std::filesystem::path(o->ckpt) / "eval_rater.json").string() : *out;

@@ -27,6 +27,7 @@ Command add_train_command(CLI::App& app) {
     bool bf16 = false, vanilla = false, resume = false, privileged_state = false;
     bool freeze_vision = false, cache_vision = false, scene_token = false;
     DistFlags dist;
+    DeviceFlags device;
   };
   auto args = std::make_shared<Args>();
   cmd->add_option("--data", args->data, "HDF5 files or directories of them")->required();
@@ -110,6 +111,7 @@ Command add_train_command(CLI::App& app) {
                   "vision encoder learning rate as a fraction of --lr (default: config)")
       ->check(CLI::Range(0.0, 10.0));
   add_dist_flags(cmd, args->dist);
+  add_device_flags(cmd, args->device);
   // the config fields each flag sets: a resume checks the given ones against the run's
   const std::vector<std::pair<std::string, std::vector<std::string>>> flag_fields = {
       {"--steps", {"train.steps"}},
@@ -140,6 +142,7 @@ Command add_train_command(CLI::App& app) {
             return run_data_parallel(args->dist, [&](const DistConfig& dist) {
               TrainOptions opt;
               opt.dist = dist;
+              opt.device = apply_device_flags(args->device);
               opt.data = args->data;
               opt.config = args->config.empty() ? Config{} : load_config(args->config);
               TrainConfig& tc = opt.config.train;

@@ -11,6 +11,7 @@ Command add_train_rater_command(CLI::App& app) {
       "train-rater", "train the confidence rater of a checkpoint (eq. 6, backbone frozen)");
   auto o = std::make_shared<RaterTrainOptions>();
   auto dist = std::make_shared<DistFlags>();
+  auto device = std::make_shared<DeviceFlags>();
   cmd->add_option("--ckpt", o->ckpt, "trained policy checkpoint; rater files are added to it")
       ->required();
   cmd->add_option("--data", o->data, "LIBERO-layout HDF5 files or directories")->required();
@@ -33,9 +34,11 @@ Command add_train_rater_command(CLI::App& app) {
   cmd->add_option("--width", o->rater.d_model, "rater width");
   cmd->add_option("--log-every", o->log_every, "steps per log line");
   add_dist_flags(cmd, *dist);
-  return {cmd, [o, dist]() {
+  add_device_flags(cmd, *device);
+  return {cmd, [o, dist, device]() {
             return run_data_parallel(*dist, [&](const DistConfig& config) {
               o->dist = config;
+              o->device = apply_device_flags(*device);
               const auto r = train_rater(*o);
               log_info("[train-rater] loss {:.5f} -> {:.5f} in {} steps", r.first_loss,
                        r.final_loss, r.steps_done);

@@ -40,6 +40,16 @@ void add_act_flags(CLI::App* cmd, ActFlags& flags);
 // the options for checkpoint ckpt (auto resolved against its rater)
 ActOptions act_options(const ActFlags& flags, const std::string& ckpt);
 
+// --device and --plain-ops of every command that runs a model (train, train-rater, eval,
+// eval-rater, infer, serve): one name and one default
+struct DeviceFlags {
+  std::string device = "cpu";  // cpu | cuda | cuda:N
+  bool plain_ops = false;      // LibTorch's plain ops instead of our cpu kernels
+};
+void add_device_flags(CLI::App* cmd, DeviceFlags& flags);
+// the device the flags name (an error names a bad one); --plain-ops switches our kernels off
+torch::Device apply_device_flags(const DeviceFlags& flags);
+
 Command add_train_command(CLI::App& app);
 Command add_pretrain_vision_command(CLI::App& app);
 Command add_infer_command(CLI::App& app);

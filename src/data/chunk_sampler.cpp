@@ -6,6 +6,11 @@
 
 namespace avla {
 
+TrainBatch TrainBatch::to(const torch::Device& device) const {
+  auto move = [&](const torch::Tensor& t) { return t.defined() ? t.to(device) : t; };
+  return {obs.to(device), move(actions), move(valid), move(object_state)};
+}
+
 ChunkSampler::ChunkSampler(const Dataset& dataset, const Normalizer& normalizer,
                            const Tokenizer& tokenizer, int max_text_len)
     : dataset_(dataset) {

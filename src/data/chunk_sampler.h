@@ -18,6 +18,7 @@ struct TrainBatch {
   // (B, object_state_dim) float32 object positions standardized over the dataset (mean, std
   // floored at 1 cm), or undefined when the dataset has no object states
   torch::Tensor object_state;
+  TrainBatch to(const torch::Device& device) const;  // every defined tensor on device
 };
 
 class ChunkSampler {

@@ -7,13 +7,12 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "eval/chunk_source.h"
 #include "eval/rollout_frame.h"
 #include "eval/statistics.h"
 #include "eval/video_writer.h"
-#include "serve/openpi_protocol.h"
-#include "serve/ws_client.h"
 #include "sim/collect.h"
-#include "sim/expert.h"
+#include "sim/env.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -28,70 +27,6 @@ TaskResult make_result(const std::string& name, const std::string& instruction, 
   std::tie(r.lo, r.hi) = wilson_interval(successes, episodes);
   return r;
 }
-
-constexpr int action_dim = static_cast<int>(std::tuple_size<sim::Action>::value);
-
-// where chunks come from: the checkpoint in this process, or an openpi-protocol server that
-// receives exactly the request of openpi's LIBERO example (+ the episode's noise seed)
-class ChunkSource {
- public:
-  explicit ChunkSource(const EvalOptions& o) {
-    if (!o.scripted.empty()) {  // chunks of one action, made in the loop from the environment
-      AVLA_CHECK(o.scripted == "expert" || o.scripted == "zero", "eval",
-                 "--scripted must be expert or zero, got '{}'", o.scripted);
-      AVLA_CHECK(o.ckpt.empty() && o.server.empty(), "eval",
-                 "--scripted runs without a policy: drop --ckpt and --server");
-      chunk_len = 1;
-      image_size = 64;
-      mode = "scripted_" + o.scripted;
-      return;
-    }
-    AVLA_CHECK(o.ckpt.empty() != o.server.empty(), "eval",
-               "give either --ckpt (a checkpoint) or --server (ws://HOST:PORT), not {}",
-               o.ckpt.empty() ? "neither" : "both");
-    options_ = o.act;
-    if (!o.ckpt.empty()) {
-      policy_ = std::make_unique<Policy>(o.ckpt);
-      policy_->check_options(options_);  // before any episode runs
-      chunk_len = policy_->config().model.chunk_len;
-      image_size = policy_->config().model.image_size;
-      privileged_state = policy_->privileged_state();
-      mask_window = static_cast<int>(policy_->mask_window(options_));
-      mode = act_mode_name(o.act.mode);
-      return;
-    }
-    AVLA_CHECK(o.act.noise_scale == 1, "eval",
-               "--noise-scale {} has no effect with --server: start the server with it",
-               o.act.noise_scale);
-    client_ = std::make_unique<WsClient>(o.server, o.api_key);
-    const ServeMetadata m = decode_metadata(client_->metadata());
-    chunk_len = m.chunk_len;                             // 0: a server that does not say
-    image_size = m.image_size > 0 ? m.image_size : 224;  // openpi's clients send 224
-    mode = m.mode.empty() ? "server" : m.mode;
-    threshold = m.threshold;
-  }
-
-  std::vector<ActResult> act(const std::vector<Observation>& obs,
-                             const std::vector<uint64_t>& seeds) {
-    if (policy_) return policy_->act_batch(obs, options_, seeds);
-    std::vector<ActResult> out;
-    for (size_t i = 0; i < obs.size(); ++i) {
-      out.push_back(decode_policy_reply(
-          client_->request_map(encode_policy_request(obs[i], seeds[i])), action_dim));
-    }
-    return out;
-  }
-
-  int chunk_len = 0, image_size = 0, mask_window = 0;
-  bool privileged_state = false;
-  std::string mode;
-  double threshold = 0.5;
-
- private:
-  ActOptions options_;
-  std::unique_ptr<Policy> policy_;
-  std::unique_ptr<WsClient> client_;
-};
 
 }  // namespace
 
@@ -113,153 +48,160 @@ Observation policy_observation(const sim::SimObservation& o, const std::string& 
   return obs;
 }
 
+namespace {
+
+// what every episode of an evaluation shares
+struct EpisodeSettings {
+  int replan = 0, max_steps = 0, resolution = 0;
+  std::string mode, video_dir;
+  int videos_per_task = 0;
+  uint64_t first_seed = 0;  // episode k of a task runs on layout seed first_seed + k
+};
+
+// one episode of a lockstep group
+struct Slot {
+  EpisodeRecord rec;
+  sim::SimObservation obs;
+  std::unique_ptr<VideoWriter> video;
+  double confidence_sum = 0;
+  int confidence_count = 0;
+  bool finished = false;
+};
+
+// executes up to `replan` actions of one chunk in slot's environment (with its video frames)
+void execute_chunk(Slot& s, sim::Env& env, const ActResult& r, const EpisodeSettings& e) {
+  ++s.rec.chunks;
+  const int rows = static_cast<int>(r.actions.size(0));
+  ChunkOverlay overlay;
+  for (int l = 0; l < rows; ++l) overlay.regenerated.push_back(r.mask[l].item<bool>());
+  s.rec.regenerated += static_cast<int>(r.mask.sum().item<int64_t>());
+  if (r.confidence.defined()) {
+    for (int l = 0; l < rows; ++l) overlay.confidence.push_back(r.confidence[l].item<float>());
+    s.confidence_sum += r.confidence.sum().item<double>();
+    s.confidence_count += rows;
+  }
+  const torch::Tensor actions = r.actions.to(torch::kFloat64).contiguous();
+  for (int l = 0; l < std::min(e.replan, rows) && s.rec.steps < e.max_steps; ++l) {
+    if (s.video) {
+      overlay.executing = l;
+      s.video->add_frame(rollout_frame(s.obs, overlay).data());
+    }
+    const double* a = actions[l].data_ptr<double>();
+    for (int64_t d = 0; d < actions.size(1); ++d) s.rec.action_sum += a[d];
+    sim::StepResult step = env.step(std::vector<double>(a, a + actions.size(1)));
+    ++s.rec.steps;
+    s.obs = std::move(step.observation);
+    if (step.success) {
+      s.rec.success = true;
+      s.finished = true;
+      return;
+    }
+  }
+}
+
+// episodes first .. first + n - 1 of a task in lockstep, one environment each: one chunk call for
+// every episode still running per replanning point. a row's chunk depends only on its own
+// observation and seed (up to the rounding of batched matmuls), as in one-at-a-time evaluation.
+std::vector<EpisodeRecord> run_lockstep_group(ChunkSource& source, const sim::Task& task,
+                                              std::vector<std::unique_ptr<sim::Env>>& envs,
+                                              int first, int n, const EpisodeSettings& e) {
+  std::vector<Slot> slots(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    Slot& s = slots[static_cast<size_t>(i)];
+    const int k = first + i;
+    s.rec.task = task.name;
+    s.rec.goals = static_cast<int>(task.goals.size());
+    s.rec.seed = e.first_seed + static_cast<uint64_t>(k);
+    if (!e.video_dir.empty() && k < e.videos_per_task) {
+      s.rec.video =
+          (std::filesystem::path(e.video_dir) / fmt::format("{}_{}_ep{}.mp4", task.name, e.mode, k))
+              .string();
+      s.video = std::make_unique<VideoWriter>(s.rec.video, 2 * e.resolution,
+                                              e.resolution + overlay_height, 20);
+    }
+    sim::Env& env = *envs[static_cast<size_t>(i)];
+    s.obs = env.reset(task, s.rec.seed);
+    source.start_episode(i, task, env, s.rec.seed);
+  }
+  while (true) {
+    std::vector<ChunkRow> rows;
+    for (int i = 0; i < n; ++i) {
+      Slot& s = slots[static_cast<size_t>(i)];
+      if (s.finished || s.rec.steps >= e.max_steps) continue;
+      rows.push_back({i, &s.obs, envs[static_cast<size_t>(i)].get(),
+                      s.rec.seed * 1000 + static_cast<uint64_t>(s.rec.chunks)});
+    }
+    if (rows.empty()) break;
+    const std::vector<ActResult> results = source.act(rows, task.instruction);
+    AVLA_CHECK(results.size() == rows.size(), "eval", "{} chunks for {} episodes", results.size(),
+               rows.size());
+    for (size_t j = 0; j < rows.size(); ++j) {
+      Slot& s = slots[static_cast<size_t>(rows[j].slot)];
+      s.rec.policy_ms += results[j].timings.total_ms / static_cast<double>(rows.size());
+      execute_chunk(s, *rows[j].env, results[j], e);
+    }
+  }
+  // the finished episodes' records
+  std::vector<EpisodeRecord> records;
+  for (int i = 0; i < n; ++i) {
+    Slot& s = slots[static_cast<size_t>(i)];
+    s.rec.goals_reached = envs[static_cast<size_t>(i)]->goals_reached();
+    s.rec.wrong_placements = envs[static_cast<size_t>(i)]->wrong_placements();
+    if (s.video) {
+      s.video->add_frame(rollout_frame(s.obs, ChunkOverlay{}).data());
+      s.video->finish();
+    }
+    s.rec.policy_ms /= std::max(1, s.rec.chunks);
+    if (s.confidence_count > 0) s.rec.confidence = s.confidence_sum / s.confidence_count;
+    records.push_back(s.rec);
+  }
+  return records;
+}
+
+}  // namespace
+
 EvalReport evaluate(const EvalOptions& o) {
   AVLA_CHECK(o.episodes >= 1, "eval", "--episodes must be >= 1, got {}", o.episodes);
-  ChunkSource source(o);
-  const int L = source.chunk_len;
+  const std::unique_ptr<ChunkSource> source = make_chunk_source(o);
+  const int L = source->chunk_len;
+  EpisodeSettings e;
   // half the chunk; openpi's libero example executes 5 when a server does not state its L
-  const int replan = o.replan > 0 ? o.replan : (L > 0 ? std::max(1, L / 2) : 5);
-  AVLA_CHECK(L == 0 || replan <= L, "eval", "--replan {} outside [1, chunk_len {}]", replan, L);
-  const int resolution = o.resolution > 0 ? o.resolution : source.image_size;
+  e.replan = o.replan > 0 ? o.replan : (L > 0 ? std::max(1, L / 2) : 5);
+  AVLA_CHECK(L == 0 || e.replan <= L, "eval", "--replan {} outside [1, chunk_len {}]", e.replan, L);
+  e.resolution = o.resolution > 0 ? o.resolution : source->image_size;
+  e.mode = source->mode;
+  e.video_dir = o.video_dir;
+  e.videos_per_task = o.videos_per_task;
+  e.first_seed = (o.demo_seeds ? 0 : sim::eval_seed_offset) + o.seed;
   const std::vector<const sim::Task*> tasks = sim::select_tasks(o.suite, o.tasks);
   if (!o.video_dir.empty()) std::filesystem::create_directories(o.video_dir);
 
+  // episodes run in lockstep groups of `parallel` environments
   sim::EnvConfig config;
-  config.image_size = resolution;
-  // episodes run in lockstep groups of `parallel` environments: one batched policy call per
-  // replanning point. a row's chunk depends only on its own observation and seed (up to the
-  // rounding of batched matmuls), as in one-at-a-time evaluation.
+  config.image_size = e.resolution;
   const int parallel = std::max(1, std::min(o.parallel, o.episodes));
   std::vector<std::unique_ptr<sim::Env>> envs;
   for (int i = 0; i < parallel; ++i) envs.push_back(std::make_unique<sim::Env>(config));
   EvalReport report;
   report.suite = o.suite;
-  report.mode = source.mode;
-  report.threshold = o.server.empty() ? o.act.threshold : source.threshold;
-  report.mask_window = source.mask_window;
-  report.replan = replan;
+  report.mode = source->mode;
+  report.threshold = source->threshold;
+  report.mask_window = source->mask_window;
+  report.replan = e.replan;
   report.noise_scale = o.act.noise_scale;
   ProgressBar bar("eval " + report.mode, static_cast<int64_t>(tasks.size()) * o.episodes);
   Timer timer;
   int done = 0, total_successes = 0;
-  struct Slot {
-    EpisodeRecord rec;
-    sim::SimObservation obs;
-    std::unique_ptr<VideoWriter> video;
-    std::unique_ptr<sim::Expert> expert;  // --scripted expert
-    double confidence_sum = 0;
-    int confidence_count = 0;
-    bool finished = false;
-  };
   for (const sim::Task* task : tasks) {
     int successes = 0, task_done = 0, partial = 0, misplaced = 0;
-    const int max_steps =
-        o.max_steps > 0 ? std::min(o.max_steps, task->max_steps) : task->max_steps;
+    e.max_steps = o.max_steps > 0 ? std::min(o.max_steps, task->max_steps) : task->max_steps;
     for (int first = 0; first < o.episodes; first += parallel) {
       const int n = std::min(parallel, o.episodes - first);
-      std::vector<Slot> slots(static_cast<size_t>(n));
-      for (int i = 0; i < n; ++i) {
-        Slot& s = slots[static_cast<size_t>(i)];
-        const int k = first + i;
-        s.rec.task = task->name;
-        s.rec.goals = static_cast<int>(task->goals.size());
-        s.rec.seed = (o.demo_seeds ? 0 : sim::eval_seed_offset) + o.seed + static_cast<uint64_t>(k);
-        if (!o.video_dir.empty() && k < o.videos_per_task) {
-          s.rec.video = (std::filesystem::path(o.video_dir) /
-                         fmt::format("{}_{}_ep{}.mp4", task->name, report.mode, k))
-                            .string();
-          s.video = std::make_unique<VideoWriter>(s.rec.video, 2 * resolution,
-                                                  resolution + overlay_height, 20);
-        }
-        sim::Env& env = *envs[static_cast<size_t>(i)];
-        s.obs = env.reset(*task, s.rec.seed);
-        if (o.scripted == "expert") {  // the expert of sim collect, on the same seed
-          sim::ExpertConfig expert_config;
-          expert_config.scale = env.config().controller;
-          s.expert = std::make_unique<sim::Expert>(*task, env.layout(), s.rec.seed, expert_config);
-        }
-      }
-      while (true) {
-        // one batched policy call for every episode still running
-        std::vector<int> active;
-        std::vector<Observation> observations;
-        std::vector<uint64_t> seeds;
-        for (int i = 0; i < n; ++i) {
-          Slot& s = slots[static_cast<size_t>(i)];
-          if (s.finished || s.rec.steps >= max_steps) continue;
-          active.push_back(i);
-          observations.push_back(
-              policy_observation(s.obs, task->instruction, source.privileged_state));
-          seeds.push_back(s.rec.seed * 1000 + static_cast<uint64_t>(s.rec.chunks));
-        }
-        if (active.empty()) break;
-        std::vector<ActResult> results;
-        if (o.scripted.empty()) {
-          results = source.act(observations, seeds);
-        } else {
-          for (int i : active) {  // one action (1, 7) in float64, exactly as the expert made it
-            sim::Action a{};
-            Slot& s = slots[static_cast<size_t>(i)];
-            if (s.expert) a = s.expert->act(envs[static_cast<size_t>(i)]->physics());
-            ActResult r;
-            r.actions = torch::tensor(std::vector<double>(a.begin(), a.end()), torch::kFloat64)
-                            .reshape({1, action_dim});
-            r.sfm_actions = r.actions;
-            r.mask = torch::zeros({1}, torch::kBool);
-            results.push_back(std::move(r));
-          }
-        }
-        for (size_t j = 0; j < active.size(); ++j) {
-          Slot& s = slots[static_cast<size_t>(active[j])];
-          sim::Env& env = *envs[static_cast<size_t>(active[j])];
-          const ActResult& r = results[j];
-          ++s.rec.chunks;
-          s.rec.policy_ms += r.timings.total_ms / static_cast<double>(active.size());
-          const int rows = static_cast<int>(r.actions.size(0));
-          ChunkOverlay overlay;
-          for (int l = 0; l < rows; ++l) overlay.regenerated.push_back(r.mask[l].item<bool>());
-          s.rec.regenerated += static_cast<int>(r.mask.sum().item<int64_t>());
-          if (r.confidence.defined()) {
-            for (int l = 0; l < rows; ++l) {
-              overlay.confidence.push_back(r.confidence[l].item<float>());
-            }
-            s.confidence_sum += r.confidence.sum().item<double>();
-            s.confidence_count += rows;
-          }
-          const torch::Tensor actions = r.actions.to(torch::kFloat64).contiguous();
-          for (int l = 0; l < std::min(replan, rows) && s.rec.steps < max_steps; ++l) {
-            if (s.video) {
-              overlay.executing = l;
-              s.video->add_frame(rollout_frame(s.obs, overlay).data());
-            }
-            const double* a = actions[l].data_ptr<double>();
-            for (int64_t d = 0; d < actions.size(1); ++d) s.rec.action_sum += a[d];
-            sim::StepResult step = env.step(std::vector<double>(a, a + actions.size(1)));
-            ++s.rec.steps;
-            s.obs = std::move(step.observation);
-            if (step.success) {
-              s.rec.success = true;
-              s.finished = true;
-              break;
-            }
-          }
-        }
-      }
-      // the finished episodes' records
-      for (int i = 0; i < n; ++i) {
-        Slot& s = slots[static_cast<size_t>(i)];
-        s.rec.goals_reached = envs[static_cast<size_t>(i)]->goals_reached();
-        s.rec.wrong_placements = envs[static_cast<size_t>(i)]->wrong_placements();
-        if (s.video) {
-          s.video->add_frame(rollout_frame(s.obs, ChunkOverlay{}).data());
-          s.video->finish();
-        }
-        s.rec.policy_ms /= std::max(1, s.rec.chunks);
-        if (s.confidence_count > 0) s.rec.confidence = s.confidence_sum / s.confidence_count;
-        successes += s.rec.success;
-        partial += !s.rec.success && s.rec.goals_reached > 0;
-        misplaced += !s.rec.success && s.rec.wrong_placements > 0;
-        report.episodes.push_back(s.rec);
+      for (const EpisodeRecord& rec : run_lockstep_group(*source, *task, envs, first, n, e)) {
+        successes += rec.success;
+        partial += !rec.success && rec.goals_reached > 0;
+        misplaced += !rec.success && rec.wrong_placements > 0;
+        report.episodes.push_back(rec);
         bar.update(++done, fmt::format("{} {}/{}", task->name, successes, ++task_done));
       }
     }

@@ -40,6 +40,7 @@ struct EvalOptions {
   // exactly the one-at-a-time episodes; > 1 gives each row the same seeds, but batched matmuls
   // round differently (~1e-6), which a closed loop can amplify into another outcome
   int parallel = 1;
+  torch::Device device = torch::kCPU;  // where a policy in this process runs
 };
 
 struct EpisodeRecord {

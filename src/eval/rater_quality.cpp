@@ -20,7 +20,7 @@ RaterQuality evaluate_rater(const RaterQualityOptions& o) {
              "--top-fraction {} outside (0, 1)", o.top_fraction);
   AVLA_CHECK(o.random_mask_prob > 0 && o.random_mask_prob < 1, "eval-rater",
              "--random-prob {} outside (0, 1)", o.random_mask_prob);
-  Policy policy(o.ckpt);
+  Policy policy(o.ckpt, o.device);
   const Config& config = policy.config();
   const ModelConfig& mc = config.model;
   const RaterConfig& rater = policy.rater_config();

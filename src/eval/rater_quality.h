@@ -2,6 +2,8 @@
 // and does regenerating them (afm) bring the chunk closer to the ground truth?
 #pragma once
 
+#include <c10/core/Device.h>
+
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
@@ -17,6 +19,7 @@ struct RaterQualityOptions {
   double threshold = 0.5;     // async mask for the afm comparison
   double random_mask_prob = 0.5;  // the random baseline's share of the rater's window
   int n_steps = 0;                // flow steps of both rounds (0: the checkpoint's n_flow_steps)
+  c10::Device device{c10::kCPU};  // where the policy runs
   int replan = 0;  // the executed window: the chunk's first `replan` tokens (0: half, as eval)
   uint64_t seed = 0;
   std::string error_space;  // normalized or action; empty: the rater's label space

@@ -7,7 +7,7 @@ namespace avla {
 
 torch::Tensor sample_sfm(VLAImpl& model, const KvCache& cache, const torch::Tensor& noise,
                          int n_steps) {
-  torch::Tensor all = torch::ones({noise.size(0), noise.size(1)});
+  torch::Tensor all = torch::ones({noise.size(0), noise.size(1)}, noise.options());
   return sample_afm(model, cache, noise, all, noise, n_steps);
 }
 

@@ -24,7 +24,7 @@ struct ActionEmbeddingImpl : torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& noisy_actions, const torch::Tensor& token_time);
 
   ModelConfig cfg;
-  torch::Tensor time_freqs;                   // (d / 2) float64, fixed (not a weight)
+  torch::Tensor time_freqs;  // (d / 2) float64, fixed (not a weight); follows the input's device
   torch::nn::Linear action_in_proj{nullptr};  // P: action_dim -> d
   torch::nn::Linear time_mlp_in{nullptr};     // 2d -> d
   torch::nn::Linear time_mlp_out{nullptr};    // d -> d

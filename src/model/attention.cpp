@@ -5,6 +5,7 @@
 #include <cmath>
 #include <vector>
 
+#include "model/backend.h"
 #include "model/linear.h"
 #include "model/simd.h"
 
@@ -22,6 +23,13 @@ RotaryTable RotaryTable::make(int64_t max_positions, int64_t head_dim, double th
 
 RotaryTable RotaryTable::slice(int64_t start, int64_t n) const {
   return {cos.narrow(0, start, n), sin.narrow(0, start, n)};
+}
+
+void RotaryTable::place_on(const torch::Device& device) {
+  if (cos.defined() && cos.device() != device) {
+    cos = cos.to(device);
+    sin = sin.to(device);
+  }
 }
 
 torch::Tensor apply_rotary(const torch::Tensor& x, const RotaryTable& rope) {
@@ -136,7 +144,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const RotaryTable& 
   if (past != nullptr && past->k.defined() && kv_out == nullptr && rope.cos.defined() &&
       !torch::GradMode::is_enabled() && qkv.scalar_type() == torch::kFloat32 &&
       past->k.scalar_type() == torch::kFloat32 && mask.defined() && mask.size(2) == 1 &&
-      cpu_has_avx2_fma()) {
+      use_cpu_kernels(qkv)) {
     torch::Tensor bias = mask.expand({B, 1, 1, past->k.size(2) + T});
     return linear(cached_attention_fused(qkv, rope, *past, bias, n_head, n_kv_head, head_dim),
                   o_proj);

@@ -13,6 +13,9 @@ struct RotaryTable {
   static RotaryTable make(int64_t max_positions, int64_t head_dim, double theta);
   // the rows for positions [start, start + n): (n, head_dim) each
   RotaryTable slice(int64_t start, int64_t n) const;
+  // moves the table to device when it lives elsewhere (a model moved with .to(device) does not
+  // carry this plain struct along); a no-op where it already is
+  void place_on(const torch::Device& device);
 };
 
 // x: (B, H, T, hd), cos/sin: (T, hd) -> (B, H, T, hd)

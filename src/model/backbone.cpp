@@ -9,7 +9,7 @@ constexpr double kMaskedBias = -1e9;
 }
 
 torch::Tensor key_padding_bias(const torch::Tensor& key_valid) {
-  torch::Tensor bias = torch::zeros(key_valid.sizes(), torch::kFloat32)
+  torch::Tensor bias = torch::zeros(key_valid.sizes(), key_valid.options().dtype(torch::kFloat32))
                            .masked_fill(key_valid.logical_not(), kMaskedBias);
   return bias.view({key_valid.size(0), 1, 1, key_valid.size(1)});
 }
@@ -47,10 +47,13 @@ KvCache BackboneImpl::encode_prefix(const torch::Tensor& prefix, const torch::Te
   const int64_t P = prefix.size(1);
   AVLA_CHECK(P == cfg.prefix_len(), "backbone", "prefix has {} tokens, expected {}", P,
              cfg.prefix_len());
+  rope.place_on(prefix.device());
   KvCache cache;
   cache.key_bias = key_padding_bias(key_valid);
   cache.action_bias =
-      torch::cat({cache.key_bias, torch::zeros({prefix.size(0), 1, 1, cfg.chunk_len})}, 3);
+      torch::cat({cache.key_bias,
+                  torch::zeros({prefix.size(0), 1, 1, cfg.chunk_len}, cache.key_bias.options())},
+                 3);
   RotaryTable pos = rope.slice(0, P);
   // (B, P, d) through every layer, keeping each layer's k, v
   torch::Tensor x = prefix;
@@ -67,6 +70,7 @@ torch::Tensor BackboneImpl::forward_actions(const KvCache& cache, const torch::T
   const int64_t B = actions.size(0), L = actions.size(1), P = cache.prefix_len();
   AVLA_CHECK(B == cache.batch(), "backbone", "actions have batch {}, cache has {}", B,
              cache.batch());
+  rope.place_on(actions.device());
   RotaryTable pos = rope.slice(P, L);
   AVLA_CHECK(L == cfg.chunk_len, "backbone", "{} action tokens, expected chunk_len {}", L,
              cfg.chunk_len);
@@ -86,13 +90,16 @@ torch::Tensor BackboneImpl::forward_full(const torch::Tensor& prefix,
   const int64_t B = prefix.size(0), P = prefix.size(1), L = actions.size(1);
   // block mask (B, 1, T, T): prefix rows see valid prefix keys only; action rows see valid
   // prefix keys and all actions
-  torch::Tensor key_ok = torch::cat({key_valid, torch::ones({B, L}, torch::kBool)}, 1);  // (B, T)
+  torch::Tensor key_ok =
+      torch::cat({key_valid, torch::ones({B, L}, key_valid.options().dtype(torch::kBool))}, 1);
+  // (B, T)
   torch::Tensor allowed = key_ok.view({B, 1, 1, P + L}).repeat({1, 1, P + L, 1});
   allowed.narrow(2, 0, P).narrow(3, P, L).fill_(false);
-  torch::Tensor bias = torch::zeros(allowed.sizes(), torch::kFloat32)
+  torch::Tensor bias = torch::zeros(allowed.sizes(), allowed.options().dtype(torch::kFloat32))
                            .masked_fill(allowed.logical_not(), kMaskedBias);
 
   torch::Tensor x = torch::cat({prefix, actions}, 1);  // (B, P + L, d)
+  rope.place_on(x.device());
   RotaryTable pos = rope.slice(0, P + L);
   for (size_t i = 0; i < layers->size(); ++i) {
     x = layers[i]->as<DecoderLayerImpl>()->forward(x, pos, nullptr, bias);

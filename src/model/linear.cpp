@@ -6,6 +6,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "model/backend.h"
 #include "model/simd.h"
 #include "util/error.h"
 
@@ -160,8 +161,8 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight,
   const int64_t rows = x.numel() / std::max<int64_t>(1, x.size(-1));
   const bool small = !torch::GradMode::is_enabled() && rows <= kSmallLinearMaxRows &&
                      x.scalar_type() == torch::kFloat32 &&
-                     weight.scalar_type() == torch::kFloat32 && cpu_has_avx2_fma() &&
-                     !at::autocast::is_cpu_enabled();
+                     weight.scalar_type() == torch::kFloat32 && use_cpu_kernels(x) &&
+                     weight.is_cpu() && !at::autocast::is_cpu_enabled();
   if (!small) return torch::nn::functional::linear(x, weight, bias);
   std::vector<int64_t> out_shape = x.sizes().vec();
   out_shape.back() = weight.size(0);

@@ -38,7 +38,8 @@ torch::Tensor within_window(const torch::Tensor& mask, int64_t window) {
   const int64_t chunk_len = mask.size(1);
   AVLA_CHECK(window >= 1 && window <= chunk_len, "rater",
              "window of {} tokens outside [1, chunk_len {}]", window, chunk_len);
-  return mask.logical_and((torch::arange(chunk_len) < window).unsqueeze(0));
+  return mask.logical_and(
+      (torch::arange(chunk_len, mask.options().dtype(torch::kInt64)) < window).unsqueeze(0));
 }
 
 torch::Tensor low_confidence_mask(const torch::Tensor& confidence, double threshold,
@@ -121,6 +122,7 @@ torch::Tensor ConfidenceRaterImpl::forward(const torch::Tensor& prefix_hidden,
   torch::Tensor x = torch::cat({prefix_proj(prefix_hidden), action_proj(actions) + action_pos}, 1);
   // full attention; padded prefix keys stay masked: (B, 1, 1, P + L)
   torch::Tensor bias = torch::cat({key_bias, torch::zeros({B, 1, 1, L}, key_bias.options())}, 3);
+  rope.place_on(x.device());
   RotaryTable pos = rope.slice(0, P + L);
   for (const auto& layer : *layers) {
     x = layer->as<DecoderLayerImpl>()->forward(x, pos, nullptr, bias);

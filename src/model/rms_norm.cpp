@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "model/backend.h"
 #include "model/simd.h"
 
 namespace avla {
@@ -35,7 +36,7 @@ __attribute__((target("avx2,fma"))) torch::Tensor rms_norm_fused(const torch::Te
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
   if (!torch::GradMode::is_enabled() && x.scalar_type() == torch::kFloat32 &&
       weight.scalar_type() == torch::kFloat32 && x.numel() <= 64 * x.size(-1) &&
-      cpu_has_avx2_fma()) {
+      use_cpu_kernels(x)) {
     return rms_norm_fused(x, weight, eps);
   }
   // normalize in fp32 whatever the input precision (bf16 under autocast)

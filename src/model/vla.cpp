@@ -11,6 +11,11 @@ ObservationBatch ObservationBatch::index(const torch::Tensor& rows) const {
           image_tokens.defined() ? image_tokens.index_select(0, rows) : torch::Tensor()};
 }
 
+ObservationBatch ObservationBatch::to(const torch::Device& device) const {
+  auto move = [&](const torch::Tensor& t) { return t.defined() ? t.to(device) : t; };
+  return {move(images), move(state), move(tokens), move(token_mask), move(image_tokens)};
+}
+
 VLAImpl::VLAImpl(const ModelConfig& cfg_) : cfg(cfg_) {
   cfg.validate();
   vision_encoder = register_module("vision_encoder", VisionEncoder(cfg));
@@ -46,10 +51,10 @@ std::pair<torch::Tensor, torch::Tensor> VLAImpl::embed_prefix(const ObservationB
   parts.push_back(backbone->embed_tokens(obs.tokens).to(dtype));
   parts.push_back(linear(obs.state, backbone->state_proj).unsqueeze(1).to(dtype));
   torch::Tensor prefix = torch::cat(parts, 1);
-  torch::Tensor key_valid =
-      torch::cat({torch::ones({B, image_tokens.size(1) + cfg.scene_tokens()}, torch::kBool),
-                  obs.token_mask, torch::ones({B, 1}, torch::kBool)},
-                 1);
+  torch::Tensor key_valid = torch::cat(
+      {torch::ones({B, image_tokens.size(1) + cfg.scene_tokens()}, obs.token_mask.options()),
+       obs.token_mask, torch::ones({B, 1}, obs.token_mask.options())},
+      1);
   return {prefix, key_valid};
 }
 

@@ -23,6 +23,7 @@ struct ObservationBatch {
   torch::Tensor image_tokens;
   int64_t batch() const { return state.size(0); }
   ObservationBatch index(const torch::Tensor& rows) const;  // select rows (for batching)
+  ObservationBatch to(const torch::Device& device) const;   // every defined tensor on device
 };
 
 struct VLAImpl : torch::nn::Module {

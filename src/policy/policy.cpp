@@ -29,9 +29,11 @@ const char* act_mode_name(ActMode mode) {
   return "?";
 }
 
-Policy::Policy(const std::string& checkpoint_dir)
-    : dir_(checkpoint_dir), ck_(load_checkpoint(checkpoint_dir)) {
+Policy::Policy(const std::string& checkpoint_dir, torch::Device device)
+    : dir_(checkpoint_dir), device_(device), ck_(load_checkpoint(checkpoint_dir)) {
   if (avla::has_rater(checkpoint_dir)) rater_ = load_rater(checkpoint_dir, ck_.config.model);
+  ck_.model->to(device_);
+  if (has_rater()) rater_->to(device_);
 }
 
 bool Policy::privileged_state() const {
@@ -100,13 +102,15 @@ ChunkRounds Policy::act_prepared(const ObservationBatch& batch, const ActOptions
     return per_row([&](at::Generator& g) {
              return torch::randn({1, L, A}, g);
            })
-        .mul_(options.noise_scale);
+        .mul_(options.noise_scale)
+        .to(device_);
   };
   ChunkRounds r;
   Timer stage;
 
-  // prefix once: the kv-cache every step below reuses
-  KvCache cache = ck_.model->encode_prefix(batch);
+  // prefix once: the kv-cache every step below reuses (noise and masks are drawn on the cpu, so a
+  // row's draws are the same on every device)
+  KvCache cache = ck_.model->encode_prefix(batch.to(device_));
   r.timings.prefix_ms = stage.elapsed_ms();
 
   // round one: sfm from noise
@@ -119,9 +123,11 @@ ChunkRounds Policy::act_prepared(const ObservationBatch& batch, const ActOptions
   if (has_rater())
     r.confidence = rater_->forward(cache.prefix_hidden, cache.key_bias, r.sfm);  // (B, L)
   const int64_t window = mask_window(options);
-  r.mask = torch::zeros({B, L}, torch::kBool);
+  r.mask = torch::zeros({B, L}, torch::TensorOptions(device_).dtype(torch::kBool));
   if (options.mode == ActMode::Random) {
-    const torch::Tensor draws = per_row([&](at::Generator& g) { return torch::rand({1, L}, g); });
+    const torch::Tensor draws = per_row([&](at::Generator& g) {
+                                  return torch::rand({1, L}, g);
+                                }).to(device_);
     r.mask = within_window(draws < options.random_mask_prob, window);
   } else if (options.mode == ActMode::Async) {
     r.mask = low_confidence_mask(r.confidence, options.threshold, window);  // eq. 3
@@ -135,6 +141,12 @@ ChunkRounds Policy::act_prepared(const ObservationBatch& batch, const ActOptions
   if (r.mask.any().item<bool>())
     r.chunk = sample_afm(*ck_.model, cache, r.sfm, r.mask, draw_noise(), n_steps);
   r.timings.afm_ms = stage.elapsed_ms();
+  if (!device_.is_cpu()) {
+    auto to_cpu = [](torch::Tensor& t) {
+      if (t.defined()) t = t.to(torch::kCPU);
+    };
+    for (torch::Tensor* t : {&r.sfm, &r.confidence, &r.mask, &r.chunk}) to_cpu(*t);
+  }
   return r;
 }
 

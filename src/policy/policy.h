@@ -64,7 +64,9 @@ struct ChunkRounds {
 
 class Policy {
  public:
-  explicit Policy(const std::string& checkpoint_dir);
+  // the weights (and the rater's) live on device; observations come in and chunks go out on the
+  // cpu, whatever the device
+  explicit Policy(const std::string& checkpoint_dir, torch::Device device = torch::kCPU);
   ActResult act(const Observation& obs, const ActOptions& options);
   // several observations in one batched call (lockstep evaluation, many clients). row b draws its
   // noise and random mask from its own generator seeded with seeds[b], in the order act() draws
@@ -73,13 +75,14 @@ class Policy {
   std::vector<ActResult> act_batch(const std::vector<Observation>& obs, const ActOptions& options,
                                    const std::vector<uint64_t>& seeds);
   // alg. 1 (the one implementation; act_batch and the rater's offline evaluation call it) on a
-  // prepared batch of B rows with one generator each: prefix once, sfm from noise, rate, mask by
-  // options.mode, afm on the masked tokens from fresh noise, every step on the same kv-cache.
-  // row b draws its starting noise, its random mask and its second noise from gens[b], in that
-  // order
+  // prepared batch of B rows (on any device) with one generator each: prefix once, sfm from noise,
+  // rate, mask by options.mode, afm on the masked tokens from fresh noise, every step on the same
+  // kv-cache. row b draws its starting noise, its random mask and its second noise from gens[b], in
+  // that order. the rounds come back on the cpu
   ChunkRounds act_prepared(const ObservationBatch& batch, const ActOptions& options,
                            std::vector<at::Generator>& gens);
   const Config& config() const { return ck_.config; }
+  torch::Device device() const { return device_; }
   const Tokenizer& tokenizer() const { return *ck_.tokenizer; }
   // the rater's configuration (window, label space); throws without a rater
   const RaterConfig& rater_config() const;
@@ -102,6 +105,7 @@ class Policy {
 
  private:
   std::string dir_;
+  torch::Device device_;
   Checkpoint ck_;
   ConfidenceRater rater_{nullptr};  // loaded when the checkpoint has rater.safetensors
 };

@@ -32,8 +32,11 @@ int64_t checkpoint_step(const std::string& dir) {
 }  // namespace
 
 PolicyService::PolicyService(const std::string& checkpoint_dir, const ActOptions& options,
-                             uint64_t first_seed)
-    : dir_(checkpoint_dir), policy_(checkpoint_dir), options_(options), next_seed_(first_seed) {
+                             uint64_t first_seed, torch::Device device)
+    : dir_(checkpoint_dir),
+      policy_(checkpoint_dir, device),
+      options_(options),
+      next_seed_(first_seed) {
   policy_.check_options(options_);  // async without a rater fails at start-up, not per request
   step_ = checkpoint_step(checkpoint_dir);
   for (const auto& p : policy_.model().parameters()) n_params_ += p.numel();

@@ -18,7 +18,7 @@ class PolicyService {
   // options: mode, threshold, flow steps, gripper; first_seed: noise seeds for requests without
   // one count up from here
   PolicyService(const std::string& checkpoint_dir, const ActOptions& options,
-                uint64_t first_seed = 0);
+                uint64_t first_seed = 0, torch::Device device = torch::kCPU);
 
   std::vector<ServerReply> handle(const std::vector<ServerRequest>& requests);
   std::string metadata() const;

@@ -246,8 +246,10 @@ void DistGroup::broadcast(const std::vector<torch::Tensor>& tensors, const std::
   try {
     for (const auto& t : tensors) {
       AVLA_CHECK(t.is_contiguous(), "dist", "broadcast of {}: tensor is not contiguous", what);
-      std::vector<at::Tensor> one{t.detach()};
+      // gloo moves host memory: a tensor on another device goes through a cpu copy
+      std::vector<at::Tensor> one{t.is_cpu() ? t.detach() : t.detach().to(torch::kCPU)};
       impl_->gloo->broadcast(one)->wait();
+      if (!t.is_cpu()) t.detach().copy_(one[0]);
     }
   } catch (const Error&) {
     throw;
@@ -257,7 +259,7 @@ void DistGroup::broadcast(const std::vector<torch::Tensor>& tensors, const std::
 }
 
 torch::Tensor DistGroup::all_reduce_sum(const torch::Tensor& values, const std::string& what) {
-  torch::Tensor sum = values.detach().to(torch::kFloat64).contiguous().clone();
+  torch::Tensor sum = values.detach().to(torch::kCPU, torch::kFloat64).contiguous().clone();
   if (!distributed()) return sum;
   all_reduce_sum_async(sum, what)();
   return sum;
@@ -285,8 +287,8 @@ std::function<void()> DistGroup::all_reduce_sum_async(torch::Tensor& values,
 DistGroup::GlobalMean DistGroup::global_mean(const torch::Tensor& sum, const torch::Tensor& count,
                                              const std::string& what,
                                              const std::vector<double>& extra) {
-  std::vector<torch::Tensor> parts{sum.detach().to(torch::kFloat64).reshape({1}),
-                                   count.detach().to(torch::kFloat64).reshape({1})};
+  std::vector<torch::Tensor> parts{sum.detach().to(torch::kCPU, torch::kFloat64).reshape({1}),
+                                   count.detach().to(torch::kCPU, torch::kFloat64).reshape({1})};
   if (!extra.empty()) parts.push_back(torch::tensor(extra, torch::kFloat64));
   const torch::Tensor sums = all_reduce_sum(torch::cat(parts), what);
   const double total = std::max(1.0, sums[1].item<double>());

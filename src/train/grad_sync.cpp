@@ -19,8 +19,8 @@ GradSync::GradSync(DistGroup& group, std::vector<torch::Tensor> params, int64_t 
   std::vector<int64_t> numels{0};
   for (int64_t i = n - 1; i >= 0; --i) {
     const torch::Tensor& p = params_[i];
-    AVLA_CHECK(p.requires_grad() && p.scalar_type() == torch::kFloat32 && p.device().is_cpu(),
-               "grad-sync", "parameter {} must be a float32 cpu tensor that requires grad", i);
+    AVLA_CHECK(p.requires_grad() && p.scalar_type() == torch::kFloat32, "grad-sync",
+               "parameter {} must be a float32 tensor that requires grad", i);
     const int64_t cap = buckets_.size() == 1 ? first_bucket_bytes : bucket_bytes;
     if (numels.back() > 0 && numels.back() * 4 >= cap) {
       buckets_.emplace_back();
@@ -113,7 +113,7 @@ void GradSync::finish() {
       if (p.grad().defined()) {
         p.mutable_grad().copy_(mean);
       } else {
-        p.mutable_grad() = mean.clone();
+        p.mutable_grad() = mean.to(p.device(), /*non_blocking=*/false, /*copy=*/true);
       }
     }
   }

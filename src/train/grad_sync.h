@@ -6,7 +6,9 @@
 // their gradients), into flat float buckets of about bucket_bytes (the first one smaller, so
 // communication starts early). a hook on each parameter copies its gradient into its bucket; a
 // bucket whose gradients are all in starts its all-reduce at once, on gloo's threads, while
-// backward goes on; buckets start in index order on every rank (collectives must match).
+// backward goes on; buckets start in index order on every rank (collectives must match). the
+// buckets live on the cpu whatever the parameters' device: gloo reduces host memory, so a cuda
+// run stages its gradients through them (nccl, which would not, is not in this LibTorch).
 // finish() starts what a step left (a parameter without a gradient counts as zeros), waits, and
 // writes the average over ranks into each parameter's .grad.
 #pragma once

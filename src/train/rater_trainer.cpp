@@ -47,8 +47,11 @@ RaterTrainResult train_rater(const RaterTrainOptions& options) {
   // the backbone is frozen: eval mode, no gradients ever reach it
   ck.model->eval();
   for (auto& p : ck.model->parameters()) p.set_requires_grad(false);
+  const torch::Device device = options.device;
+  ck.model->to(device);
   torch::manual_seed(options.seed);
   ConfidenceRater rater(options.rater, mc);
+  rater->to(device);  // before the optimizer makes its moments
   const int64_t window = options.rater.window_tokens(mc.chunk_len);
   rater->train();
   std::vector<std::pair<std::string, torch::Tensor>> named;
@@ -81,23 +84,25 @@ RaterTrainResult train_rater(const RaterTrainOptions& options) {
     TrainBatch batch = sampler.batch(ids.slice(0, shard.begin, shard.end));
     // first round with the frozen policy: sfm chunks and their per-token error labels
     KvCache cache;
-    // the tokens rated: valid ones within the rater's window
+    // the tokens rated: valid ones within the rater's window. noise, errors and labels are made
+    // on the cpu (the same on every device); the forward passes run on the device
     torch::Tensor sfm, labels;
     const torch::Tensor valid = within_window(batch.valid > 0.5, window);
     {
       torch::NoGradGuard no_grad;
-      cache = ck.model->encode_prefix(batch.obs);
+      cache = ck.model->encode_prefix(batch.obs.to(device));
       torch::Tensor noise = torch::randn({options.batch, mc.chunk_len, mc.action_dim}, gen)
                                 .slice(0, shard.begin, shard.end);
-      sfm = sample_sfm(*ck.model, cache, noise, mc.n_flow_steps);
-      const torch::Tensor errors =
-          label_space_errors(sfm, batch.actions, options.rater.label_space, ck.normalizer.actions);
+      sfm = sample_sfm(*ck.model, cache, noise.to(device), mc.n_flow_steps);
+      const torch::Tensor errors = label_space_errors(
+          sfm.to(torch::kCPU), batch.actions, options.rater.label_space, ck.normalizer.actions);
       labels = confidence_labels(errors, valid, options.rater.alpha, options.rater.beta,
-                                 options.rater.eps);
+                                 options.rater.eps)
+                   .to(device);
     }
     // mse over the valid tokens of the global batch (sums over ranks, then one division)
     torch::Tensor p = rater->forward(cache.prefix_hidden, cache.key_bias, sfm);
-    torch::Tensor w = valid.to(torch::kFloat32);
+    torch::Tensor w = valid.to(device, torch::kFloat32);
     const DistGroup::GlobalMean mean =
         group.global_mean(((p - labels).pow(2) * w).sum(), w.sum(), "the rater loss sums");
     const double loss_value = mean.value;

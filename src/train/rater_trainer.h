@@ -31,7 +31,8 @@ struct RaterTrainOptions {
   double lr = 1e-3;
   uint64_t seed = 0;
   int log_every = 20;
-  DistConfig dist;  // this process's rank (world 1: not distributed)
+  DistConfig dist;                     // this process's rank (world 1: not distributed)
+  torch::Device device = torch::kCPU;  // where the frozen policy and the rater run
 };
 
 struct RaterTrainResult {

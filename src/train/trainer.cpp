@@ -101,14 +101,16 @@ void init_vision(VLAImpl& model, const Config& config, bool resume) {
 }
 
 // a frozen encoder's tokens of every frame, once (in the dtype a step's forward makes them)
-void cache_vision_tokens(VLAImpl& model, const Dataset& dataset, ChunkSampler& sampler, bool bf16) {
+void cache_vision_tokens(VLAImpl& model, const Dataset& dataset, ChunkSampler& sampler, bool bf16,
+                         const torch::Device& device) {
   Timer cache_timer;
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> parts;
   for (int64_t begin = 0; begin < dataset.n_frames(); begin += 256) {
     const int64_t n = std::min<int64_t>(256, dataset.n_frames() - begin);
-    Bf16Autocast autocast(bf16);
-    parts.push_back(model.vision_encoder(dataset.images.narrow(0, begin, n)));
+    Bf16Autocast autocast(bf16, device.type());
+    parts.push_back(
+        model.vision_encoder(dataset.images.narrow(0, begin, n).to(device)).to(torch::kCPU));
   }
   torch::Tensor tokens = torch::cat(parts);  // (N, n_tok, d)
   log_info("[train] cached the frozen encoder's tokens of {} frames in {:.1f} s ({:.0f} MB)",
@@ -269,6 +271,11 @@ Config resumed_config(const std::string& out, const Config& given_config,
   return saved;
 }
 
+FlowDraws FlowDraws::to(const torch::Device& device) const {
+  auto move = [&](const torch::Tensor& t) { return t.defined() ? t.to(device) : t; };
+  return {move(tau), move(mask), move(noise), move(context_eps)};
+}
+
 FlowDraws draw_flow(const BatchShard& rows, int64_t chunk_len, int64_t action_dim,
                     const TrainConfig& tc, at::Generator& gen) {
   // K draws per observation: rows b*K .. b*K+K-1 belong to observation b; draws for all
@@ -305,7 +312,7 @@ TrainLossTerms unified_flow_loss(VLAImpl& model, const TrainBatch& batch, const 
   torch::Tensor target = draws.noise - actions;  // u = n - a
   torch::Tensor velocity, object;
   {
-    Bf16Autocast autocast(tc.bf16);
+    Bf16Autocast autocast(tc.bf16, actions.device().type());
     KvCache prefix = model.encode_prefix(batch.obs);
     if (tc.aux_object_weight > 0) object = model.predict_object_state(prefix);  // (B, D)
     velocity = model.velocity(prefix.repeat_rows(K), noisy, token_time(draws.tau, draws.mask));
@@ -352,10 +359,12 @@ TrainResult train(const TrainOptions& options) {
   // a pretrained encoder: loaded before the ema copies the weights; frozen, it leaves the
   // optimizer and autograd altogether
   init_vision(*model, config, resume);
+  const torch::Device device = options.device;
+  model->to(device);  // before the optimizer and the average copy the weights' places
   auto groups = param_groups(*model);
   groups[0].lr_scale = tc.vision_lr_scale;
   if (tc.freeze_vision) groups.erase(groups.begin());
-  if (tc.cache_vision) cache_vision_tokens(*model, dataset, sampler, tc.bf16);
+  if (tc.cache_vision) cache_vision_tokens(*model, dataset, sampler, tc.bf16, device);
   AdamW optimizer(groups, tc);
   at::Generator gen = at::detail::createCPUGenerator(tc.seed);
   // the weights a policy uses: their ema when ema_decay > 0, else the trained weights themselves
@@ -363,6 +372,7 @@ TrainResult train(const TrainOptions& options) {
   std::unique_ptr<WeightEma> ema;
   if (tc.ema_decay > 0) {
     average = VLA(config.model);
+    average->to(device);
     ema = std::make_unique<WeightEma>(*model, *average, tc.ema_decay);
   }
   VLAImpl& saved_model = ema ? *average : *model;
@@ -381,8 +391,8 @@ TrainResult train(const TrainOptions& options) {
   int64_t n_params = 0;
   for (const auto& p : model->parameters()) n_params += p.numel();
   log_info("[train] config {}", to_json(config).dump());
-  log_info("[train] {} parameters, {} frames, vocab {}, threads {}", n_params, dataset.n_frames(),
-           tokenizer.vocab_size(), torch::get_num_threads());
+  log_info("[train] {} parameters, {} frames, vocab {}, threads {}, device {}", n_params,
+           dataset.n_frames(), tokenizer.vocab_size(), torch::get_num_threads(), device.str());
 
   fs::create_directories(out);
   if (group.is_main()) {
@@ -442,7 +452,9 @@ TrainResult train(const TrainOptions& options) {
     const double lr = learning_rate_at(step, tc, time_progress());
     Timer data_timer;
     TrainBatch batch = loader.take();
-    const FlowDraws draws = draw_flow(shard, batch.actions.size(1), batch.actions.size(2), tc, gen);
+    const FlowDraws draws =
+        draw_flow(shard, batch.actions.size(1), batch.actions.size(2), tc, gen).to(device);
+    if (!device.is_cpu()) batch = batch.to(device);
     rng_after_step = gen.get_state();
     loader.request(gen);
     interval.data_ms += data_timer.elapsed_ms();

@@ -26,6 +26,9 @@ struct TrainOptions {
   int stop_after = 0;    // > 0: stop (with a checkpoint) after this step of this run
   DistConfig dist;       // this process's rank (world 1: not distributed)
   bool prefetch = true;  // assemble the next batch on a worker thread (the same batches)
+  // where the weights, their average, the optimizer state and every step's tensors live. batches
+  // and random draws are made on the cpu (the same ones on every device) and moved there
+  torch::Device device = torch::kCPU;
 };
 
 struct TrainResult {
@@ -53,6 +56,7 @@ struct TrainLossTerms {
 // tc.context_noise > 0, the context noise (R, L, A), with R = rows * tc.flow_draws
 struct FlowDraws {
   torch::Tensor tau, mask, noise, context_eps;
+  FlowDraws to(const torch::Device& device) const;
 };
 FlowDraws draw_flow(const BatchShard& rows, int64_t chunk_len, int64_t action_dim,
                     const TrainConfig& tc, at::Generator& gen);

@@ -1,0 +1,56 @@
+#include "model/backend.h"
+
+#include <atomic>
+
+#include "model/simd.h"
+#include "util/error.h"
+
+namespace avla {
+
+namespace {
+std::atomic<bool> g_cpu_kernels{true};
+}
+
+torch::Device parse_device(const std::string& name) {
+  if (name == "cpu") return torch::kCPU;
+  AVLA_CHECK(name == "cuda" || name.rfind("cuda:", 0) == 0, "device",
+             "--device '{}' is not cpu, cuda or cuda:N", name);
+  int index = 0;
+  if (name.size() > 5) {
+    const std::string digits = name.substr(5);
+    AVLA_CHECK(!digits.empty() && digits.size() < 4 &&
+                   digits.find_first_not_of("0123456789") == std::string::npos,
+               "device", "--device '{}': the index after cuda: is not a number", name);
+    index = std::stoi(digits);
+  }
+  AVLA_CHECK(torch::cuda::is_available(), "device",
+             "--device {}: this build's LibTorch has no usable CUDA (Debian's libtorch is "
+             "cpu-only; docs/GPU.md says how to build against a CUDA LibTorch)",
+             name);
+  const int64_t count = static_cast<int64_t>(torch::cuda::device_count());
+  AVLA_CHECK(index < count, "device", "--device {}: only {} cuda device(s) are visible", name,
+             count);
+  return {torch::kCUDA, static_cast<c10::DeviceIndex>(index)};
+}
+
+bool use_cpu_kernels(const torch::Tensor& x) {
+  return x.is_cpu() && cpu_has_avx2_fma() && g_cpu_kernels.load(std::memory_order_relaxed);
+}
+
+void set_cpu_kernels(bool on) {
+  g_cpu_kernels.store(on);
+}
+
+bool cpu_kernels_on() {
+  return g_cpu_kernels.load();
+}
+
+PlainOpsScope::PlainOpsScope() : was_on_(cpu_kernels_on()) {
+  set_cpu_kernels(false);
+}
+
+PlainOpsScope::~PlainOpsScope() {
+  set_cpu_kernels(was_on_);
+}
+
+}  // namespace avla

@@ -1,0 +1,37 @@
+// where a model runs and through which ops. on the cpu, the no-grad inference paths use our own
+// kernels (the packed small-M linear, the fused cached attention, the fused rms norm); on any other
+// device, and on the cpu when they are switched off, the plain LibTorch ops run: the path a cuda
+// build takes, which tests hold equal to the kernels on the cpu.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+
+namespace avla {
+
+// "cpu", "cuda" or "cuda:N" -> the device. an unknown name, or cuda on a LibTorch built without it
+// (Debian's is cpu-only) or with fewer devices, is an error naming the flag and the name
+torch::Device parse_device(const std::string& name);
+
+// whether x goes through our cpu kernels: it lives on the cpu, the cpu has avx2 and fma, and the
+// kernels are switched on (the default)
+bool use_cpu_kernels(const torch::Tensor& x);
+
+// switch our cpu kernels on or off for the whole process (--plain-ops; tests and the bench)
+void set_cpu_kernels(bool on);
+bool cpu_kernels_on();
+
+// the plain-op path for a scope: the kernels' previous setting comes back at its end
+class PlainOpsScope {
+ public:
+  PlainOpsScope();
+  ~PlainOpsScope();
+  PlainOpsScope(const PlainOpsScope&) = delete;
+  PlainOpsScope& operator=(const PlainOpsScope&) = delete;
+
+ private:
+  bool was_on_;
+};
+
+}  // namespace avla
