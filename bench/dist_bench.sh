@@ -10,7 +10,7 @@ nproc=${NPROC:-2}
 dir=${ASYNCVLA_BENCH_DIR:-/tmp/asyncvla_dist_bench}
 source "$(dirname "$0")/../scripts/common.sh"
 rm -rf "$dir" && mkdir -p "$dir"
-"$build/asyncvla" synth --out "$dir/data" --tasks 2 --episodes 8 --resolution 64 > /dev/null 2>&1
+"$build/asyncvla" synth --out "$dir/data" --n-tasks 2 --episodes 8 --resolution 64 > /dev/null 2>&1
 
 # mean ms per step over the second half of the run (the first half warms up)
 ms_per_step() {

@@ -15,7 +15,7 @@ threads=${THREADS:-$(nproc)}
 clients=${CLIENTS:-1 4 16}
 mkdir -p "$dir"
 if [ ! -f "$dir/ckpt/rater.safetensors" ]; then
-  "$bin" synth --out "$dir/data" --tasks 2 --episodes 4 --resolution 64
+  "$bin" synth --out "$dir/data" --n-tasks 2 --episodes 4 --resolution 64
   "$bin" train --data "$dir/data" --config configs/small.json --out "$dir/ckpt" --steps 2
   "$bin" train-rater --ckpt "$dir/ckpt" --data "$dir/data" --steps 2
 fi
