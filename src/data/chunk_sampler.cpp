@@ -1,14 +1,15 @@
 #include "data/chunk_sampler.h"
 
 #include "data/observation.h"
+#include "model/backend.h"
 #include "util/error.h"
 #include "util/log.h"
 
 namespace avla {
 
 TrainBatch TrainBatch::to(const torch::Device& device) const {
-  auto move = [&](const torch::Tensor& t) { return t.defined() ? t.to(device) : t; };
-  return {obs.to(device), move(actions), move(valid), move(object_state)};
+  return {obs.to(device), to_device(actions, device), to_device(valid, device),
+          to_device(object_state, device)};
 }
 
 ChunkSampler::ChunkSampler(const Dataset& dataset, const Normalizer& normalizer,

@@ -33,6 +33,10 @@ torch::Device parse_device(const std::string& name) {
   return {torch::kCUDA, static_cast<c10::DeviceIndex>(index)};
 }
 
+torch::Tensor to_device(const torch::Tensor& t, const torch::Device& device) {
+  return t.defined() ? t.to(device) : t;
+}
+
 bool use_cpu_kernels(const torch::Tensor& x) {
   return x.is_cpu() && cpu_has_avx2_fma() && g_cpu_kernels.load(std::memory_order_relaxed);
 }

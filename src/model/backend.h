@@ -14,6 +14,9 @@ namespace avla {
 // (Debian's is cpu-only) or with fewer devices, is an error naming the flag and the name
 torch::Device parse_device(const std::string& name);
 
+// t on device; an undefined tensor stays undefined (the optional fields of a batch)
+torch::Tensor to_device(const torch::Tensor& t, const torch::Device& device);
+
 // whether x goes through our cpu kernels: it lives on the cpu, the cpu has avx2 and fma, and the
 // kernels are switched on (the default)
 bool use_cpu_kernels(const torch::Tensor& x);

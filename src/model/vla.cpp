@@ -1,5 +1,6 @@
 #include "model/vla.h"
 
+#include "model/backend.h"
 #include "model/linear.h"
 #include "util/error.h"
 
@@ -12,8 +13,8 @@ ObservationBatch ObservationBatch::index(const torch::Tensor& rows) const {
 }
 
 ObservationBatch ObservationBatch::to(const torch::Device& device) const {
-  auto move = [&](const torch::Tensor& t) { return t.defined() ? t.to(device) : t; };
-  return {move(images), move(state), move(tokens), move(token_mask), move(image_tokens)};
+  return {to_device(images, device), to_device(state, device), to_device(tokens, device),
+          to_device(token_mask, device), to_device(image_tokens, device)};
 }
 
 VLAImpl::VLAImpl(const ModelConfig& cfg_) : cfg(cfg_) {

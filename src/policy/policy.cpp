@@ -5,6 +5,7 @@
 
 #include "data/state_features.h"
 #include "flow/sampler.h"
+#include "model/backend.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -141,12 +142,8 @@ ChunkRounds Policy::act_prepared(const ObservationBatch& batch, const ActOptions
   if (r.mask.any().item<bool>())
     r.chunk = sample_afm(*ck_.model, cache, r.sfm, r.mask, draw_noise(), n_steps);
   r.timings.afm_ms = stage.elapsed_ms();
-  if (!device_.is_cpu()) {
-    auto to_cpu = [](torch::Tensor& t) {
-      if (t.defined()) t = t.to(torch::kCPU);
-    };
-    for (torch::Tensor* t : {&r.sfm, &r.confidence, &r.mask, &r.chunk}) to_cpu(*t);
-  }
+  for (torch::Tensor* t : {&r.sfm, &r.confidence, &r.mask, &r.chunk})
+    *t = to_device(*t, torch::kCPU);
   return r;
 }
 

@@ -12,6 +12,7 @@
 #include "flow/flow_matching.h"
 #include "io/atomic_file.h"
 #include "io/json_file.h"
+#include "model/backend.h"
 #include "train/autocast.h"
 #include "train/batch_prefetcher.h"
 #include "train/ema.h"
@@ -272,8 +273,8 @@ Config resumed_config(const std::string& out, const Config& given_config,
 }
 
 FlowDraws FlowDraws::to(const torch::Device& device) const {
-  auto move = [&](const torch::Tensor& t) { return t.defined() ? t.to(device) : t; };
-  return {move(tau), move(mask), move(noise), move(context_eps)};
+  return {to_device(tau, device), to_device(mask, device), to_device(noise, device),
+          to_device(context_eps, device)};
 }
 
 FlowDraws draw_flow(const BatchShard& rows, int64_t chunk_len, int64_t action_dim,
@@ -454,7 +455,7 @@ TrainResult train(const TrainOptions& options) {
     TrainBatch batch = loader.take();
     const FlowDraws draws =
         draw_flow(shard, batch.actions.size(1), batch.actions.size(2), tc, gen).to(device);
-    if (!device.is_cpu()) batch = batch.to(device);
+    batch = batch.to(device);  // a no-op on the cpu
     rng_after_step = gen.get_state();
     loader.request(gen);
     interval.data_ms += data_timer.elapsed_ms();
