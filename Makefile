@@ -16,7 +16,7 @@ build: configure
 	cmake --build $(BUILD) -j$(JOBS)
 
 test: build
-	cd $(BUILD) && ctest --output-on-failure -j1
+	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 
 bench: configure
 	cmake --build $(BUILD) -j$(JOBS) --target asyncvla bench_model bench_sim

@@ -1,12 +1,16 @@
 // the data flow of DESIGN.md §1 held by the includes: what a policy (and a server) links must
 // never reach the trainer or the simulator; the model knows neither data nor sim; sim knows no
-// model. follows quoted includes transitively from each folder's files.
+// model. follows quoted includes transitively from each folder's files. every include must also
+// be of a module that CMakeLists.txt declares as a dependency (module_deps.txt, written by cmake),
+// so the per-module libraries and their link check (layer_check_*) cover what the code uses.
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <regex>
 #include <set>
+#include <sstream>
 
 #include "test_util.h"
 
@@ -63,6 +67,58 @@ TEST(Layout, ModelKnowsNoDataOrSimAndSimKnowsNoModel) {
   const auto sim = reached_from("sim");
   EXPECT_EQ(under(sim, "model"), std::vector<std::string>{});
   EXPECT_EQ(under(sim, "policy"), std::vector<std::string>{});
+}
+
+// module -> the modules it declares (CMakeLists.txt's asyncvla_module lines)
+std::map<std::string, std::vector<std::string>> declared_deps() {
+  std::ifstream in(ASYNCVLA_MODULE_DEPS);
+  std::map<std::string, std::vector<std::string>> deps;
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::istringstream rest(line.substr(colon + 1));
+    auto& list = deps[line.substr(0, colon)];
+    for (std::string dep; rest >> dep;) list.push_back(dep);
+  }
+  return deps;
+}
+
+TEST(Layout, EveryIncludeIsOfAModuleThatCMakeDeclares) {
+  const auto deps = declared_deps();
+  ASSERT_GE(deps.size(), 10u) << ASYNCVLA_MODULE_DEPS;
+  // every folder but cli (which may use them all) is a declared module
+  const std::string src = test::source_dir() + "/src/";
+  for (const auto& entry : fs::directory_iterator(src)) {
+    const std::string folder = entry.path().filename().string();
+    if (folder == "cli") continue;
+    EXPECT_TRUE(deps.count(folder)) << folder << " is not a module in CMake";
+  }
+  const std::regex include_line(R"re(^\s*#\s*include\s+"([a-z_]+)/[^"]+")re");
+  int n_checked = 0;
+  for (const auto& [module, direct] : deps) {
+    // the closure: public dependencies of dependencies are ours too
+    std::set<std::string> allowed{module};
+    std::vector<std::string> todo(direct.begin(), direct.end());
+    while (!todo.empty()) {
+      const std::string m = todo.back();
+      todo.pop_back();
+      if (!allowed.insert(m).second) continue;
+      for (const auto& d : deps.at(m)) todo.push_back(d);
+    }
+    for (const auto& entry : fs::directory_iterator(src + module)) {
+      std::ifstream in(entry.path());
+      std::string line;
+      std::smatch m;
+      while (std::getline(in, line)) {
+        if (!std::regex_search(line, m, include_line)) continue;
+        ++n_checked;
+        EXPECT_TRUE(allowed.count(m[1])) << entry.path().string() << " includes " << line
+                                         << " but CMake's " << module << " does not link " << m[1];
+      }
+    }
+  }
+  EXPECT_GT(n_checked, 100);  // it did read the includes
 }
 
 }  // namespace

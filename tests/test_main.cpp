@@ -1,6 +1,8 @@
 // the test binary's main: gtest's, after the hook that lets this binary serve as its own reading
 // child (io/child_read.h: a read of an outside file starts this program afresh), and the fixture
-// mode ctest runs once before the tests (`--make-fixtures=DIR`, tiny_policy.h)
+// mode ctest runs once before the tests (`--make-fixtures=DIR`, tiny_policy.h). a test runs on one
+// thread, so `ctest -j<cores>` does not oversubscribe the cores (a test that needs more sets them)
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -11,6 +13,7 @@
 
 int main(int argc, char** argv) {
   avla::serve_child_read_if_asked();
+  at::set_num_threads(1);
   const char* flag = "--make-fixtures=";
   if (argc == 2 && std::strncmp(argv[1], flag, std::strlen(flag)) == 0) {
     try {

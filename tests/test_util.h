@@ -1,10 +1,17 @@
 // shared helpers for the tests: the tiny preset, random inputs, temporary directories.
 #pragma once
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/prctl.h>
+#include <sys/types.h>
+#include <sys/wait.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <array>
+#include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -60,8 +67,69 @@ inline TempDirs& temp_dirs() {
   return dirs;
 }
 
-// a fresh empty directory under the system temp dir, removed when the test process exits
+// a child process (args[0] an absolute path) that cannot outlive this test process: when a crash
+// or ctest's timeout kills the test, the kernel kills the child too (PR_SET_PDEATHSIG, tied to
+// the calling thread: call it from the test's own thread). stdout and stderr go to log if given.
+// between fork and exec the child makes only async-signal-safe calls
+inline pid_t spawn_child(const std::vector<std::string>& args, const std::string& log = "") {
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);  // the parent died before the prctl
+    if (!log.empty()) {
+      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (fd < 0) ::_exit(127);
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+      ::close(fd);
+    }
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  EXPECT_GT(pid, 0) << "fork for " << args[0];
+  return pid;
+}
+
+// kills (SIGKILL) and reaps a child on every way out of a test (a failed ASSERT returns early),
+// unless the test reaped it itself and said so with release()
+struct ChildGuard {
+  pid_t pid = -1;
+  explicit ChildGuard(pid_t p) : pid(p) {}
+  ChildGuard(const ChildGuard&) = delete;
+  ChildGuard& operator=(const ChildGuard&) = delete;
+  ~ChildGuard() {
+    if (pid <= 0) return;
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+  }
+  void release() { pid = -1; }
+};
+
+// the directories that test processes which died (a crash, a ctest timeout's kill) left behind:
+// asyncvla_test_<name>_<pid> whose pid no longer runs. swept once by each test process
+inline void sweep_dead_temp_dirs() {
+  std::error_code ignored;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(std::filesystem::temp_directory_path(), ignored)) {
+    const std::string name = entry.path().filename().string();
+    const auto underscore = name.rfind('_');
+    if (name.rfind("asyncvla_test_", 0) != 0 || underscore == std::string::npos) continue;
+    const std::string pid_text = name.substr(underscore + 1);
+    if (pid_text.empty() || pid_text.find_first_not_of("0123456789") != std::string::npos) continue;
+    const pid_t pid = static_cast<pid_t>(std::stol(pid_text));
+    if (::kill(pid, 0) != 0 && errno == ESRCH) std::filesystem::remove_all(entry.path(), ignored);
+  }
+}
+
+// a fresh empty directory under the system temp dir, removed when the test process exits (and by
+// a later test process if this one dies first)
 inline std::string temp_dir(const std::string& name) {
+  static const bool swept = (sweep_dead_temp_dirs(), true);
+  (void)swept;
   auto dir = std::filesystem::temp_directory_path() /
              ("asyncvla_test_" + name + "_" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);

@@ -262,8 +262,7 @@ TEST(Eval, LockstepBatchesGiveTheOneAtATimeEpisodes) {
     const auto [code, text] = test::run_cli(
         fmt::format("eval --ckpt {} --suite goal --tasks open_drawer cube_in_bowl --episodes 3 "
                     "--max-steps {} --mode random --gripper continuous --parallel {} --out {}",
-                    run.ckpt, max_steps, parallel, out),
-        2);
+                    run.ckpt, max_steps, parallel, out));
     EXPECT_EQ(code, 0) << text;
     return nlohmann::json::parse(read_file(out))["episodes"];
   };

@@ -3,7 +3,6 @@
 // metadata first, errors as a text frame then close 1011, api key, batching, graceful stop), and
 // a served policy that answers exactly what the policy answers in process, in evaluation too.
 #include <gtest/gtest.h>
-#include <spawn.h>
 #include <sys/wait.h>
 
 #include <chrono>
@@ -24,8 +23,6 @@
 #include "serve/ws_server.h"
 #include "test_util.h"
 #include "tiny_policy.h"
-
-extern char** environ;
 
 namespace avla {
 namespace {
@@ -638,11 +635,9 @@ TEST(ServeCli, SigtermFinishesAndExitsZero) {
   const std::string port_arg = std::to_string(port);
   std::vector<std::string> args = {ASYNCVLA_BINARY, "--threads", "1",      "serve",  "--ckpt",
                                    run.ckpt,        "--port",    port_arg, "--mode", "sfm"};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  ASSERT_EQ(posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ), 0);
+  const pid_t pid = test::spawn_child(args);
+  ASSERT_GT(pid, 0);
+  test::ChildGuard guard(pid);  // a failed assert below must not leave the server running
   const std::string url = "ws://127.0.0.1:" + port_arg;
   std::unique_ptr<WsClient> client;
   for (int i = 0; i < 300 && !client; ++i) {  // up to 30 s for the checkpoint to load
@@ -660,6 +655,7 @@ TEST(ServeCli, SigtermFinishesAndExitsZero) {
   ASSERT_EQ(::kill(pid, SIGTERM), 0);
   int status = 0;
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  guard.release();
   EXPECT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
 }

@@ -268,16 +268,18 @@ TEST(DataParallelDeathTest, AnExceptionEscapingAThreadEndsTheRankWithTheNamedErr
               "beating yet .*stopping this rank too \\(Connection reset by peer\\)");
 }
 
-// runs a bash script; returns its output
+// runs a bash script; returns its output. bash dies with this test process (test::spawn_child),
+// and the script starts its ranks under `setpriv --pdeathsig KILL`, so they die with bash: a
+// crashed or timed-out test leaves no rank running
 std::string run_script(const std::string& script) {
-  const std::string path = test::temp_dir("dp_script") + "/run.sh";
-  write_file_atomic(path, script);
-  test::CliRun r;
-  FILE* pipe = ::popen(("bash " + path + " 2>&1").c_str(), "r");
-  std::array<char, 4096> buf{};
-  while (pipe && std::fgets(buf.data(), buf.size(), pipe) != nullptr) r.output += buf.data();
-  if (pipe) ::pclose(pipe);
-  return r.output;
+  const std::string dir = test::temp_dir("dp_script");
+  write_file_atomic(dir + "/run.sh", script);
+  const pid_t pid = test::spawn_child({"/bin/bash", dir + "/run.sh"}, dir + "/out.log");
+  test::ChildGuard guard(pid);
+  EXPECT_EQ(::waitpid(pid, nullptr, 0), pid);
+  guard.release();
+  std::ifstream in(dir + "/out.log");
+  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 TEST(DataParallel, ARankKilledMidRunStopsTheOthersWithItsName) {
@@ -293,7 +295,7 @@ TEST(DataParallel, ARankKilledMidRunStopsTheOthersWithItsName) {
 kill_rank() {  # $1: the rank to kill, $2: run dir
   port=$(( 20000 + RANDOM % 20000 ))
   for r in 0 1; do
-    RANK=$r WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port )" +
+    RANK=$r WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port setpriv --pdeathsig KILL )" +
                               train + R"( --out $2 > $2.rank$r.log 2>&1 &
     pids[$r]=$!
   done
@@ -324,8 +326,8 @@ kill_rank() {  # $1: the rank to kill, $2: run dir
 
   // the launcher: a rank killed under --nproc stops the other and says which
   const std::string launched = R"(
-)" + train + " --out " + dir + R"(/c --nproc 2 > )" +
-                               dir + R"(/c.log 2>&1 &
+setpriv --pdeathsig KILL )" + train +
+                               " --out " + dir + R"(/c --nproc 2 > )" + dir + R"(/c.log 2>&1 &
 launcher=$!
 for i in $(seq 3000); do grep -q 'step 3/' )" +
                                dir + R"(/c.log && break; sleep 0.1; done

@@ -4,7 +4,6 @@
 // interrupted. ASYNCVLA_KILLS=50 runs the long version for docs/RELIABILITY.md.
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,26 +23,14 @@
 #include "tiny_policy.h"
 #include "train/train_state.h"
 
-extern char** environ;
-
 namespace avla {
 namespace {
 
 namespace fs = std::filesystem;
 
+// a child that dies with this test (test::spawn_child), its output in log
 pid_t spawn_logged(const std::vector<std::string>& args, const std::string& log) {
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t files;
-  posix_spawn_file_actions_init(&files);
-  posix_spawn_file_actions_addopen(&files, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&files, 1, 2);
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, argv[0], &files, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&files);
-  EXPECT_EQ(rc, 0) << "posix_spawn " << args[0];
-  return pid;
+  return test::spawn_child(args, log);
 }
 
 // the highest "step N/" a log shows, -1 when none
