@@ -11,6 +11,7 @@
 #include "io/png_file.h"
 #include "sim/collect.h"
 #include "sim/corpus.h"
+#include "sim/goals.h"
 #include "util/error.h"
 #include "util/log.h"
 

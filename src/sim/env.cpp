@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "sim/goals.h"
 #include "util/error.h"
 
 namespace avla::sim {

@@ -11,6 +11,7 @@
 #include "sim/controller.h"
 #include "sim/physics.h"
 #include "sim/renderer.h"
+#include "sim/layout.h"
 #include "sim/tasks.h"
 
 namespace avla::sim {

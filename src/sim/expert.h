@@ -10,6 +10,7 @@
 
 #include "sim/controller.h"
 #include "sim/physics.h"
+#include "sim/layout.h"
 #include "sim/tasks.h"
 
 namespace avla::sim {

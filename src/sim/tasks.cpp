@@ -4,10 +4,7 @@
 
 #include <cmath>
 #include <map>
-#include <optional>
-#include <set>
 
-#include "data/object_state.h"
 #include "util/error.h"
 
 namespace avla::sim {
@@ -224,59 +221,14 @@ const std::map<std::string, std::vector<Task>>& all_suites() {
   return suites;
 }
 
+}  // namespace
+
 int object_index(const Task& task, const std::string& name) {
   for (size_t i = 0; i < task.scene.objects.size(); ++i) {
     if (task.scene.objects[i].name == name) return static_cast<int>(i);
   }
   fail("sim", "task '{}' has no object '{}'", task.name, name);
 }
-
-// a relation must hold by this much (m) to count as unambiguous
-constexpr double selector_margin = 0.08;
-// footprints keep a 4 cm gap: an open finger reaches 5.6 cm from the grasp centre
-constexpr double footprint_gap = 0.04;
-
-// picks the selector's object in a layout; returns "" when the relation does not hold by margin
-std::string resolve_selector(const Task& task, const std::vector<Pose>& poses, double margin) {
-  const Selector& s = task.selector;
-  std::vector<double> score;
-  for (const auto& c : s.candidates) {
-    const Vec3& p = poses[object_index(task, c)].pos;
-    switch (s.relation) {
-      case Relation::Left:
-        score.push_back(-p[1]);
-        break;  // left = +y: smallest score wins
-      case Relation::Right:
-        score.push_back(p[1]);
-        break;
-      case Relation::NearRobot:
-        score.push_back(p[0]);
-        break;
-      case Relation::FarRobot:
-        score.push_back(-p[0]);
-        break;
-      case Relation::NearestTo:
-        score.push_back(distance_xy(p, poses[object_index(task, s.anchor)].pos));
-        break;
-      case Relation::FarthestFrom:
-        score.push_back(-distance_xy(p, poses[object_index(task, s.anchor)].pos));
-        break;
-      case Relation::None:
-        return "";
-    }
-  }
-  // the winner must beat every other candidate by a clear margin
-  size_t best = 0;
-  for (size_t i = 1; i < score.size(); ++i) {
-    if (score[i] < score[best]) best = i;
-  }
-  for (size_t i = 0; i < score.size(); ++i) {
-    if (i != best && score[i] - score[best] < margin) return "";
-  }
-  return s.candidates[best];
-}
-
-}  // namespace
 
 uint64_t stable_hash(const std::string& text) {
   uint64_t h = 1469598103934665603ull;
@@ -321,172 +273,6 @@ std::vector<const Task*> select_tasks(const std::string& suite,
 
 ObjectKind object_kind(const Task& task, const std::string& name) {
   return task.scene.objects[object_index(task, name)].kind;
-}
-
-namespace {
-
-// one draw from the regions; nullopt when two footprints come closer than their gap + gap_extra
-// or the selector's relation does not hold by selector_margin + margin_extra
-std::optional<Layout> draw_layout(const Task& task, const std::vector<Region>& regions,
-                                  std::mt19937_64& rng, double gap_extra, double margin_extra) {
-  std::uniform_real_distribution<double> unit(0.0, 1.0);
-  const auto& objects = task.scene.objects;
-  Layout layout;
-  for (size_t i = 0; i < objects.size(); ++i) {
-    const Region& r = regions[i];
-    const double x = r.x0 + (r.x1 - r.x0) * unit(rng);
-    const double y = r.y0 + (r.y1 - r.y0) * unit(rng);
-    const double yaw =
-        (task.random_yaw && objects[i].kind == ObjectKind::Cube) ? 0.8 * (unit(rng) - 0.5) : 0.0;
-    const Pose pose{{x, y, rest_height(objects[i].kind) + 0.001}, yaw_quat(yaw)};
-    for (size_t k = 0; k < i; ++k) {
-      const double gap = footprint_radius(objects[i].kind) + footprint_radius(objects[k].kind) +
-                         footprint_gap + gap_extra;
-      if (distance_xy(pose.pos, layout.object_poses[k].pos) < gap) return std::nullopt;
-    }
-    layout.object_poses.push_back(pose);
-  }
-  std::string selected;
-  if (task.selector.relation != Relation::None) {
-    selected = resolve_selector(task, layout.object_poses, selector_margin + margin_extra);
-    if (selected.empty()) return std::nullopt;
-  }
-  for (Goal g : task.goals) {
-    if (g.object == "@") g.object = selected;
-    layout.goals.push_back(g);
-  }
-  return layout;
-}
-
-Layout rejection_sample(const Task& task, const std::vector<Region>& regions, std::mt19937_64& rng,
-                        double gap_extra, double margin_extra, int attempts, uint64_t seed) {
-  AVLA_CHECK(regions.size() == task.scene.objects.size(), "sim",
-             "task '{}' has {} regions for {} objects", task.name, regions.size(),
-             task.scene.objects.size());
-  for (int attempt = 0; attempt < attempts; ++attempt) {
-    if (auto layout = draw_layout(task, regions, rng, gap_extra, margin_extra)) return *layout;
-  }
-  fail("sim", "task '{}': no valid layout after {} draws (seed {})", task.name, attempts, seed);
-}
-
-}  // namespace
-
-Layout home_layout(const Task& task) {
-  AVLA_CHECK(task.home_jitter > 0, "sim", "task '{}' has no home layout (home_jitter 0)",
-             task.name);
-  // each object moves at most sqrt(2)*j, so a difference of two distances changes by at most
-  // 4*sqrt(2)*j: with that margin no jitter changes which object the relation picks. the gaps get
-  // sqrt(2)*j of room (the full 2*sqrt(2)*j does not fit five objects on the table); episodes
-  // whose jitter closes a gap are redrawn
-  const double move = std::sqrt(2.0) * task.home_jitter;
-  std::mt19937_64 rng(stable_hash("home/" + task.suite + "/" + task.name));
-  return rejection_sample(task, task.regions, rng, move, 4 * move, 100000, 0);
-}
-
-Layout sample_layout(const Task& task, uint64_t seed) {
-  std::mt19937_64 rng(seed ^ stable_hash(task.suite + "/" + task.name));
-  if (task.home_jitter <= 0) return rejection_sample(task, task.regions, rng, 0, 0, 2000, seed);
-  // jitter around the home layout
-  const double j = task.home_jitter;
-  std::vector<Region> around;
-  for (const Pose& p : home_layout(task).object_poses) {
-    around.push_back({p.pos[0] - j, p.pos[0] + j, p.pos[1] - j, p.pos[1] + j});
-  }
-  return rejection_sample(task, around, rng, 0, 0, 2000, seed);
-}
-
-bool goal_satisfied(const Physics& physics, const Task& task, const Goal& goal) {
-  switch (goal.kind) {
-    case GoalKind::DrawerOpen:
-      return physics.joint_qpos("drawer_joint") > drawer_open_threshold;
-    case GoalKind::DrawerClosed:
-      return physics.joint_qpos("drawer_joint") < drawer_closed_threshold;
-    case GoalKind::Place:
-      break;
-  }
-  const Pose o = physics.body_pose(goal.object);
-  const Pose t = physics.body_pose(goal.target);
-  const double dxy = distance_xy(o.pos, t.pos);
-  const double dz = o.pos[2] - t.pos[2];
-  const double rest = rest_height(object_kind(task, goal.object));
-  switch (object_kind(task, goal.target)) {
-    case ObjectKind::Bowl:
-      return dxy < geom::bowl_radius - 0.01 && dz > 0 && dz < geom::bowl_height;
-    case ObjectKind::Basket:
-      return std::abs(o.pos[0] - t.pos[0]) < geom::basket_half - 0.01 &&
-             std::abs(o.pos[1] - t.pos[1]) < geom::basket_half - 0.01 && dz > 0 &&
-             dz < geom::basket_height;
-    case ObjectKind::Plate:
-      // resting on the plate: centre within the rim, no higher than its own rest height above it
-      return dxy < geom::plate_radius - 0.01 && dz > geom::plate_half &&
-             dz < geom::plate_half + rest + 0.015;
-    case ObjectKind::Cube:
-    case ObjectKind::Cylinder: {
-      const double top = rest_height(object_kind(task, goal.target));
-      return dxy < 0.02 && std::abs(dz - (top + rest)) < 0.012;
-    }
-  }
-  return false;
-}
-
-std::vector<Goal> unrequested_placements(const Task& task, const Layout& layout) {
-  std::set<std::string> receptacles;
-  for (const ObjectSpec& o : task.scene.objects) {
-    if (o.kind == ObjectKind::Bowl || o.kind == ObjectKind::Plate || o.kind == ObjectKind::Basket) {
-      receptacles.insert(o.name);
-    }
-  }
-  std::set<std::pair<std::string, std::string>> requested;
-  for (const Goal& g : layout.goals) {
-    if (g.kind != GoalKind::Place) continue;
-    AVLA_CHECK(g.object != "@", "task", "task '{}': the layout's goal names no object", task.name);
-    receptacles.insert(g.target);
-    requested.insert({g.object, g.target});
-  }
-  std::vector<Goal> pairs;
-  for (const ObjectSpec& o : task.scene.objects) {
-    if (receptacles.count(o.name) > 0) continue;
-    for (const std::string& target : receptacles) {
-      if (requested.count({o.name, target}) == 0)
-        pairs.push_back({GoalKind::Place, o.name, target});
-    }
-  }
-  return pairs;
-}
-
-std::vector<double> object_state(const Physics& physics, const Task& task) {
-  const auto& objects = task.scene.objects;
-  AVLA_CHECK(objects.size() <= static_cast<size_t>(max_state_objects), "task",
-             "task '{}' has {} objects; the privileged object state holds {}", task.name,
-             objects.size(), max_state_objects);
-  std::vector<double> state(object_state_dim, 0.0);
-  for (size_t i = 0; i < objects.size(); ++i) {
-    const Pose p = physics.body_pose(objects[i].name);
-    std::copy(p.pos.begin(), p.pos.end(), state.begin() + 3 * static_cast<std::ptrdiff_t>(i));
-  }
-  if (task.scene.cabinet) state.back() = physics.joint_qpos("drawer_joint");
-  return state;
-}
-
-std::string describe_goal(const Task& task, const Goal& goal) {
-  switch (goal.kind) {
-    case GoalKind::DrawerOpen:
-      return fmt::format("drawer opening > {} m", drawer_open_threshold);
-    case GoalKind::DrawerClosed:
-      return fmt::format("drawer opening < {} m", drawer_closed_threshold);
-    case GoalKind::Place:
-      break;
-  }
-  const std::string object = goal.object == "@" ? "the named cube" : goal.object;
-  switch (object_kind(task, goal.target)) {
-    case ObjectKind::Bowl:
-    case ObjectKind::Basket:
-      return fmt::format("{} inside the {}", object, goal.target);
-    case ObjectKind::Plate:
-      return fmt::format("{} resting on the {}", object, goal.target);
-    default:
-      return fmt::format("{} stacked on {}", object, goal.target);
-  }
 }
 
 }  // namespace avla::sim

@@ -1,6 +1,6 @@
 // the four suites (spatial, object, goal, long), mirroring LIBERO's: each task has a language
-// instruction, a scene, a seeded layout sampler, goals whose conjunction is the success predicate,
-// and a step limit.
+// instruction, a scene, regions its layouts are drawn from (sim/layout.h), goals whose conjunction
+// is the success predicate (sim/goals.h), and a step limit. this file is the catalog.
 #pragma once
 
 #include <cstdint>
@@ -58,12 +58,6 @@ struct Task {
   int max_steps = 300;
 };
 
-// one sampled episode: object poses and goals with the selector resolved
-struct Layout {
-  std::vector<Pose> object_poses;  // per task.scene.objects
-  std::vector<Goal> goals;
-};
-
 const std::vector<std::string>& suite_names();
 const std::vector<Task>& suite_tasks(const std::string& suite);  // throws on unknown suite
 const Task& find_task(const std::string& suite, const std::string& name);
@@ -71,26 +65,8 @@ const Task& find_task(const std::string& suite, const std::string& name);
 std::vector<const Task*> select_tasks(const std::string& suite,
                                       const std::vector<std::string>& names);
 
-// a deterministic layout for (task, seed); rejection-samples until objects do not overlap and the
-// selector's relation is unambiguous
-Layout sample_layout(const Task& task, uint64_t seed);
-// the task's fixed home layout (task.home_jitter > 0): drawn once from its name, with room for the
-// jitter so that every jittered episode keeps its gaps and an unambiguous relation
-Layout home_layout(const Task& task);
-
-// predicates on the current physics state
-bool goal_satisfied(const Physics& physics, const Task& task, const Goal& goal);
-// the Place pairs of a layout's scene that none of its goals asks for: every scene object that is
-// not a receptacle, in or on every receptacle (bowls, plates, baskets and the goals' targets).
-// env counts the ones that held as wrong placements (wrong object, wrong target)
-std::vector<Goal> unrequested_placements(const Task& task, const Layout& layout);
-std::string describe_goal(const Task& task, const Goal& goal);  // for docs/TASKS.md
-
-// the privileged object state of the current physics state: object_state_dim numbers laid out as
-// data/object_state.h says (object positions in scene order, zero-padded, then the drawer opening)
-std::vector<double> object_state(const Physics& physics, const Task& task);
-
-// kind of a scene object by name (throws when the task's scene lacks it)
+// index and kind of a scene object by name (throw when the task's scene lacks it)
+int object_index(const Task& task, const std::string& name);
 ObjectKind object_kind(const Task& task, const std::string& name);
 
 // stable 64-bit hash of a string (FNV-1a) for seeding

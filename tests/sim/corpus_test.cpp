@@ -7,6 +7,7 @@
 #include <set>
 
 #include "data/vision_corpus.h"
+#include "sim/goals.h"
 #include "test_util.h"
 
 namespace avla::sim {

@@ -9,6 +9,7 @@
 #include "data/object_state.h"
 #include "sim/collect.h"
 #include "sim/env.h"
+#include "sim/goals.h"
 #include "test_util.h"
 
 namespace avla::sim {

@@ -1,0 +1,108 @@
+#include "sim/goals.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "data/object_state.h"
+#include "util/error.h"
+
+namespace avla::sim {
+
+bool goal_satisfied(const Physics& physics, const Task& task, const Goal& goal) {
+  switch (goal.kind) {
+    case GoalKind::DrawerOpen:
+      return physics.joint_qpos("drawer_joint") > drawer_open_threshold;
+    case GoalKind::DrawerClosed:
+      return physics.joint_qpos("drawer_joint") < drawer_closed_threshold;
+    case GoalKind::Place:
+      break;
+  }
+  const Pose o = physics.body_pose(goal.object);
+  const Pose t = physics.body_pose(goal.target);
+  const double dxy = distance_xy(o.pos, t.pos);
+  const double dz = o.pos[2] - t.pos[2];
+  const double rest = rest_height(object_kind(task, goal.object));
+  switch (object_kind(task, goal.target)) {
+    case ObjectKind::Bowl:
+      return dxy < geom::bowl_radius - 0.01 && dz > 0 && dz < geom::bowl_height;
+    case ObjectKind::Basket:
+      return std::abs(o.pos[0] - t.pos[0]) < geom::basket_half - 0.01 &&
+             std::abs(o.pos[1] - t.pos[1]) < geom::basket_half - 0.01 && dz > 0 &&
+             dz < geom::basket_height;
+    case ObjectKind::Plate:
+      // resting on the plate: centre within the rim, no higher than its own rest height above it
+      return dxy < geom::plate_radius - 0.01 && dz > geom::plate_half &&
+             dz < geom::plate_half + rest + 0.015;
+    case ObjectKind::Cube:
+    case ObjectKind::Cylinder: {
+      const double top = rest_height(object_kind(task, goal.target));
+      return dxy < 0.02 && std::abs(dz - (top + rest)) < 0.012;
+    }
+  }
+  return false;
+}
+
+std::vector<Goal> unrequested_placements(const Task& task, const Layout& layout) {
+  std::set<std::string> receptacles;
+  for (const ObjectSpec& o : task.scene.objects) {
+    if (o.kind == ObjectKind::Bowl || o.kind == ObjectKind::Plate || o.kind == ObjectKind::Basket) {
+      receptacles.insert(o.name);
+    }
+  }
+  std::set<std::pair<std::string, std::string>> requested;
+  for (const Goal& g : layout.goals) {
+    if (g.kind != GoalKind::Place) continue;
+    AVLA_CHECK(g.object != "@", "task", "task '{}': the layout's goal names no object", task.name);
+    receptacles.insert(g.target);
+    requested.insert({g.object, g.target});
+  }
+  std::vector<Goal> pairs;
+  for (const ObjectSpec& o : task.scene.objects) {
+    if (receptacles.count(o.name) > 0) continue;
+    for (const std::string& target : receptacles) {
+      if (requested.count({o.name, target}) == 0)
+        pairs.push_back({GoalKind::Place, o.name, target});
+    }
+  }
+  return pairs;
+}
+
+std::vector<double> object_state(const Physics& physics, const Task& task) {
+  const auto& objects = task.scene.objects;
+  AVLA_CHECK(objects.size() <= static_cast<size_t>(max_state_objects), "task",
+             "task '{}' has {} objects; the privileged object state holds {}", task.name,
+             objects.size(), max_state_objects);
+  std::vector<double> state(object_state_dim, 0.0);
+  for (size_t i = 0; i < objects.size(); ++i) {
+    const Pose p = physics.body_pose(objects[i].name);
+    std::copy(p.pos.begin(), p.pos.end(), state.begin() + 3 * static_cast<std::ptrdiff_t>(i));
+  }
+  if (task.scene.cabinet) state.back() = physics.joint_qpos("drawer_joint");
+  return state;
+}
+
+std::string describe_goal(const Task& task, const Goal& goal) {
+  switch (goal.kind) {
+    case GoalKind::DrawerOpen:
+      return fmt::format("drawer opening > {} m", drawer_open_threshold);
+    case GoalKind::DrawerClosed:
+      return fmt::format("drawer opening < {} m", drawer_closed_threshold);
+    case GoalKind::Place:
+      break;
+  }
+  const std::string object = goal.object == "@" ? "the named cube" : goal.object;
+  switch (object_kind(task, goal.target)) {
+    case ObjectKind::Bowl:
+    case ObjectKind::Basket:
+      return fmt::format("{} inside the {}", object, goal.target);
+    case ObjectKind::Plate:
+      return fmt::format("{} resting on the {}", object, goal.target);
+    default:
+      return fmt::format("{} stacked on {}", object, goal.target);
+  }
+}
+
+}  // namespace avla::sim

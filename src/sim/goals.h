@@ -1,0 +1,26 @@
+// what a task asks, read from the physics state: its goals' predicates, the placements it did not
+// ask for (wrong object, wrong target), and the privileged object state
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "sim/layout.h"
+#include "sim/physics.h"
+#include "sim/tasks.h"
+
+namespace avla::sim {
+
+// predicates on the current physics state
+bool goal_satisfied(const Physics& physics, const Task& task, const Goal& goal);
+// the Place pairs of a layout's scene that none of its goals asks for: every scene object that is
+// not a receptacle, in or on every receptacle (bowls, plates, baskets and the goals' targets).
+// env counts the ones that held as wrong placements (wrong object, wrong target)
+std::vector<Goal> unrequested_placements(const Task& task, const Layout& layout);
+std::string describe_goal(const Task& task, const Goal& goal);  // for docs/TASKS.md
+
+// the privileged object state of the current physics state: object_state_dim numbers laid out as
+// data/object_state.h says (object positions in scene order, zero-padded, then the drawer opening)
+std::vector<double> object_state(const Physics& physics, const Task& task);
+
+}  // namespace avla::sim
