@@ -9,6 +9,7 @@
 #include "io/atomic_file.h"
 #include "io/tensor_file.h"
 #include "model/backend.h"
+#include "model/simd.h"
 #include "model/vla.h"
 #include "train/optimizer.h"
 #include "train/trainer.h"
@@ -111,6 +112,46 @@ void BM_SfmChunkPlainOps(benchmark::State& state) {
   }
 }
 
+// --precision bf16: the linear layers on bf16 weights and inputs through avx512-bf16's dot
+// instruction (model/linear.h)
+bool skip_without_bf16(benchmark::State& state) {
+  if (cpu_has_avx512_bf16()) return false;
+  state.SkipWithError("no avx512-bf16 on this cpu");
+  return true;
+}
+
+void BM_PrefixEncodeBf16(benchmark::State& state) {
+  if (skip_without_bf16(state)) return;
+  set_threads(state);
+  Setup& s = setup();
+  c10::InferenceMode inference;
+  const PrecisionScope bf16(Precision::Bf16);
+  for (auto _ : state) benchmark::DoNotOptimize(s.model->encode_prefix(s.obs1).prefix_hidden);
+}
+
+void BM_StepCachedBf16(benchmark::State& state) {
+  if (skip_without_bf16(state)) return;
+  set_threads(state);
+  Setup& s = setup();
+  c10::InferenceMode inference;
+  const PrecisionScope bf16(Precision::Bf16);
+  KvCache cache = s.model->encode_prefix(s.obs1);
+  torch::Tensor t = torch::full({1, s.cfg.model.chunk_len}, 0.5);
+  for (auto _ : state) benchmark::DoNotOptimize(s.model->velocity(cache, s.noise1, t));
+}
+
+void BM_SfmChunkBf16(benchmark::State& state) {
+  if (skip_without_bf16(state)) return;
+  set_threads(state);
+  Setup& s = setup();
+  c10::InferenceMode inference;
+  const PrecisionScope bf16(Precision::Bf16);
+  for (auto _ : state) {
+    KvCache cache = s.model->encode_prefix(s.obs1);
+    benchmark::DoNotOptimize(sample_sfm(*s.model, cache, s.noise1, s.cfg.model.n_flow_steps));
+  }
+}
+
 // recipe false: one alg. 2 draw per observation, as the pytorch side does; true: the default
 // recipe a real `train` run takes (TrainConfig's flow_draws and sfm_share), the step the
 // training loop's samples/s is compared with (bench/train_loop_bench.sh)
@@ -161,6 +202,9 @@ BENCHMARK(BM_StepCached)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_StepUncached)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_SfmChunk)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_SfmChunkPlainOps)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_PrefixEncodeBf16)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_StepCachedBf16)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_SfmChunkBf16)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_TrainStep)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
 BENCHMARK(BM_TrainStepBf16)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
 BENCHMARK(BM_TrainStepRecipe)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);

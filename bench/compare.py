@@ -13,7 +13,7 @@ def cpp_rounds(pattern):
     out = []
     for path in sorted(glob.glob(f"{d}/{pattern}")):
         out.append({b["name"].split("/")[0] + ("/" + b["name"].split("/")[1] if b["name"].count("/") > 1 else ""): b
-                    for b in json.load(open(path))["benchmarks"]})
+                    for b in json.load(open(path))["benchmarks"] if not b.get("error_occurred")})
     return out
 
 
@@ -54,7 +54,27 @@ tr16 = bf16["BM_TrainStepBf16/2"]["samples_per_s"]
 print("\n| training, batch 32, 2 threads | asyncvla C++ | PyTorch eager | C++ / PyTorch |")
 print("|---|---|---|---|")
 print(f"| fp32 | {tr:.1f} samples/s | {ptr:.1f} samples/s | {tr / ptr:.2f}x |")
-print(f"| bf16 autocast | {tr16:.2f} samples/s | | {tr16 / ptr:.2f}x |")
+ptr16 = max(p["train_bf16_samples_per_s"] for p in py)
+print(f"| bf16 autocast (C++ / PyTorch bf16) | {tr16:.1f} samples/s | {ptr16:.1f} samples/s | {tr16 / ptr16:.2f}x |")
+print(f"| C++ bf16 / PyTorch fp32 | {tr16:.1f} samples/s | {ptr:.1f} samples/s | {tr16 / ptr:.2f}x |")
+
+# --precision bf16 (avx512-bf16) against PyTorch eager fp32 and bf16 autocast
+try:
+    b16 = [("prefix encoding", "BM_PrefixEncodeBf16/2", "prefix_encode_ms", "prefix_encode_bf16_ms"),
+           ("one denoising step, cached", "BM_StepCachedBf16/2", "step_cached_ms", "step_cached_bf16_ms"),
+           ("full 10-step SFM chunk", "BM_SfmChunkBf16/2", "sfm_chunk_ms", "sfm_chunk_bf16_ms")]
+    lines = []
+    for name, c, pf, pb in b16:
+        cb = best_cpp(c)
+        lines.append(f"| {name} | {cb:.2f} ms | {best_cpp(c.replace('Bf16', '')):.2f} ms | "
+                     f"{best_py(pf):.2f} ms | {best_py(pb):.2f} ms | {cb / best_py(pf):.2f}x | "
+                     f"{cb / best_py(pb):.2f}x |")
+    print("\n| batch 1, 2 threads | C++ bf16 | C++ fp32 | PyTorch fp32 | PyTorch bf16 autocast | "
+          "C++ bf16 / PyTorch fp32 | C++ bf16 / PyTorch bf16 |")
+    print("|---|---|---|---|---|---|---|")
+    print("\n".join(lines))
+except (KeyError, ValueError):
+    print("\n(no bf16 inference rows: this cpu has no avx512-bf16)")
 plain = best_cpp("BM_SfmChunkPlainOps/2")
 print(f"\nfull SFM chunk through LibTorch's plain ops (--plain-ops, the path cuda runs): {plain:.2f} ms, "
       f"{plain / best_py('sfm_chunk_ms'):.2f}x PyTorch eager; our cpu kernels "

@@ -57,6 +57,11 @@ def main():
                 x = x - (1.0 / N) * ref.velocity(inp, x, torch.full((1, L), 1.0 - k / N))
             return x
         out["sfm_chunk_uncached_ms"] = timeit(sfm_uncached)
+        # like with like for --precision bf16: the same chunk under bf16 autocast
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out["prefix_encode_bf16_ms"] = timeit(lambda: ref.encode_prefix(inp))
+            out["step_cached_bf16_ms"] = timeit(lambda: ref.velocity_cached(cache, bias, noise, t_half))
+            out["sfm_chunk_bf16_ms"] = timeit(sfm)
 
     # training at batch 32: unified loss, backward, adamw
     B = 32
@@ -84,6 +89,12 @@ def main():
         opt.step()
     ms = timeit(train_step, min_time=4.0, warmup=1)
     out["train_samples_per_s"] = B * 1000.0 / ms
+
+    def train_step_bf16():  # like with like for train --bf16
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            train_step()
+    ms = timeit(train_step_bf16, min_time=4.0, warmup=1)
+    out["train_bf16_samples_per_s"] = B * 1000.0 / ms
     print(json.dumps(out))
 
 

@@ -16,13 +16,14 @@ void add_act_flags(CLI::App* cmd, ActFlags& flags) {
   cmd->add_option("--random-prob", flags.act.random_mask_prob,
                   "random: regenerate each token with this probability")
       ->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--mask-window", flags.act.mask_window,
-                  "random/async regenerate only among the chunk's first N tokens (-1: the "
-                  "rater's window, see train-rater --window; 0: the whole chunk)")
-      ->check(CLI::Range(-1, 1 << 20));
-  cmd->add_option("--flow-steps", flags.act.n_steps,
-                  "Euler steps of each flow round (0: the checkpoint's n_flow_steps)")
-      ->check(CLI::NonNegativeNumber);
+  add_optional(cmd, "--mask-window", flags.act.mask_window,
+               "random/async regenerate only among the chunk's first N tokens, 1 .. chunk length "
+               "(default: the rater's window, see train-rater --window; the whole chunk without "
+               "a rater)")
+      ->check(CLI::Range(1, 1 << 20));
+  add_optional(cmd, "--flow-steps", flags.act.n_steps,
+               "Euler steps of each flow round (default: the checkpoint's n_flow_steps)")
+      ->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--noise-scale", flags.act.noise_scale,
                   "scale of both rounds' starting noise (1: N(0, I) as in the paper; 0: "
                   "deterministic)")

@@ -34,20 +34,22 @@ Command add_eval_command(CLI::App& app) {
   cmd->add_option("--tasks", o->tasks, "task names (default: every task of the suite)");
   cmd->add_option("--episodes", o->episodes, "episodes per task")->check(CLI::PositiveNumber);
   add_act_flags(cmd, *act);
-  add_device_flags(cmd, *device);
-  cmd->add_option("--replan", o->replan,
-                  "actions executed from each chunk before replanning (0: half the chunk)")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--resolution", o->resolution,
-                  "camera image side (0: the checkpoint's training resolution)")
-      ->check(CLI::NonNegativeNumber);
+  add_device_flags(cmd, *device, true);
+  add_optional(cmd, "--replan", o->replan,
+               "actions executed from each chunk before replanning (default: half the chunk)")
+      ->check(CLI::Range(1, 1 << 20));
+  add_optional(cmd, "--resolution", o->resolution,
+               "camera image side (default: the checkpoint's training resolution)")
+      ->check(CLI::Range(1, 1 << 16));
   cmd->add_option("--video", o->video_dir, "write mp4 rollouts with the confidence overlay here");
   cmd->add_option("--videos-per-task", o->videos_per_task, "rollout videos per task");
   cmd->add_option("--seed", o->seed, "first evaluation seed (offset by 2^40 from demo seeds)");
   cmd->add_flag("--demo-seeds", o->demo_seeds,
                 "diagnostics: evaluate on the demonstrations' layout seeds (--seed + k) instead of "
                 "held-out ones (an overfit check, not a success rate)");
-  cmd->add_option("--max-steps", o->max_steps, "cap on steps per episode (0: the task's limit)");
+  add_optional(cmd, "--max-steps", o->max_steps,
+               "cap on steps per episode (default: the task's limit)")
+      ->check(CLI::Range(1, 1 << 24));
   cmd->add_option("--parallel", o->parallel,
                   "environments stepped in lockstep with one batched policy call per replan "
                   "(same seeds; batched float rounding can change an episode's outcome)")
@@ -55,6 +57,7 @@ Command add_eval_command(CLI::App& app) {
   cmd->add_option("--out", *out, "results JSON (default: <ckpt>/eval_<suite>_<mode>.json)");
   return {cmd, [o, act, out, device]() {
             o->device = apply_device_flags(*device);
+            o->precision = precision_flag(*device);
             o->act = act_options(*act, o->ckpt);
             const EvalReport report = evaluate(*o);
             const std::string name = fmt::format("eval_{}_{}.json", o->suite, report.mode);
@@ -77,7 +80,7 @@ Command add_eval_rater_command(CLI::App& app) {
   auto out = std::make_shared<std::string>();
   auto device = std::make_shared<DeviceFlags>();
   cmd->add_option("--ckpt", o->ckpt, "checkpoint directory with a rater")->required();
-  add_device_flags(cmd, *device);
+  add_device_flags(cmd, *device, true);
   cmd->add_option("--data", o->data, "held-out LIBERO-layout files or directories")->required();
   cmd->add_option("--frames", o->frames, "frames to sample")->check(CLI::PositiveNumber);
   cmd->add_option("--batch", o->batch, "frames per batch")->check(CLI::PositiveNumber);
@@ -89,19 +92,21 @@ Command add_eval_rater_command(CLI::App& app) {
                   "the random baseline masks each token of the rater's window with this "
                   "probability")
       ->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--flow-steps", o->n_steps, "flow steps of both rounds (0: the checkpoint's)")
-      ->check(CLI::NonNegativeNumber);
+  add_optional(cmd, "--flow-steps", o->n_steps,
+               "flow steps of both rounds (default: the checkpoint's)")
+      ->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--seed", o->seed, "sampling and noise seed");
   cmd->add_option("--space", o->error_space,
                   "where errors are measured: normalized or action (default: the rater's label "
                   "space)")
       ->check(CLI::IsMember({"normalized", "action"}));
-  cmd->add_option("--replan", o->replan,
-                  "executed window: the first this many tokens of a chunk (0: half, as eval)")
-      ->check(CLI::NonNegativeNumber);
+  add_optional(cmd, "--replan", o->replan,
+               "executed window: the first this many tokens of a chunk (default: half, as eval)")
+      ->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--out", *out, "results JSON (default: <ckpt>/eval_rater.json)");
   return {cmd, [o, out, device]() {
             o->device = apply_device_flags(*device);
+            o->precision = precision_flag(*device);
             const RaterQuality q = evaluate_rater(*o);
             const std::string path =
                 out->empty() ? (std::filesystem::path(o->ckpt) / "eval_rater.json").string() : *out;

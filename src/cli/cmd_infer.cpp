@@ -23,11 +23,11 @@ Command add_infer_command(CLI::App& app) {
   cmd->add_option("--demo", args->demo, "demo index in the file");
   cmd->add_option("--step", args->step, "time step in the demo");
   add_act_flags(cmd, args->act);
-  add_device_flags(cmd, args->device);
+  add_device_flags(cmd, args->device, true);
   cmd->add_option("--seed", args->seed, "noise seed");
   return {
       cmd, [args]() {
-        Policy policy(args->ckpt, apply_device_flags(args->device));
+        Policy policy(args->ckpt, apply_device_flags(args->device), precision_flag(args->device));
         LiberoFile file = read_libero_file(args->data);
         AVLA_CHECK(args->demo >= 0 && args->demo < static_cast<int>(file.demos.size()), "infer",
                    "--demo {} out of range: {} has {} demos", args->demo, args->data,

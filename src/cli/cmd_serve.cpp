@@ -26,7 +26,7 @@ Command add_serve_command(CLI::App& app) {
   cmd->add_option("--port", a->server.port, "port (0: any free port, printed at start)")
       ->check(CLI::Range(0, 65535));
   add_act_flags(cmd, a->act);
-  add_device_flags(cmd, a->device);
+  add_device_flags(cmd, a->device, true);
   cmd->add_option("--api-key", a->server.api_key,
                   "require 'Authorization: Api-Key KEY' on the websocket handshake");
   cmd->add_option("--max-message-mib", a->max_message_mib, "largest request accepted (MiB)")
@@ -39,7 +39,8 @@ Command add_serve_command(CLI::App& app) {
             const ActOptions act = act_options(a->act, a->ckpt);
             a->server.max_message_bytes = static_cast<size_t>(a->max_message_mib * 1024 * 1024);
             a->server.stop_on_signals = true;
-            PolicyService service(a->ckpt, act, a->seed, apply_device_flags(a->device));
+            PolicyService service(a->ckpt, act, a->seed, apply_device_flags(a->device),
+                                  precision_flag(a->device));
             WsServer server(a->server, service.metadata(),
                             [&service](const std::vector<ServerRequest>& requests) {
                               return service.handle(requests);

@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,14 @@ struct Command {
   CLI::App* sub = nullptr;
   std::function<int()> run;
 };
+
+// an override flag: target stays unset (the checkpoint's or the task's value) unless given
+template <typename T>
+CLI::Option* add_optional(CLI::App* cmd, const std::string& name, std::optional<T>& target,
+                          const std::string& description) {
+  return cmd->add_option_function<T>(
+      name, [&target](const T& value) { target = value; }, description);
+}
 
 // this process's argv (for --nproc, which starts the ranks as copies of the same command line)
 const std::vector<std::string>& command_line();
@@ -43,12 +52,16 @@ ActOptions act_options(const ActFlags& flags, const std::string& ckpt);
 // --device and --plain-ops of every command that runs a model (train, train-rater, eval,
 // eval-rater, infer, serve): one name and one default
 struct DeviceFlags {
-  std::string device = "cpu";  // cpu | cuda | cuda:N
-  bool plain_ops = false;      // LibTorch's plain ops instead of our cpu kernels
+  std::string device = "cpu";      // cpu | cuda | cuda:N
+  bool plain_ops = false;          // LibTorch's plain ops instead of our cpu kernels
+  std::string precision = "fp32";  // inference commands only: fp32 | bf16
 };
-void add_device_flags(CLI::App* cmd, DeviceFlags& flags);
+// with_precision: the inference commands (eval, eval-rater, infer, serve) also take --precision
+void add_device_flags(CLI::App* cmd, DeviceFlags& flags, bool with_precision = false);
 // the device the flags name (an error names a bad one); --plain-ops switches our kernels off
 torch::Device apply_device_flags(const DeviceFlags& flags);
+// the precision --precision names (an error when the cpu cannot run it)
+Precision precision_flag(const DeviceFlags& flags);
 
 Command add_train_command(CLI::App& app);
 Command add_pretrain_vision_command(CLI::App& app);

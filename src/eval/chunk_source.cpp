@@ -19,7 +19,7 @@ constexpr int action_dim = static_cast<int>(std::tuple_size<sim::Action>::value)
 class PolicySource : public ChunkSource {
  public:
   explicit PolicySource(const EvalOptions& o)
-      : policy_(std::make_unique<Policy>(o.ckpt, o.device)), options_(o.act) {
+      : policy_(std::make_unique<Policy>(o.ckpt, o.device, o.precision)), options_(o.act) {
     policy_->check_options(options_);  // before any episode runs
     chunk_len = policy_->config().model.chunk_len;
     image_size = policy_->config().model.image_size;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,9 +36,9 @@ class ChunkSource {
   virtual std::vector<ActResult> act(const std::vector<ChunkRow>& rows,
                                      const std::string& instruction) = 0;
 
-  int chunk_len = 0;    // 0: a server that does not say
-  int image_size = 0;   // the camera resolution the source expects by default
-  int mask_window = 0;  // tokens random/async may mask (0: unknown, a server or scripted)
+  int chunk_len = 0;               // 0: a server that does not say
+  int image_size = 0;              // the camera resolution the source expects by default
+  std::optional<int> mask_window;  // tokens random/async may mask (unset: a server or scripted)
   bool privileged_state = false;
   std::string mode;  // what ran: sfm | random | async | a server's mode | scripted_*
   double threshold = 0.5;

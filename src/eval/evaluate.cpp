@@ -166,9 +166,11 @@ EvalReport evaluate(const EvalOptions& o) {
   const int L = source->chunk_len;
   EpisodeSettings e;
   // half the chunk; openpi's libero example executes 5 when a server does not state its L
-  e.replan = o.replan > 0 ? o.replan : (L > 0 ? std::max(1, L / 2) : 5);
-  AVLA_CHECK(L == 0 || e.replan <= L, "eval", "--replan {} outside [1, chunk_len {}]", e.replan, L);
-  e.resolution = o.resolution > 0 ? o.resolution : source->image_size;
+  e.replan = o.replan ? *o.replan : (L > 0 ? std::max(1, L / 2) : 5);
+  AVLA_CHECK(e.replan >= 1 && (L == 0 || e.replan <= L), "eval",
+             "--replan {} outside [1, chunk_len {}]", e.replan, L);
+  e.resolution = o.resolution ? *o.resolution : source->image_size;
+  AVLA_CHECK(e.resolution >= 1, "eval", "--resolution {}, expected at least 1", e.resolution);
   e.mode = source->mode;
   e.video_dir = o.video_dir;
   e.videos_per_task = o.videos_per_task;
@@ -189,12 +191,13 @@ EvalReport evaluate(const EvalOptions& o) {
   report.mask_window = source->mask_window;
   report.replan = e.replan;
   report.noise_scale = o.act.noise_scale;
+  if (!o.ckpt.empty()) report.precision = precision_name(o.precision);
   ProgressBar bar("eval " + report.mode, static_cast<int64_t>(tasks.size()) * o.episodes);
   Timer timer;
   int done = 0, total_successes = 0;
   for (const sim::Task* task : tasks) {
     int successes = 0, task_done = 0, partial = 0, misplaced = 0;
-    e.max_steps = o.max_steps > 0 ? std::min(o.max_steps, task->max_steps) : task->max_steps;
+    e.max_steps = o.max_steps ? std::min(*o.max_steps, task->max_steps) : task->max_steps;
     for (int first = 0; first < o.episodes; first += parallel) {
       const int n = std::min(parallel, o.episodes - first);
       for (const EpisodeRecord& rec : run_lockstep_group(*source, *task, envs, first, n, e)) {
@@ -259,9 +262,10 @@ nlohmann::json to_json(const EvalReport& r) {
   return {{"suite", r.suite},
           {"mode", r.mode},
           {"threshold", r.threshold},
-          {"mask_window", r.mask_window},
+          {"mask_window", r.mask_window ? nlohmann::json(*r.mask_window) : nlohmann::json()},
           {"replan", r.replan},
           {"noise_scale", r.noise_scale},
+          {"precision", r.precision.empty() ? nlohmann::json() : nlohmann::json(r.precision)},
           {"tasks", tasks},
           {"average",
            {{"successes", r.total.successes},

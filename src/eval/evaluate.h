@@ -4,6 +4,7 @@
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,18 +30,19 @@ struct EvalOptions {
   // alg. 1's settings for a policy in this process (mode, threshold, mask window, flow steps,
   // noise scale, gripper); its seed is unused (episode seeds drive the noise)
   ActOptions act;
-  int replan = 0;         // actions executed per chunk (1 .. chunk_len); 0: half the chunk
-  int resolution = 0;     // camera images (0: the checkpoint's image_size; the policy resizes)
-  std::string video_dir;  // empty: no videos
+  std::optional<int> replan;      // actions executed per chunk, 1 .. chunk_len (unset: half)
+  std::optional<int> resolution;  // camera images (unset: the checkpoint's; the policy resizes)
+  std::string video_dir;          // empty: no videos
   int videos_per_task = 1;
   uint64_t seed = 0;        // episode k uses layout seed eval_seed_offset + seed + k
   bool demo_seeds = false;  // diagnostics only: layout seed seed + k, the demonstrations' seeds
-  int max_steps = 0;        // 0: each task's limit
+  std::optional<int> max_steps;  // unset: each task's limit (a value caps it further)
   // environments stepped in lockstep, one batched policy call per replanning point. 1 gives
   // exactly the one-at-a-time episodes; > 1 gives each row the same seeds, but batched matmuls
   // round differently (~1e-6), which a closed loop can amplify into another outcome
   int parallel = 1;
-  torch::Device device = torch::kCPU;  // where a policy in this process runs
+  torch::Device device = torch::kCPU;     // where a policy in this process runs
+  Precision precision = Precision::Fp32;  // and what its cpu kernels compute in
 };
 
 struct EpisodeRecord {
@@ -70,9 +72,10 @@ struct TaskResult {
 struct EvalReport {
   std::string suite, mode;
   double threshold = 0;
-  int mask_window = 0;  // tokens random/async could mask (0: a server's or a scripted run's)
+  std::optional<int> mask_window;  // tokens random/async could mask (unset: a server or scripted)
   int replan = 0;
   double noise_scale = 1;
+  std::string precision;  // a policy in this process: fp32 | bf16 (empty: a server or scripted)
   std::vector<TaskResult> tasks;
   TaskResult total;  // pooled over tasks ("average")
   std::vector<EpisodeRecord> episodes;

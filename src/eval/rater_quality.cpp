@@ -20,7 +20,7 @@ RaterQuality evaluate_rater(const RaterQualityOptions& o) {
              "--top-fraction {} outside (0, 1)", o.top_fraction);
   AVLA_CHECK(o.random_mask_prob > 0 && o.random_mask_prob < 1, "eval-rater",
              "--random-prob {} outside (0, 1)", o.random_mask_prob);
-  Policy policy(o.ckpt, o.device);
+  Policy policy(o.ckpt, o.device, o.precision);
   const Config& config = policy.config();
   const ModelConfig& mc = config.model;
   const RaterConfig& rater = policy.rater_config();
@@ -31,9 +31,9 @@ RaterQuality evaluate_rater(const RaterQualityOptions& o) {
   };
   ChunkSampler sampler(dataset, policy.normalizer(), policy.tokenizer(), mc.max_text_len);
   at::Generator gen = at::detail::createCPUGenerator(o.seed);
-  AVLA_CHECK(o.replan >= 0 && o.replan <= mc.chunk_len, "eval-rater",
-             "--replan {} outside [0, chunk_len {}]", o.replan, mc.chunk_len);
-  const int64_t executed = o.replan > 0 ? o.replan : std::max<int64_t>(1, mc.chunk_len / 2);
+  const int64_t executed = o.replan ? *o.replan : std::max<int64_t>(1, mc.chunk_len / 2);
+  AVLA_CHECK(executed >= 1 && executed <= mc.chunk_len, "eval-rater",
+             "--replan {} outside [1, chunk_len {}]", executed, mc.chunk_len);
   // the two second rounds compared: async (the rater's doubtful tokens) and random; both mask
   // only the rater's window, as closed loop does with the default --mask-window
   ActOptions async_options;

@@ -5,8 +5,11 @@
 #include <c10/core/Device.h>
 
 #include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "model/precision.h"
 
 namespace avla {
 
@@ -17,10 +20,12 @@ struct RaterQualityOptions {
   int batch = 32;
   double top_fraction = 0.2;  // the top 20 % error tokens of a chunk's rated window are positives
   double threshold = 0.5;     // async mask for the afm comparison
-  double random_mask_prob = 0.5;  // the random baseline's share of the rater's window
-  int n_steps = 0;                // flow steps of both rounds (0: the checkpoint's n_flow_steps)
-  c10::Device device{c10::kCPU};  // where the policy runs
-  int replan = 0;  // the executed window: the chunk's first `replan` tokens (0: half, as eval)
+  double random_mask_prob = 0.5;          // the random baseline's share of the rater's window
+  std::optional<int> n_steps;             // flow steps of both rounds (unset: the checkpoint's)
+  c10::Device device{c10::kCPU};          // where the policy runs
+  Precision precision = Precision::Fp32;  // and what its cpu kernels compute in
+  std::optional<int>
+      replan;  // the executed window: the chunk's first tokens (unset: half, as eval)
   uint64_t seed = 0;
   std::string error_space;  // normalized or action; empty: the rater's label space
 };

@@ -9,6 +9,32 @@ namespace avla {
 
 namespace {
 std::atomic<bool> g_cpu_kernels{true};
+thread_local Precision t_precision = Precision::Fp32;
+}  // namespace
+
+Precision parse_precision(const std::string& name) {
+  if (name == "fp32") return Precision::Fp32;
+  AVLA_CHECK(name == "bf16", "precision", "--precision '{}' is not fp32 or bf16", name);
+  AVLA_CHECK(cpu_has_avx512_bf16(), "precision",
+             "--precision bf16 needs a cpu with avx512-bf16 (vdpbf16ps), and this one has none; "
+             "use fp32");
+  return Precision::Bf16;
+}
+
+const char* precision_name(Precision precision) {
+  return precision == Precision::Bf16 ? "bf16" : "fp32";
+}
+
+Precision kernel_precision() {
+  return t_precision;
+}
+
+PrecisionScope::PrecisionScope(Precision precision) : was_(t_precision) {
+  t_precision = precision;
+}
+
+PrecisionScope::~PrecisionScope() {
+  t_precision = was_;
 }
 
 torch::Device parse_device(const std::string& name) {

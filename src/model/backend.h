@@ -8,6 +8,8 @@
 
 #include <string>
 
+#include "model/precision.h"
+
 namespace avla {
 
 // "cpu", "cuda" or "cuda:N" -> the device. an unknown name, or cuda on a LibTorch built without it
@@ -24,6 +26,20 @@ bool use_cpu_kernels(const torch::Tensor& x);
 // switch our cpu kernels on or off for the whole process (--plain-ops; tests and the bench)
 void set_cpu_kernels(bool on);
 bool cpu_kernels_on();
+
+// the precision of the kernels on this thread: fp32 unless a PrecisionScope says otherwise (a
+// policy sets its own around every forward, so two policies in one process can differ)
+Precision kernel_precision();
+class PrecisionScope {
+ public:
+  explicit PrecisionScope(Precision precision);
+  ~PrecisionScope();
+  PrecisionScope(const PrecisionScope&) = delete;
+  PrecisionScope& operator=(const PrecisionScope&) = delete;
+
+ private:
+  Precision was_;
+};
 
 // the plain-op path for a scope: the kernels' previous setting comes back at its end
 class PlainOpsScope {

@@ -3,6 +3,7 @@
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
 
+#include <cstring>
 #include <mutex>
 #include <unordered_map>
 
@@ -37,11 +38,29 @@ struct PackedEntry {
   torch::Tensor panels;
 };
 
+// the weight rounded to bf16, in panels of kPanel output columns and pairs of k: panel p holds
+// w[p*kPanel + c][2*k2 + j] at [p][k2][c][j], k and the last panel zero-padded. one 512-bit load
+// is 16 columns x 2 k, which vdpbf16ps multiplies with a broadcast input pair into 16 fp32 sums
+torch::Tensor pack_panels_bf16(const torch::Tensor& weight) {
+  const int64_t N = weight.size(0), K = weight.size(1);
+  const int64_t n_panel = (N + kPanel - 1) / kPanel, K2 = (K + 1) / 2;
+  torch::Tensor padded = torch::zeros({n_panel * kPanel, 2 * K2}, weight.options());
+  padded.narrow(0, 0, N).narrow(1, 0, K).copy_(weight);
+  // (n_panel, kPanel, K2, 2) -> (n_panel, K2, kPanel, 2)
+  return padded.to(torch::kBFloat16)
+      .view({n_panel, kPanel, K2, 2})
+      .permute({0, 2, 1, 3})
+      .contiguous();
+}
+
 class PackedWeightCache {
  public:
+  using PackFn = torch::Tensor (*)(const torch::Tensor&);
+  explicit PackedWeightCache(PackFn pack) : pack_(pack) {}
+
   torch::Tensor get(const torch::Tensor& weight) {
     // tensors made under InferenceMode keep no version counter: never cache those
-    if (weight.is_inference()) return pack_panels(weight.contiguous());
+    if (weight.is_inference()) return pack_(weight.contiguous());
     const uint32_t version = weight._version();
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = entries_.find(weight.unsafeGetTensorImpl());
@@ -50,7 +69,7 @@ class PackedWeightCache {
     }
     if (it == entries_.end()) prune();
     PackedEntry entry{c10::weak_intrusive_ptr<c10::TensorImpl>(weight.getIntrusivePtr()), version,
-                      pack_panels(weight.contiguous())};
+                      pack_(weight.contiguous())};
     torch::Tensor panels = entry.panels;
     entries_.insert_or_assign(weight.unsafeGetTensorImpl(), std::move(entry));
     return panels;
@@ -63,12 +82,18 @@ class PackedWeightCache {
       it = it->second.owner.expired() ? entries_.erase(it) : std::next(it);
     }
   }
+  PackFn pack_;
   std::mutex mutex_;
   std::unordered_map<const c10::TensorImpl*, PackedEntry> entries_;
 };
 
 PackedWeightCache& packed_cache() {
-  static PackedWeightCache cache;
+  static PackedWeightCache cache(pack_panels);
+  return cache;
+}
+
+PackedWeightCache& packed_cache_bf16() {
+  static PackedWeightCache cache(pack_panels_bf16);
   return cache;
 }
 
@@ -129,31 +154,118 @@ __attribute__((target("avx2,fma"))) void panel_kernel(const float* x, const floa
   }
 }
 
-}  // namespace
+// one bf16 pair of a row (two consecutive k) as the 32-bit lane vdpbf16ps broadcasts
+inline int32_t bf16_pair(const uint16_t* row, int64_t k2) {
+  int32_t pair;
+  std::memcpy(&pair, row + 2 * k2, sizeof(pair));
+  return pair;
+}
 
-torch::Tensor linear_small_m(const torch::Tensor& x, const torch::Tensor& weight,
-                             const torch::Tensor& bias) {
-  AVLA_CHECK(cpu_has_avx2_fma(), "linear", "the small-M kernel needs AVX2 and FMA");
+// up to 8 rows of x (bf16, K2 pairs each) against one bf16 panel: 8 accumulators of 16 columns in
+// named registers, one panel load and one broadcast per row for every pair of k. rows past n_rows
+// repeat the last row and are not written
+__attribute__((target("avx512f,avx512bf16"))) inline void panel_tile_bf16(
+    const uint16_t* x, int64_t K2, int64_t n_rows, const uint16_t* panel, const float* bias,
+    float* y, int64_t N, int64_t n0, int64_t n_valid) {
+  const uint16_t* r0 = x;
+  const uint16_t* r1 = x + std::min<int64_t>(1, n_rows - 1) * 2 * K2;
+  const uint16_t* r2 = x + std::min<int64_t>(2, n_rows - 1) * 2 * K2;
+  const uint16_t* r3 = x + std::min<int64_t>(3, n_rows - 1) * 2 * K2;
+  const uint16_t* r4 = x + std::min<int64_t>(4, n_rows - 1) * 2 * K2;
+  const uint16_t* r5 = x + std::min<int64_t>(5, n_rows - 1) * 2 * K2;
+  const uint16_t* r6 = x + std::min<int64_t>(6, n_rows - 1) * 2 * K2;
+  const uint16_t* r7 = x + std::min<int64_t>(7, n_rows - 1) * 2 * K2;
+  __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
+  for (int64_t k = 0; k < K2; ++k) {
+    const __m512bh w = (__m512bh)_mm512_loadu_si512(panel + k * 2 * kPanel);
+    c0 = _mm512_dpbf16_ps(c0, w, (__m512bh)_mm512_set1_epi32(bf16_pair(r0, k)));
+    c1 = _mm512_dpbf16_ps(c1, w, (__m512bh)_mm512_set1_epi32(bf16_pair(r1, k)));
+    c2 = _mm512_dpbf16_ps(c2, w, (__m512bh)_mm512_set1_epi32(bf16_pair(r2, k)));
+    c3 = _mm512_dpbf16_ps(c3, w, (__m512bh)_mm512_set1_epi32(bf16_pair(r3, k)));
+    c4 = _mm512_dpbf16_ps(c4, w, (__m512bh)_mm512_set1_epi32(bf16_pair(r4, k)));
+    c5 = _mm512_dpbf16_ps(c5, w, (__m512bh)_mm512_set1_epi32(bf16_pair(r5, k)));
+    c6 = _mm512_dpbf16_ps(c6, w, (__m512bh)_mm512_set1_epi32(bf16_pair(r6, k)));
+    c7 = _mm512_dpbf16_ps(c7, w, (__m512bh)_mm512_set1_epi32(bf16_pair(r7, k)));
+  }
+  const __m512 acc[8] = {c0, c1, c2, c3, c4, c5, c6, c7};
+  alignas(64) float row[kPanel];
+  for (int64_t i = 0; i < std::min<int64_t>(8, n_rows); ++i) {
+    _mm512_store_ps(row, acc[i]);
+    float* out = y + i * N + n0;
+    for (int64_t c = 0; c < n_valid; ++c) out[c] = row[c] + (bias ? bias[n0 + c] : 0.f);
+  }
+}
+
+// the bf16 panels [p0, p1), all M rows in blocks of 8
+__attribute__((target("avx512f,avx512bf16"))) void panel_kernel_bf16(
+    const uint16_t* x, const uint16_t* panels, const float* bias, float* y, int64_t M, int64_t N,
+    int64_t K2, int64_t p0, int64_t p1) {
+  for (int64_t p = p0; p < p1; ++p) {
+    const uint16_t* panel = panels + p * K2 * 2 * kPanel;
+    const int64_t n0 = p * kPanel, n_valid = std::min(kPanel, N - n0);
+    for (int64_t m = 0; m < M; m += 8) {
+      panel_tile_bf16(x + m * 2 * K2, K2, std::min<int64_t>(8, M - m), panel, bias, y + m * N, N,
+                      n0, n_valid);
+    }
+  }
+}
+
+// y (M, N) float32 from kernel(bias, y, panel_begin, panel_end) over the n_panel panels, split over
+// threads: a thread's share of panels is worth at least min_macs multiply-adds
+template <typename Kernel>
+torch::Tensor run_panels(const torch::Tensor& x, int64_t N, int64_t n_panel,
+                         const torch::Tensor& bias, int64_t min_macs, const Kernel& kernel) {
+  const torch::Tensor bc = bias.defined() ? bias.contiguous() : bias;
+  torch::Tensor y = torch::empty({x.size(0), N}, x.options());
+  const float* bp = bc.defined() ? bc.data_ptr<float>() : nullptr;
+  float* yp = y.data_ptr<float>();
+  const int64_t macs_per_panel = std::max<int64_t>(1, x.size(0) * x.size(1) * kPanel);
+  const int64_t grain = std::max<int64_t>(1, min_macs / macs_per_panel);
+  at::parallel_for(0, n_panel, grain,
+                   [&](int64_t begin, int64_t end) { kernel(bp, yp, begin, end); });
+  return y;
+}
+
+void check_small_m_args(const torch::Tensor& x, const torch::Tensor& weight) {
   AVLA_CHECK(x.dim() == 2 && weight.dim() == 2 && x.size(1) == weight.size(1), "linear",
              "x {} and weight {} do not match", c10::str(x.sizes()), c10::str(weight.sizes()));
   AVLA_CHECK(x.scalar_type() == torch::kFloat32 && weight.scalar_type() == torch::kFloat32,
              "linear", "small-M kernel takes float32");
+}
+
+}  // namespace
+
+torch::Tensor linear_small_m_bf16(const torch::Tensor& x, const torch::Tensor& weight,
+                                  const torch::Tensor& bias) {
+  AVLA_CHECK(cpu_has_avx512_bf16(), "linear", "the bf16 kernel needs avx512-bf16");
+  check_small_m_args(x, weight);
+  const int64_t M = x.size(0), K = x.size(1), N = weight.size(0), K2 = (K + 1) / 2;
+  // the input rounded to bf16 (round to nearest even), k padded to the pairs
+  torch::Tensor xb = torch::zeros({M, 2 * K2}, x.options().dtype(torch::kBFloat16));
+  xb.narrow(1, 0, K).copy_(x);
+  const torch::Tensor panels = packed_cache_bf16().get(weight);
+  const auto* xp = reinterpret_cast<const uint16_t*>(xb.data_ptr<at::BFloat16>());
+  const auto* pp = reinterpret_cast<const uint16_t*>(panels.data_ptr<at::BFloat16>());
+  // a vdpbf16ps does two multiply-adds a lane: twice the fp32 kernel's work per thread's share
+  return run_panels(x, N, panels.size(0), bias, 131072,
+                    [&](const float* bp, float* yp, int64_t begin, int64_t end) {
+                      panel_kernel_bf16(xp, pp, bp, yp, M, N, K2, begin, end);
+                    });
+}
+
+torch::Tensor linear_small_m(const torch::Tensor& x, const torch::Tensor& weight,
+                             const torch::Tensor& bias) {
+  AVLA_CHECK(cpu_has_avx2_fma(), "linear", "the small-M kernel needs AVX2 and FMA");
+  check_small_m_args(x, weight);
   const int64_t M = x.size(0), K = x.size(1), N = weight.size(0);
-  torch::Tensor xc = x.contiguous();
-  torch::Tensor panels = packed_cache().get(weight);
-  torch::Tensor bc = bias.defined() ? bias.contiguous() : bias;
-  torch::Tensor y = torch::empty({M, N}, x.options());
+  const torch::Tensor xc = x.contiguous();
+  const torch::Tensor panels = packed_cache().get(weight);
   const float* xp = xc.data_ptr<float>();
   const float* pp = panels.data_ptr<float>();
-  const float* bp = bc.defined() ? bc.data_ptr<float>() : nullptr;
-  float* yp = y.data_ptr<float>();
-  // split the panels over threads; a chunk is worth a thread at ~64k multiply-adds
-  const int64_t n_panel = panels.size(0);
-  const int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(1, M * K * kPanel));
-  at::parallel_for(0, n_panel, grain, [&](int64_t begin, int64_t end) {
-    panel_kernel(xp, pp, bp, yp, M, N, K, begin, end);
-  });
-  return y;
+  return run_panels(x, N, panels.size(0), bias, 65536,
+                    [&](const float* bp, float* yp, int64_t begin, int64_t end) {
+                      panel_kernel(xp, pp, bp, yp, M, N, K, begin, end);
+                    });
 }
 
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight,
@@ -166,7 +278,11 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight,
   if (!small) return torch::nn::functional::linear(x, weight, bias);
   std::vector<int64_t> out_shape = x.sizes().vec();
   out_shape.back() = weight.size(0);
-  return linear_small_m(x.reshape({rows, x.size(-1)}), weight, bias).view(out_shape);
+  const torch::Tensor x2 = x.reshape({rows, x.size(-1)});
+  const torch::Tensor y = kernel_precision() == Precision::Bf16
+                              ? linear_small_m_bf16(x2, weight, bias)
+                              : linear_small_m(x2, weight, bias);
+  return y.view(out_shape);
 }
 
 torch::Tensor linear(const torch::Tensor& x, const torch::nn::Linear& layer) {

@@ -1,5 +1,6 @@
 // y = x W^T + b for the layers of the model. at inference with few rows (a batch-1 denoising
-// step has 10 action tokens) a register-tiled AVX2 kernel runs at this CPU's FMA peak: it reads a
+// step has 10 action tokens) a register-tiled AVX2 kernel runs at this CPU's FMA peak (or, at
+// --precision bf16, an AVX512-BF16 kernel on bf16 weights at twice the multiply-adds): it reads a
 // copy of the weight packed in panels of 16 output columns (made on first use, kept while the
 // weight lives, remade when its version counter moves), so it needs no horizontal sums and
 // streams the weight front to back once for all rows. everything else (autograd, large M, other
@@ -26,5 +27,11 @@ torch::Tensor linear(const torch::Tensor& x, const torch::nn::Linear& layer);
 // (cpu_has_avx2_fma() in model/simd.h).
 torch::Tensor linear_small_m(const torch::Tensor& x, const torch::Tensor& weight,
                              const torch::Tensor& bias);
+
+// its bf16 twin (kernel_precision() == Precision::Bf16, model/backend.h): x and the weight rounded
+// to bf16, products summed in fp32; the same arguments -> (M, N) float32. throws when the CPU
+// lacks avx512-bf16 (cpu_has_avx512_bf16() in model/simd.h)
+torch::Tensor linear_small_m_bf16(const torch::Tensor& x, const torch::Tensor& weight,
+                                  const torch::Tensor& bias);
 
 }  // namespace avla

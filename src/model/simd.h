@@ -12,6 +12,12 @@ inline bool cpu_has_avx2_fma() {
   return ok;
 }
 
+// avx512-bf16's dot product of bf16 pairs into fp32 (vdpbf16ps): the bf16 linear kernel
+inline bool cpu_has_avx512_bf16() {
+  static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16");
+  return ok;
+}
+
 __attribute__((target("avx2,fma"))) inline float hsum8(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_hadd_ps(s, s);

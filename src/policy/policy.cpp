@@ -6,6 +6,7 @@
 #include "data/state_features.h"
 #include "flow/sampler.h"
 #include "model/backend.h"
+#include "model/simd.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -30,8 +31,15 @@ const char* act_mode_name(ActMode mode) {
   return "?";
 }
 
-Policy::Policy(const std::string& checkpoint_dir, torch::Device device)
-    : dir_(checkpoint_dir), device_(device), ck_(load_checkpoint(checkpoint_dir)) {
+Policy::Policy(const std::string& checkpoint_dir, torch::Device device, Precision precision)
+    : dir_(checkpoint_dir),
+      device_(device),
+      precision_(precision),
+      ck_(load_checkpoint(checkpoint_dir)) {
+  AVLA_CHECK(precision_ == Precision::Fp32 || (device_.is_cpu() && cpu_has_avx512_bf16()), "policy",
+             "--precision {} runs on our cpu kernels: it needs --device cpu and a cpu with "
+             "avx512-bf16 (device {})",
+             precision_name(precision_), device_.str());
   if (avla::has_rater(checkpoint_dir)) rater_ = load_rater(checkpoint_dir, ck_.config.model);
   ck_.model->to(device_);
   if (has_rater()) rater_->to(device_);
@@ -62,15 +70,24 @@ void Policy::check_options(const ActOptions& options) const {
                  options.noise_scale <= kMaxNoiseScale,
              "policy", "noise scale {} outside [0, {}]", options.noise_scale, kMaxNoiseScale);
   mask_window(options);
+  flow_steps(options);
 }
 
 int64_t Policy::mask_window(const ActOptions& options) const {
   const int64_t L = ck_.config.model.chunk_len;
-  AVLA_CHECK(options.mask_window >= -1 && options.mask_window <= L, "policy",
-             "mask window {} outside [-1, chunk_len {}]", options.mask_window, L);
-  if (options.mask_window > 0) return options.mask_window;
-  if (options.mask_window == 0 || !has_rater()) return L;
-  return rater_->cfg.window_tokens(L);
+  if (options.mask_window) {
+    AVLA_CHECK(*options.mask_window >= 1 && *options.mask_window <= L, "policy",
+               "mask window {} outside [1, chunk_len {}]", *options.mask_window, L);
+    return *options.mask_window;
+  }
+  return has_rater() ? rater_->cfg.window_tokens(L) : L;
+}
+
+int Policy::flow_steps(const ActOptions& options) const {
+  if (!options.n_steps) return ck_.config.model.n_flow_steps;
+  AVLA_CHECK(*options.n_steps >= 1, "policy", "flow steps {}, expected at least 1",
+             *options.n_steps);
+  return *options.n_steps;
 }
 
 ActResult Policy::act(const Observation& obs, const ActOptions& options) {
@@ -90,8 +107,9 @@ ChunkRounds Policy::act_prepared(const ObservationBatch& batch, const ActOptions
   const int64_t B = batch.images.size(0), L = mc.chunk_len, A = mc.action_dim;
   AVLA_CHECK(static_cast<int64_t>(gens.size()) == B, "policy", "{} generators for {} rows",
              gens.size(), B);
-  const int n_steps = options.n_steps > 0 ? options.n_steps : mc.n_flow_steps;
+  const int n_steps = flow_steps(options);
   c10::InferenceMode inference;  // no autograd bookkeeping at all: ~20 % less per-op overhead
+  const PrecisionScope precision(precision_);  // every linear of the model and the rater
   // one draw per row from its own generator: (B, dims...)
   auto per_row = [&](const std::function<torch::Tensor(at::Generator&)>& draw) {
     std::vector<torch::Tensor> rows;

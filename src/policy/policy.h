@@ -8,11 +8,13 @@
 
 #include <torch/torch.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "checkpoint/checkpoint.h"
 #include "data/observation.h"
+#include "model/backend.h"
 #include "model/rater.h"
 
 namespace avla {
@@ -26,12 +28,12 @@ constexpr double kMaxNoiseScale = 4.0;
 
 struct ActOptions {
   ActMode mode = ActMode::Sfm;
-  int n_steps = 0;  // 0: the config's n_flow_steps
+  std::optional<int> n_steps;  // euler steps of each round (unset: the checkpoint's n_flow_steps)
   double random_mask_prob = 0.5;
   double threshold = 0.5;  // async: regenerate tokens whose confidence is below this
-  // random and async mask only the chunk's first mask_window tokens. -1: the rater's window (the
-  // whole chunk without a rater or with a rater trained on it); 0: the whole chunk
-  int mask_window = -1;
+  // random and async mask only the chunk's first mask_window tokens, 1 .. chunk_len (unset: the
+  // rater's window; the whole chunk without a rater or with a rater trained on it)
+  std::optional<int> mask_window;
   uint64_t seed = 0;  // noise and random masks
   // scale of the starting noise of both rounds (1: the paper's N(0, I); below 1 samples closer to
   // the flow's mean path, 0 is deterministic). the generator draws are the same at every scale
@@ -65,8 +67,10 @@ struct ChunkRounds {
 class Policy {
  public:
   // the weights (and the rater's) live on device; observations come in and chunks go out on the
-  // cpu, whatever the device
-  explicit Policy(const std::string& checkpoint_dir, torch::Device device = torch::kCPU);
+  // cpu, whatever the device. precision: what our cpu kernels compute the linear layers in
+  // (model/backend.h; bf16 needs the cpu device and avx512-bf16)
+  explicit Policy(const std::string& checkpoint_dir, torch::Device device = torch::kCPU,
+                  Precision precision = Precision::Fp32);
   ActResult act(const Observation& obs, const ActOptions& options);
   // several observations in one batched call (lockstep evaluation, many clients). row b draws its
   // noise and random mask from its own generator seeded with seeds[b], in the order act() draws
@@ -83,6 +87,7 @@ class Policy {
                            std::vector<at::Generator>& gens);
   const Config& config() const { return ck_.config; }
   torch::Device device() const { return device_; }
+  Precision precision() const { return precision_; }
   const Tokenizer& tokenizer() const { return *ck_.tokenizer; }
   // the rater's configuration (window, label space); throws without a rater
   const RaterConfig& rater_config() const;
@@ -99,6 +104,8 @@ class Policy {
   bool has_rater() const { return !rater_.is_empty(); }
   // the tokens random and async may mask under these options: 1 .. chunk_len
   int64_t mask_window(const ActOptions& options) const;
+  // the euler steps of each round under these options
+  int flow_steps(const ActOptions& options) const;
   // throws when options cannot run on this checkpoint (async without a rater); act() calls it
   // first, callers may call it before starting long work
   void check_options(const ActOptions& options) const;
@@ -106,6 +113,7 @@ class Policy {
  private:
   std::string dir_;
   torch::Device device_;
+  Precision precision_;
   Checkpoint ck_;
   ConfidenceRater rater_{nullptr};  // loaded when the checkpoint has rater.safetensors
 };

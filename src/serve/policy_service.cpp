@@ -32,9 +32,9 @@ int64_t checkpoint_step(const std::string& dir) {
 }  // namespace
 
 PolicyService::PolicyService(const std::string& checkpoint_dir, const ActOptions& options,
-                             uint64_t first_seed, torch::Device device)
+                             uint64_t first_seed, torch::Device device, Precision precision)
     : dir_(checkpoint_dir),
-      policy_(checkpoint_dir, device),
+      policy_(checkpoint_dir, device, precision),
       options_(options),
       next_seed_(first_seed) {
   policy_.check_options(options_);  // async without a rater fails at start-up, not per request
@@ -52,7 +52,7 @@ std::string PolicyService::metadata() const {
   m.action_dim = mc.action_dim;
   m.image_size = mc.image_size;
   m.n_cam = mc.n_cam;
-  m.flow_steps = options_.n_steps > 0 ? options_.n_steps : mc.n_flow_steps;
+  m.flow_steps = policy_.flow_steps(options_);
   m.has_rater = policy_.has_rater();
   m.image_rotation = mc.image_rotation;
   m.step = step_;

@@ -18,7 +18,8 @@ class PolicyService {
   // options: mode, threshold, flow steps, gripper; first_seed: noise seeds for requests without
   // one count up from here
   PolicyService(const std::string& checkpoint_dir, const ActOptions& options,
-                uint64_t first_seed = 0, torch::Device device = torch::kCPU);
+                uint64_t first_seed = 0, torch::Device device = torch::kCPU,
+                Precision precision = Precision::Fp32);
 
   std::vector<ServerReply> handle(const std::vector<ServerRequest>& requests);
   std::string metadata() const;

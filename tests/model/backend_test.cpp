@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "model/rater.h"
+#include "model/simd.h"
 #include "model/vla.h"
 #include "policy/policy.h"
 #include "test_util.h"
@@ -109,6 +110,48 @@ TEST(Backend, PlainOpsGiveTheSameTrainingStep) {
     norm += grads_fused[i].pow(2).sum().item<double>();
   }
   EXPECT_GT(norm, 1e-6);  // the step moves the weights
+}
+
+// --precision bf16: the same alg. 1 on bf16 weights and inputs. the chunk stays within a few
+// hundredths (normalized units) of fp32's on the same draws, is not fp32's (the rounding is real),
+// and the masks of a random second round are the same draws
+TEST(Backend, Bf16PolicyStaysCloseToFp32) {
+  if (!cpu_has_avx512_bf16()) GTEST_SKIP() << "no AVX512-BF16 on this CPU";
+  const test::TinyRun& run = test::tiny_run();
+  Policy fp32(run.ckpt);
+  Policy bf16(run.ckpt, torch::kCPU, Precision::Bf16);
+  EXPECT_EQ(bf16.precision(), Precision::Bf16);
+  const std::vector<Observation> obs = {test::synthetic_observation(run.data, 1),
+                                        test::synthetic_observation(run.data, 6)};
+  ActOptions o;
+  o.mode = ActMode::Random;
+  o.binarize_gripper = false;
+  const std::vector<uint64_t> seeds = {3, 4};
+  const std::vector<ActResult> a = fp32.act_batch(obs, o, seeds);
+  const std::vector<ActResult> b = bf16.act_batch(obs, o, seeds);
+  const NormStats& stats = fp32.normalizer().actions;
+  for (size_t i = 0; i < obs.size(); ++i) {
+    EXPECT_TRUE(torch::equal(a[i].mask, b[i].mask)) << i;
+    // normalized units: the quantile range is [-1, 1]
+    EXPECT_LT(test::max_abs_diff(stats.normalize(a[i].actions), stats.normalize(b[i].actions)),
+              0.05)
+        << i;
+    EXPECT_GT(test::max_abs_diff(a[i].actions, b[i].actions), 1e-6) << i;
+  }
+  // the fp32 policy in the same process is untouched by the other's precision
+  EXPECT_TRUE(torch::equal(fp32.act_batch(obs, o, seeds)[0].actions, a[0].actions));
+}
+
+TEST(Backend, ABadPrecisionIsOneClearError) {
+  EXPECT_EQ(parse_precision("fp32"), Precision::Fp32);
+  test::expect_error([] { parse_precision("int4"); }, {"[precision]", "'int4'", "fp32 or bf16"});
+  if (!cpu_has_avx512_bf16()) {
+    test::expect_error([] { parse_precision("bf16"); }, {"[precision]", "avx512-bf16"});
+  }
+  // the flag refuses an unknown name before anything loads (CLI11's validation exit code)
+  const test::CliRun r = test::run_cli("infer --ckpt /nonexistent --data x --precision fp16");
+  EXPECT_NE(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("--precision: fp16 not in {fp32,bf16}"), std::string::npos) << r.output;
 }
 
 TEST(Backend, ABadDeviceIsOneClearError) {

@@ -3,6 +3,9 @@
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
+#include <thread>
+
+#include "model/backend.h"
 #include "model/simd.h"
 #include "test_util.h"
 
@@ -28,6 +31,63 @@ TEST(Linear, SmallMKernelMatchesTorchOnOddShapes) {
     }
   }
   EXPECT_EQ(checked, 8 * 5 * 4);
+}
+
+// the bf16 kernel computes exactly the products of the bf16-rounded inputs (a bf16 x bf16 product
+// fits a float32), summed in float32: against a float64 sum of the same rounded products it is off
+// by summation order only, and against the float32 kernel by the rounding, which is far larger
+TEST(Linear, Bf16KernelIsTheExactProductOfRoundedInputsOnOddShapes) {
+  if (!cpu_has_avx512_bf16()) GTEST_SKIP() << "no AVX512-BF16 on this CPU";
+  torch::manual_seed(6);
+  int checked = 0;
+  for (int64_t M : {1, 3, 8, 9, 10, 37, 128}) {
+    for (int64_t K : {1, 7, 64, 255}) {
+      for (int64_t N : {1, 17, 64}) {
+        torch::Tensor x = torch::randn({M, K}), w = torch::randn({N, K}), b = torch::randn({N});
+        auto rounded = [](const torch::Tensor& t) {
+          return t.to(torch::kBFloat16).to(torch::kFloat64);
+        };
+        torch::Tensor want =
+            torch::nn::functional::linear(rounded(x), rounded(w), b.to(torch::kFloat64));
+        torch::Tensor got = linear_small_m_bf16(x, w, b);
+        ASSERT_EQ(got.sizes(), torch::IntArrayRef({M, N}));
+        EXPECT_LT(test::max_abs_diff(got.to(torch::kFloat64), want), 2e-6 * K + 1e-6)
+            << M << "x" << K << "x" << N;
+        EXPECT_LT(test::max_abs_diff(linear_small_m_bf16(x, w, torch::Tensor()).to(torch::kFloat64),
+                                     want - b.to(torch::kFloat64)),
+                  2e-6 * K + 1e-6);
+        if (K == 255) {
+          // the rounding is there: the fp32 kernel's answer differs by far more than the above
+          EXPECT_GT(test::max_abs_diff(got, linear_small_m(x, w, b)), 1e-2);
+        }
+        ++checked;
+      }
+    }
+  }
+  EXPECT_EQ(checked, 7 * 4 * 3);
+}
+
+TEST(Linear, Bf16RunsOnlyInsideItsPrecisionScope) {
+  if (!cpu_has_avx512_bf16()) GTEST_SKIP() << "no AVX512-BF16 on this CPU";
+  torch::NoGradGuard ng;
+  torch::Tensor x = torch::randn({10, 255}), w = torch::randn({32, 255});
+  const torch::Tensor fp32 = linear_small_m(x, w, torch::Tensor());
+  const torch::Tensor bf16 = linear_small_m_bf16(x, w, torch::Tensor());
+  EXPECT_EQ(kernel_precision(), Precision::Fp32);
+  EXPECT_TRUE(torch::equal(linear(x, w, torch::Tensor()), fp32));
+  {
+    const PrecisionScope scope(Precision::Bf16);
+    EXPECT_TRUE(torch::equal(linear(x, w, torch::Tensor()), bf16));
+    // another thread keeps its own precision (and its own grad mode: off, so the kernels run)
+    torch::Tensor other;
+    std::thread([&] {
+      torch::NoGradGuard thread_ng;
+      other = linear(x, w, torch::Tensor());
+    }).join();
+    EXPECT_TRUE(torch::equal(other, fp32));
+  }
+  EXPECT_EQ(kernel_precision(), Precision::Fp32);
+  EXPECT_TRUE(torch::equal(linear(x, w, torch::Tensor()), fp32));
 }
 
 TEST(Linear, DispatchKeepsShapesAndAutograd) {

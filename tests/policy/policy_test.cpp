@@ -130,8 +130,11 @@ TEST(Policy, PreparedRoundsAreTheChunksActReturns) {
   // the options reach it: some tokens regenerated, so the final chunk is not the first round
   EXPECT_TRUE(rounds.mask.any().item<bool>());
   EXPECT_GT(test::max_abs_diff(rounds.chunk, rounds.sfm), 1e-4);
-  // with fewer flow steps the first round is another chunk
+  // with the checkpoint's flow steps (more than 4) the first round is another chunk; 0 steps is
+  // an error, not a default
   o.n_steps = 0;
+  test::expect_error([&] { policy.act_batch(obs, o, seeds); }, {"[policy]", "flow steps 0"});
+  o.n_steps.reset();
   std::vector<at::Generator> again = {at::detail::createCPUGenerator(21),
                                       at::detail::createCPUGenerator(22)};
   EXPECT_GT(test::max_abs_diff(policy.act_prepared(policy.prepare(obs), o, again).sfm, rounds.sfm),

@@ -279,6 +279,8 @@ TEST(Rater, TrainingLowersTheLossAndLeavesTheBackboneBitIdentical) {
   EXPECT_TRUE(torch::equal(policy.act(obs, random).mask, torch::arange(L) < 3));
   random.mask_window = static_cast<int>(L) + 1;
   test::expect_error([&] { policy.act(obs, random); }, {"[policy]", "mask window", "chunk_len"});
+  random.mask_window = 0;  // not a "whole chunk" sentinel: that is chunk_len, or unset
+  test::expect_error([&] { policy.act(obs, random); }, {"[policy]", "mask window 0"});
 }
 
 // train-rater --window 1: eq. 6 over one token gives the label 1 - alpha, so the rater learns to
