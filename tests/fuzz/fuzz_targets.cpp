@@ -13,6 +13,7 @@
 #include "io/atomic_file.h"
 #include "io/safetensors.h"
 #include "io/tensor_file.h"
+#include "io/tfrecord.h"
 #include "model/config.h"
 #include "model/rater.h"
 #include "model/tokenizer.h"
@@ -84,6 +85,24 @@ NamedBytes seeds_safetensors() {
                              {"weight", DType::F32, {2, 3}, weight, sizeof(weight)}},
                             {{"step", "12"}});
   return {{"linear.safetensors", linear}};
+}
+
+// ---- tfrecord framing (RLDS / TFDS shards): every accepted file re-encodes to the same bytes
+
+bool run_tfrecord(const uint8_t* data, size_t size) {
+  try {
+    const std::string bytes = as_string(data, size);
+    const std::vector<std::string> records = parse_tfrecords(bytes, "fuzz.tfrecord");
+    FUZZ_EXPECT(encode_tfrecords(records) == bytes);
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+NamedBytes seeds_tfrecord() {
+  return {{"three_records.tfrecord",
+           encode_tfrecords({"an example", "", std::string("\0\x01\xff binary", 10)})}};
 }
 
 // ---- config.json and rater.json
@@ -318,6 +337,7 @@ const std::vector<Target>& targets() {
       {"request", "decode_msg_map + parse_policy_request + Policy::prepare", run_request,
        seeds_request},
       {"reply", "decode_msg_map + decode_policy_reply / decode_metadata", run_reply, seeds_reply},
+      {"tfrecord", "parse_tfrecords (framing and masked crc32c)", run_tfrecord, seeds_tfrecord},
   };
   return all;
 }
