@@ -4,6 +4,7 @@
 #include <benchmark/benchmark.h>
 
 #include <filesystem>
+#include <optional>
 
 #include "flow/sampler.h"
 #include "io/atomic_file.h"
@@ -65,20 +66,63 @@ void set_threads(benchmark::State& state) {
   torch::set_num_threads(static_cast<int>(state.range(0)));
 }
 
-void BM_PrefixEncode(benchmark::State& state) {
+// how a timed inference runs: our cpu kernels in fp32 or bf16 (--precision), or LibTorch's plain
+// ops (--plain-ops: the path a cuda build runs)
+enum class Ops { Fp32, Bf16, Plain };
+
+// the scopes of one timed inference: no autograd, and the ops asked for
+struct InferenceScopes {
+  c10::InferenceMode inference;
+  PrecisionScope precision;
+  std::optional<PlainOpsScope> plain;
+  explicit InferenceScopes(Ops ops)
+      : precision(ops == Ops::Bf16 ? Precision::Bf16 : Precision::Fp32) {
+    if (ops == Ops::Plain) plain.emplace();
+  }
+};
+
+// false (the benchmark marked skipped) when this cpu cannot run ops
+bool runnable(benchmark::State& state, Ops ops) {
+  if (ops != Ops::Bf16 || cpu_has_avx512_bf16()) return true;
+  state.SkipWithError("no avx512-bf16 on this cpu");
+  return false;
+}
+
+void prefix_encode_bench(benchmark::State& state, Ops ops) {
+  if (!runnable(state, ops)) return;
   set_threads(state);
   Setup& s = setup();
-  c10::InferenceMode inference;
+  const InferenceScopes scopes(ops);
   for (auto _ : state) benchmark::DoNotOptimize(s.model->encode_prefix(s.obs1).prefix_hidden);
 }
 
-void BM_StepCached(benchmark::State& state) {
+void step_cached_bench(benchmark::State& state, Ops ops) {
+  if (!runnable(state, ops)) return;
   set_threads(state);
   Setup& s = setup();
-  c10::InferenceMode inference;
+  const InferenceScopes scopes(ops);
   KvCache cache = s.model->encode_prefix(s.obs1);
   torch::Tensor t = torch::full({1, s.cfg.model.chunk_len}, 0.5);
   for (auto _ : state) benchmark::DoNotOptimize(s.model->velocity(cache, s.noise1, t));
+}
+
+// the full sfm chunk: prefix once, then n_flow_steps cached steps
+void sfm_chunk_bench(benchmark::State& state, Ops ops) {
+  if (!runnable(state, ops)) return;
+  set_threads(state);
+  Setup& s = setup();
+  const InferenceScopes scopes(ops);
+  for (auto _ : state) {
+    KvCache cache = s.model->encode_prefix(s.obs1);
+    benchmark::DoNotOptimize(sample_sfm(*s.model, cache, s.noise1, s.cfg.model.n_flow_steps));
+  }
+}
+
+void BM_PrefixEncode(benchmark::State& state) {
+  prefix_encode_bench(state, Ops::Fp32);
+}
+void BM_StepCached(benchmark::State& state) {
+  step_cached_bench(state, Ops::Fp32);
 }
 
 void BM_StepUncached(benchmark::State& state) {
@@ -90,66 +134,20 @@ void BM_StepUncached(benchmark::State& state) {
 }
 
 void BM_SfmChunk(benchmark::State& state) {
-  set_threads(state);
-  Setup& s = setup();
-  c10::InferenceMode inference;
-  for (auto _ : state) {
-    KvCache cache = s.model->encode_prefix(s.obs1);
-    benchmark::DoNotOptimize(sample_sfm(*s.model, cache, s.noise1, s.cfg.model.n_flow_steps));
-  }
+  sfm_chunk_bench(state, Ops::Fp32);
 }
-
-// the same chunk through LibTorch's plain ops (--plain-ops: the path a cuda build runs), our cpu
-// kernels off
 void BM_SfmChunkPlainOps(benchmark::State& state) {
-  set_threads(state);
-  Setup& s = setup();
-  c10::InferenceMode inference;
-  PlainOpsScope plain;
-  for (auto _ : state) {
-    KvCache cache = s.model->encode_prefix(s.obs1);
-    benchmark::DoNotOptimize(sample_sfm(*s.model, cache, s.noise1, s.cfg.model.n_flow_steps));
-  }
+  sfm_chunk_bench(state, Ops::Plain);
 }
-
-// --precision bf16: the linear layers on bf16 weights and inputs through avx512-bf16's dot
-// instruction (model/linear.h)
-bool skip_without_bf16(benchmark::State& state) {
-  if (cpu_has_avx512_bf16()) return false;
-  state.SkipWithError("no avx512-bf16 on this cpu");
-  return true;
-}
-
+// --precision bf16: the linear layers on bf16 weights and inputs (model/linear.h)
 void BM_PrefixEncodeBf16(benchmark::State& state) {
-  if (skip_without_bf16(state)) return;
-  set_threads(state);
-  Setup& s = setup();
-  c10::InferenceMode inference;
-  const PrecisionScope bf16(Precision::Bf16);
-  for (auto _ : state) benchmark::DoNotOptimize(s.model->encode_prefix(s.obs1).prefix_hidden);
+  prefix_encode_bench(state, Ops::Bf16);
 }
-
 void BM_StepCachedBf16(benchmark::State& state) {
-  if (skip_without_bf16(state)) return;
-  set_threads(state);
-  Setup& s = setup();
-  c10::InferenceMode inference;
-  const PrecisionScope bf16(Precision::Bf16);
-  KvCache cache = s.model->encode_prefix(s.obs1);
-  torch::Tensor t = torch::full({1, s.cfg.model.chunk_len}, 0.5);
-  for (auto _ : state) benchmark::DoNotOptimize(s.model->velocity(cache, s.noise1, t));
+  step_cached_bench(state, Ops::Bf16);
 }
-
 void BM_SfmChunkBf16(benchmark::State& state) {
-  if (skip_without_bf16(state)) return;
-  set_threads(state);
-  Setup& s = setup();
-  c10::InferenceMode inference;
-  const PrecisionScope bf16(Precision::Bf16);
-  for (auto _ : state) {
-    KvCache cache = s.model->encode_prefix(s.obs1);
-    benchmark::DoNotOptimize(sample_sfm(*s.model, cache, s.noise1, s.cfg.model.n_flow_steps));
-  }
+  sfm_chunk_bench(state, Ops::Bf16);
 }
 
 // recipe false: one alg. 2 draw per observation, as the pytorch side does; true: the default

@@ -27,6 +27,7 @@ class PolicySource : public ChunkSource {
     mask_window = static_cast<int>(policy_->mask_window(options_));
     mode = act_mode_name(options_.mode);
     threshold = options_.threshold;
+    precision = precision_name(policy_->precision());
   }
 
   std::vector<ActResult> act(const std::vector<ChunkRow>& rows,

@@ -42,6 +42,7 @@ class ChunkSource {
   bool privileged_state = false;
   std::string mode;  // what ran: sfm | random | async | a server's mode | scripted_*
   double threshold = 0.5;
+  std::string precision;  // a policy in this process: fp32 | bf16 (empty: a server or scripted)
 };
 
 // the source eval's options name: --scripted, --ckpt or --server (exactly one); errors name the

@@ -191,7 +191,7 @@ EvalReport evaluate(const EvalOptions& o) {
   report.mask_window = source->mask_window;
   report.replan = e.replan;
   report.noise_scale = o.act.noise_scale;
-  if (!o.ckpt.empty()) report.precision = precision_name(o.precision);
+  report.precision = source->precision;
   ProgressBar bar("eval " + report.mode, static_cast<int64_t>(tasks.size()) * o.episodes);
   Timer timer;
   int done = 0, total_successes = 0;

@@ -24,8 +24,8 @@ struct RaterQualityOptions {
   std::optional<int> n_steps;             // flow steps of both rounds (unset: the checkpoint's)
   c10::Device device{c10::kCPU};          // where the policy runs
   Precision precision = Precision::Fp32;  // and what its cpu kernels compute in
-  std::optional<int>
-      replan;  // the executed window: the chunk's first tokens (unset: half, as eval)
+  // the executed window: the chunk's first tokens (unset: half, as eval)
+  std::optional<int> replan;
   uint64_t seed = 0;
   std::string error_space;  // normalized or action; empty: the rater's label space
 };

@@ -2,7 +2,6 @@
 // steps and checkpoint writes) and resumed each time; every checkpoint left behind must load, no
 // more than one save interval may be redone, and the finished run must match one that was never
 // interrupted. ASYNCVLA_KILLS=50 runs the long version for docs/RELIABILITY.md.
-#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -27,11 +26,6 @@ namespace avla {
 namespace {
 
 namespace fs = std::filesystem;
-
-// a child that dies with this test (test::spawn_child), its output in log
-pid_t spawn_logged(const std::vector<std::string>& args, const std::string& log) {
-  return test::spawn_child(args, log);
-}
 
 // the highest "step N/" a log shows, -1 when none
 int last_logged_step(const std::string& log) {
@@ -72,7 +66,7 @@ TEST(Reliability, TrainingSurvivesKillNineAndFinishesLikeAnUninterruptedRun) {
   // the uninterrupted reference
   const std::string reference = dir + "/reference";
   int status = 0;
-  waitpid(spawn_logged(command(reference, false), dir + "/reference.log"), &status, 0);
+  waitpid(test::spawn_child(command(reference, false), dir + "/reference.log"), &status, 0);
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << dir << "/reference.log";
 
   // the killed run: every attempt is `--resume` (the first has nothing to resume and says so)
@@ -86,7 +80,7 @@ TEST(Reliability, TrainingSurvivesKillNineAndFinishesLikeAnUninterruptedRun) {
   bool finished = false;
   while (!finished && attempts < kills_wanted + 20) {
     const std::string log = fmt::format("{}/attempt_{:03d}.log", dir, attempts++);
-    const pid_t pid = spawn_logged(command(run, true), log);
+    const pid_t pid = test::spawn_child(command(run, true), log);
     const bool kill_it = kills < kills_wanted;
     bool reaped = false;
     if (kill_it) {
@@ -188,7 +182,7 @@ TEST(Reliability, CollectKilledAtAnyMomentLeavesOnlyWholeFiles) {
   const std::string reference = dir + "/reference";
   int status = 0;
   const auto start = std::chrono::steady_clock::now();
-  waitpid(spawn_logged(command(reference), dir + "/reference.log"), &status, 0);
+  waitpid(test::spawn_child(command(reference), dir + "/reference.log"), &status, 0);
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << dir << "/reference.log";
   const double whole_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
@@ -208,7 +202,7 @@ TEST(Reliability, CollectKilledAtAnyMomentLeavesOnlyWholeFiles) {
   const std::string run = dir + "/run";
   int files_seen = 0, temps_seen = 0;
   for (double at : {0.15, 0.35, 0.5, 0.65, 0.8, 0.95}) {
-    const pid_t pid = spawn_logged(command(run), dir + "/killed.log");
+    const pid_t pid = test::spawn_child(command(run), dir + "/killed.log");
     std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int>(at * whole_ms)));
     ::kill(pid, SIGKILL);
     ASSERT_EQ(waitpid(pid, &status, 0), pid);
@@ -223,7 +217,7 @@ TEST(Reliability, CollectKilledAtAnyMomentLeavesOnlyWholeFiles) {
       temps_seen += e.path().filename().string().find(".tmp.") != std::string::npos;
   }
   // the rerun finishes, leaves no temp file, and wrote the reference's demonstrations
-  waitpid(spawn_logged(command(run), dir + "/rerun.log"), &status, 0);
+  waitpid(test::spawn_child(command(run), dir + "/rerun.log"), &status, 0);
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << dir << "/rerun.log";
   EXPECT_EQ(hdf5_files(run), hdf5_files(reference));
   for (const auto& e : fs::directory_iterator(run))
