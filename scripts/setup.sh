@@ -9,10 +9,12 @@ packages=(
   libhdf5-dev
   nlohmann-json3-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libpng-dev libboost-dev libmsgpack-cxx-dev
+  libpng-dev libjpeg62-turbo-dev libboost-dev libmsgpack-cxx-dev
+  libprotobuf-dev protobuf-compiler
   libmujoco-dev libqhull-dev libegl-dev libegl-mesa0 libgl-dev
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
   python3 python3-torch python3-numpy python3-h5py python3-matplotlib python3-msgpack python3-websockets
+  python3-protobuf python3-pil
 )
 
 # scripts/fuzz.sh and scripts/sanitize.sh: clang with its sanitizer and libFuzzer runtimes

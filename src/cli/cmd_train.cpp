@@ -13,8 +13,8 @@
 namespace avla {
 
 Command add_train_command(CLI::App& app) {
-  auto* cmd =
-      app.add_subcommand("train", "unified SFM+AFM training (Alg. 2) on LIBERO-layout HDF5");
+  auto* cmd = app.add_subcommand(
+      "train", "unified SFM+AFM training (Alg. 2) on LIBERO-layout HDF5 or RLDS data");
   struct Args {
     std::vector<std::string> data;
     std::string config, out, vision_stem, init_vision;
@@ -30,7 +30,10 @@ Command add_train_command(CLI::App& app) {
     DeviceFlags device;
   };
   auto args = std::make_shared<Args>();
-  cmd->add_option("--data", args->data, "HDF5 files or directories of them")->required();
+  cmd->add_option("--data", args->data,
+                  "training data: LIBERO-layout HDF5 files, directories of them, or RLDS dataset "
+                  "directories (Bridge-V2, Fractal); PATH:WEIGHT for a weighted mixture")
+      ->required();
   cmd->add_option("--config", args->config,
                   "model/training preset JSON (default: built-in small preset)")
       ->check(CLI::ExistingFile);

@@ -62,6 +62,10 @@ void ChunkSampler::set_image_tokens(torch::Tensor tokens) {
 }
 
 torch::Tensor ChunkSampler::sample_ids(int64_t batch_size, at::Generator& gen) const {
+  // a weighted mixture draws each input's share; otherwise every frame alike
+  if (dataset_.frame_weight.defined()) {
+    return torch::multinomial(dataset_.frame_weight, batch_size, /*replacement=*/true, gen);
+  }
   return torch::randint(n_frames(), {batch_size}, gen, torch::kInt64);
 }
 

@@ -1,5 +1,6 @@
 // turns dataset frames into model batches: normalized state and action chunks, tokenized
-// instructions, the valid mask; samples frame ids uniformly with a seeded generator.
+// instructions, the valid mask; samples frame ids with a seeded generator (uniformly, or by the
+// dataset's mixture weights).
 #pragma once
 
 #include <torch/torch.h>

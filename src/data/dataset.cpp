@@ -1,11 +1,14 @@
 #include "data/dataset.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include "data/libero_file.h"
 #include "data/object_state.h"
 #include "data/observation.h"
+#include "data/oxe_datasets.h"
+#include "data/rlds.h"
 #include "data/state_features.h"
 #include "model/config.h"
 #include "util/error.h"
@@ -54,54 +57,157 @@ DatasetOptions dataset_options(const Config& config) {
           config.model.state_dim};
 }
 
-Dataset load_dataset(const std::vector<std::string>& files, const DatasetOptions& options) {
-  AVLA_CHECK(!files.empty(), "data", "no data files given");
-  const int privileged = privileged_dims(options.state_dim);
-  const bool want_objects = privileged > 0 || options.object_states;
+DataSource parse_data_source(const std::string& spec) {
+  // "PATH:WEIGHT" only when the suffix is a number and the whole spec is not itself a path
+  const size_t colon = spec.rfind(':');
+  if (colon == std::string::npos || colon == 0 || fs::exists(spec)) return {spec, 0.0};
+  const std::string suffix = spec.substr(colon + 1);
+  size_t used = 0;
+  double weight = 0.0;
+  try {
+    weight = std::stod(suffix, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != suffix.size() || suffix.empty()) return {spec, 0.0};
+  AVLA_CHECK(std::isfinite(weight) && weight > 0, "data",
+             "'{}': the mixture weight {} must be a positive number", spec, suffix);
+  return {spec.substr(0, colon), weight};
+}
+
+namespace {
+
+// the frames of every episode as they are appended, then one concatenation
+struct DatasetBuilder {
+  explicit DatasetBuilder(const DatasetOptions& o) : options(o) {}
+  const DatasetOptions& options;
+  bool want_objects = false;
+  int privileged = 0;
   Dataset ds;
   std::vector<torch::Tensor> images, state, actions, episode_of, pauses, objects;
   int64_t frame = 0;
+  int64_t n_cam = -1;
+  std::string n_cam_source;
+
+  // cameras: per camera (T, H, W, 3) uint8; raw_state (T, 8) | object_states (T, 25) or undefined
+  void add(EpisodeInfo info, const std::vector<torch::Tensor>& cameras,
+           const torch::Tensor& raw_state, const torch::Tensor& episode_actions,
+           const torch::Tensor& object_states) {
+    const int64_t T = episode_actions.size(0);
+    if (n_cam < 0) n_cam = static_cast<int64_t>(cameras.size()), n_cam_source = info.source;
+    AVLA_CHECK(static_cast<int64_t>(cameras.size()) == n_cam, "data",
+               "{} has {} camera(s) but {} has {}: every input of a run needs the same cameras",
+               info.source, cameras.size(), n_cam_source, n_cam);
+    info.start = frame;
+    info.length = T;
+    // every camera at the model resolution: (T, n_cam, 3, S, S)
+    std::vector<torch::Tensor> cams;
+    for (const auto& c : cameras) cams.push_back(resize_images(c, options.image_size));
+    images.push_back(torch::stack(cams, 1));
+    std::vector<torch::Tensor> raw{raw_state};
+    if (want_objects) {
+      AVLA_CHECK(object_states.defined(), "data",
+                 "{}: no obs/object_states, which a privileged-state run and the auxiliary "
+                 "object loss need (files from `asyncvla sim collect` have them)",
+                 info.source);
+      AVLA_CHECK(object_states.size(1) == object_state_dim, "data",
+                 "{}: obs/object_states has {} columns, expected {}", info.source,
+                 object_states.size(1), object_state_dim);
+      AVLA_CHECK(torch::isfinite(object_states).all().item<bool>(), "data",
+                 "{}: obs/object_states has NaN or Inf", info.source);
+      objects.push_back(object_states.to(torch::kFloat32));
+      if (privileged > 0) raw.push_back(object_states);
+    }
+    state.push_back(observation_state_features(torch::cat(raw, 1)));
+    actions.push_back(episode_actions.to(torch::kFloat32));
+    pauses.push_back(pause_mask(episode_actions, options.pause_eps));
+    episode_of.push_back(torch::full({T}, static_cast<int64_t>(ds.episodes.size()), torch::kInt64));
+    ds.episodes.push_back(std::move(info));
+    frame += T;
+  }
+};
+
+void add_libero_files(DatasetBuilder& b, const std::vector<std::string>& files) {
   for (const auto& path : files) {
     LiberoFile file = read_libero_file(path);
     for (size_t i = 0; i < file.demos.size(); ++i) {
       const LiberoDemo& d = file.demos[i];
-      const int64_t T = d.length();
-      EpisodeInfo info{path + ":data/demo_" + std::to_string(i), file.language_instruction, frame,
-                       T};
-      // both cameras at the model resolution: (T, 2, 3, S, S)
-      images.push_back(torch::stack({resize_images(d.agentview_rgb, options.image_size),
-                                     resize_images(d.eye_in_hand_rgb, options.image_size)},
-                                    1));
-      std::vector<torch::Tensor> raw{d.ee_states, d.gripper_states};
-      if (want_objects) {
-        AVLA_CHECK(d.object_states.defined(), "data",
-                   "{}: no obs/object_states, which a privileged-state run and the auxiliary "
-                   "object loss need (files from `asyncvla sim collect` have them)",
-                   info.source);
-        AVLA_CHECK(d.object_states.size(1) == object_state_dim, "data",
-                   "{}: obs/object_states has {} columns, expected {}", info.source,
-                   d.object_states.size(1), object_state_dim);
-        AVLA_CHECK(torch::isfinite(d.object_states).all().item<bool>(), "data",
-                   "{}: obs/object_states has NaN or Inf", info.source);
-        objects.push_back(d.object_states.to(torch::kFloat32));
-        if (privileged > 0) raw.push_back(d.object_states);
-      }
-      state.push_back(observation_state_features(torch::cat(raw, 1)));
-      actions.push_back(d.actions.to(torch::kFloat32));
-      pauses.push_back(pause_mask(d.actions, options.pause_eps));
-      episode_of.push_back(
-          torch::full({T}, static_cast<int64_t>(ds.episodes.size()), torch::kInt64));
-      ds.episodes.push_back(info);
-      frame += T;
+      b.add({path + ":data/demo_" + std::to_string(i), file.language_instruction, 0, 0},
+            {d.agentview_rgb, d.eye_in_hand_rgb}, torch::cat({d.ee_states, d.gripper_states}, 1),
+            d.actions, d.object_states);
     }
     log_info("[data] {}: {} demos, \"{}\"", path, file.demos.size(), file.language_instruction);
   }
-  if (want_objects) ds.object_state = torch::cat(objects);
-  ds.images = torch::cat(images);
-  ds.state = torch::cat(state);
-  ds.actions = torch::cat(actions);
-  ds.pause = torch::cat(pauses);
-  ds.frame_episode = torch::cat(episode_of);
+}
+
+void add_rlds_dataset(DatasetBuilder& b, const std::string& dir) {
+  const RldsInfo info = read_rlds_info(dir);
+  const OxeDataset& mapping = oxe_dataset(info.name, dir + "/dataset_info.json");
+  int64_t added = 0, no_instruction = 0;
+  for_each_rlds_episode(info, [&](RldsEpisode& ep) {
+    OxeEpisode e = map_oxe_episode(mapping, info, ep);
+    if (e.instruction.empty()) {
+      ++no_instruction;  // the OXE mixture drops episodes without language too
+      return;
+    }
+    b.add({ep.where, e.instruction, 0, 0}, e.cameras, e.raw_state, e.actions, torch::Tensor());
+    ++added;
+  });
+  AVLA_CHECK(added > 0, "data", "{}: no episode with an instruction ({} without)", dir,
+             no_instruction);
+  log_info("[data] {}: RLDS dataset {} {}, {} episodes ({} without an instruction skipped)", dir,
+           info.name, info.version, added, no_instruction);
+}
+
+}  // namespace
+
+Dataset load_dataset(const std::vector<std::string>& inputs, const DatasetOptions& options) {
+  AVLA_CHECK(!inputs.empty(), "data", "no data files given");
+  DatasetBuilder b(options);
+  b.privileged = privileged_dims(options.state_dim);
+  b.want_objects = b.privileged > 0 || options.object_states;
+  // each input, remembering its frames for the mixture weights
+  std::vector<DataSource> sources;
+  std::vector<int64_t> source_end;
+  for (const auto& spec : inputs) {
+    DataSource source = parse_data_source(spec);
+    if (is_rlds_dir(source.path)) {
+      add_rlds_dataset(b, source.path);
+    } else {
+      add_libero_files(b, expand_data_paths({source.path}));
+    }
+    sources.push_back(source);
+    source_end.push_back(b.frame);
+  }
+  Dataset& ds = b.ds;
+  const int64_t frame = b.frame;
+  if (b.want_objects) ds.object_state = torch::cat(b.objects);
+  ds.images = torch::cat(b.images);
+  ds.state = torch::cat(b.state);
+  ds.actions = torch::cat(b.actions);
+  ds.pause = torch::cat(b.pauses);
+  ds.frame_episode = torch::cat(b.episode_of);
+
+  // the mixture: weights for all inputs or for none
+  const auto n_weighted = std::count_if(sources.begin(), sources.end(),
+                                        [](const DataSource& s) { return s.weight > 0; });
+  AVLA_CHECK(n_weighted == 0 || n_weighted == static_cast<int64_t>(sources.size()), "data",
+             "{} of {} --data inputs have a :WEIGHT; give one for every input or for none",
+             n_weighted, sources.size());
+  if (n_weighted > 0) {
+    double total = 0;
+    for (const auto& s : sources) total += s.weight;
+    ds.frame_weight = torch::empty({frame}, torch::kFloat64);
+    int64_t begin = 0;
+    for (size_t i = 0; i < sources.size(); ++i) {
+      const int64_t n = source_end[i] - begin;
+      AVLA_CHECK(n > 0, "data", "--data '{}' has no frames", inputs[i]);
+      ds.frame_weight.narrow(0, begin, n).fill_(sources[i].weight / total / n);
+      log_info("[data] mixture: {} draws {:.1f} % of the frames ({} frames)", sources[i].path,
+               100.0 * sources[i].weight / total, n);
+      begin = source_end[i];
+    }
+  }
 
   // chunk tables: frame t -> frames t..t+L-1 of its episode
   const int64_t L = options.chunk_len;
@@ -120,9 +226,9 @@ Dataset load_dataset(const std::vector<std::string>& files, const DatasetOptions
       }
     }
   }
-  log_info("[data] {} files, {} episodes, {} frames, {} pause frames", files.size(),
+  log_info("[data] {} inputs, {} episodes, {} frames, {} pause frames", inputs.size(),
            ds.episodes.size(), frame, ds.pause.sum().item<int64_t>());
-  return ds;
+  return std::move(b.ds);
 }
 
 }  // namespace avla

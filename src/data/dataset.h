@@ -32,7 +32,7 @@ struct Config;
 DatasetOptions dataset_options(const Config& config);
 
 struct EpisodeInfo {
-  std::string source;       // "<file>:data/demo_<i>"
+  std::string source;       // "<file>:data/demo_<i>", or "<shard>: record <i>" of an RLDS dataset
   std::string instruction;  // language_instruction of its file
   int64_t start = 0;        // first frame in the tables
   int64_t length = 0;
@@ -50,6 +50,9 @@ struct Dataset {
   torch::Tensor pause;          // (N) bool
   torch::Tensor object_state;   // (N, object_state_dim) float32 raw positions, or undefined when
                                 //   neither a privileged state nor the auxiliary loss asked for it
+  // (N) float64 sampling weight of each frame, summing to 1, for a weighted mixture of sources
+  // (`--data PATH:WEIGHT`); undefined: frames are drawn uniformly
+  torch::Tensor frame_weight;
 
   int64_t n_frames() const { return state.size(0); }
   std::vector<std::string> instructions() const;
@@ -58,7 +61,18 @@ struct Dataset {
 // *.hdf5 files of a directory (sorted) or the files themselves.
 std::vector<std::string> expand_data_paths(const std::vector<std::string>& inputs);
 
-Dataset load_dataset(const std::vector<std::string>& files, const DatasetOptions& options);
+// one input of `--data`: "PATH" or "PATH:WEIGHT". PATH is an hdf5 file, a directory of them, or an
+// RLDS dataset directory (data/rlds.h); WEIGHT > 0 is its share of the sampled frames
+struct DataSource {
+  std::string path;
+  double weight = 0.0;  // 0: not given
+};
+DataSource parse_data_source(const std::string& spec);
+
+// every episode of the inputs (DataSource specs). with weights (given for every input or for
+// none), frames are drawn so that input i supplies weight_i / sum(weights) of them; without,
+// uniformly over all frames. all inputs must give the same number of cameras
+Dataset load_dataset(const std::vector<std::string>& inputs, const DatasetOptions& options);
 
 // pause flags of one episode's actions (T, 7): |a[:6]| < eps and gripper equal to the previous.
 torch::Tensor pause_mask(const torch::Tensor& actions, double eps);

@@ -24,7 +24,7 @@ RaterQuality evaluate_rater(const RaterQualityOptions& o) {
   const Config& config = policy.config();
   const ModelConfig& mc = config.model;
   const RaterConfig& rater = policy.rater_config();
-  Dataset dataset = load_dataset(expand_data_paths(o.data), dataset_options(config));
+  Dataset dataset = load_dataset(o.data, dataset_options(config));
   const std::string space = o.error_space.empty() ? rater.label_space : o.error_space;
   const auto errors_of = [&](const torch::Tensor& chunk, const torch::Tensor& truth) {
     return label_space_errors(chunk, truth, space, policy.normalizer().actions);

@@ -38,7 +38,7 @@ RaterTrainResult train_rater(const RaterTrainOptions& options) {
   const BatchShard shard = group.shard(options.batch);
   Checkpoint ck = load_checkpoint(options.ckpt);
   const ModelConfig& mc = ck.config.model;
-  Dataset dataset = load_dataset(expand_data_paths(options.data), dataset_options(ck.config));
+  Dataset dataset = load_dataset(options.data, dataset_options(ck.config));
   AVLA_CHECK(dataset.state.size(1) == mc.state_dim && dataset.actions.size(1) == mc.action_dim,
              "train-rater", "data has state {} / actions {} dims, the checkpoint expects {} / {}",
              dataset.state.size(1), dataset.actions.size(1), mc.state_dim, mc.action_dim);

@@ -51,7 +51,7 @@ RunData load_run_data(const TrainOptions& options, Config& config, bool resume) 
   const TrainConfig& tc = config.train;
   DatasetOptions data_options = dataset_options(config);
   data_options.object_states = tc.aux_object_weight > 0;
-  RunData d{load_dataset(expand_data_paths(options.data), data_options), nullptr, {}};
+  RunData d{load_dataset(options.data, data_options), nullptr, {}};
   if (resume) {
     d.tokenizer = load_tokenizer(options.out_dir + "/tokenizer.json");
     d.normalizer = Normalizer::load(options.out_dir + "/norm_stats.json");
@@ -61,6 +61,14 @@ RunData load_run_data(const TrainOptions& options, Config& config, bool resume) 
     d.normalizer.actions =
         NormStats::compute(d.dataset.actions, NormMode::Quantile, tc.action_range_floor);
     config.model.vocab_size = d.tokenizer->vocab_size();
+  }
+  // the camera set follows the data (a checkpoint saves it): Bridge and Fractal have one
+  const int data_cams = static_cast<int>(d.dataset.images.size(1));
+  if (data_cams != config.model.n_cam) {
+    AVLA_CHECK(!resume, "train", "the data has {} camera(s), the run being resumed has {}",
+               data_cams, config.model.n_cam);
+    log_info("[train] model.n_cam {} -> {}: the data's cameras", config.model.n_cam, data_cams);
+    config.model.n_cam = data_cams;
   }
   AVLA_CHECK(d.dataset.state.size(1) == config.model.state_dim, "train",
              "data state has {} dims, model.state_dim is {}", d.dataset.state.size(1),

@@ -9,10 +9,14 @@
 #include <stdexcept>
 
 #include "data/libero_file.h"
+#include "data/oxe_datasets.h"
+#include "data/rlds.h"
 #include "data/synthetic.h"
 #include "io/atomic_file.h"
+#include "io/image_decode.h"
 #include "io/safetensors.h"
 #include "io/tensor_file.h"
+#include "io/tf_example.h"
 #include "io/tfrecord.h"
 #include "model/config.h"
 #include "model/rater.h"
@@ -103,6 +107,61 @@ bool run_tfrecord(const uint8_t* data, size_t size) {
 NamedBytes seeds_tfrecord() {
   return {{"three_records.tfrecord",
            encode_tfrecords({"an example", "", std::string("\0\x01\xff binary", 10)})}};
+}
+
+// ---- one RLDS episode record (tf.train.Example) of Bridge's layout, through the Example parser,
+// the step-count checks, JPEG decoding and the OXE mapping
+
+const RldsInfo& fuzz_bridge_info() {
+  static const RldsInfo info = [] {
+    RldsInfo i;
+    i.dir = "fuzz";
+    i.name = "bridge_dataset";
+    auto add = [&](const std::string& key, RldsFeature::Type type, const std::string& dtype,
+                   std::vector<int64_t> shape) {
+      i.features[key] = {key, type, dtype, std::move(shape), true};
+    };
+    add("steps/action", RldsFeature::Type::Tensor, "float32", {7});
+    add("steps/observation/state", RldsFeature::Type::Tensor, "float32", {7});
+    add("steps/observation/image_0", RldsFeature::Type::Image, "uint8", {8, 8, 3});
+    add("steps/language_instruction", RldsFeature::Type::Text, "string", {});
+    return i;
+  }();
+  return info;
+}
+
+bool run_rlds_episode(const uint8_t* data, size_t size) {
+  try {
+    const RldsInfo& info = fuzz_bridge_info();
+    const RldsEpisode ep = parse_rlds_episode(info, as_string(data, size), "fuzz: record 0");
+    const OxeEpisode e = map_oxe_episode(oxe_dataset(info.name, "fuzz"), info, ep);
+    FUZZ_EXPECT(e.actions.size(0) == ep.n_steps && e.raw_state.size(0) == ep.n_steps);
+    FUZZ_EXPECT(torch::isfinite(e.actions).all().item<bool>());
+    FUZZ_EXPECT(e.actions.select(1, 6).abs().eq(1.0).all().item<bool>());
+    FUZZ_EXPECT(e.cameras.size() == 1 && e.cameras[0].size(0) == ep.n_steps);
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+NamedBytes seeds_rlds_episode() {
+  const int T = 3;
+  Example ex;
+  ex["steps/action"].kind = ExampleFeature::Kind::Float;
+  ex["steps/observation/state"].kind = ExampleFeature::Kind::Float;
+  for (int t = 0; t < T; ++t) {
+    for (float v : {0.01f * t, -0.02f, 0.0f, 0.1f, 0.0f, -0.1f, t == 1 ? 0.0f : 1.0f}) {
+      ex["steps/action"].floats.push_back(v);
+    }
+    for (float v : {0.3f, 0.0f, 0.2f, 0.1f * t, -0.2f, 1.0f, 0.5f}) {
+      ex["steps/observation/state"].floats.push_back(v);
+    }
+    const std::vector<uint8_t> rgb(8 * 8 * 3, static_cast<uint8_t>(40 * t));
+    ex["steps/observation/image_0"].bytes.push_back(encode_jpeg(rgb.data(), 8, 8, 90));
+    ex["steps/language_instruction"].bytes.push_back("put the carrot on the plate");
+  }
+  return {{"three_steps.example", encode_example(ex)}};
 }
 
 // ---- config.json and rater.json
@@ -338,6 +397,8 @@ const std::vector<Target>& targets() {
        seeds_request},
       {"reply", "decode_msg_map + decode_policy_reply / decode_metadata", run_reply, seeds_reply},
       {"tfrecord", "parse_tfrecords (framing and masked crc32c)", run_tfrecord, seeds_tfrecord},
+      {"rlds_episode", "parse_example + parse_rlds_episode + map_oxe_episode (Bridge's keys)",
+       run_rlds_episode, seeds_rlds_episode},
   };
   return all;
 }
