@@ -35,7 +35,8 @@ class PolicySource : public ChunkSource {
     std::vector<Observation> observations;
     std::vector<uint64_t> seeds;
     for (const ChunkRow& row : rows) {
-      observations.push_back(policy_observation(*row.observation, instruction, privileged_state));
+      observations.push_back(policy_observation(*row.observation, instruction,
+                                                policy_->config().model.n_cam, privileged_state));
       seeds.push_back(row.seed);
     }
     return policy_->act_batch(observations, options_, seeds);
@@ -59,13 +60,14 @@ class RemoteSource : public ChunkSource {
     image_size = m.image_size > 0 ? m.image_size : 224;  // openpi's clients send 224
     mode = m.mode.empty() ? "server" : m.mode;
     threshold = m.threshold;
+    n_cam_ = m.n_cam > 0 ? m.n_cam : 2;  // a server that does not say takes both
   }
 
   std::vector<ActResult> act(const std::vector<ChunkRow>& rows,
                              const std::string& instruction) override {
     std::vector<ActResult> out;
     for (const ChunkRow& row : rows) {
-      const Observation obs = policy_observation(*row.observation, instruction, false);
+      const Observation obs = policy_observation(*row.observation, instruction, n_cam_, false);
       out.push_back(decode_policy_reply(client_->request_map(encode_policy_request(obs, row.seed)),
                                         action_dim));
     }
@@ -74,6 +76,7 @@ class RemoteSource : public ChunkSource {
 
  private:
   std::unique_ptr<WsClient> client_;
+  int n_cam_ = 2;
 };
 
 // diagnostics without a policy: chunks of one action, the scripted expert's (made from the

@@ -31,13 +31,16 @@ TaskResult make_result(const std::string& name, const std::string& instruction, 
 }  // namespace
 
 Observation policy_observation(const sim::SimObservation& o, const std::string& instruction,
-                               bool privileged) {
+                               int n_cam, bool privileged) {
+  AVLA_CHECK(n_cam == 1 || n_cam == 2, "eval",
+             "the simulator has 2 cameras (agentview, wrist); the checkpoint wants {}", n_cam);
   const int64_t s = o.image_size;
   auto image = [&](const std::vector<uint8_t>& rgb) {
     return torch::from_blob(const_cast<uint8_t*>(rgb.data()), {s, s, 3}, torch::kUInt8).clone();
   };
   Observation obs;
-  obs.images = {image(o.agentview_rgb), image(o.eye_in_hand_rgb)};
+  obs.images = {image(o.agentview_rgb)};
+  if (n_cam == 2) obs.images.push_back(image(o.eye_in_hand_rgb));
   // the model's state: ee position, ee axis-angle, finger openings (docs/FORMATS.md)
   std::vector<double> state = {o.ee_pos[0], o.ee_pos[1], o.ee_pos[2],         o.ee_ori[0],
                                o.ee_ori[1], o.ee_ori[2], o.gripper_states[0], o.gripper_states[1]};

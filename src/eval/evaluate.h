@@ -83,10 +83,12 @@ struct EvalReport {
 };
 
 EvalReport evaluate(const EvalOptions& options);
-// what the policy is given of a simulator observation: both cameras (upright), the raw LIBERO
-// state (ee position, ee axis-angle, fingers [+ the privileged object state]), the instruction
+// what the policy is given of a simulator observation: its n_cam cameras (upright; 1: agentview,
+// the third-person camera that one-camera data like Bridge and Fractal has; 2: and the wrist
+// camera), the raw LIBERO state (ee position, ee axis-angle, fingers [+ the privileged object
+// state]), the instruction
 Observation policy_observation(const sim::SimObservation& o, const std::string& instruction,
-                               bool privileged);
+                               int n_cam, bool privileged);
 nlohmann::json to_json(const EvalReport& report);
 std::string format_table(const EvalReport& report);
 

@@ -62,12 +62,12 @@ TEST(Observation, OneFrameFromTheFileTheSimulatorAndARequestGivesTheSameModelInp
     const ObservationBatch from_file = sampler.batch(torch::tensor({t})).obs;
     const sim::SimObservation& o = episode.observations[t];
     const ObservationBatch from_sim =
-        encoder.encode({policy_observation(o, task.instruction, false)});
+        encoder.encode({policy_observation(o, task.instruction, 2, false)});
     expect_same_inputs(from_file, from_sim, frame + ", file against simulator");
 
     // the request road: what openpi's LIBERO client sends, the state in float64 as the
     // simulator has it (the rounding to float32 is the encoder's, on every road)
-    Observation sent = policy_observation(o, task.instruction, false);
+    Observation sent = policy_observation(o, task.instruction, 2, false);
     sent.state = torch::tensor(
         std::vector<double>{o.ee_pos[0], o.ee_pos[1], o.ee_pos[2], o.ee_ori[0], o.ee_ori[1],
                             o.ee_ori[2], o.gripper_states[0], o.gripper_states[1]},

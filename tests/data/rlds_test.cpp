@@ -242,6 +242,14 @@ TEST(Rlds, AOneCameraPolicyTrainsOnAMixtureFromTheCommandLine) {
   EXPECT_NE(r.output.find("draws 60.0 % of the frames"), std::string::npos) << r.output;
   const nlohmann::json config = read_json_file(out + "/config.json", "test");
   EXPECT_EQ(config["model"]["n_cam"].get<int>(), 1);
+  // and it evaluates in the simulator on the agentview camera alone
+  const test::CliRun e = test::run_cli("eval --ckpt " + out +
+                                       " --suite spatial --tasks near_cube_on_plate --episodes 1 "
+                                       "--max-steps 20 --out " +
+                                       out + "/eval.json");
+  ASSERT_EQ(e.code, 0) << e.output;
+  const nlohmann::json report = read_json_file(out + "/eval.json", "test");
+  EXPECT_EQ(report["episodes"].size(), 1u);
 }
 
 }  // namespace
