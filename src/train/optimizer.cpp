@@ -20,7 +20,9 @@ AdamW::AdamW(std::vector<ParamGroup> groups, const TrainConfig& cfg)
 void AdamW::zero_grad() {
   for (auto& g : groups_) {
     for (auto& [name, p] : g.params) {
-      if (p.grad().defined()) p.mutable_grad().zero_();
+      // dropped, not zeroed: the next backward then hands each parameter its gradient as made
+      // instead of filling a zero tensor and adding to it (two passes over every gradient)
+      p.mutable_grad().reset();
     }
   }
 }
