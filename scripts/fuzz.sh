@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # libFuzzer on every parser that takes outside bytes (tests/fuzz/fuzz_targets.h: safetensors,
 # config/rater json, tokenizer, LIBERO hdf5 from memory, the server's request decoder, the
-# client's reply decoder, TFRecord framing), each binary built with clang + ASan + UBSan in
+# client's reply decoder, TFRecord framing, RLDS episode records), each binary built with clang + ASan + UBSan in
 # $FUZZ_BUILD.
 # usage: scripts/fuzz.sh [RUNS] [TARGET ...]      (make fuzz; RUNS per target, default 1000000)
 #   FUZZ_SECONDS=N   a time budget per target instead of a run count
@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 runs=${1:-1000000}
 shift || true
 targets=("$@")
-if [ ${#targets[@]} -eq 0 ]; then targets=(safetensors config tokenizer libero request reply tfrecord); fi
+if [ ${#targets[@]} -eq 0 ]; then targets=(safetensors config tokenizer libero request reply tfrecord rlds_episode); fi
 build=${FUZZ_BUILD:-build-fuzz}
 
 source scripts/common.sh
