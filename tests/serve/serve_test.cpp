@@ -264,6 +264,13 @@ TEST(OpenpiProtocol, RequestBecomesTheObservationAndBadOnesNameTheKey) {
   const PolicyRequest req2 = parse_policy_request(chw, 2);
   EXPECT_TRUE(torch::equal(req2.obs.images[0], obs.images[0]));
   EXPECT_TRUE(torch::equal(req2.obs.images[1], obs.images[1]));
+  // a one-camera checkpoint (Bridge, Fractal data) takes the front camera alone, and needs no
+  // wrist image in the request
+  MsgMap front_only = m;
+  front_only.erase("observation/wrist_image");
+  const PolicyRequest one = parse_policy_request(front_only, 1);
+  ASSERT_EQ(one.obs.images.size(), 1u);
+  EXPECT_TRUE(torch::equal(one.obs.images[0], obs.images[0]));
 
   auto broken = [&](const std::function<void(MsgMap&)>& edit) {
     MsgMap copy = m;
