@@ -58,7 +58,9 @@ torch::Tensor VisionEncoderImpl::forward(const torch::Tensor& images) {
                         .sub(1.0);
   x = embed_patches(x).permute({0, 2, 3, 1});
   x = x + pos_embed_row.view({1, grid, 1, v}) + pos_embed_col.view({1, 1, grid, v});
-  x = x.reshape({n_img, grid * grid, v});
+  // contiguous: the permuted layout would otherwise flow through every layer, and a linear of a
+  // strided 3-d input runs as a batched matmul against the weight expanded per image
+  x = x.reshape({n_img, grid * grid, v}).contiguous();
 
   // bidirectional layers: (n_img, grid^2, v)
   RotaryTable no_rope;
