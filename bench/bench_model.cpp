@@ -171,32 +171,24 @@ void train_step_bench(benchmark::State& state, bool bf16, bool recipe = false) {
   s.model->train();
   const int64_t B = 32;
   TrainBatch batch{s.obs32, s.actions32, torch::ones({B, s.cfg.model.chunk_len}), {}};
-  // AVLA_PROFILE_TRACE=PREFIX: 4 steps after 2 warm ones under LibTorch's profiler, written as a
-  // chrome trace PREFIX.{fp32,bf16}.json (op self times: bench/profile_ops.py)
-  if (const char* trace = std::getenv("AVLA_PROFILE_TRACE")) {
-    auto one = [&] {
-      const TrainLossTerms terms = unified_flow_loss(*s.model, batch, tc, gen);
-      torch::Tensor loss = terms.flow.sum / terms.flow.count.clamp_min(1.0);
-      opt.zero_grad();
-      loss.backward();
-      opt.clip_grad_norm(1.0);
-      opt.step(1e-5);
-    };
-    for (int i = 0; i < 2; ++i) one();
-    {
-      torch::autograd::profiler::RecordProfile guard(std::string(trace) +
-                                                     (bf16 ? ".bf16" : ".fp32") + ".json");
-      for (int i = 0; i < 4; ++i) one();
-    }
-  }
-  for (auto _ : state) {
+  // one step: unified loss, backward, clipping, adamw
+  auto step = [&] {
     const TrainLossTerms terms = unified_flow_loss(*s.model, batch, tc, gen);
     torch::Tensor loss = terms.flow.sum / terms.flow.count.clamp_min(1.0);
     opt.zero_grad();
     loss.backward();
     opt.clip_grad_norm(1.0);
     opt.step(1e-5);
+  };
+  // AVLA_PROFILE_TRACE=PREFIX: 4 steps after 2 warm ones under LibTorch's profiler, written as a
+  // chrome trace PREFIX.{fp32,bf16}.json (op self times: bench/profile_ops.py)
+  if (const char* trace = std::getenv("AVLA_PROFILE_TRACE")) {
+    for (int i = 0; i < 2; ++i) step();
+    torch::autograd::profiler::RecordProfile guard(std::string(trace) + (bf16 ? ".bf16" : ".fp32") +
+                                                   ".json");
+    for (int i = 0; i < 4; ++i) step();
   }
+  for (auto _ : state) step();
   s.model->eval();
   state.counters["samples_per_s"] =
       benchmark::Counter(static_cast<double>(B * state.iterations()), benchmark::Counter::kIsRate);

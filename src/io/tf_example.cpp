@@ -69,8 +69,7 @@ std::string encode_example(const Example& example) {
     pb::Feature& out = features[key];
     switch (f.kind) {
       case ExampleFeature::Kind::Bytes:
-        for (const auto& b : f.bytes) out.mutable_bytes_list()->add_value(b);
-        if (f.bytes.empty()) out.mutable_bytes_list();
+        out.mutable_bytes_list()->mutable_value()->Add(f.bytes.begin(), f.bytes.end());
         break;
       case ExampleFeature::Kind::Float:
         out.mutable_float_list()->mutable_value()->Add(f.floats.begin(), f.floats.end());

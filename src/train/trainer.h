@@ -15,7 +15,7 @@
 namespace avla {
 
 struct TrainOptions {
-  std::vector<std::string> data;  // files or directories of LIBERO-layout hdf5
+  std::vector<std::string> data;  // load_dataset inputs: hdf5 files or dirs, RLDS dirs, [:WEIGHT]
   Config config;
   std::string out_dir;
   bool resume = false;
