@@ -30,7 +30,7 @@ Command add_eval_command(CLI::App& app) {
                   "diagnostics without a policy: expert (the scripted expert's actions; every "
                   "episode should succeed) or zero (zero actions; none should)")
       ->check(CLI::IsMember({"expert", "zero"}));
-  cmd->add_option("--suite", o->suite, "spatial | object | goal | long");
+  cmd->add_option("--suite", o->suite, "spatial | object | goal | long | bridge");
   cmd->add_option("--tasks", o->tasks, "task names (default: every task of the suite)");
   cmd->add_option("--episodes", o->episodes, "episodes per task")->check(CLI::PositiveNumber);
   add_act_flags(cmd, *act);

@@ -133,7 +133,7 @@ Command add_sim_command(CLI::App& app) {
 
   auto collect = std::make_shared<sim::CollectOptions>();
   auto* c = cmd->add_subcommand("collect", "write expert demonstrations, one LIBERO HDF5 per task");
-  c->add_option("--suite", collect->suite, "spatial | object | goal | long");
+  c->add_option("--suite", collect->suite, "spatial | object | goal | long | bridge");
   c->add_option("--tasks", collect->tasks, "task names (default: every task of the suite)");
   c->add_option("--episodes", collect->episodes, "successful demonstrations per task");
   c->add_option("--out", collect->out_dir, "output directory")->required();
@@ -151,7 +151,7 @@ Command add_sim_command(CLI::App& app) {
 
   auto render = std::make_shared<RenderOptions>();
   auto* r = cmd->add_subcommand("render", "render a scene (.png) or an expert rollout (.mp4)");
-  r->add_option("--suite", render->suite, "spatial | object | goal | long");
+  r->add_option("--suite", render->suite, "spatial | object | goal | long | bridge");
   r->add_option("--task", render->task, "task name (default: the suite's first)");
   r->add_option("--seed", render->seed, "layout seed");
   r->add_option("--out", render->out, "FILE.png or FILE.mp4")->required();
@@ -166,7 +166,7 @@ Command add_sim_command(CLI::App& app) {
 
   auto experts = std::make_shared<ExpertsOptions>();
   auto* e = cmd->add_subcommand("experts", "measure each task's scripted expert over seeds");
-  e->add_option("--suite", experts->suite, "spatial | object | goal | long");
+  e->add_option("--suite", experts->suite, "spatial | object | goal | long | bridge");
   e->add_option("--tasks", experts->tasks, "task names (default: every task of the suite)");
   e->add_option("--seeds", experts->seeds, "episodes per task")->check(CLI::PositiveNumber);
   e->add_option("--seed", experts->seed, "first seed");
@@ -181,7 +181,7 @@ Command add_sim_command(CLI::App& app) {
       "corpus",
       "write a labelled image corpus for vision pretraining: random layouts of every task, random "
       "arm poses, both cameras, object/drawer/gripper labels (docs/FORMATS.md)");
-  k->add_option("--suites", corpus->suites, "suites to draw tasks from (default: all four)");
+  k->add_option("--suites", corpus->suites, "suites to draw tasks from (default: the four LIBERO suites)");
   k->add_option("--frames", corpus->frames, "frames to write")->check(CLI::PositiveNumber);
   k->add_option("--resolution", corpus->resolution, "camera image side in pixels")
       ->check(CLI::Range(16, 512));

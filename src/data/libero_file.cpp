@@ -89,7 +89,10 @@ LiberoFile read_open_file(const H5::H5File& file, const std::string& path) {
     const int64_t T = demo.actions.size(0);
     AVLA_CHECK(T > 0, kComponent, "{}: dataset '{}actions' is empty", path, base);
     demo.agentview_rgb = read("obs/agentview_rgb", torch::kUInt8, {T, -1, -1, 3}, false);
-    demo.eye_in_hand_rgb = read("obs/eye_in_hand_rgb", torch::kUInt8, {T, -1, -1, 3}, false);
+    // the wrist camera, where the robot has one (our bridge suite and Bridge-V2 have none)
+    if (hdf5_exists(file, base + "obs/eye_in_hand_rgb")) {
+      demo.eye_in_hand_rgb = read("obs/eye_in_hand_rgb", torch::kUInt8, {T, -1, -1, 3}, false);
+    }
     demo.ee_states = read("obs/ee_states", torch::kFloat64, {T, 6}, true);
     demo.gripper_states = read("obs/gripper_states", torch::kFloat64, {T, 2}, true);
     // our simulator's privileged object state, when the file has it (the dataset checks its width

@@ -23,7 +23,7 @@ namespace avla {
 struct LiberoDemo {
   torch::Tensor actions;          // (T, 7) float64
   torch::Tensor agentview_rgb;    // (T, H, W, 3) uint8
-  torch::Tensor eye_in_hand_rgb;  // (T, H, W, 3) uint8
+  torch::Tensor eye_in_hand_rgb;  // (T, H, W, 3) uint8; undefined where the file has no wrist camera
   torch::Tensor joint_states;     // (T, 7)
   torch::Tensor gripper_states;   // (T, 2)
   torch::Tensor ee_states;        // (T, 6) pos + axis-angle

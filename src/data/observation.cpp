@@ -9,8 +9,10 @@ namespace avla {
 Observation demo_observation(const LiberoDemo& demo, int64_t t, const std::string& instruction,
                              int image_rotation, bool privileged) {
   Observation obs;
-  obs.images = {rotate_image(demo.agentview_rgb[t], image_rotation),
-                rotate_image(demo.eye_in_hand_rgb[t], image_rotation)};
+  obs.images = {rotate_image(demo.agentview_rgb[t], image_rotation)};
+  if (demo.eye_in_hand_rgb.defined()) {
+    obs.images.push_back(rotate_image(demo.eye_in_hand_rgb[t], image_rotation));
+  }
   std::vector<torch::Tensor> raw{demo.ee_states[t], demo.gripper_states[t]};
   if (privileged) {
     AVLA_CHECK(demo.object_states.defined(), "observation",

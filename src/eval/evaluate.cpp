@@ -32,8 +32,10 @@ TaskResult make_result(const std::string& name, const std::string& instruction, 
 
 Observation policy_observation(const sim::SimObservation& o, const std::string& instruction,
                                int n_cam, bool privileged) {
-  AVLA_CHECK(n_cam == 1 || n_cam == 2, "eval",
-             "the simulator has 2 cameras (agentview, wrist); the checkpoint wants {}", n_cam);
+  const int sim_cams = o.eye_in_hand_rgb.empty() ? 1 : 2;
+  AVLA_CHECK(n_cam >= 1 && n_cam <= sim_cams, "eval",
+             "the task's robot has {} camera(s) ({}); the checkpoint wants {}", sim_cams,
+             sim_cams == 2 ? "agentview, wrist" : "agentview", n_cam);
   const int64_t s = o.image_size;
   auto image = [&](const std::vector<uint8_t>& rgb) {
     return torch::from_blob(const_cast<uint8_t*>(rgb.data()), {s, s, 3}, torch::kUInt8).clone();
@@ -150,6 +152,9 @@ std::vector<EpisodeRecord> run_lockstep_group(ChunkSource& source, const sim::Ta
     Slot& s = slots[static_cast<size_t>(i)];
     s.rec.goals_reached = envs[static_cast<size_t>(i)]->goals_reached();
     s.rec.wrong_placements = envs[static_cast<size_t>(i)]->wrong_placements();
+    const int place_goals = envs[static_cast<size_t>(i)]->place_goals();
+    s.rec.grasped =
+        place_goals > 0 && envs[static_cast<size_t>(i)]->objects_grasped() == place_goals;
     if (s.video) {
       s.video->add_frame(rollout_frame(s.obs, ChunkOverlay{}).data());
       s.video->finish();
@@ -199,7 +204,8 @@ EvalReport evaluate(const EvalOptions& o) {
   Timer timer;
   int done = 0, total_successes = 0;
   for (const sim::Task* task : tasks) {
-    int successes = 0, task_done = 0, partial = 0, misplaced = 0;
+    int successes = 0, task_done = 0, partial = 0, misplaced = 0, grasped = 0;
+    report.grasp_success = report.grasp_success || task->release_required;
     e.max_steps = o.max_steps ? std::min(*o.max_steps, task->max_steps) : task->max_steps;
     for (int first = 0; first < o.episodes; first += parallel) {
       const int n = std::min(parallel, o.episodes - first);
@@ -207,6 +213,7 @@ EvalReport evaluate(const EvalOptions& o) {
         successes += rec.success;
         partial += !rec.success && rec.goals_reached > 0;
         misplaced += !rec.success && rec.wrong_placements > 0;
+        grasped += rec.grasped;
         report.episodes.push_back(rec);
         bar.update(++done, fmt::format("{} {}/{}", task->name, successes, ++task_done));
       }
@@ -216,10 +223,12 @@ EvalReport evaluate(const EvalOptions& o) {
     TaskResult& t = report.tasks.back();
     t.partial = partial;
     t.misplaced = misplaced;
+    t.grasped = grasped;
     log_info(
-        "[eval {}] {}: {}/{} = {:.0f}% (95% CI {:.0f}-{:.0f}%){} | {} failed with a wrong "
+        "[eval {}] {}: {}/{} = {:.0f}% (95% CI {:.0f}-{:.0f}%){}{} | {} failed with a wrong "
         "placement | {:.0f} s",
         report.mode, task->name, successes, o.episodes, 100 * t.rate, 100 * t.lo, 100 * t.hi,
+        task->release_required ? fmt::format(" | grasp {}/{}", grasped, o.episodes) : "",
         task->goals.size() > 1 ? fmt::format(" | {} failed with a goal reached", partial) : "",
         misplaced, timer.elapsed_ms() / 1000.0);
   }
@@ -229,6 +238,7 @@ EvalReport evaluate(const EvalOptions& o) {
   for (const TaskResult& t : report.tasks) {
     report.total.partial += t.partial;
     report.total.misplaced += t.misplaced;
+    report.total.grasped += t.grasped;
   }
   report.seconds = timer.elapsed_ms() / 1000.0;
   return report;
@@ -245,7 +255,8 @@ nlohmann::json to_json(const EvalReport& r) {
                      {"wilson_low", t.lo},
                      {"wilson_high", t.hi},
                      {"partial", t.partial},
-                     {"misplaced", t.misplaced}});
+                     {"misplaced", t.misplaced},
+                     {"grasp_successes", t.grasped}});
   }
   for (const auto& e : r.episodes) {
     episodes.push_back({{"task", e.task},
@@ -255,6 +266,7 @@ nlohmann::json to_json(const EvalReport& r) {
                         {"goals", e.goals},
                         {"goals_reached", e.goals_reached},
                         {"wrong_placements", e.wrong_placements},
+                        {"grasped", e.grasped},
                         {"chunks", e.chunks},
                         {"regenerated_tokens", e.regenerated},
                         {"mean_confidence", e.confidence},
@@ -272,6 +284,7 @@ nlohmann::json to_json(const EvalReport& r) {
           {"tasks", tasks},
           {"average",
            {{"successes", r.total.successes},
+            {"grasp_successes", r.total.grasped},
             {"episodes", r.total.episodes},
             {"success_rate", r.total.rate},
             {"wilson_low", r.total.lo},
@@ -288,11 +301,14 @@ std::string format_table(const EvalReport& r) {
   const bool multi_goal = std::any_of(r.episodes.begin(), r.episodes.end(),
                                       [](const EpisodeRecord& e) { return e.goals > 1; });
   // and every suite how many failed episodes put an object where no goal asks
-  out += fmt::format("{:<45} {:>9} {:>8} {:>15}{}  failed, misplaced\n", "task", "success", "rate",
-                     "95% Wilson CI", multi_goal ? "  failed, a goal reached" : "");
+  // simplerenv-scored suites (bridge) put grasp success beside success
+  out += fmt::format("{:<45} {:>9} {:>8} {:>15}{}{}  failed, misplaced\n", "task", "success",
+                     "rate", "95% Wilson CI", r.grasp_success ? "      grasp" : "",
+                     multi_goal ? "  failed, a goal reached" : "");
   auto row = [&](const TaskResult& t) {
-    out += fmt::format("{:<45} {:>4}/{:<4} {:>7.1f}% {:>6.1f}-{:<6.1f}%{}  {:>17}\n", t.name,
+    out += fmt::format("{:<45} {:>4}/{:<4} {:>7.1f}% {:>6.1f}-{:<6.1f}%{}{}  {:>17}\n", t.name,
                        t.successes, t.episodes, 100 * t.rate, 100 * t.lo, 100 * t.hi,
+                       r.grasp_success ? fmt::format("  {:>4}/{:<4}", t.grasped, t.episodes) : "",
                        multi_goal ? fmt::format("  {:>23}", t.partial) : "", t.misplaced);
   };
   for (const auto& t : r.tasks) row(t);

@@ -7,10 +7,13 @@ namespace avla {
 std::vector<uint8_t> side_by_side(const sim::SimObservation& obs) {
   const int s = obs.image_size;
   const size_t row = static_cast<size_t>(s) * 3;
-  std::vector<uint8_t> frame(row * 2 * s);
+  std::vector<uint8_t> frame(row * 2 * s, 40);
+  const bool wrist = !obs.eye_in_hand_rgb.empty();
   for (int y = 0; y < s; ++y) {
     std::copy_n(obs.agentview_rgb.data() + y * row, row, frame.data() + y * 2 * row);
-    std::copy_n(obs.eye_in_hand_rgb.data() + y * row, row, frame.data() + y * 2 * row + row);
+    if (wrist) {
+      std::copy_n(obs.eye_in_hand_rgb.data() + y * row, row, frame.data() + y * 2 * row + row);
+    }
   }
   return frame;
 }

@@ -10,7 +10,7 @@
 
 namespace avla {
 
-// (size, 2 * size, 3): agentview | eye_in_hand
+// (size, 2 * size, 3): agentview | eye_in_hand (dark where the task's robot has no wrist camera)
 std::vector<uint8_t> side_by_side(const sim::SimObservation& obs);
 
 struct ChunkOverlay {

@@ -95,11 +95,14 @@ LiberoDemo to_demo(const ExpertEpisode& e) {
   std::vector<std::vector<double>> actions, joints, gripper, ee_states, ee_pos, ee_ori, states,
       robot_states, object_states;
   d.agentview_rgb = torch::empty({T, S, S, 3}, torch::kUInt8);
-  d.eye_in_hand_rgb = torch::empty({T, S, S, 3}, torch::kUInt8);
+  const bool wrist = !e.observations[0].eye_in_hand_rgb.empty();
+  if (wrist) d.eye_in_hand_rgb = torch::empty({T, S, S, 3}, torch::kUInt8);
   for (int64_t t = 0; t < T; ++t) {
     const SimObservation& o = e.observations[t];
     std::memcpy(d.agentview_rgb[t].data_ptr<uint8_t>(), o.agentview_rgb.data(), S * S * 3);
-    std::memcpy(d.eye_in_hand_rgb[t].data_ptr<uint8_t>(), o.eye_in_hand_rgb.data(), S * S * 3);
+    if (wrist) {
+      std::memcpy(d.eye_in_hand_rgb[t].data_ptr<uint8_t>(), o.eye_in_hand_rgb.data(), S * S * 3);
+    }
     actions.emplace_back(e.actions[t].begin(), e.actions[t].end());
     joints.emplace_back(o.joint_states.begin(), o.joint_states.end());
     gripper.emplace_back(o.gripper_states.begin(), o.gripper_states.end());
@@ -187,7 +190,10 @@ std::vector<std::string> collect_demonstrations(const CollectOptions& options) {
                                      {"env_kwargs",
                                       {{"suite", task->suite},
                                        {"task", task->name},
-                                       {"camera_names", {"agentview", "eye_in_hand"}},
+                                       {"camera_names",
+                                        task->scene.wrist_camera()
+                                            ? std::vector<std::string>{"agentview", "eye_in_hand"}
+                                            : std::vector<std::string>{"agentview"}},
                                        {"camera_heights", options.resolution},
                                        {"camera_widths", options.resolution},
                                        {"control_freq", 20},

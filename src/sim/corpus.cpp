@@ -191,9 +191,16 @@ double write_corpus(const CorpusOptions& options) {
              options.seed);
   AVLA_CHECK(!options.out.empty(), "corpus", "--out is required");
   std::vector<const Task*> tasks;
-  const std::vector<std::string> suites = options.suites.empty() ? suite_names() : options.suites;
+  const std::vector<std::string> suites =
+      options.suites.empty() ? libero_suite_names() : options.suites;
   for (const auto& suite : suites) {
-    for (const Task& t : suite_tasks(suite)) tasks.push_back(&t);
+    for (const Task& t : suite_tasks(suite)) {
+      AVLA_CHECK(t.scene.wrist_camera(), "corpus",
+                 "suite '{}' has one camera; the corpus stores both cameras of the LIBERO suites "
+                 "({})",
+                 suite, fmt::join(libero_suite_names(), ", "));
+      tasks.push_back(&t);
+    }
   }
   const CorpusSlots slots = corpus_slots(tasks);
   EnvConfig config;

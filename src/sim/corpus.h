@@ -58,7 +58,7 @@ CorpusFrame sample_corpus_frame(Env& env, const Task& task, uint64_t layout_seed
                                 const CorpusFrameOptions& options = {});
 
 struct CorpusOptions {
-  std::vector<std::string> suites;  // empty: every suite
+  std::vector<std::string> suites;  // empty: the four LIBERO suites (two cameras)
   int64_t frames = 10000;
   int resolution = 64;
   uint64_t seed = 0;  // frame i uses layout seed seed * 2^24 + i (all below eval_seed_offset)

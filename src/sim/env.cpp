@@ -32,6 +32,22 @@ bool mark_held(const Physics& physics, const Task& task, const std::vector<Goal>
   return all;
 }
 
+// the object a place goal moves is held: both fingers touch it
+bool held_by_fingers(const Physics& physics, const std::string& object) {
+  return physics.in_contact(object, "finger_left") && physics.in_contact(object, "finger_right");
+}
+
+// no place goal's object touches a finger (SimplerEnv counts a placement once it is released)
+bool released(const Physics& physics, const std::vector<Goal>& goals) {
+  for (const Goal& g : goals) {
+    if (g.kind != GoalKind::Place) continue;
+    if (physics.in_contact(g.object, "finger_left") || physics.in_contact(g.object, "finger_right")) {
+      return false;
+    }
+  }
+  return true;
+}
+
 int count_reached(const std::vector<char>& reached) {
   return static_cast<int>(std::count(reached.begin(), reached.end(), 1));
 }
@@ -101,6 +117,7 @@ SimObservation Env::reset(const Task& task, uint64_t seed) {
   goal_reached_.assign(layout_.goals.size(), 0);
   wrong_goals_ = unrequested_placements(task, layout_);
   wrong_reached_.assign(wrong_goals_.size(), 0);
+  grasped_.assign(layout_.goals.size(), 0);
   return observe();
 }
 
@@ -119,8 +136,15 @@ StepResult Env::step(const std::vector<double>& action) {
   ++steps_;
   StepResult result;
   // every goal on its own (progress), success when all hold at this same step
-  result.success = mark_held(*current_->physics, *task_, layout_.goals, goal_reached_);
+  const Physics& physics = *current_->physics;
+  result.success = mark_held(physics, *task_, layout_.goals, goal_reached_);
+  if (task_->release_required) result.success = result.success && released(physics, layout_.goals);
   success_ = success_ || result.success;
+  for (size_t g = 0; g < layout_.goals.size(); ++g) {
+    if (layout_.goals[g].kind == GoalKind::Place && !grasped_[g]) {
+      grasped_[g] = held_by_fingers(physics, layout_.goals[g].object);
+    }
+  }
   mark_held(*current_->physics, *task_, wrong_goals_, wrong_reached_);
   result.done = result.success || steps_ >= task_->max_steps;
   result.observation = observe();
@@ -135,6 +159,15 @@ int Env::wrong_placements() const {
   return count_reached(wrong_reached_);
 }
 
+int Env::objects_grasped() const {
+  return count_reached(grasped_);
+}
+
+int Env::place_goals() const {
+  return static_cast<int>(std::count_if(layout_.goals.begin(), layout_.goals.end(),
+                                        [](const Goal& g) { return g.kind == GoalKind::Place; }));
+}
+
 SimObservation Env::observe() {
   AVLA_CHECK(current_ != nullptr, "env", "observe() before reset()");
   Physics& physics = *current_->physics;
@@ -143,9 +176,11 @@ SimObservation Env::observe() {
     const int s = config_.image_size;
     obs.image_size = s;
     obs.agentview_rgb.resize(static_cast<size_t>(s) * s * 3);
-    obs.eye_in_hand_rgb.resize(static_cast<size_t>(s) * s * 3);
     current_->renderer->render(physics, current_->agentview, obs.agentview_rgb.data());
-    current_->renderer->render(physics, current_->eye_in_hand, obs.eye_in_hand_rgb.data());
+    if (task_->scene.wrist_camera()) {
+      obs.eye_in_hand_rgb.resize(static_cast<size_t>(s) * s * 3);
+      current_->renderer->render(physics, current_->eye_in_hand, obs.eye_in_hand_rgb.data());
+    }
   }
   obs.joint_states = current_->controller->arm_qpos();
   obs.gripper_states = current_->controller->finger_qpos();

@@ -26,7 +26,7 @@ struct EnvConfig {
 struct SimObservation {
   int image_size = 0;
   std::vector<uint8_t> agentview_rgb;    // (H, W, 3) upright
-  std::vector<uint8_t> eye_in_hand_rgb;  // (H, W, 3) upright
+  std::vector<uint8_t> eye_in_hand_rgb;  // (H, W, 3) upright; empty where the rig has no wrist camera
   ArmQ joint_states{};
   std::array<double, 2> gripper_states{};  // finger openings (metres from the centre line)
   Vec3 ee_pos{};
@@ -63,6 +63,10 @@ class Env {
   // object of the scene in or on a receptacle (bowl, plate, basket, or a goal's target) where no
   // goal of the episode puts it. wrong-object and wrong-target errors of a failed episode
   int wrong_placements() const;
+  // the place goals whose object has been held between both fingers at some step (SimplerEnv's
+  // grasp success, recorded beside success), each counted once; and how many place goals there are
+  int objects_grasped() const;
+  int place_goals() const;
   const EnvConfig& config() const { return config_; }
   Physics& physics();
   ArmController& controller();
@@ -82,6 +86,7 @@ class Env {
   std::vector<char> goal_reached_;   // per layout_.goals
   std::vector<Goal> wrong_goals_;    // Place pairs no goal of layout_ asks for
   std::vector<char> wrong_reached_;  // per wrong_goals_
+  std::vector<char> grasped_;        // per layout_.goals (place goals only)
 };
 
 // robot start pose: grip site above the table centre, gripper down and open

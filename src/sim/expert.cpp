@@ -23,8 +23,13 @@ Vec3 sub(const Vec3& a, const Vec3& b) {
   return {a[0] - b[0], a[1] - b[1], a[2] - b[2]};
 }
 
-// the yaw that aligns the fingers with a body's faces (mod 90 degrees for cubes)
+// the yaw that aligns the fingers with a body's faces (mod 90 degrees for cubes), or that closes
+// them across a lying object's long axis (mod 180 degrees)
 double grasp_yaw(const Quat& q, ObjectKind kind) {
+  if (is_elongated(kind)) {
+    double y = std::remainder(yaw_of(q) + M_PI / 2, M_PI);  // in [-pi/2, pi/2]
+    return y;
+  }
   if (kind != ObjectKind::Cube) return 0.0;
   const double yaw = yaw_of(q);
   double y = std::fmod(yaw, M_PI / 2);
@@ -215,6 +220,9 @@ Action Expert::pick_place(const Physics& physics, const Goal& goal) {
           break;
         case ObjectKind::Plate:
           object_z += geom::plate_half + rest + 0.012;
+          break;
+        case ObjectKind::Towel:
+          object_z += geom::towel_half_z + rest + 0.012;
           break;
         default:
           object_z += rest_height(object_kind(task_, goal.target)) + rest + 0.01;

@@ -36,11 +36,20 @@ bool goal_satisfied(const Physics& physics, const Task& task, const Goal& goal) 
       // resting on the plate: centre within the rim, no higher than its own rest height above it
       return dxy < geom::plate_radius - 0.01 && dz > geom::plate_half &&
              dz < geom::plate_half + rest + 0.015;
+    case ObjectKind::Towel:
+      // lying on the cloth: centre inside its edge, resting (not held above it)
+      return std::abs(o.pos[0] - t.pos[0]) < geom::towel_half - 0.01 &&
+             std::abs(o.pos[1] - t.pos[1]) < geom::towel_half - 0.01 && dz > geom::towel_half_z &&
+             dz < geom::towel_half_z + rest + 0.015;
     case ObjectKind::Cube:
     case ObjectKind::Cylinder: {
       const double top = rest_height(object_kind(task, goal.target));
       return dxy < 0.02 && std::abs(dz - (top + rest)) < 0.012;
     }
+    case ObjectKind::Spoon:
+    case ObjectKind::Carrot:
+    case ObjectKind::Eggplant:
+      break;  // nothing is put on a lying object
   }
   return false;
 }
@@ -48,7 +57,7 @@ bool goal_satisfied(const Physics& physics, const Task& task, const Goal& goal) 
 std::vector<Goal> unrequested_placements(const Task& task, const Layout& layout) {
   std::set<std::string> receptacles;
   for (const ObjectSpec& o : task.scene.objects) {
-    if (o.kind == ObjectKind::Bowl || o.kind == ObjectKind::Plate || o.kind == ObjectKind::Basket) {
+    if (is_receptacle(o.kind)) {
       receptacles.insert(o.name);
     }
   }
@@ -97,11 +106,15 @@ std::string describe_goal(const Task& task, const Goal& goal) {
   switch (object_kind(task, goal.target)) {
     case ObjectKind::Bowl:
     case ObjectKind::Basket:
-      return fmt::format("{} inside the {}", object, goal.target);
+      return fmt::format("{} inside the {}{}", object, goal.target,
+                         task.release_required ? ", released" : "");
     case ObjectKind::Plate:
-      return fmt::format("{} resting on the {}", object, goal.target);
+    case ObjectKind::Towel:
+      return fmt::format("{} resting on the {}{}", object, goal.target,
+                         task.release_required ? ", released" : "");
     default:
-      return fmt::format("{} stacked on {}", object, goal.target);
+      return fmt::format("{} stacked on {}{}", object, goal.target,
+                         task.release_required ? ", released" : "");
   }
 }
 

@@ -102,6 +102,16 @@ bool Physics::touches_outside(const std::string& root) const {
   return false;
 }
 
+bool Physics::in_contact(const std::string& a, const std::string& b) const {
+  const int id_a = body_id(a), id_b = body_id(b);
+  for (int i = 0; i < data_->ncon; ++i) {
+    const int b1 = model_->geom_bodyid[data_->contact[i].geom1];
+    const int b2 = model_->geom_bodyid[data_->contact[i].geom2];
+    if ((b1 == id_a && b2 == id_b) || (b1 == id_b && b2 == id_a)) return true;
+  }
+  return false;
+}
+
 Pose Physics::body_pose(const std::string& name) const {
   const int id = body_id(name);
   Pose p;

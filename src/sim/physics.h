@@ -49,6 +49,9 @@ class Physics {
   // true when a contact of the last forward() pairs a body of root's subtree with one outside it
   // (an arm placed into the table or an object)
   bool touches_outside(const std::string& root) const;
+  // true when a contact of the last forward() pairs a geom of body a with a geom of body b (the
+  // bodies themselves, not their subtrees)
+  bool in_contact(const std::string& a, const std::string& b) const;
 
   Pose body_pose(const std::string& name) const;  // world frame, after forward()
   Pose site_pose(const std::string& name) const;

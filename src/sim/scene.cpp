@@ -163,6 +163,45 @@ std::string object_xml(const ObjectSpec& o) {
       x += fmt::format("<geom type=\"cylinder\" size=\"{} {}\" rgba=\"{}\" mass=\"0.1\"/>\n",
                        geom::plate_radius, geom::plate_half, rgba);
       break;
+    case ObjectKind::Spoon:
+      // a handle (grasped at the body origin) and a shallow bowl at its +x end, resting flat
+      x += fmt::format(
+          "<geom class=\"object\" type=\"capsule\" fromto=\"{} 0 0 0.03 0 0\" size=\"{}\" "
+          "rgba=\"{}\" mass=\"0.03\"/>\n",
+          -(geom::spoon_half - geom::spoon_radius), geom::spoon_radius, rgba);
+      x += fmt::format(
+          "<geom class=\"object\" type=\"ellipsoid\" size=\"0.025 0.017 0.006\" "
+          "pos=\"{} 0 {}\" rgba=\"{}\" mass=\"0.01\"/>\n",
+          geom::spoon_half - 0.025, 0.006 - geom::spoon_radius, rgba);
+      break;
+    case ObjectKind::Carrot:
+      x += fmt::format(
+          "<geom class=\"object\" type=\"capsule\" fromto=\"{0} 0 0 {1} 0 0\" size=\"{2}\" "
+          "rgba=\"{3}\" mass=\"0.04\"/>\n",
+          -(geom::carrot_half - geom::carrot_radius), geom::carrot_half - geom::carrot_radius,
+          geom::carrot_radius, rgba);
+      // the leaves: drawn only
+      x += fmt::format(
+          "<geom class=\"visual\" type=\"cylinder\" fromto=\"{} 0 0 {} 0 0\" size=\"0.007\" "
+          "rgba=\"{}\"/>\n",
+          -geom::carrot_half, -geom::carrot_half - 0.025, rgba_text("green"));
+      break;
+    case ObjectKind::Eggplant:
+      x += fmt::format(
+          "<geom class=\"object\" type=\"ellipsoid\" size=\"{} {} {}\" rgba=\"{}\" "
+          "mass=\"0.06\"/>\n",
+          geom::eggplant_half, geom::eggplant_radius, geom::eggplant_radius, rgba);
+      x += fmt::format(
+          "<geom class=\"visual\" type=\"cylinder\" fromto=\"{} 0 0 {} 0 0\" size=\"0.008\" "
+          "rgba=\"{}\"/>\n",
+          geom::eggplant_half - 0.01, geom::eggplant_half + 0.015, rgba_text("green"));
+      break;
+    case ObjectKind::Towel:
+      x += fmt::format(
+          "<geom class=\"object\" type=\"box\" size=\"{0} {0} {1}\" rgba=\"{2}\" "
+          "mass=\"0.04\" friction=\"1.5 0.01 0.001\"/>\n",
+          geom::towel_half, geom::towel_half_z, rgba);
+      break;
     case ObjectKind::Basket: {
       const double outer = geom::basket_half + geom::wall;
       x += fmt::format(
@@ -258,6 +297,14 @@ double footprint_radius(ObjectKind kind) {
       return geom::plate_radius;
     case ObjectKind::Basket:
       return (geom::basket_half + 2 * geom::wall) * 1.42;
+    case ObjectKind::Spoon:
+      return geom::spoon_half;
+    case ObjectKind::Carrot:
+      return geom::carrot_half + 0.02;  // the leaves
+    case ObjectKind::Eggplant:
+      return geom::eggplant_half + 0.01;  // the stem
+    case ObjectKind::Towel:
+      return geom::towel_half * 1.42;
   }
   return 0.0;
 }
@@ -274,8 +321,25 @@ double rest_height(ObjectKind kind) {
       return geom::plate_half;
     case ObjectKind::Basket:
       return 0.0;
+    case ObjectKind::Spoon:
+      return geom::spoon_radius;
+    case ObjectKind::Carrot:
+      return geom::carrot_radius;
+    case ObjectKind::Eggplant:
+      return geom::eggplant_radius;
+    case ObjectKind::Towel:
+      return geom::towel_half_z;
   }
   return 0.0;
+}
+
+bool is_elongated(ObjectKind kind) {
+  return kind == ObjectKind::Spoon || kind == ObjectKind::Carrot || kind == ObjectKind::Eggplant;
+}
+
+bool is_receptacle(ObjectKind kind) {
+  return kind == ObjectKind::Bowl || kind == ObjectKind::Plate || kind == ObjectKind::Basket ||
+         kind == ObjectKind::Towel;
 }
 
 std::string kind_name(ObjectKind kind) {
@@ -290,6 +354,14 @@ std::string kind_name(ObjectKind kind) {
       return "plate";
     case ObjectKind::Basket:
       return "basket";
+    case ObjectKind::Spoon:
+      return "spoon";
+    case ObjectKind::Carrot:
+      return "carrot";
+    case ObjectKind::Eggplant:
+      return "eggplant";
+    case ObjectKind::Towel:
+      return "towel";
   }
   return "?";
 }
@@ -302,6 +374,7 @@ const std::map<std::string, std::array<float, 4>>& colour_table() {
       {"orange", {0.98f, 0.5f, 0.05f, 1}}, {"purple", {0.55f, 0.2f, 0.75f, 1}},
       {"white", {0.93f, 0.93f, 0.9f, 1}},  {"black", {0.08f, 0.08f, 0.08f, 1}},
       {"brown", {0.5f, 0.33f, 0.18f, 1}},  {"pink", {0.98f, 0.55f, 0.7f, 1}},
+      {"silver", {0.72f, 0.74f, 0.78f, 1}}, {"cyan", {0.1f, 0.7f, 0.75f, 1}},
   };
   return table;
 }
@@ -364,10 +437,13 @@ std::string build_scene_xml(const SceneSpec& spec) {
   x += "<worldbody>\n";
   x += "<light directional=\"true\" pos=\"0 0 2\" dir=\"0.3 0.2 -1\" diffuse=\".55 .55 .55\" "
        "castshadow=\"false\"/>\n";
-  const Vec3 agent_pos = {0.62, 0.0, 0.58};
-  x += fmt::format("<camera name=\"agentview\" pos=\"{} {} {}\" xyaxes=\"{}\" fovy=\"45\"/>\n",
+  // the main camera: LIBERO's front view, or Bridge's over the robot's right shoulder
+  const bool shoulder = spec.rig == CameraRig::BridgeShoulder;
+  const Vec3 agent_pos = shoulder ? Vec3{-0.62, -0.5, 0.8} : Vec3{0.62, 0.0, 0.58};
+  const Vec3 agent_target = shoulder ? Vec3{-0.06, 0.02, 0.0} : Vec3{-0.12, 0.0, 0.0};
+  x += fmt::format("<camera name=\"agentview\" pos=\"{} {} {}\" xyaxes=\"{}\" fovy=\"{}\"/>\n",
                    agent_pos[0], agent_pos[1], agent_pos[2],
-                   look_at_xyaxes(agent_pos, {-0.12, 0.0, 0.0}));
+                   look_at_xyaxes(agent_pos, agent_target), 45);
   x += table_xml();
   x += arm_xml();
   if (spec.cabinet) x += cabinet_xml();

@@ -11,7 +11,20 @@
 
 namespace avla::sim {
 
-enum class ObjectKind { Cube, Cylinder, Bowl, Plate, Basket };
+// Spoon, Carrot and Eggplant lie on the table with their long axis along the body's x (the bridge
+// suite's objects); Towel is a flat cloth, a receptacle that things are put on
+enum class ObjectKind { Cube, Cylinder, Bowl, Plate, Basket, Spoon, Carrot, Eggplant, Towel };
+
+// an object that lies with its long axis along the body's x: grasped across that axis
+bool is_elongated(ObjectKind kind);
+// an object that others are put in or on (bowl, plate, basket, towel)
+bool is_receptacle(ObjectKind kind);
+
+// where the main camera ("agentview") looks from, and whether the hand carries a wrist camera:
+// Libero: LIBERO's front view facing the robot, and the wrist camera (two cameras);
+// BridgeShoulder: Bridge-V2's over-the-shoulder view from behind and beside the robot's base, and
+// no wrist camera (one camera, as SimplerEnv's WidowX tasks give a policy)
+enum class CameraRig { Libero, BridgeShoulder };
 
 struct ObjectSpec {
   std::string name;  // body name, unique in the scene ("red_cube", "cube_a", ...)
@@ -22,7 +35,11 @@ struct ObjectSpec {
 struct SceneSpec {
   std::vector<ObjectSpec> objects;
   bool cabinet = false;  // a cabinet with one sliding drawer at cabinet_pos
+  CameraRig rig = CameraRig::Libero;
   int image_size = 128;  // offscreen buffer side (cameras render at most this size)
+
+  bool wrist_camera() const { return rig == CameraRig::Libero; }
+  int n_camera() const { return wrist_camera() ? 2 : 1; }
 };
 
 // object geometry shared by the scene builder, the layout sampler, the experts and the predicates
@@ -37,6 +54,11 @@ constexpr double plate_half = 0.006;
 constexpr double basket_half = 0.09;  // inner half side
 constexpr double basket_height = 0.07;
 constexpr double wall = 0.006;  // wall half thickness of bowl, basket, cabinet
+// the lying objects: half length along the body x, radius (half width) across it
+constexpr double spoon_half = 0.07, spoon_radius = 0.009;
+constexpr double carrot_half = 0.055, carrot_radius = 0.015;
+constexpr double eggplant_half = 0.055, eggplant_radius = 0.026;
+constexpr double towel_half = 0.075, towel_half_z = 0.003;
 // cabinet: front face at cabinet_pos.x - cabinet_depth, drawer slides toward -x
 constexpr std::array<double, 2> cabinet_pos = {0.17, 0.2};  // back centre (x, y)
 constexpr double cabinet_depth = 0.2;

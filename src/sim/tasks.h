@@ -1,4 +1,5 @@
-// the four suites (spatial, object, goal, long), mirroring LIBERO's: each task has a language
+// the suites: four that mirror LIBERO's (spatial, object, goal, long) and bridge, which mirrors
+// SimplerEnv's WidowX tasks after Bridge-V2 training. each task has a language
 // instruction, a scene, regions its layouts are drawn from (sim/layout.h), goals whose conjunction
 // is the success predicate (sim/goals.h), and a step limit. this file is the catalog.
 #pragma once
@@ -56,9 +57,15 @@ struct Task {
   bool random_yaw = true;     // cubes get a random yaw in [-0.4, 0.4]
   double drawer_start = 0.0;  // initial drawer opening (cabinet scenes)
   int max_steps = 300;
+  // success also needs every placed object out of the fingers, as SimplerEnv scores its WidowX
+  // tasks (an object held on its target does not count until released)
+  bool release_required = false;
 };
 
+// every suite: the four that mirror LIBERO, then bridge (SimplerEnv's WidowX tasks)
 const std::vector<std::string>& suite_names();
+// the four that mirror LIBERO (spatial, object, goal, long): two cameras, the corpus default
+const std::vector<std::string>& libero_suite_names();
 const std::vector<Task>& suite_tasks(const std::string& suite);  // throws on unknown suite
 const Task& find_task(const std::string& suite, const std::string& name);
 // the named tasks of a suite, or every task when names is empty

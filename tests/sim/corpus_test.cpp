@@ -13,9 +13,10 @@
 namespace avla::sim {
 namespace {
 
+// the corpus's tasks: the four LIBERO suites (two cameras)
 std::vector<const Task*> all_tasks() {
   std::vector<const Task*> tasks;
-  for (const auto& suite : suite_names()) {
+  for (const auto& suite : libero_suite_names()) {
     for (const Task& t : suite_tasks(suite)) tasks.push_back(&t);
   }
   return tasks;
