@@ -25,6 +25,11 @@ rater_window=${ABL_RATER_WINDOW:-0}  # tokens the rater rates and (c), (d) may r
 threshold=${ABL_THRESHOLD:-0.5}      # (d): regenerate tokens with confidence below this
 regrasp=${ABL_REGRASP:-0}            # regrasp demonstrations (sim collect --regrasp; 0.5 for goal
                                      # and long in docs/RESULTS.md)
+train_flags=(${ABL_TRAIN_FLAGS:-})   # more train flags for both runs, e.g. the pretrained encoder:
+                                     # "--init-vision runs/vision/base --vision-lr-scale 0.2 --aug-shift 0"
+eval_seeds=(${ABL_EVAL_SEEDS:-0})    # eval --seed of each range: "0 1000" = validation and test
+                                     # (docs/RESULTS.md); files eval_NAME.json for the first,
+                                     # eval_NAME_sSEED.json for the others
 source "$(dirname "$0")/common.sh"
 task_args=()
 if [ -n "$tasks" ]; then task_args=(--tasks $tasks); fi
@@ -44,7 +49,8 @@ train() {  # name, extra flags
   rm -rf "$out/$name"
   "$bin" --threads 1 train --data "$out/data/train" --config configs/small.json \
     --out "$out/$name" --steps "$train_steps" --keep-every "$keep_every" \
-    --aux-object "$aux_object" "${bf16_flags[@]}" "$@" > "$out/train_$name.log" 2>&1
+    --aux-object "$aux_object" "${bf16_flags[@]}" "${train_flags[@]}" "$@" \
+    > "$out/train_$name.log" 2>&1
 }
 if [ -z "${ABL_SKIP_TRAIN:-}" ]; then  # set it to evaluate runs trained earlier
   train unified &
@@ -63,19 +69,24 @@ rater "$bin" "$out/unified" "$out/data/train" "$out/data/heldout" "$rater_steps"
 stamp
 
 echo "== closed loop, $eval_episodes episodes per task, paired seeds"
-evaluate() {  # ckpt, mode, name
-  "$bin" eval --ckpt "$out/$1" --suite "$suite" "${task_args[@]}" --episodes "$eval_episodes" \
-    --mode "$2" --threshold "$threshold" --out "$out/eval_$3.json" | tail -n 1
-}
-evaluate vanilla sfm a_vanilla_sfm
-evaluate unified sfm b_unified_sfm
-evaluate unified random c_unified_random
-evaluate unified async d_asyncvla
-stamp
+for seed in "${eval_seeds[@]}"; do
+  suffix=""
+  if [ "$seed" != "${eval_seeds[0]}" ]; then suffix="_s$seed"; fi
+  evaluate() {  # ckpt, mode, name
+    "$bin" eval --ckpt "$out/$1" --suite "$suite" "${task_args[@]}" --episodes "$eval_episodes" \
+      --mode "$2" --threshold "$threshold" --seed "$seed" --parallel 4 \
+      --out "$out/eval_$3$suffix.json" | tail -n 1
+  }
+  evaluate vanilla sfm a_vanilla_sfm
+  evaluate unified sfm b_unified_sfm
+  evaluate unified random c_unified_random
+  evaluate unified async d_asyncvla
+  stamp
 
-echo "== paired tests"
-"$bin" compare "$out/eval_d_asyncvla.json" "$out/eval_b_unified_sfm.json"
-"$bin" compare "$out/eval_b_unified_sfm.json" "$out/eval_a_vanilla_sfm.json"
-"$bin" compare "$out/eval_d_asyncvla.json" "$out/eval_c_unified_random.json"
+  echo "== paired tests (eval --seed $seed)"
+  "$bin" compare "$out/eval_d_asyncvla$suffix.json" "$out/eval_b_unified_sfm$suffix.json"
+  "$bin" compare "$out/eval_b_unified_sfm$suffix.json" "$out/eval_a_vanilla_sfm$suffix.json"
+  "$bin" compare "$out/eval_d_asyncvla$suffix.json" "$out/eval_c_unified_random$suffix.json"
+done
 /usr/bin/python3 "$(dirname "$0")/plot_ablation.py" "$out" "$out/table4.png"
 echo "done in $(( $(date +%s) - start )) s: $out"
