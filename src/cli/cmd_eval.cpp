@@ -54,17 +54,39 @@ Command add_eval_command(CLI::App& app) {
                   "environments stepped in lockstep with one batched policy call per replan "
                   "(same seeds; batched float rounding can change an episode's outcome)")
       ->check(CLI::Range(1, 256));
+  cmd->add_option("--variant", o->variant,
+                  "show every episode under one visual variant (light_dim, light_bright, "
+                  "table_grey, table_white, background_blue, camera_left, camera_high, "
+                  "distractors; default: none, the visual-matching look)");
+  auto variants = std::make_shared<bool>(false);
+  cmd->add_flag("--variants", *variants,
+                "variant aggregation: the same episodes under every visual variant in turn, and "
+                "the mean of their success rates (SimplerEnv's 'variant aggregation')")
+      ->excludes("--variant");
   cmd->add_option("--out", *out, "results JSON (default: <ckpt>/eval_<suite>_<mode>.json)");
-  return {cmd, [o, act, out, device]() {
+  return {cmd, [o, act, out, device, variants]() {
             o->device = apply_device_flags(*device);
             o->precision = precision_flag(*device);
             o->act = act_options(*act, o->ckpt);
+            auto path_for = [&](const std::string& mode) {
+              const std::string name = fmt::format("eval_{}_{}{}.json", o->suite, mode,
+                                                   *variants ? "_variants" : "");
+              return !out->empty()      ? *out
+                     : o->ckpt.empty() ? name
+                                       : (std::filesystem::path(o->ckpt) / name).string();
+            };
+            if (*variants) {
+              const VariantAggregate a = evaluate_variants(*o);
+              const std::string path = path_for(a.reports.front().mode);
+              write_file_atomic(path, to_json(a).dump(2) + "\n");
+              for (const EvalReport& r : a.reports) fmt::print("{}\n", format_table(r));
+              fmt::print("{}", format_table(a));
+              log_info("[eval] {} episodes under {} variants -> {}", a.episodes, a.reports.size(),
+                       path);
+              return 0;
+            }
             const EvalReport report = evaluate(*o);
-            const std::string name = fmt::format("eval_{}_{}.json", o->suite, report.mode);
-            const std::string path = !out->empty() ? *out
-                                     : o->ckpt.empty()
-                                         ? name
-                                         : (std::filesystem::path(o->ckpt) / name).string();
+            const std::string path = path_for(report.mode);
             write_file_atomic(path, to_json(report).dump(2) + "\n");
             fmt::print("{}", format_table(report));
             log_info("[eval] {} episodes in {:.0f} s -> {}", report.episodes.size(), report.seconds,

@@ -27,6 +27,7 @@ struct RenderOptions {
   int resolution = 256;
   int frames = 1;        // png: > 1 tiles that many evenly spaced frames of the expert rollout
   double regrasp = 0.0;  // sim::DemoVariation::regrasp
+  std::string variant;   // sim::EnvConfig::variant
 };
 
 int run_render(const RenderOptions& o) {
@@ -37,6 +38,7 @@ int run_render(const RenderOptions& o) {
       o.task.empty() ? sim::suite_tasks(o.suite).front() : sim::find_task(o.suite, o.task);
   sim::EnvConfig config;
   config.image_size = o.resolution;
+  config.variant = o.variant;
   sim::Env env(config);
   if (ext == ".png" && o.frames <= 1) {
     const auto obs = env.reset(task, o.seed);
@@ -83,6 +85,7 @@ struct ExpertsOptions {
   uint64_t seed = 0;
   bool markdown = false;
   double regrasp = 0.0;  // sim::DemoVariation::regrasp
+  std::string variant;   // sim::EnvConfig::variant
 };
 
 // runs each task's expert on seeds [seed, seed + seeds) without rendering; prints a table
@@ -90,6 +93,7 @@ int run_experts(const ExpertsOptions& o) {
   const auto tasks = sim::select_tasks(o.suite, o.tasks);
   sim::EnvConfig config;
   config.render = false;
+  config.variant = o.variant;
   sim::Env env(config);
   int worst = 100;
   if (o.markdown) {
@@ -163,6 +167,9 @@ Command add_sim_command(CLI::App& app) {
                 "show a regrasp demonstration: probability that the first grasp fails (see "
                 "collect --regrasp)")
       ->check(CLI::Range(0.0, 1.0));
+  r->add_option("--variant", render->variant,
+                "a visual variant (sim/variants.h: light_dim, light_bright, table_grey, table_white, "
+                "background_blue, camera_left, camera_high, distractors; default: none)");
 
   auto experts = std::make_shared<ExpertsOptions>();
   auto* e = cmd->add_subcommand("experts", "measure each task's scripted expert over seeds");
@@ -175,6 +182,9 @@ Command add_sim_command(CLI::App& app) {
                 "measure the experts on regrasp data: probability that a pick's first grasp "
                 "fails (see collect --regrasp)")
       ->check(CLI::Range(0.0, 1.0));
+  e->add_option("--variant", experts->variant,
+                "a visual variant (sim/variants.h: light_dim, light_bright, table_grey, table_white, "
+                "background_blue, camera_left, camera_high, distractors; default: none)");
 
   auto corpus = std::make_shared<sim::CorpusOptions>();
   auto* k = cmd->add_subcommand(

@@ -13,6 +13,7 @@
 #include "eval/video_writer.h"
 #include "sim/collect.h"
 #include "sim/env.h"
+#include "sim/variants.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -189,6 +190,7 @@ EvalReport evaluate(const EvalOptions& o) {
   // episodes run in lockstep groups of `parallel` environments
   sim::EnvConfig config;
   config.image_size = e.resolution;
+  config.variant = o.variant;
   const int parallel = std::max(1, std::min(o.parallel, o.episodes));
   std::vector<std::unique_ptr<sim::Env>> envs;
   for (int i = 0; i < parallel; ++i) envs.push_back(std::make_unique<sim::Env>(config));
@@ -200,6 +202,7 @@ EvalReport evaluate(const EvalOptions& o) {
   report.replan = e.replan;
   report.noise_scale = o.act.noise_scale;
   report.precision = source->precision;
+  report.variant = sim::find_variant(o.variant).name;
   ProgressBar bar("eval " + report.mode, static_cast<int64_t>(tasks.size()) * o.episodes);
   Timer timer;
   int done = 0, total_successes = 0;
@@ -281,6 +284,7 @@ nlohmann::json to_json(const EvalReport& r) {
           {"replan", r.replan},
           {"noise_scale", r.noise_scale},
           {"precision", r.precision.empty() ? nlohmann::json() : nlohmann::json(r.precision)},
+          {"variant", r.variant},
           {"tasks", tasks},
           {"average",
            {{"successes", r.total.successes},
@@ -294,9 +298,10 @@ nlohmann::json to_json(const EvalReport& r) {
 }
 
 std::string format_table(const EvalReport& r) {
-  std::string out =
-      fmt::format("suite {} | mode {}{} | replan {}\n", r.suite, r.mode,
-                  r.mode == "async" ? fmt::format(" (threshold {})", r.threshold) : "", r.replan);
+  std::string out = fmt::format(
+      "suite {} | mode {}{} | replan {}{}\n", r.suite, r.mode,
+      r.mode == "async" ? fmt::format(" (threshold {})", r.threshold) : "", r.replan,
+      r.variant.empty() || r.variant == "none" ? "" : fmt::format(" | variant {}", r.variant));
   // multi-goal suites (long) also say how many failed episodes got part of the way
   const bool multi_goal = std::any_of(r.episodes.begin(), r.episodes.end(),
                                       [](const EpisodeRecord& e) { return e.goals > 1; });
@@ -313,6 +318,52 @@ std::string format_table(const EvalReport& r) {
   };
   for (const auto& t : r.tasks) row(t);
   row(r.total);
+  return out;
+}
+
+VariantAggregate evaluate_variants(EvalOptions options) {
+  VariantAggregate a;
+  double rate_sum = 0;
+  for (const sim::VisualVariant& v : sim::visual_variants()) {
+    options.variant = v.name;
+    log_info("[eval] variant {}: {}", v.name, v.what);
+    a.reports.push_back(evaluate(options));
+    const EvalReport& r = a.reports.back();
+    rate_sum += r.total.rate;
+    a.successes += r.total.successes;
+    a.episodes += r.total.episodes;
+  }
+  a.mean_rate = rate_sum / static_cast<double>(a.reports.size());
+  return a;
+}
+
+nlohmann::json to_json(const VariantAggregate& a) {
+  nlohmann::json reports = nlohmann::json::array();
+  for (const EvalReport& r : a.reports) reports.push_back(to_json(r));
+  return {{"suite", a.reports.front().suite},
+          {"mode", a.reports.front().mode},
+          {"variant_aggregation",
+           {{"mean_success_rate", a.mean_rate},
+            {"successes", a.successes},
+            {"episodes", a.episodes}}},
+          {"variants", reports}};
+}
+
+std::string format_table(const VariantAggregate& a) {
+  const EvalReport& first = a.reports.front();
+  std::string out = fmt::format("suite {} | mode {} | variant aggregation\n", first.suite,
+                                first.mode);
+  out += fmt::format("{:<20} {:>9} {:>8} {:>15}{}\n", "variant", "success", "rate",
+                     "95% Wilson CI", first.grasp_success ? "      grasp" : "");
+  for (const EvalReport& r : a.reports) {
+    const TaskResult& t = r.total;
+    out += fmt::format("{:<20} {:>4}/{:<4} {:>7.1f}% {:>6.1f}-{:<6.1f}%{}\n", r.variant,
+                       t.successes, t.episodes, 100 * t.rate, 100 * t.lo, 100 * t.hi,
+                       first.grasp_success ? fmt::format("  {:>4}/{:<4}", t.grasped, t.episodes)
+                                           : "");
+  }
+  out += fmt::format("{:<20} {:>4}/{:<4} {:>7.1f}%  (mean of the variants' rates)\n", "aggregate",
+                     a.successes, a.episodes, 100 * a.mean_rate);
   return out;
 }
 

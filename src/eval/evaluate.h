@@ -41,6 +41,9 @@ struct EvalOptions {
   // exactly the one-at-a-time episodes; > 1 gives each row the same seeds, but batched matmuls
   // round differently (~1e-6), which a closed loop can amplify into another outcome
   int parallel = 1;
+  // a visual variant (sim/variants.h) every episode is shown in; empty: the default look ("visual
+  // matching")
+  std::string variant;
   torch::Device device = torch::kCPU;     // where a policy in this process runs
   Precision precision = Precision::Fp32;  // and what its cpu kernels compute in
 };
@@ -83,6 +86,7 @@ struct EvalReport {
   // the suite is scored as SimplerEnv scores it (sim::Task::release_required): grasp success is
   // reported beside success
   bool grasp_success = false;
+  std::string variant;  // the visual variant ("none": the default look)
   std::vector<TaskResult> tasks;
   TaskResult total;  // pooled over tasks ("average")
   std::vector<EpisodeRecord> episodes;
@@ -98,5 +102,16 @@ Observation policy_observation(const sim::SimObservation& o, const std::string& 
                                int n_cam, bool privileged);
 nlohmann::json to_json(const EvalReport& report);
 std::string format_table(const EvalReport& report);
+
+// variant aggregation, as SimplerEnv reports it: the same episodes under each visual variant,
+// and the mean of the variants' success rates
+struct VariantAggregate {
+  std::vector<EvalReport> reports;  // one per variant, in sim::visual_variants() order
+  double mean_rate = 0;             // mean over variants of each one's pooled success rate
+  int successes = 0, episodes = 0;  // pooled over variants
+};
+VariantAggregate evaluate_variants(EvalOptions options);
+nlohmann::json to_json(const VariantAggregate& aggregate);
+std::string format_table(const VariantAggregate& aggregate);
 
 }  // namespace avla

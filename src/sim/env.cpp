@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "sim/goals.h"
+#include "sim/variants.h"
 #include "util/error.h"
 
 namespace avla::sim {
@@ -57,12 +58,13 @@ int count_reached(const std::vector<char>& reached) {
 Env::Env(EnvConfig config) : config_(config) {
   AVLA_CHECK(config_.image_size >= 8 && config_.image_size <= 1024, "env",
              "image_size {} outside [8, 1024]", config_.image_size);
+  find_variant(config_.variant);  // an unknown name fails here, not at the first reset
 }
 
 Env::~Env() = default;
 
 Env::SceneInstance& Env::scene_for(const Task& task) {
-  SceneSpec spec = task.scene;
+  SceneSpec spec = variant_scene(task, find_variant(config_.variant));
   spec.image_size = config_.image_size;
   const std::string xml = build_scene_xml(spec);
   auto& slot = scenes_[xml];
@@ -104,6 +106,7 @@ SimObservation Env::reset(const Task& task, uint64_t seed) {
     physics.set_free_pose(task.scene.objects[i].name, layout_.object_poses[i]);
   }
   if (task.scene.cabinet) physics.set_joint_qpos("drawer_joint", task.drawer_start);
+  place_distractors(physics, task, find_variant(config_.variant), seed);
   current_->controller->reset_to_home(home_grip_pos);
   // let objects settle with the arm holding still
   const Action hold = {0, 0, 0, 0, 0, 0, -1};

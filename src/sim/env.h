@@ -21,6 +21,9 @@ struct EnvConfig {
   bool render = true;    // false: observations carry no images (experts, tests)
   ControllerConfig controller;
   int settle_steps = 4;  // control periods with the arm holding still after placing objects
+  // a visual variant's name (sim/variants.h): its look and distractors in every episode; empty:
+  // the default look ("visual matching")
+  std::string variant;
 };
 
 struct SimObservation {

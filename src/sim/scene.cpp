@@ -96,15 +96,15 @@ std::string arm_xml() {
   return x;
 }
 
-std::string table_xml() {
+std::string table_xml(const SceneLook& look) {
   const double cx = (geom::robot_base_x - 0.12 + geom::table_half_x) / 2.0;
   const double hx = (geom::table_half_x - (geom::robot_base_x - 0.12)) / 2.0;
   std::string x;
   // the table top collides as a plane (cheap analytic contacts); the box is only drawn
   x += fmt::format(
       "<geom name=\"table\" class=\"visual\" type=\"box\" size=\"{} {} 0.02\" "
-      "pos=\"{} 0 -0.02\" rgba=\".62 .5 .38 1\"/>\n",
-      hx, geom::table_half_y, cx);
+      "pos=\"{} 0 -0.02\" rgba=\"{}\"/>\n",
+      hx, geom::table_half_y, cx, look.table.empty() ? ".62 .5 .38 1" : rgba_text(look.table));
   x += "<geom name=\"table_top\" type=\"plane\" size=\"0 0 1\" group=\"3\"/>\n";
   for (double lx : {cx - hx + 0.05, cx + hx - 0.05}) {
     for (double ly : {-geom::table_half_y + 0.05, geom::table_half_y - 0.05}) {
@@ -114,8 +114,10 @@ std::string table_xml() {
           lx, ly);
     }
   }
-  x += "<geom name=\"floor\" class=\"visual\" type=\"box\" size=\"3 3 0.01\" "
-       "pos=\"0 0 -0.79\" rgba=\".55 .57 .6 1\"/>\n";
+  x += fmt::format(
+      "<geom name=\"floor\" class=\"visual\" type=\"box\" size=\"3 3 0.01\" "
+      "pos=\"0 0 -0.79\" rgba=\"{}\"/>\n",
+      look.floor.empty() ? ".55 .57 .6 1" : rgba_text(look.floor));
   return x;
 }
 
@@ -375,6 +377,7 @@ const std::map<std::string, std::array<float, 4>>& colour_table() {
       {"white", {0.93f, 0.93f, 0.9f, 1}},  {"black", {0.08f, 0.08f, 0.08f, 1}},
       {"brown", {0.5f, 0.33f, 0.18f, 1}},  {"pink", {0.98f, 0.55f, 0.7f, 1}},
       {"silver", {0.72f, 0.74f, 0.78f, 1}}, {"cyan", {0.1f, 0.7f, 0.75f, 1}},
+      {"grey", {0.4f, 0.4f, 0.42f, 1}},
   };
   return table;
 }
@@ -417,9 +420,10 @@ std::string build_scene_xml(const SceneSpec& spec) {
   x += fmt::format(
       "<visual><global offwidth=\"{0}\" offheight=\"{0}\"/>"
       "<quality shadowsize=\"0\" offsamples=\"0\" numslices=\"12\" numstacks=\"6\" numquads=\"1\"/>"
-      "<headlight ambient=\".35 .35 .35\" diffuse=\".45 .45 .45\" specular=\"0 0 0\"/>"
+      "<headlight ambient=\"{1:.3f} {1:.3f} {1:.3f}\" diffuse=\"{2:.3f} {2:.3f} {2:.3f}\" "
+      "specular=\"0 0 0\"/>"
       "<map znear=\"0.01\"/></visual>\n",
-      spec.image_size);
+      spec.image_size, 0.35 * spec.look.light, 0.45 * spec.look.light);
   x += "<size nconmax=\"400\" njmax=\"2000\"/>\n";
   x +=
       "<default>\n"
@@ -435,16 +439,19 @@ std::string build_scene_xml(const SceneSpec& spec) {
       "<default class=\"furniture\"><geom contype=\"2\" conaffinity=\"1\"/></default>\n"
       "</default>\n";
   x += "<worldbody>\n";
-  x += "<light directional=\"true\" pos=\"0 0 2\" dir=\"0.3 0.2 -1\" diffuse=\".55 .55 .55\" "
-       "castshadow=\"false\"/>\n";
+  x += fmt::format(
+      "<light directional=\"true\" pos=\"0 0 2\" dir=\"0.3 0.2 -1\" diffuse=\"{0:.3f} {0:.3f} "
+      "{0:.3f}\" castshadow=\"false\"/>\n",
+      0.55 * spec.look.light);
   // the main camera: LIBERO's front view, or Bridge's over the robot's right shoulder
   const bool shoulder = spec.rig == CameraRig::BridgeShoulder;
-  const Vec3 agent_pos = shoulder ? Vec3{-0.62, -0.5, 0.8} : Vec3{0.62, 0.0, 0.58};
+  Vec3 agent_pos = shoulder ? Vec3{-0.62, -0.5, 0.8} : Vec3{0.62, 0.0, 0.58};
+  for (int i = 0; i < 3; ++i) agent_pos[i] += spec.look.camera_shift[i];
   const Vec3 agent_target = shoulder ? Vec3{-0.06, 0.02, 0.0} : Vec3{-0.12, 0.0, 0.0};
   x += fmt::format("<camera name=\"agentview\" pos=\"{} {} {}\" xyaxes=\"{}\" fovy=\"{}\"/>\n",
                    agent_pos[0], agent_pos[1], agent_pos[2],
                    look_at_xyaxes(agent_pos, agent_target), 45);
-  x += table_xml();
+  x += table_xml(spec.look);
   x += arm_xml();
   if (spec.cabinet) x += cabinet_xml();
   for (const auto& o : spec.objects) {

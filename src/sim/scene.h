@@ -32,10 +32,20 @@ struct ObjectSpec {
   std::string colour;  // one of colour_names()
 };
 
+// how a scene looks apart from what stands in it: the default is the "visual matching" look, and
+// SimplerEnv's visual variants (sim/variants.h) change these. none of it touches the physics
+struct SceneLook {
+  double light = 1.0;           // scales the directional light and the headlight
+  std::string table;            // table-top colour name (empty: the wood)
+  std::string floor;            // floor colour name, the background above the table (empty: grey)
+  std::array<double, 3> camera_shift{};  // main camera position offset (m), aimed at the same point
+};
+
 struct SceneSpec {
   std::vector<ObjectSpec> objects;
   bool cabinet = false;  // a cabinet with one sliding drawer at cabinet_pos
   CameraRig rig = CameraRig::Libero;
+  SceneLook look;
   int image_size = 128;  // offscreen buffer side (cameras render at most this size)
 
   bool wrist_camera() const { return rig == CameraRig::Libero; }
