@@ -30,7 +30,7 @@ Command add_eval_command(CLI::App& app) {
                   "diagnostics without a policy: expert (the scripted expert's actions; every "
                   "episode should succeed) or zero (zero actions; none should)")
       ->check(CLI::IsMember({"expert", "zero"}));
-  cmd->add_option("--suite", o->suite, "spatial | object | goal | long | bridge");
+  cmd->add_option("--suite", o->suite, "spatial | object | goal | long | bridge | fractal");
   cmd->add_option("--tasks", o->tasks, "task names (default: every task of the suite)");
   cmd->add_option("--episodes", o->episodes, "episodes per task")->check(CLI::PositiveNumber);
   add_act_flags(cmd, *act);
@@ -69,9 +69,9 @@ Command add_eval_command(CLI::App& app) {
             o->precision = precision_flag(*device);
             o->act = act_options(*act, o->ckpt);
             auto path_for = [&](const std::string& mode) {
-              const std::string name = fmt::format("eval_{}_{}{}.json", o->suite, mode,
-                                                   *variants ? "_variants" : "");
-              return !out->empty()      ? *out
+              const std::string name =
+                  fmt::format("eval_{}_{}{}.json", o->suite, mode, *variants ? "_variants" : "");
+              return !out->empty()     ? *out
                      : o->ckpt.empty() ? name
                                        : (std::filesystem::path(o->ckpt) / name).string();
             };

@@ -137,7 +137,7 @@ Command add_sim_command(CLI::App& app) {
 
   auto collect = std::make_shared<sim::CollectOptions>();
   auto* c = cmd->add_subcommand("collect", "write expert demonstrations, one LIBERO HDF5 per task");
-  c->add_option("--suite", collect->suite, "spatial | object | goal | long | bridge");
+  c->add_option("--suite", collect->suite, "spatial | object | goal | long | bridge | fractal");
   c->add_option("--tasks", collect->tasks, "task names (default: every task of the suite)");
   c->add_option("--episodes", collect->episodes, "successful demonstrations per task");
   c->add_option("--out", collect->out_dir, "output directory")->required();
@@ -155,7 +155,7 @@ Command add_sim_command(CLI::App& app) {
 
   auto render = std::make_shared<RenderOptions>();
   auto* r = cmd->add_subcommand("render", "render a scene (.png) or an expert rollout (.mp4)");
-  r->add_option("--suite", render->suite, "spatial | object | goal | long | bridge");
+  r->add_option("--suite", render->suite, "spatial | object | goal | long | bridge | fractal");
   r->add_option("--task", render->task, "task name (default: the suite's first)");
   r->add_option("--seed", render->seed, "layout seed");
   r->add_option("--out", render->out, "FILE.png or FILE.mp4")->required();
@@ -167,13 +167,14 @@ Command add_sim_command(CLI::App& app) {
                 "show a regrasp demonstration: probability that the first grasp fails (see "
                 "collect --regrasp)")
       ->check(CLI::Range(0.0, 1.0));
-  r->add_option("--variant", render->variant,
-                "a visual variant (sim/variants.h: light_dim, light_bright, table_grey, table_white, "
-                "background_blue, camera_left, camera_high, distractors; default: none)");
+  r->add_option(
+      "--variant", render->variant,
+      "a visual variant (sim/variants.h: light_dim, light_bright, table_grey, table_white, "
+      "background_blue, camera_left, camera_high, distractors; default: none)");
 
   auto experts = std::make_shared<ExpertsOptions>();
   auto* e = cmd->add_subcommand("experts", "measure each task's scripted expert over seeds");
-  e->add_option("--suite", experts->suite, "spatial | object | goal | long | bridge");
+  e->add_option("--suite", experts->suite, "spatial | object | goal | long | bridge | fractal");
   e->add_option("--tasks", experts->tasks, "task names (default: every task of the suite)");
   e->add_option("--seeds", experts->seeds, "episodes per task")->check(CLI::PositiveNumber);
   e->add_option("--seed", experts->seed, "first seed");
@@ -182,16 +183,18 @@ Command add_sim_command(CLI::App& app) {
                 "measure the experts on regrasp data: probability that a pick's first grasp "
                 "fails (see collect --regrasp)")
       ->check(CLI::Range(0.0, 1.0));
-  e->add_option("--variant", experts->variant,
-                "a visual variant (sim/variants.h: light_dim, light_bright, table_grey, table_white, "
-                "background_blue, camera_left, camera_high, distractors; default: none)");
+  e->add_option(
+      "--variant", experts->variant,
+      "a visual variant (sim/variants.h: light_dim, light_bright, table_grey, table_white, "
+      "background_blue, camera_left, camera_high, distractors; default: none)");
 
   auto corpus = std::make_shared<sim::CorpusOptions>();
   auto* k = cmd->add_subcommand(
       "corpus",
       "write a labelled image corpus for vision pretraining: random layouts of every task, random "
       "arm poses, both cameras, object/drawer/gripper labels (docs/FORMATS.md)");
-  k->add_option("--suites", corpus->suites, "suites to draw tasks from (default: the four LIBERO suites)");
+  k->add_option("--suites", corpus->suites,
+                "suites to draw tasks from (default: the four LIBERO suites)");
   k->add_option("--frames", corpus->frames, "frames to write")->check(CLI::PositiveNumber);
   k->add_option("--resolution", corpus->resolution, "camera image side in pixels")
       ->check(CLI::Range(16, 512));

@@ -135,8 +135,7 @@ void add_libero_files(DatasetBuilder& b, const std::vector<std::string>& files) 
       b.add({path + ":data/demo_" + std::to_string(i), file.language_instruction, 0, 0},
             d.eye_in_hand_rgb.defined() ? std::vector{d.agentview_rgb, d.eye_in_hand_rgb}
                                         : std::vector{d.agentview_rgb},
-            torch::cat({d.ee_states, d.gripper_states}, 1),
-            d.actions, d.object_states);
+            torch::cat({d.ee_states, d.gripper_states}, 1), d.actions, d.object_states);
     }
     log_info("[data] {}: {} demos, \"{}\"", path, file.demos.size(), file.language_instruction);
   }

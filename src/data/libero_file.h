@@ -21,20 +21,21 @@ namespace avla {
 // one demonstration as stored (float64 vectors, uint8 HWC images). optional tensors may be
 // undefined when writing; the reader fills those it uses.
 struct LiberoDemo {
-  torch::Tensor actions;          // (T, 7) float64
-  torch::Tensor agentview_rgb;    // (T, H, W, 3) uint8
-  torch::Tensor eye_in_hand_rgb;  // (T, H, W, 3) uint8; undefined where the file has no wrist camera
-  torch::Tensor joint_states;     // (T, 7)
-  torch::Tensor gripper_states;   // (T, 2)
-  torch::Tensor ee_states;        // (T, 6) pos + axis-angle
-  torch::Tensor ee_pos;           // (T, 3)
-  torch::Tensor ee_ori;           // (T, 3)
-  torch::Tensor object_states;    // (T, 25) privileged object state; undefined when absent
-  torch::Tensor states;           // (T, S) simulator state
-  torch::Tensor robot_states;     // (T, R)
-  torch::Tensor rewards;          // (T)
-  torch::Tensor dones;            // (T) uint8
-  torch::Tensor init_state;       // (S)
+  torch::Tensor actions;        // (T, 7) float64
+  torch::Tensor agentview_rgb;  // (T, H, W, 3) uint8
+  torch::Tensor
+      eye_in_hand_rgb;           // (T, H, W, 3) uint8; undefined where the file has no wrist camera
+  torch::Tensor joint_states;    // (T, 7)
+  torch::Tensor gripper_states;  // (T, 2)
+  torch::Tensor ee_states;       // (T, 6) pos + axis-angle
+  torch::Tensor ee_pos;          // (T, 3)
+  torch::Tensor ee_ori;          // (T, 3)
+  torch::Tensor object_states;   // (T, 25) privileged object state; undefined when absent
+  torch::Tensor states;          // (T, S) simulator state
+  torch::Tensor robot_states;    // (T, R)
+  torch::Tensor rewards;         // (T)
+  torch::Tensor dones;           // (T) uint8
+  torch::Tensor init_state;      // (S)
   int64_t length() const { return actions.size(0); }
 };
 

@@ -340,27 +340,26 @@ VariantAggregate evaluate_variants(EvalOptions options) {
 nlohmann::json to_json(const VariantAggregate& a) {
   nlohmann::json reports = nlohmann::json::array();
   for (const EvalReport& r : a.reports) reports.push_back(to_json(r));
-  return {{"suite", a.reports.front().suite},
-          {"mode", a.reports.front().mode},
-          {"variant_aggregation",
-           {{"mean_success_rate", a.mean_rate},
-            {"successes", a.successes},
-            {"episodes", a.episodes}}},
-          {"variants", reports}};
+  return {
+      {"suite", a.reports.front().suite},
+      {"mode", a.reports.front().mode},
+      {"variant_aggregation",
+       {{"mean_success_rate", a.mean_rate}, {"successes", a.successes}, {"episodes", a.episodes}}},
+      {"variants", reports}};
 }
 
 std::string format_table(const VariantAggregate& a) {
   const EvalReport& first = a.reports.front();
-  std::string out = fmt::format("suite {} | mode {} | variant aggregation\n", first.suite,
-                                first.mode);
-  out += fmt::format("{:<20} {:>9} {:>8} {:>15}{}\n", "variant", "success", "rate",
-                     "95% Wilson CI", first.grasp_success ? "      grasp" : "");
+  std::string out =
+      fmt::format("suite {} | mode {} | variant aggregation\n", first.suite, first.mode);
+  out += fmt::format("{:<20} {:>9} {:>8} {:>15}{}\n", "variant", "success", "rate", "95% Wilson CI",
+                     first.grasp_success ? "      grasp" : "");
   for (const EvalReport& r : a.reports) {
     const TaskResult& t = r.total;
-    out += fmt::format("{:<20} {:>4}/{:<4} {:>7.1f}% {:>6.1f}-{:<6.1f}%{}\n", r.variant,
-                       t.successes, t.episodes, 100 * t.rate, 100 * t.lo, 100 * t.hi,
-                       first.grasp_success ? fmt::format("  {:>4}/{:<4}", t.grasped, t.episodes)
-                                           : "");
+    out +=
+        fmt::format("{:<20} {:>4}/{:<4} {:>7.1f}% {:>6.1f}-{:<6.1f}%{}\n", r.variant, t.successes,
+                    t.episodes, 100 * t.rate, 100 * t.lo, 100 * t.hi,
+                    first.grasp_success ? fmt::format("  {:>4}/{:<4}", t.grasped, t.episodes) : "");
   }
   out += fmt::format("{:<20} {:>4}/{:<4} {:>7.1f}%  (mean of the variants' rates)\n", "aggregate",
                      a.successes, a.episodes, 100 * a.mean_rate);

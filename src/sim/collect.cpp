@@ -185,22 +185,22 @@ std::vector<std::string> collect_demonstrations(const CollectOptions& options) {
     }
     const nlohmann::json problem_info = {{"problem_name", task->suite + "_" + task->name},
                                          {"language_instruction", task->instruction}};
-    const nlohmann::json env_args = {{"env_name", "asyncvla_tabletop"},
-                                     {"type", 1},
-                                     {"env_kwargs",
-                                      {{"suite", task->suite},
-                                       {"task", task->name},
-                                       {"camera_names",
-                                        task->scene.wrist_camera()
-                                            ? std::vector<std::string>{"agentview", "eye_in_hand"}
-                                            : std::vector<std::string>{"agentview"}},
-                                       {"camera_heights", options.resolution},
-                                       {"camera_widths", options.resolution},
-                                       {"control_freq", 20},
-                                       {"max_steps", task->max_steps},
-                                       {"first_seed", options.seed},
-                                       {"action_noise", options.action_noise},
-                                       {"regrasp", options.regrasp}}}};
+    const nlohmann::json env_args = {
+        {"env_name", "asyncvla_tabletop"},
+        {"type", 1},
+        {"env_kwargs",
+         {{"suite", task->suite},
+          {"task", task->name},
+          {"camera_names", task->scene.wrist_camera()
+                               ? std::vector<std::string>{"agentview", "eye_in_hand"}
+                               : std::vector<std::string>{"agentview"}},
+          {"camera_heights", options.resolution},
+          {"camera_widths", options.resolution},
+          {"control_freq", 20},
+          {"max_steps", task->max_steps},
+          {"first_seed", options.seed},
+          {"action_noise", options.action_noise},
+          {"regrasp", options.regrasp}}}};
     const std::string path =
         (std::filesystem::path(options.out_dir) / (task->name + "_demo.hdf5")).string();
     write_libero_file(path, problem_info.dump(), env_args.dump(), demos);

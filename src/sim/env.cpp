@@ -38,11 +38,13 @@ bool held_by_fingers(const Physics& physics, const std::string& object) {
   return physics.in_contact(object, "finger_left") && physics.in_contact(object, "finger_right");
 }
 
-// no place goal's object touches a finger (SimplerEnv counts a placement once it is released)
+// no placed object touches a finger (SimplerEnv counts a placement once it is released; a lift
+// goal is the one that holds its object)
 bool released(const Physics& physics, const std::vector<Goal>& goals) {
   for (const Goal& g : goals) {
-    if (g.kind != GoalKind::Place) continue;
-    if (physics.in_contact(g.object, "finger_left") || physics.in_contact(g.object, "finger_right")) {
+    if (!moves_object(g) || g.kind == GoalKind::Lift) continue;
+    if (physics.in_contact(g.object, "finger_left") ||
+        physics.in_contact(g.object, "finger_right")) {
       return false;
     }
   }
@@ -144,7 +146,7 @@ StepResult Env::step(const std::vector<double>& action) {
   if (task_->release_required) result.success = result.success && released(physics, layout_.goals);
   success_ = success_ || result.success;
   for (size_t g = 0; g < layout_.goals.size(); ++g) {
-    if (layout_.goals[g].kind == GoalKind::Place && !grasped_[g]) {
+    if (moves_object(layout_.goals[g]) && !grasped_[g]) {
       grasped_[g] = held_by_fingers(physics, layout_.goals[g].object);
     }
   }
@@ -168,7 +170,7 @@ int Env::objects_grasped() const {
 
 int Env::place_goals() const {
   return static_cast<int>(std::count_if(layout_.goals.begin(), layout_.goals.end(),
-                                        [](const Goal& g) { return g.kind == GoalKind::Place; }));
+                                        [](const Goal& g) { return moves_object(g); }));
 }
 
 SimObservation Env::observe() {

@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "sim/controller.h"
+#include "sim/layout.h"
 #include "sim/physics.h"
 #include "sim/renderer.h"
-#include "sim/layout.h"
 #include "sim/tasks.h"
 
 namespace avla::sim {
@@ -28,8 +28,9 @@ struct EnvConfig {
 
 struct SimObservation {
   int image_size = 0;
-  std::vector<uint8_t> agentview_rgb;    // (H, W, 3) upright
-  std::vector<uint8_t> eye_in_hand_rgb;  // (H, W, 3) upright; empty where the rig has no wrist camera
+  std::vector<uint8_t> agentview_rgb;  // (H, W, 3) upright
+  std::vector<uint8_t>
+      eye_in_hand_rgb;  // (H, W, 3) upright; empty where the rig has no wrist camera
   ArmQ joint_states{};
   std::array<double, 2> gripper_states{};  // finger openings (metres from the centre line)
   Vec3 ee_pos{};

@@ -130,6 +130,7 @@ Action Expert::act(const Physics& physics) {
   Action a;
   switch (goal.kind) {
     case GoalKind::Place:
+    case GoalKind::Lift:
       a = pick_place(physics, goal);
       break;
     case GoalKind::DrawerOpen:
@@ -148,8 +149,9 @@ Action Expert::act(const Physics& physics) {
 Action Expert::pick_place(const Physics& physics, const Goal& goal) {
   const Pose grip = physics.site_pose("grip_site");
   const Pose obj = physics.body_pose(goal.object);
-  const Pose dest = physics.body_pose(goal.target);
   const ObjectKind kind = object_kind(task_, goal.object);
+  // where the object goes: onto or into the target (a lift goal has none)
+  const Vec3 dest = goal.kind == GoalKind::Place ? physics.body_pose(goal.target).pos : Vec3{};
   const double rest = rest_height(kind);
   std::normal_distribution<double> noise(0.0, config_.action_noise);
   // a carried object that is no longer at the fingers (a missed or lost grasp): recover
@@ -175,7 +177,9 @@ Action Expert::pick_place(const Physics& physics, const Goal& goal) {
       break;
     }
     case PickPhase::DownToObject: {
-      const Target t{{obj.pos[0], obj.pos[1], std::max(obj.pos[2], 0.018)}, yaw_, open_gripper};
+      // at the object's centre; a standing can low, where closing fingers tip it least
+      const double z = kind == ObjectKind::Can ? obj.pos[2] - 0.025 : obj.pos[2];
+      const Target t{{obj.pos[0], obj.pos[1], std::max(z, 0.018)}, yaw_, open_gripper};
       a = move_toward(physics, t, 0.5);
       advance_if(norm3(sub(t.pos, grip.pos)) < 0.006, 40);
       anchor_ = t.pos;
@@ -195,14 +199,15 @@ Action Expert::pick_place(const Physics& physics, const Goal& goal) {
     case PickPhase::Lift: {
       const Target t{{anchor_[0], anchor_[1], carry_height}, yaw_, closed_gripper};
       a = move_toward(physics, t, 0.8);
-      advance_if(std::abs(t.pos[2] - grip.pos[2]) < 0.015, 40);
+      // a lift goal ends here, the object held up
+      advance_if(std::abs(t.pos[2] - grip.pos[2]) < 0.015, 40, goal.kind == GoalKind::Lift);
       // the object's height below the grip site, for placing it at the right height
       anchor_[2] = obj.pos[2] - grip.pos[2];
       break;
     }
     case PickPhase::AboveTarget: {
       const Target t{
-          {dest.pos[0] + jitter_[0], dest.pos[1] + jitter_[1], carry_height}, yaw_, closed_gripper};
+          {dest[0] + jitter_[0], dest[1] + jitter_[1], carry_height}, yaw_, closed_gripper};
       a = move_toward(physics, t, 1.0);
       for (int i = 0; i < 2; ++i) a[i] = std::clamp(a[i] + noise(rng_), -1.0, 1.0);
       advance_if(norm3(sub(t.pos, grip.pos)) < 0.012, 80);
@@ -210,7 +215,7 @@ Action Expert::pick_place(const Physics& physics, const Goal& goal) {
     }
     case PickPhase::Lower: {
       // where the object's centre should end, a little above its resting place
-      double object_z = dest.pos[2];
+      double object_z = dest[2];
       switch (object_kind(task_, goal.target)) {
         case ObjectKind::Bowl:
           object_z += 0.008 + rest + 0.02;
@@ -224,11 +229,11 @@ Action Expert::pick_place(const Physics& physics, const Goal& goal) {
         case ObjectKind::Towel:
           object_z += geom::towel_half_z + rest + 0.012;
           break;
-        default:
+        default:  // stacked on the target
           object_z += rest_height(object_kind(task_, goal.target)) + rest + 0.01;
           break;
       }
-      const Target t{{dest.pos[0], dest.pos[1], object_z - anchor_[2]}, yaw_, closed_gripper};
+      const Target t{{dest[0], dest[1], object_z - anchor_[2]}, yaw_, closed_gripper};
       a = move_toward(physics, t, 0.5);
       advance_if(norm3(sub(t.pos, grip.pos)) < 0.008, 40);
       break;

@@ -17,6 +17,12 @@ bool goal_satisfied(const Physics& physics, const Task& task, const Goal& goal) 
       return physics.joint_qpos("drawer_joint") > drawer_open_threshold;
     case GoalKind::DrawerClosed:
       return physics.joint_qpos("drawer_joint") < drawer_closed_threshold;
+    case GoalKind::Lift: {
+      const double z = physics.body_pose(goal.object).pos[2];
+      return z > rest_height(object_kind(task, goal.object)) + lift_height &&
+             physics.in_contact(goal.object, "finger_left") &&
+             physics.in_contact(goal.object, "finger_right");
+    }
     case GoalKind::Place:
       break;
   }
@@ -49,7 +55,10 @@ bool goal_satisfied(const Physics& physics, const Task& task, const Goal& goal) 
     case ObjectKind::Spoon:
     case ObjectKind::Carrot:
     case ObjectKind::Eggplant:
-      break;  // nothing is put on a lying object
+    case ObjectKind::Can:
+    case ObjectKind::LyingCan:
+    case ObjectKind::Apple:
+      break;  // nothing is put on these
   }
   return false;
 }
@@ -99,6 +108,8 @@ std::string describe_goal(const Task& task, const Goal& goal) {
       return fmt::format("drawer opening > {} m", drawer_open_threshold);
     case GoalKind::DrawerClosed:
       return fmt::format("drawer opening < {} m", drawer_closed_threshold);
+    case GoalKind::Lift:
+      return fmt::format("{} held in the fingers, > {} m above its rest", goal.object, lift_height);
     case GoalKind::Place:
       break;
   }

@@ -68,7 +68,7 @@ std::optional<Layout> draw_layout(const Task& task, const std::vector<Region>& r
     // cubes: any face toward the robot; lying objects: across the view, within +-0.5 rad
     double yaw = 0.0;
     if (task.random_yaw && objects[i].kind == ObjectKind::Cube) yaw = 0.8 * (unit(rng) - 0.5);
-    if (task.random_yaw && is_elongated(objects[i].kind)) yaw = M_PI / 2 + (unit(rng) - 0.5);
+    if (task.random_yaw && is_elongated(objects[i].kind)) yaw = task.lying_yaw + (unit(rng) - 0.5);
     const Pose pose{{x, y, rest_height(objects[i].kind) + 0.001}, yaw_quat(yaw)};
     for (size_t k = 0; k < i; ++k) {
       const double gap = footprint_radius(objects[i].kind) + footprint_radius(objects[k].kind) +

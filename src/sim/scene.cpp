@@ -204,6 +204,27 @@ std::string object_xml(const ObjectSpec& o) {
           "mass=\"0.04\" friction=\"1.5 0.01 0.001\"/>\n",
           geom::towel_half, geom::towel_half_z, rgba);
       break;
+    case ObjectKind::Can:
+      x += fmt::format(
+          "<geom class=\"object\" type=\"cylinder\" size=\"{} {}\" rgba=\"{}\" "
+          "mass=\"0.2\"/>\n",
+          geom::can_radius, geom::can_half, rgba);
+      break;
+    case ObjectKind::LyingCan:
+      x += fmt::format(
+          "<geom class=\"object\" type=\"cylinder\" fromto=\"{0} 0 0 {1} 0 0\" size=\"{2}\" "
+          "rgba=\"{3}\" mass=\"0.2\"/>\n",
+          -geom::can_half, geom::can_half, geom::can_radius, rgba);
+      break;
+    case ObjectKind::Apple:
+      x += fmt::format(
+          "<geom class=\"object\" type=\"sphere\" size=\"{}\" rgba=\"{}\" mass=\"0.06\"/>\n",
+          geom::apple_radius, rgba);
+      x += fmt::format(
+          "<geom class=\"visual\" type=\"cylinder\" size=\"0.004 0.008\" pos=\"0 0 {}\" "
+          "rgba=\"{}\"/>\n",
+          geom::apple_radius + 0.004, rgba_text("brown"));
+      break;
     case ObjectKind::Basket: {
       const double outer = geom::basket_half + geom::wall;
       x += fmt::format(
@@ -307,6 +328,12 @@ double footprint_radius(ObjectKind kind) {
       return geom::eggplant_half + 0.01;  // the stem
     case ObjectKind::Towel:
       return geom::towel_half * 1.42;
+    case ObjectKind::Can:
+      return geom::can_radius;
+    case ObjectKind::LyingCan:
+      return geom::can_half;
+    case ObjectKind::Apple:
+      return geom::apple_radius;
   }
   return 0.0;
 }
@@ -331,12 +358,19 @@ double rest_height(ObjectKind kind) {
       return geom::eggplant_radius;
     case ObjectKind::Towel:
       return geom::towel_half_z;
+    case ObjectKind::Can:
+      return geom::can_half;
+    case ObjectKind::LyingCan:
+      return geom::can_radius;
+    case ObjectKind::Apple:
+      return geom::apple_radius;
   }
   return 0.0;
 }
 
 bool is_elongated(ObjectKind kind) {
-  return kind == ObjectKind::Spoon || kind == ObjectKind::Carrot || kind == ObjectKind::Eggplant;
+  return kind == ObjectKind::Spoon || kind == ObjectKind::Carrot || kind == ObjectKind::Eggplant ||
+         kind == ObjectKind::LyingCan;
 }
 
 bool is_receptacle(ObjectKind kind) {
@@ -364,6 +398,11 @@ std::string kind_name(ObjectKind kind) {
       return "eggplant";
     case ObjectKind::Towel:
       return "towel";
+    case ObjectKind::Can:
+    case ObjectKind::LyingCan:
+      return "can";
+    case ObjectKind::Apple:
+      return "apple";
   }
   return "?";
 }
@@ -371,11 +410,11 @@ std::string kind_name(ObjectKind kind) {
 namespace {
 const std::map<std::string, std::array<float, 4>>& colour_table() {
   static const std::map<std::string, std::array<float, 4>> table = {
-      {"red", {0.85f, 0.12f, 0.1f, 1}},    {"green", {0.15f, 0.7f, 0.2f, 1}},
-      {"blue", {0.15f, 0.3f, 0.9f, 1}},    {"yellow", {0.95f, 0.85f, 0.1f, 1}},
-      {"orange", {0.98f, 0.5f, 0.05f, 1}}, {"purple", {0.55f, 0.2f, 0.75f, 1}},
-      {"white", {0.93f, 0.93f, 0.9f, 1}},  {"black", {0.08f, 0.08f, 0.08f, 1}},
-      {"brown", {0.5f, 0.33f, 0.18f, 1}},  {"pink", {0.98f, 0.55f, 0.7f, 1}},
+      {"red", {0.85f, 0.12f, 0.1f, 1}},     {"green", {0.15f, 0.7f, 0.2f, 1}},
+      {"blue", {0.15f, 0.3f, 0.9f, 1}},     {"yellow", {0.95f, 0.85f, 0.1f, 1}},
+      {"orange", {0.98f, 0.5f, 0.05f, 1}},  {"purple", {0.55f, 0.2f, 0.75f, 1}},
+      {"white", {0.93f, 0.93f, 0.9f, 1}},   {"black", {0.08f, 0.08f, 0.08f, 1}},
+      {"brown", {0.5f, 0.33f, 0.18f, 1}},   {"pink", {0.98f, 0.55f, 0.7f, 1}},
       {"silver", {0.72f, 0.74f, 0.78f, 1}}, {"cyan", {0.1f, 0.7f, 0.75f, 1}},
       {"grey", {0.4f, 0.4f, 0.42f, 1}},
   };
@@ -443,11 +482,17 @@ std::string build_scene_xml(const SceneSpec& spec) {
       "<light directional=\"true\" pos=\"0 0 2\" dir=\"0.3 0.2 -1\" diffuse=\"{0:.3f} {0:.3f} "
       "{0:.3f}\" castshadow=\"false\"/>\n",
       0.55 * spec.look.light);
-  // the main camera: LIBERO's front view, or Bridge's over the robot's right shoulder
-  const bool shoulder = spec.rig == CameraRig::BridgeShoulder;
-  Vec3 agent_pos = shoulder ? Vec3{-0.62, -0.5, 0.8} : Vec3{0.62, 0.0, 0.58};
+  // the main camera: LIBERO's front view, Bridge's over the robot's right shoulder, or the Google
+  // robot's head
+  Vec3 agent_pos{0.62, 0.0, 0.58}, agent_target{-0.12, 0.0, 0.0};
+  if (spec.rig == CameraRig::BridgeShoulder) {
+    agent_pos = {-0.62, -0.5, 0.8};
+    agent_target = {-0.06, 0.02, 0.0};
+  } else if (spec.rig == CameraRig::GoogleHead) {
+    agent_pos = {-0.62, 0.3, 0.85};
+    agent_target = {-0.04, -0.03, 0.0};
+  }
   for (int i = 0; i < 3; ++i) agent_pos[i] += spec.look.camera_shift[i];
-  const Vec3 agent_target = shoulder ? Vec3{-0.06, 0.02, 0.0} : Vec3{-0.12, 0.0, 0.0};
   x += fmt::format("<camera name=\"agentview\" pos=\"{} {} {}\" xyaxes=\"{}\" fovy=\"{}\"/>\n",
                    agent_pos[0], agent_pos[1], agent_pos[2],
                    look_at_xyaxes(agent_pos, agent_target), 45);

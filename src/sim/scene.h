@@ -13,7 +13,22 @@ namespace avla::sim {
 
 // Spoon, Carrot and Eggplant lie on the table with their long axis along the body's x (the bridge
 // suite's objects); Towel is a flat cloth, a receptacle that things are put on
-enum class ObjectKind { Cube, Cylinder, Bowl, Plate, Basket, Spoon, Carrot, Eggplant, Towel };
+// Can is a soda can standing upright, LyingCan the same can on its side (long axis along the
+// body's x), Apple a sphere (the fractal suite's objects)
+enum class ObjectKind {
+  Cube,
+  Cylinder,
+  Bowl,
+  Plate,
+  Basket,
+  Spoon,
+  Carrot,
+  Eggplant,
+  Towel,
+  Can,
+  LyingCan,
+  Apple
+};
 
 // an object that lies with its long axis along the body's x: grasped across that axis
 bool is_elongated(ObjectKind kind);
@@ -23,8 +38,9 @@ bool is_receptacle(ObjectKind kind);
 // where the main camera ("agentview") looks from, and whether the hand carries a wrist camera:
 // Libero: LIBERO's front view facing the robot, and the wrist camera (two cameras);
 // BridgeShoulder: Bridge-V2's over-the-shoulder view from behind and beside the robot's base, and
-// no wrist camera (one camera, as SimplerEnv's WidowX tasks give a policy)
-enum class CameraRig { Libero, BridgeShoulder };
+// no wrist camera (one camera, as SimplerEnv's WidowX tasks give a policy); GoogleHead: the Google
+// robot's head camera, high above the base looking ahead and down, no wrist camera
+enum class CameraRig { Libero, BridgeShoulder, GoogleHead };
 
 struct ObjectSpec {
   std::string name;  // body name, unique in the scene ("red_cube", "cube_a", ...)
@@ -35,9 +51,9 @@ struct ObjectSpec {
 // how a scene looks apart from what stands in it: the default is the "visual matching" look, and
 // SimplerEnv's visual variants (sim/variants.h) change these. none of it touches the physics
 struct SceneLook {
-  double light = 1.0;           // scales the directional light and the headlight
-  std::string table;            // table-top colour name (empty: the wood)
-  std::string floor;            // floor colour name, the background above the table (empty: grey)
+  double light = 1.0;  // scales the directional light and the headlight
+  std::string table;   // table-top colour name (empty: the wood)
+  std::string floor;   // floor colour name, the background above the table (empty: grey)
   std::array<double, 3> camera_shift{};  // main camera position offset (m), aimed at the same point
 };
 
@@ -48,7 +64,7 @@ struct SceneSpec {
   SceneLook look;
   int image_size = 128;  // offscreen buffer side (cameras render at most this size)
 
-  bool wrist_camera() const { return rig == CameraRig::Libero; }
+  bool wrist_camera() const { return rig == CameraRig::Libero; }  // the others have none
   int n_camera() const { return wrist_camera() ? 2 : 1; }
 };
 
@@ -69,6 +85,9 @@ constexpr double spoon_half = 0.07, spoon_radius = 0.009;
 constexpr double carrot_half = 0.055, carrot_radius = 0.015;
 constexpr double eggplant_half = 0.055, eggplant_radius = 0.026;
 constexpr double towel_half = 0.075, towel_half_z = 0.003;
+constexpr double can_radius = 0.03,
+                 can_half = 0.061;  // a slim soda can (the fingers open to 4 cm each)
+constexpr double apple_radius = 0.035;
 // cabinet: front face at cabinet_pos.x - cabinet_depth, drawer slides toward -x
 constexpr std::array<double, 2> cabinet_pos = {0.17, 0.2};  // back centre (x, y)
 constexpr double cabinet_depth = 0.2;

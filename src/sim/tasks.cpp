@@ -222,8 +222,8 @@ std::vector<Task> bridge_suite() {
     ObjectSpec source, target;
   };
   const Row rows[] = {
-      {"put_spoon_on_towel", "put the spoon on the towel", obj("spoon", ObjectKind::Spoon, "silver"),
-       obj("towel", ObjectKind::Towel, "cyan")},
+      {"put_spoon_on_towel", "put the spoon on the towel",
+       obj("spoon", ObjectKind::Spoon, "silver"), obj("towel", ObjectKind::Towel, "cyan")},
       {"put_carrot_on_plate", "put carrot on plate", obj("carrot", ObjectKind::Carrot, "orange"),
        obj("plate", ObjectKind::Plate, "white")},
       {"stack_green_block_on_yellow_block", "stack the green block on the yellow block",
@@ -251,18 +251,52 @@ std::vector<Task> bridge_suite() {
   return tasks;
 }
 
+// ---- fractal: SimplerEnv's Google-robot "pick coke can" tasks (the paper's Table 3) on our arm,
+// seen from a head camera with no wrist camera. its move-near and drawer tasks are not here yet
+std::vector<Task> fractal_suite() {
+  constexpr Region reach = {-0.25, 0.05, -0.22, 0.22};
+  auto task = [&](const std::string& name, const std::string& instruction,
+                  std::vector<ObjectSpec> objects, Goal goal) {
+    Task t;
+    t.suite = "fractal";
+    t.name = name;
+    t.instruction = instruction;
+    t.scene.objects = std::move(objects);
+    t.scene.rig = CameraRig::GoogleHead;
+    t.goals = {std::move(goal)};
+    t.regions = std::vector<Region>(t.scene.objects.size(), reach);
+    t.max_steps = 200;
+    return t;
+  };
+  const ObjectSpec apple = obj("apple", ObjectKind::Apple, "red");  // on the counter beside it
+  const Goal lift{GoalKind::Lift, "coke_can", ""};
+  // pick coke can, in SimplerEnv's three poses; one instruction for all three, as there
+  std::vector<Task> tasks;
+  Task horizontal = task("pick_coke_can_horizontal", "pick coke can",
+                         {obj("coke_can", ObjectKind::LyingCan, "red"), apple}, lift);
+  tasks.push_back(horizontal);  // lying across the view (yaw pi/2 +- 0.5)
+  Task vertical = task("pick_coke_can_vertical", "pick coke can",
+                       {obj("coke_can", ObjectKind::LyingCan, "red"), apple}, lift);
+  vertical.lying_yaw = 0.0;  // lying along the view, pointing at the robot
+  tasks.push_back(vertical);
+  tasks.push_back(task("pick_coke_can_standing", "pick coke can",
+                       {obj("coke_can", ObjectKind::Can, "red"), apple}, lift));
+  return tasks;
+}
+
 const std::map<std::string, std::vector<Task>>& all_suites() {
   static const std::map<std::string, std::vector<Task>> suites = {
-      {"spatial", spatial_suite()},
-      {"object", object_suite()},
-      {"goal", goal_suite()},
-      {"long", long_suite()},
-      {"bridge", bridge_suite()},
+      {"spatial", spatial_suite()}, {"object", object_suite()}, {"goal", goal_suite()},
+      {"long", long_suite()},       {"bridge", bridge_suite()}, {"fractal", fractal_suite()},
   };
   return suites;
 }
 
 }  // namespace
+
+bool moves_object(const Goal& goal) {
+  return goal.kind == GoalKind::Place || goal.kind == GoalKind::Lift;
+}
 
 int object_index(const Task& task, const std::string& name) {
   for (size_t i = 0; i < task.scene.objects.size(); ++i) {
@@ -281,7 +315,8 @@ uint64_t stable_hash(const std::string& text) {
 }
 
 const std::vector<std::string>& suite_names() {
-  static const std::vector<std::string> names = {"spatial", "object", "goal", "long", "bridge"};
+  static const std::vector<std::string> names = {"spatial", "object", "goal",
+                                                 "long",    "bridge", "fractal"};
   return names;
 }
 

@@ -4,6 +4,7 @@
 // is the success predicate (sim/goals.h), and a step limit. this file is the catalog.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <random>
 #include <string>
@@ -18,7 +19,10 @@ enum class GoalKind {
   Place,  // object ends inside/on target (bowl, basket: inside; plate: on; cube/cylinder: stacked)
   DrawerOpen,    // drawer pulled out past drawer_open_threshold
   DrawerClosed,  // drawer pushed in below drawer_closed_threshold
+  Lift,          // object held between both fingers at least lift_height above its rest height
 };
+
+constexpr double lift_height = 0.02;  // SimplerEnv's "lifted" for its pick tasks
 
 constexpr double drawer_open_threshold = 0.1;
 constexpr double drawer_closed_threshold = 0.01;
@@ -28,6 +32,9 @@ struct Goal {
   std::string object;  // "@" = the object the task's selector picks at reset
   std::string target;
 };
+// the goal moves goal.object with the gripper (Place, Lift): the expert picks it, and eval
+// records whether it was grasped
+bool moves_object(const Goal& goal);
 
 // spatial tasks name their object by a relation that the layout decides
 enum class Relation { None, Left, Right, NearRobot, FarRobot, NearestTo, FarthestFrom };
@@ -54,15 +61,17 @@ struct Task {
   // object by at most this much (m) in x and y around its home, as LIBERO's per-task init regions
   // do; 0: every episode draws from the whole regions
   double home_jitter = 0.0;
-  bool random_yaw = true;     // cubes get a random yaw in [-0.4, 0.4]
-  double drawer_start = 0.0;  // initial drawer opening (cabinet scenes)
+  bool random_yaw = true;       // cubes get a random yaw in [-0.4, 0.4]
+  double lying_yaw = M_PI / 2;  // lying objects: yaw lying_yaw +- 0.5 (pi/2: across the view)
+  double drawer_start = 0.0;    // initial drawer opening (cabinet scenes)
   int max_steps = 300;
   // success also needs every placed object out of the fingers, as SimplerEnv scores its WidowX
   // tasks (an object held on its target does not count until released)
   bool release_required = false;
 };
 
-// every suite: the four that mirror LIBERO, then bridge (SimplerEnv's WidowX tasks)
+// every suite: the four that mirror LIBERO, then bridge (SimplerEnv's WidowX tasks) and fractal
+// (its Google-robot tasks)
 const std::vector<std::string>& suite_names();
 // the four that mirror LIBERO (spatial, object, goal, long): two cameras, the corpus default
 const std::vector<std::string>& libero_suite_names();

@@ -14,8 +14,9 @@ namespace {
 // what distractors are drawn from, in order: the first classes the task's scene does not hold
 const std::vector<std::pair<ObjectKind, std::string>>& distractor_pool() {
   static const std::vector<std::pair<ObjectKind, std::string>> pool = {
-      {ObjectKind::Cylinder, "pink"}, {ObjectKind::Cube, "cyan"},   {ObjectKind::Carrot, "orange"},
-      {ObjectKind::Cube, "purple"},   {ObjectKind::Cylinder, "grey"}, {ObjectKind::Cube, "white"},
+      {ObjectKind::Cylinder, "pink"}, {ObjectKind::Cube, "cyan"},
+      {ObjectKind::Carrot, "orange"}, {ObjectKind::Cube, "purple"},
+      {ObjectKind::Cylinder, "grey"}, {ObjectKind::Cube, "white"},
   };
   return pool;
 }
@@ -25,7 +26,8 @@ std::vector<ObjectSpec> distractor_objects(const Task& task, int n) {
   for (const auto& [kind, colour] : distractor_pool()) {
     if (static_cast<int>(out.size()) == n) break;
     bool taken = false;
-    for (const ObjectSpec& o : task.scene.objects) taken = taken || (o.kind == kind && o.colour == colour);
+    for (const ObjectSpec& o : task.scene.objects)
+      taken = taken || (o.kind == kind && o.colour == colour);
     if (!taken) out.push_back({fmt::format("distractor_{}", out.size()), kind, colour});
   }
   AVLA_CHECK(static_cast<int>(out.size()) == n, "variants",
@@ -92,7 +94,8 @@ const VisualVariant& find_variant(const std::string& name) {
 SceneSpec variant_scene(const Task& task, const VisualVariant& variant) {
   SceneSpec spec = task.scene;
   spec.look = variant.look;
-  for (const ObjectSpec& o : distractor_objects(task, variant.distractors)) spec.objects.push_back(o);
+  for (const ObjectSpec& o : distractor_objects(task, variant.distractors))
+    spec.objects.push_back(o);
   return spec;
 }
 
@@ -123,8 +126,8 @@ void place_distractors(Physics& physics, const Task& task, const VisualVariant& 
       if (task.scene.cabinet) {
         const double front = geom::cabinet_pos[0] - geom::cabinet_depth - geom::drawer_travel;
         const double margin = footprint_radius(d.kind) + gap;
-        clear = clear && !(at[0] > front - margin &&
-                           std::abs(at[1] - geom::cabinet_pos[1]) < geom::cabinet_half_width + margin);
+        clear = clear && !(at[0] > front - margin && std::abs(at[1] - geom::cabinet_pos[1]) <
+                                                         geom::cabinet_half_width + margin);
       }
       if (!clear) continue;
       physics.set_free_pose(d.name, {at, yaw_quat(yaw)});

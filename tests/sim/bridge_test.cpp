@@ -1,4 +1,5 @@
-// the bridge suite (SimplerEnv's WidowX tasks): experts succeed on at least 95 % of seeds,
+// the bridge suite (SimplerEnv's WidowX tasks) and the fractal suite's pick tasks (its Google-robot
+// tasks): experts succeed on at least 95 % of seeds,
 // success needs the object released on its target, grasp success is recorded beside it, lying
 // objects are grasped across their long axis, and the robot has one camera from Bridge's
 // over-the-shoulder view, which collection, the dataset and evaluation carry through.
@@ -101,7 +102,8 @@ TEST(Bridge, SuccessNeedsTheObjectReleasedOnItsTarget) {
     success = success || env.step(std::vector<double>(a.begin(), a.end())).success;
   }
   ASSERT_EQ(env.goals_reached(), 1);  // the carrot rests on the plate, in the fingers
-  for (int step = 0; step < 10; ++step) success = success || env.step({0, 0, 0, 0, 0, 0, 1}).success;
+  for (int step = 0; step < 10; ++step)
+    success = success || env.step({0, 0, 0, 0, 0, 0, 1}).success;
   EXPECT_FALSE(success);
   EXPECT_FALSE(env.success());
   EXPECT_EQ(env.objects_grasped(), 1);
@@ -215,6 +217,63 @@ TEST(Bridge, EvalReportsGraspSuccess) {
   o.tasks = {"cube_on_plate"};
   o.episodes = 1;
   EXPECT_FALSE(evaluate(o).grasp_success);
+}
+
+// fractal: SimplerEnv's "pick coke can" in its three poses, from the head camera
+TEST(Fractal, PickCokeCanInThreePosesFromTheHeadCamera) {
+  const auto& tasks = suite_tasks("fractal");
+  ASSERT_EQ(tasks.size(), 3u);
+  for (const Task& t : tasks) {
+    EXPECT_EQ(t.instruction, "pick coke can");
+    EXPECT_EQ(t.scene.rig, CameraRig::GoogleHead);
+    EXPECT_EQ(t.scene.n_camera(), 1);
+    ASSERT_EQ(t.goals.size(), 1u);
+    EXPECT_EQ(t.goals[0].kind, GoalKind::Lift);
+  }
+  // lying across the view (horizontal), along it (vertical), or upright (standing)
+  auto yaw_range = [](const Task& t) {
+    double lo = 10, hi = -10;
+    for (uint64_t seed = 0; seed < 40; ++seed) {
+      const double yaw = yaw_of(sample_layout(t, seed).object_poses[0].quat);
+      lo = std::min(lo, yaw), hi = std::max(hi, yaw);
+    }
+    return std::pair{lo, hi};
+  };
+  const auto [h_lo, h_hi] = yaw_range(find_task("fractal", "pick_coke_can_horizontal"));
+  EXPECT_GE(h_lo, M_PI / 2 - 0.5 - 1e-9);
+  EXPECT_LE(h_hi, M_PI / 2 + 0.5 + 1e-9);
+  const auto [v_lo, v_hi] = yaw_range(find_task("fractal", "pick_coke_can_vertical"));
+  EXPECT_GE(v_lo, -0.5 - 1e-9);
+  EXPECT_LE(v_hi, 0.5 + 1e-9);
+  EXPECT_EQ(find_task("fractal", "pick_coke_can_standing").scene.objects[0].kind, ObjectKind::Can);
+  Env env(no_render());
+  for (const Task& task : tasks) {
+    int successes = 0;
+    for (uint64_t seed = 0; seed < 20; ++seed)
+      successes += run_expert(env, task, seed, false).success;
+    EXPECT_GE(successes, 19) << task.name;
+  }
+}
+
+// a lift counts only held between both fingers and 2 cm above rest: a can that merely stands
+// higher (set there by hand, falling) does not
+TEST(Fractal, LiftNeedsTheCanHeldAboveItsRest) {
+  Env env(no_render());
+  const Task& task = find_task("fractal", "pick_coke_can_standing");
+  env.reset(task, 0);
+  Physics& p = env.physics();
+  const Goal& lift = task.goals[0];
+  EXPECT_FALSE(goal_satisfied(p, task, lift));
+  const Vec3 at = p.body_pose("coke_can").pos;
+  p.set_free_pose("coke_can", {{at[0], at[1], at[2] + 0.05}, yaw_quat(0.0)});
+  p.forward();
+  EXPECT_FALSE(goal_satisfied(p, task, lift));  // up, but not in the fingers
+  // the expert's run: success the moment it is held up, and the can was grasped
+  const ExpertEpisode e = run_expert(env, task, 0, false);
+  ASSERT_TRUE(e.success);
+  EXPECT_TRUE(goal_satisfied(env.physics(), task, lift));
+  EXPECT_GT(env.physics().body_pose("coke_can").pos[2], geom::can_half + lift_height);
+  EXPECT_EQ(env.objects_grasped(), 1);
 }
 
 }  // namespace
