@@ -33,18 +33,11 @@ bool mark_held(const Physics& physics, const Task& task, const std::vector<Goal>
   return all;
 }
 
-// the object a place goal moves is held: both fingers touch it
-bool held_by_fingers(const Physics& physics, const std::string& object) {
-  return physics.in_contact(object, "finger_left") && physics.in_contact(object, "finger_right");
-}
-
 // no placed object touches a finger (SimplerEnv counts a placement once it is released; a lift
 // goal is the one that holds its object)
 bool released(const Physics& physics, const std::vector<Goal>& goals) {
   for (const Goal& g : goals) {
-    if (!moves_object(g) || g.kind == GoalKind::Lift) continue;
-    if (physics.in_contact(g.object, "finger_left") ||
-        physics.in_contact(g.object, "finger_right")) {
+    if (moves_object(g) && g.kind != GoalKind::Lift && touches_fingers(physics, g.object)) {
       return false;
     }
   }
@@ -57,16 +50,16 @@ int count_reached(const std::vector<char>& reached) {
 
 }  // namespace
 
-Env::Env(EnvConfig config) : config_(config) {
+Env::Env(EnvConfig config)
+    : config_(config), variant_(&find_variant(config_.variant)) {  // unknown names fail here
   AVLA_CHECK(config_.image_size >= 8 && config_.image_size <= 1024, "env",
              "image_size {} outside [8, 1024]", config_.image_size);
-  find_variant(config_.variant);  // an unknown name fails here, not at the first reset
 }
 
 Env::~Env() = default;
 
 Env::SceneInstance& Env::scene_for(const Task& task) {
-  SceneSpec spec = variant_scene(task, find_variant(config_.variant));
+  SceneSpec spec = variant_scene(task, *variant_);
   spec.image_size = config_.image_size;
   const std::string xml = build_scene_xml(spec);
   auto& slot = scenes_[xml];
@@ -108,7 +101,7 @@ SimObservation Env::reset(const Task& task, uint64_t seed) {
     physics.set_free_pose(task.scene.objects[i].name, layout_.object_poses[i]);
   }
   if (task.scene.cabinet) physics.set_joint_qpos("drawer_joint", task.drawer_start);
-  place_distractors(physics, task, find_variant(config_.variant), seed);
+  place_distractors(physics, task, *variant_, seed);
   current_->controller->reset_to_home(home_grip_pos);
   // let objects settle with the arm holding still
   const Action hold = {0, 0, 0, 0, 0, 0, -1};

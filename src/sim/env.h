@@ -16,6 +16,8 @@
 
 namespace avla::sim {
 
+struct VisualVariant;
+
 struct EnvConfig {
   int image_size = 128;  // both cameras, square
   bool render = true;    // false: observations carry no images (experts, tests)
@@ -67,8 +69,9 @@ class Env {
   // object of the scene in or on a receptacle (bowl, plate, basket, or a goal's target) where no
   // goal of the episode puts it. wrong-object and wrong-target errors of a failed episode
   int wrong_placements() const;
-  // the place goals whose object has been held between both fingers at some step (SimplerEnv's
-  // grasp success, recorded beside success), each counted once; and how many place goals there are
+  // the goals that move an object (sim::moves_object) whose object has been held between both
+  // fingers at some step (SimplerEnv's grasp success, recorded beside success), each counted
+  // once; and how many such goals there are
   int objects_grasped() const;
   int place_goals() const;
   const EnvConfig& config() const { return config_; }
@@ -81,6 +84,7 @@ class Env {
   SceneInstance& scene_for(const Task& task);
 
   EnvConfig config_;
+  const VisualVariant* variant_;  // config_.variant, resolved once (sim/variants.h)
   std::map<std::string, std::unique_ptr<SceneInstance>> scenes_;  // by MJCF text
   SceneInstance* current_ = nullptr;
   const Task* task_ = nullptr;

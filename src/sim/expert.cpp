@@ -26,10 +26,7 @@ Vec3 sub(const Vec3& a, const Vec3& b) {
 // the yaw that aligns the fingers with a body's faces (mod 90 degrees for cubes), or that closes
 // them across a lying object's long axis (mod 180 degrees)
 double grasp_yaw(const Quat& q, ObjectKind kind) {
-  if (is_elongated(kind)) {
-    double y = std::remainder(yaw_of(q) + M_PI / 2, M_PI);  // in [-pi/2, pi/2]
-    return y;
-  }
+  if (is_elongated(kind)) return std::remainder(yaw_of(q) + M_PI / 2, M_PI);  // [-pi/2, pi/2]
   if (kind != ObjectKind::Cube) return 0.0;
   const double yaw = yaw_of(q);
   double y = std::fmod(yaw, M_PI / 2);
@@ -370,14 +367,8 @@ bool displace_object(Physics& physics, const Task& task, const std::string& obje
       const double gap = footprint_radius(kind) + footprint_radius(other.kind) + 0.01;
       if (distance_xy(to, physics.body_pose(other.name).pos) < gap) clear = false;
     }
-    // the cabinet's footprint, drawer travel included
-    if (task.scene.cabinet) {
-      const double x0 = geom::cabinet_pos[0] - geom::cabinet_depth - geom::drawer_travel;
-      const double margin = footprint_radius(kind) + 0.01;
-      if (to[0] > x0 - margin &&
-          std::abs(to[1] - geom::cabinet_pos[1]) < geom::cabinet_half_width + margin) {
-        clear = false;
-      }
+    if (task.scene.cabinet && in_cabinet_footprint(to, footprint_radius(kind) + 0.01)) {
+      clear = false;
     }
     if (!clear) continue;
     // upright, keeping only the yaw (the fingers may have tilted it while closing)

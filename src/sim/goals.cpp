@@ -11,6 +11,14 @@
 
 namespace avla::sim {
 
+bool held_by_fingers(const Physics& physics, const std::string& object) {
+  return physics.in_contact(object, "finger_left") && physics.in_contact(object, "finger_right");
+}
+
+bool touches_fingers(const Physics& physics, const std::string& object) {
+  return physics.in_contact(object, "finger_left") || physics.in_contact(object, "finger_right");
+}
+
 bool goal_satisfied(const Physics& physics, const Task& task, const Goal& goal) {
   switch (goal.kind) {
     case GoalKind::DrawerOpen:
@@ -20,8 +28,7 @@ bool goal_satisfied(const Physics& physics, const Task& task, const Goal& goal) 
     case GoalKind::Lift: {
       const double z = physics.body_pose(goal.object).pos[2];
       return z > rest_height(object_kind(task, goal.object)) + lift_height &&
-             physics.in_contact(goal.object, "finger_left") &&
-             physics.in_contact(goal.object, "finger_right");
+             held_by_fingers(physics, goal.object);
     }
     case GoalKind::Place:
       break;
@@ -114,18 +121,16 @@ std::string describe_goal(const Task& task, const Goal& goal) {
       break;
   }
   const std::string object = goal.object == "@" ? "the named cube" : goal.object;
+  const char* released = task.release_required ? ", released" : "";
   switch (object_kind(task, goal.target)) {
     case ObjectKind::Bowl:
     case ObjectKind::Basket:
-      return fmt::format("{} inside the {}{}", object, goal.target,
-                         task.release_required ? ", released" : "");
+      return fmt::format("{} inside the {}{}", object, goal.target, released);
     case ObjectKind::Plate:
     case ObjectKind::Towel:
-      return fmt::format("{} resting on the {}{}", object, goal.target,
-                         task.release_required ? ", released" : "");
+      return fmt::format("{} resting on the {}{}", object, goal.target, released);
     default:
-      return fmt::format("{} stacked on {}{}", object, goal.target,
-                         task.release_required ? ", released" : "");
+      return fmt::format("{} stacked on {}{}", object, goal.target, released);
   }
 }
 

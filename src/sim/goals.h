@@ -13,6 +13,10 @@ namespace avla::sim {
 
 // predicates on the current physics state
 bool goal_satisfied(const Physics& physics, const Task& task, const Goal& goal);
+// the object is held: both fingers touch it (a lift's grasp, eval's grasp success)
+bool held_by_fingers(const Physics& physics, const std::string& object);
+// either finger touches the object (a placement counts once neither does)
+bool touches_fingers(const Physics& physics, const std::string& object);
 // the Place pairs of a layout's scene that none of its goals asks for: every scene object that is
 // not a receptacle, in or on every receptacle (bowls, plates, baskets and the goals' targets).
 // env counts the ones that held as wrong placements (wrong object, wrong target)

@@ -338,6 +338,12 @@ double footprint_radius(ObjectKind kind) {
   return 0.0;
 }
 
+bool in_cabinet_footprint(const std::array<double, 3>& at, double margin) {
+  const double front = geom::cabinet_pos[0] - geom::cabinet_depth - geom::drawer_travel;
+  return at[0] > front - margin &&
+         std::abs(at[1] - geom::cabinet_pos[1]) < geom::cabinet_half_width + margin;
+}
+
 double rest_height(ObjectKind kind) {
   switch (kind) {
     case ObjectKind::Cube:

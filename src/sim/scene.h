@@ -103,6 +103,8 @@ constexpr double robot_base_x = -0.55;
 
 // footprint radius of an object on the table (for non-overlapping layouts)
 double footprint_radius(ObjectKind kind);
+// a point on the table within margin of the cabinet's footprint, its drawer's full travel included
+bool in_cabinet_footprint(const std::array<double, 3>& at, double margin);
 // height of the object's body origin above the table when resting upright
 double rest_height(ObjectKind kind);
 std::string kind_name(ObjectKind kind);

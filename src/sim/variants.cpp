@@ -123,12 +123,8 @@ void place_distractors(Physics& physics, const Task& task, const VisualVariant& 
       for (const auto& [centre, radius] : taken) {
         clear = clear && distance_xy(at, centre) >= radius + footprint_radius(d.kind) + gap;
       }
-      if (task.scene.cabinet) {
-        const double front = geom::cabinet_pos[0] - geom::cabinet_depth - geom::drawer_travel;
-        const double margin = footprint_radius(d.kind) + gap;
-        clear = clear && !(at[0] > front - margin && std::abs(at[1] - geom::cabinet_pos[1]) <
-                                                         geom::cabinet_half_width + margin);
-      }
+      if (task.scene.cabinet)
+        clear = clear && !in_cabinet_footprint(at, footprint_radius(d.kind) + gap);
       if (!clear) continue;
       physics.set_free_pose(d.name, {at, yaw_quat(yaw)});
       taken.push_back({at, footprint_radius(d.kind)});

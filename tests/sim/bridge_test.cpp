@@ -16,16 +16,13 @@
 #include "sim/env.h"
 #include "sim/expert.h"
 #include "sim/goals.h"
+#include "sim_test_util.h"
 #include "test_util.h"
 
 namespace avla::sim {
 namespace {
 
-EnvConfig no_render() {
-  EnvConfig c;
-  c.render = false;
-  return c;
-}
+using test::no_render;
 
 TEST(Bridge, FourSimplerEnvTasksOnOneCameraFromTheShoulder) {
   const auto& tasks = suite_tasks("bridge");
@@ -153,11 +150,7 @@ TEST(Bridge, ShoulderCameraOnlyAndNoWristImage) {
   front.scene.rig = CameraRig::Libero;
   const SimObservation front_obs = env.reset(front, 1);
   EXPECT_EQ(front_obs.eye_in_hand_rgb.size(), 32u * 32u * 3u);
-  int differing = 0;
-  for (size_t i = 0; i < obs.agentview_rgb.size(); ++i) {
-    differing += obs.agentview_rgb[i] != front_obs.agentview_rgb[i];
-  }
-  EXPECT_GT(differing, 1000);
+  EXPECT_GT(test::differing_bytes(obs.agentview_rgb, front_obs.agentview_rgb), 1000);
   EXPECT_EQ(policy_observation(obs, task.instruction, 1, false).images.size(), 1u);
   test::expect_error([&] { policy_observation(obs, task.instruction, 2, false); },
                      {"[eval]", "1 camera(s)", "wants 2"});

@@ -10,16 +10,13 @@
 #include "sim/collect.h"
 #include "sim/env.h"
 #include "sim/goals.h"
+#include "sim_test_util.h"
 #include "test_util.h"
 
 namespace avla::sim {
 namespace {
 
-EnvConfig no_render() {
-  EnvConfig c;
-  c.render = false;
-  return c;
-}
+using test::no_render;
 
 TEST(Scene, EveryScenesCompilesWithoutWarnings) {
   std::set<std::string> seen;
@@ -427,13 +424,7 @@ INSTANTIATE_TEST_SUITE_P(Suites, ExpertTest,
 namespace avla::sim {
 namespace {
 
-// bytes that differ between two images of one size (all of them when the sizes differ)
-int differing_bytes(const std::vector<uint8_t>& x, const std::vector<uint8_t>& y) {
-  if (x.size() != y.size()) return static_cast<int>(std::max(x.size(), y.size()));
-  int n = 0;
-  for (size_t i = 0; i < x.size(); ++i) n += x[i] != y[i];
-  return n;
-}
+using test::differing_bytes;
 
 // an observation depends on the task, the seed and the actions of its own episode only: not on
 // what this env ran before, nor on other envs alive on the thread (lockstep evaluation keeps

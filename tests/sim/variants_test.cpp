@@ -10,17 +10,13 @@
 #include "eval/evaluate.h"
 #include "sim/collect.h"
 #include "sim/env.h"
+#include "sim_test_util.h"
 #include "test_util.h"
 
 namespace avla::sim {
 namespace {
 
-int differing_bytes(const std::vector<uint8_t>& x, const std::vector<uint8_t>& y) {
-  if (x.size() != y.size()) return static_cast<int>(std::max(x.size(), y.size()));
-  int n = 0;
-  for (size_t i = 0; i < x.size(); ++i) n += x[i] != y[i];
-  return n;
-}
+using test::differing_bytes;
 
 EnvConfig config_with(const std::string& variant, bool render) {
   EnvConfig c;
