@@ -5,12 +5,10 @@
 #include <torch/csrc/autograd/profiler_legacy.h>
 
 #include <cstdlib>
-#include <filesystem>
 #include <optional>
 
+#include "bench_setup.h"
 #include "flow/sampler.h"
-#include "io/atomic_file.h"
-#include "io/tensor_file.h"
 #include "model/backend.h"
 #include "model/simd.h"
 #include "model/vla.h"
@@ -20,47 +18,10 @@
 namespace avla {
 namespace {
 
-struct Setup {
-  Config cfg;
-  VLA model{nullptr};
-  ObservationBatch obs1, obs32;
-  torch::Tensor noise1, actions32;
-
-  static ObservationBatch observation(const ModelConfig& mc, int64_t B) {
-    ObservationBatch o;
-    o.images =
-        torch::randint(0, 256, {B, mc.n_cam, 3, mc.image_size, mc.image_size}).to(torch::kUInt8);
-    o.state = torch::randn({B, mc.state_dim});
-    o.tokens = torch::randint(2, mc.vocab_size, {B, mc.max_text_len});
-    o.token_mask = torch::ones({B, mc.max_text_len}, torch::kBool);
-    o.token_mask.narrow(1, 8, mc.max_text_len - 8).fill_(false);
-    return o;
-  }
-
-  Setup() {
-    torch::manual_seed(0);
-    cfg.model.vocab_size = 32;  // defaults are the small preset
-    model = VLA(cfg.model);
-    model->eval();
-    obs1 = observation(cfg.model, 1);
-    obs32 = observation(cfg.model, 32);
-    noise1 = torch::randn({1, cfg.model.chunk_len, cfg.model.action_dim});
-    actions32 = torch::randn({32, cfg.model.chunk_len, cfg.model.action_dim});
-    const char* env = std::getenv("ASYNCVLA_BENCH_DIR");
-    std::string dir = env != nullptr ? env : "/tmp/asyncvla_bench";
-    std::filesystem::create_directories(dir);
-    write_file_atomic(dir + "/config.json", to_json(cfg).dump(2));
-    save_tensor_map(dir + "/model.safetensors", module_state(*model));
-    save_tensor_map(dir + "/inputs.safetensors", {{"images", obs1.images},
-                                                  {"state", obs1.state},
-                                                  {"tokens", obs1.tokens},
-                                                  {"token_mask", obs1.token_mask.to(torch::kUInt8)},
-                                                  {"noise", noise1}});
-  }
-};
-
+using Setup = BenchSetup;
 Setup& setup() {
-  static Setup s;
+  const char* env = std::getenv("ASYNCVLA_BENCH_DIR");
+  static Setup s(env != nullptr ? env : "/tmp/asyncvla_bench");
   return s;
 }
 
@@ -164,22 +125,12 @@ void train_step_bench(benchmark::State& state, bool bf16, bool recipe = false) {
     tc.sfm_share = 0.0;
   }
   tc.bf16 = bf16;
-  std::vector<std::pair<std::string, torch::Tensor>> params;
-  for (auto& p : s.model->named_parameters()) params.emplace_back(p.key(), p.value());
-  AdamW opt({{"all", params, 1.0}}, tc);
+  AdamW opt = bench_optimizer(*s.model, tc);
   at::Generator gen = at::detail::createCPUGenerator(0);
   s.model->train();
   const int64_t B = 32;
   TrainBatch batch{s.obs32, s.actions32, torch::ones({B, s.cfg.model.chunk_len}), {}};
-  // one step: unified loss, backward, clipping, adamw
-  auto step = [&] {
-    const TrainLossTerms terms = unified_flow_loss(*s.model, batch, tc, gen);
-    torch::Tensor loss = terms.flow.sum / terms.flow.count.clamp_min(1.0);
-    opt.zero_grad();
-    loss.backward();
-    opt.clip_grad_norm(1.0);
-    opt.step(1e-5);
-  };
+  auto step = [&] { bench_train_step(*s.model, opt, batch, tc, gen); };
   // AVLA_PROFILE_TRACE=PREFIX: 4 steps after 2 warm ones under LibTorch's profiler, written as a
   // chrome trace PREFIX.{fp32,bf16}.json (op self times: bench/profile_ops.py)
   if (const char* trace = std::getenv("AVLA_PROFILE_TRACE")) {

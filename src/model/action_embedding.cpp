@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "model/backend.h"
 #include "model/linear.h"
 
 namespace avla {
@@ -35,7 +36,7 @@ ActionEmbeddingImpl::ActionEmbeddingImpl(const ModelConfig& cfg_) : cfg(cfg_) {
 torch::Tensor ActionEmbeddingImpl::forward(const torch::Tensor& noisy_actions,
                                            const torch::Tensor& token_time) {
   // S(tau m): (B, L, d); P(a): (B, L, d); concat -> (B, L, 2d) -> mlp -> (B, L, d)
-  if (time_freqs.device() != token_time.device()) time_freqs = time_freqs.to(token_time.device());
+  follow_device(time_freqs, token_time.device());
   torch::Tensor time_emb = sinusoidal_from_frequencies(token_time, time_freqs);
   torch::Tensor action_emb = linear(noisy_actions, action_in_proj);
   torch::Tensor h = torch::cat({time_emb.to(action_emb.scalar_type()), action_emb}, -1);

@@ -26,10 +26,8 @@ RotaryTable RotaryTable::slice(int64_t start, int64_t n) const {
 }
 
 void RotaryTable::place_on(const torch::Device& device) {
-  if (cos.defined() && cos.device() != device) {
-    cos = cos.to(device);
-    sin = sin.to(device);
-  }
+  follow_device(cos, device);
+  follow_device(sin, device);
 }
 
 torch::Tensor apply_rotary(const torch::Tensor& x, const RotaryTable& rope) {

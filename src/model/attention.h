@@ -14,7 +14,7 @@ struct RotaryTable {
   // the rows for positions [start, start + n): (n, head_dim) each
   RotaryTable slice(int64_t start, int64_t n) const;
   // moves the table to device when it lives elsewhere (a model moved with .to(device) does not
-  // carry this plain struct along); a no-op where it already is
+  // carry this plain struct along; follow_device); a no-op where it already is
   void place_on(const torch::Device& device);
 };
 

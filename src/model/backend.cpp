@@ -63,6 +63,12 @@ torch::Tensor to_device(const torch::Tensor& t, const torch::Device& device) {
   return t.defined() ? t.to(device) : t;
 }
 
+void follow_device(torch::Tensor& table, const torch::Device& device) {
+  if (!table.defined() || table.device() == device) return;
+  c10::InferenceMode normal_tensors(false);
+  table = table.to(device);
+}
+
 bool use_cpu_kernels(const torch::Tensor& x) {
   return x.is_cpu() && cpu_has_avx2_fma() && g_cpu_kernels.load(std::memory_order_relaxed);
 }

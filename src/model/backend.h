@@ -18,6 +18,12 @@ torch::Device parse_device(const std::string& name);
 
 // t on device; an undefined tensor stays undefined (the optional fields of a batch)
 torch::Tensor to_device(const torch::Tensor& t, const torch::Device& device);
+// moves a fixed table that is not a weight (rotary cos/sin, time frequencies) to device, in
+// place, where it lives elsewhere: a model moved with .to(device) does not carry such tensors, so
+// they follow on the first forward there. the moved tensor is a normal one even when that forward
+// runs under InferenceMode: an inference tensor kept in the model breaks every later training
+// forward ("cannot be saved for backward"), as the first cuda run found
+void follow_device(torch::Tensor& table, const torch::Device& device);
 
 // whether x goes through our cpu kernels: it lives on the cpu, the cpu has avx2 and fma, and the
 // kernels are switched on (the default)

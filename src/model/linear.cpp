@@ -1,12 +1,12 @@
 #include "model/linear.h"
 
 #include <ATen/Parallel.h>
-#include <ATen/autocast_mode.h>
 
 #include <cstring>
 #include <mutex>
 #include <unordered_map>
 
+#include "model/autocast.h"
 #include "model/backend.h"
 #include "model/simd.h"
 #include "util/error.h"
@@ -274,7 +274,7 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight,
   const bool small = !torch::GradMode::is_enabled() && rows <= kSmallLinearMaxRows &&
                      x.scalar_type() == torch::kFloat32 &&
                      weight.scalar_type() == torch::kFloat32 && use_cpu_kernels(x) &&
-                     weight.is_cpu() && !at::autocast::is_cpu_enabled();
+                     weight.is_cpu() && !autocast_enabled(c10::kCPU);
   if (!small) return torch::nn::functional::linear(x, weight, bias);
   std::vector<int64_t> out_shape = x.sizes().vec();
   out_shape.back() = weight.size(0);

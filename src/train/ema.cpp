@@ -30,9 +30,9 @@ double WeightEma::decay_at(int64_t step) const {
 void WeightEma::update(int64_t step) {
   const double d = decay_at(step);
   torch::NoGradGuard no_grad;
-  for (size_t i = 0; i < model_params_.size(); ++i) {
-    average_params_[i].mul_(d).add_(model_params_[i], 1.0 - d);
-  }
+  // two multi-tensor ops over every parameter (the same arithmetic as one tensor at a time)
+  at::_foreach_mul_(average_params_, d);
+  at::_foreach_add_(average_params_, model_params_, 1.0 - d);
 }
 
 }  // namespace avla

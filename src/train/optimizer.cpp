@@ -27,24 +27,24 @@ void AdamW::zero_grad() {
   }
 }
 
+std::vector<torch::Tensor> AdamW::grads() const {
+  std::vector<torch::Tensor> out;
+  for (const auto& g : groups_) {
+    for (const auto& [name, p] : g.params) {
+      if (p.grad().defined()) out.push_back(p.grad());
+    }
+  }
+  return out;
+}
+
 double AdamW::clip_grad_norm(double max_norm) {
   torch::NoGradGuard no_grad;
-  std::vector<torch::Tensor> norms;
-  for (auto& g : groups_) {
-    for (auto& [name, p] : g.params) {
-      if (p.grad().defined()) norms.push_back(p.grad().norm(2).to(torch::kFloat64));
-    }
-  }
-  if (norms.empty()) return 0.0;
-  double total = torch::stack(norms).norm(2).item<double>();
-  if (max_norm > 0 && total > max_norm) {
-    double scale = max_norm / (total + 1e-6);
-    for (auto& g : groups_) {
-      for (auto& [name, p] : g.params) {
-        if (p.grad().defined()) p.mutable_grad().mul_(scale);
-      }
-    }
-  }
+  const std::vector<torch::Tensor> all = grads();
+  if (all.empty()) return 0.0;
+  // one multi-tensor op per pass instead of one op per parameter (on cuda, one kernel)
+  const std::vector<torch::Tensor> norms = at::_foreach_norm(all, 2);
+  double total = torch::stack(norms).to(torch::kFloat64).norm(2).item<double>();
+  if (max_norm > 0 && total > max_norm) at::_foreach_mul_(all, max_norm / (total + 1e-6));
   return total;
 }
 
@@ -56,18 +56,31 @@ void AdamW::step(double lr) {
   size_t i = 0;
   for (auto& g : groups_) {
     const double group_lr = lr * g.lr_scale;
+    // the group's parameters that have a gradient, split by decay: decoupled weight decay on
+    // matrices only (not norms, biases, 1-d tables)
+    std::vector<torch::Tensor> params[2], grads[2], ms[2], vs[2];
     for (auto& [name, p] : g.params) {
-      torch::Tensor& m = m_[i];
-      torch::Tensor& v = v_[i];
-      ++i;
+      const size_t k = i++;
       if (!p.grad().defined()) continue;
-      const torch::Tensor& grad = p.grad();
-      // decoupled weight decay on matrices (not norms, biases, 1-d tables)
-      if (p.dim() >= 2 && cfg_.weight_decay > 0) p.mul_(1.0 - group_lr * cfg_.weight_decay);
-      m.mul_(cfg_.beta1).add_(grad, 1.0 - cfg_.beta1);
-      v.mul_(cfg_.beta2).addcmul_(grad, grad, 1.0 - cfg_.beta2);
-      torch::Tensor denom = (v / bias2).sqrt_().add_(cfg_.adam_eps);
-      p.addcdiv_(m, denom, -group_lr / bias1);
+      const int decay = p.dim() >= 2 && cfg_.weight_decay > 0 ? 1 : 0;
+      params[decay].push_back(p);
+      grads[decay].push_back(p.grad());
+      ms[decay].push_back(m_[k]);
+      vs[decay].push_back(v_[k]);
+    }
+    // the update as multi-tensor ops, each the per-tensor op over the whole list (the same
+    // arithmetic in the same order as one tensor at a time; on cuda, one kernel per op)
+    for (int decay = 0; decay < 2; ++decay) {
+      if (params[decay].empty()) continue;
+      if (decay == 1) at::_foreach_mul_(params[decay], 1.0 - group_lr * cfg_.weight_decay);
+      at::_foreach_mul_(ms[decay], cfg_.beta1);
+      at::_foreach_add_(ms[decay], grads[decay], 1.0 - cfg_.beta1);
+      at::_foreach_mul_(vs[decay], cfg_.beta2);
+      at::_foreach_addcmul_(vs[decay], grads[decay], grads[decay], 1.0 - cfg_.beta2);
+      std::vector<torch::Tensor> denom = at::_foreach_div(vs[decay], bias2);
+      at::_foreach_sqrt_(denom);
+      at::_foreach_add_(denom, cfg_.adam_eps);
+      at::_foreach_addcdiv_(params[decay], ms[decay], denom, -group_lr / bias1);
     }
   }
 }

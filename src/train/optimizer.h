@@ -1,5 +1,7 @@
 // adamw with parameter groups (a learning-rate scale per group), decoupled weight decay on
-// matrices only, and a state that saves to / loads from named tensors for exact resume.
+// matrices only, and a state that saves to / loads from named tensors for exact resume. the
+// update and the clipping run as multi-tensor (_foreach_) ops: a handful of ops per step instead
+// of ~10 per parameter, one kernel each on cuda.
 #pragma once
 
 #include <torch/torch.h>
@@ -32,6 +34,8 @@ class AdamW {
   int64_t step_count() const { return step_; }
 
  private:
+  std::vector<torch::Tensor> grads() const;  // every defined gradient, in group order
+
   std::vector<ParamGroup> groups_;
   std::vector<torch::Tensor> m_, v_;  // flat over groups
   TrainConfig cfg_;

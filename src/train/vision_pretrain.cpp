@@ -8,7 +8,7 @@
 #include "data/image_augment.h"
 #include "io/atomic_file.h"
 #include "io/json_file.h"
-#include "train/autocast.h"
+#include "model/autocast.h"
 #include "train/optimizer.h"
 #include "train/train_state.h"
 #include "util/error.h"

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "model/attention.h"
 #include "model/rater.h"
 #include "model/simd.h"
 #include "model/vla.h"
@@ -164,6 +165,26 @@ TEST(Backend, ABadDeviceIsOneClearError) {
   const test::CliRun r = test::run_cli("infer --ckpt /nonexistent --data x --device tpu");
   EXPECT_EQ(r.code, 1) << r.output;
   EXPECT_NE(r.output.find("'tpu' is not cpu, cuda or cuda:N"), std::string::npos) << r.output;
+}
+
+// the fixed tables that are not weights (rotary cos/sin, the time embedding's frequencies) follow
+// a model to its device on the first forward there. found on the first cuda run: when that
+// forward ran under InferenceMode (an eval before training), the moved tables became inference
+// tensors and the next training step failed. the meta device stands in for cuda here (a plain
+// tensor moves there; LibTorch 1.13 cannot move a module there)
+TEST(Backend, TablesMovedUnderInferenceModeStayNormalTensors) {
+  RotaryTable rope = RotaryTable::make(16, 8, 10000.0);
+  torch::Tensor freqs = torch::ones({4});
+  {
+    c10::InferenceMode inference;
+    rope.place_on(torch::Device(torch::kMeta));
+    follow_device(freqs, torch::Device(torch::kMeta));
+  }
+  EXPECT_EQ(rope.cos.device().type(), torch::kMeta);
+  EXPECT_EQ(freqs.device().type(), torch::kMeta);
+  EXPECT_FALSE(rope.cos.is_inference());
+  EXPECT_FALSE(rope.sin.is_inference());
+  EXPECT_FALSE(freqs.is_inference());
 }
 
 }  // namespace

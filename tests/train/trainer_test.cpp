@@ -106,6 +106,61 @@ TEST(AdamW, FirstStepMovesByLearningRate) {
   EXPECT_NEAR(p.grad().norm().item<double>(), 1.0, 1e-5);
 }
 
+// the multi-tensor update against LibTorch's own AdamW (decoupled decay, bias correction): five
+// steps over two groups of matrices and vectors, with one parameter that has no gradient. ours
+// decays matrices only, so the reference decays the matrix group and not the vector group
+TEST(AdamW, FiveStepsMatchLibTorchsAdamW) {
+  torch::manual_seed(3);
+  TrainConfig c;
+  c.weight_decay = 0.1;
+  std::vector<torch::Tensor> mats = {torch::randn({4, 3}), torch::randn({2, 5})};
+  std::vector<torch::Tensor> vecs = {torch::randn({3}), torch::randn({6})};
+  torch::Tensor idle = torch::randn({3, 3});
+  auto clone_all = [](const std::vector<torch::Tensor>& ts) {
+    std::vector<torch::Tensor> out;
+    for (const auto& t : ts) out.push_back(t.clone().requires_grad_(true));
+    return out;
+  };
+  std::vector<torch::Tensor> our_mats = clone_all(mats), our_vecs = clone_all(vecs);
+  std::vector<torch::Tensor> ref_mats = clone_all(mats), ref_vecs = clone_all(vecs);
+  torch::Tensor our_idle = idle.clone().requires_grad_(true);
+  AdamW ours({{"mats", {{"a", our_mats[0]}, {"idle", our_idle}, {"b", our_mats[1]}}, 1.0},
+              {"vecs", {{"c", our_vecs[0]}, {"d", our_vecs[1]}}, 0.5}},
+             c);
+  const double lr = 0.01;
+  auto opts = [&](double group_lr, double wd) {
+    return torch::optim::AdamWOptions(group_lr)
+        .betas({c.beta1, c.beta2})
+        .eps(c.adam_eps)
+        .weight_decay(wd);
+  };
+  torch::optim::AdamW ref_mat_opt(ref_mats, opts(lr, c.weight_decay));
+  torch::optim::AdamW ref_vec_opt(ref_vecs, opts(lr * 0.5, 0.0));
+  for (int step = 0; step < 5; ++step) {
+    for (size_t i = 0; i < mats.size(); ++i) {
+      const torch::Tensor g = torch::randn(mats[i].sizes());
+      our_mats[i].mutable_grad() = g.clone();
+      ref_mats[i].mutable_grad() = g.clone();
+    }
+    for (size_t i = 0; i < vecs.size(); ++i) {
+      const torch::Tensor g = torch::randn(vecs[i].sizes());
+      our_vecs[i].mutable_grad() = g.clone();
+      ref_vecs[i].mutable_grad() = g.clone();
+    }
+    ours.step(lr);
+    ref_mat_opt.step();
+    ref_vec_opt.step();
+  }
+  for (size_t i = 0; i < mats.size(); ++i) {
+    EXPECT_TRUE(torch::allclose(our_mats[i], ref_mats[i], 1e-5, 1e-6)) << "matrix " << i;
+    EXPECT_FALSE(torch::allclose(our_mats[i], mats[i], 1e-3, 1e-3)) << "matrix " << i;
+  }
+  for (size_t i = 0; i < vecs.size(); ++i) {
+    EXPECT_TRUE(torch::allclose(our_vecs[i], ref_vecs[i], 1e-5, 1e-6)) << "vector " << i;
+  }
+  EXPECT_TRUE(our_idle.equal(idle));  // no gradient: no update, no decay
+}
+
 TEST(Trainer, TinyModelLearnsSyntheticTask) {
   std::string out = test::temp_dir("learn");
   TrainOptions opt = tiny_options(out, 1000);
