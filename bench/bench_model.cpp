@@ -10,6 +10,7 @@
 #include "bench_setup.h"
 #include "flow/sampler.h"
 #include "model/backend.h"
+#include "model/rater.h"
 #include "model/simd.h"
 #include "model/vla.h"
 #include "train/optimizer.h"
@@ -81,6 +82,23 @@ void sfm_chunk_bench(benchmark::State& state, Ops ops) {
   }
 }
 
+// alg. 1 at batch 1 as the policy runs it: prefix once, sfm, rater, eq. 3 mask (BenchSetup's
+// threshold regenerates about half the tokens), afm on the masked tokens
+void async_act_bench(benchmark::State& state, Ops ops) {
+  if (!runnable(state, ops)) return;
+  set_threads(state);
+  Setup& s = setup();
+  const InferenceScopes scopes(ops);
+  const int n = s.cfg.model.n_flow_steps;
+  for (auto _ : state) {
+    KvCache cache = s.model->encode_prefix(s.obs1);
+    torch::Tensor sfm = sample_sfm(*s.model, cache, s.noise1, n);
+    torch::Tensor confidence = s.rater->forward(cache.prefix_hidden, cache.key_bias, sfm);
+    torch::Tensor mask = low_confidence_mask(confidence, s.threshold, sfm.size(1));
+    benchmark::DoNotOptimize(sample_afm(*s.model, cache, sfm, mask, s.afm_noise1, n));
+  }
+}
+
 void BM_PrefixEncode(benchmark::State& state) {
   prefix_encode_bench(state, Ops::Fp32);
 }
@@ -101,6 +119,12 @@ void BM_SfmChunk(benchmark::State& state) {
 }
 void BM_SfmChunkPlainOps(benchmark::State& state) {
   sfm_chunk_bench(state, Ops::Plain);
+}
+void BM_AsyncAct(benchmark::State& state) {
+  async_act_bench(state, Ops::Fp32);
+}
+void BM_AsyncActBf16(benchmark::State& state) {
+  async_act_bench(state, Ops::Bf16);
 }
 // --precision bf16: the linear layers on bf16 weights and inputs (model/linear.h)
 void BM_PrefixEncodeBf16(benchmark::State& state) {
@@ -163,6 +187,8 @@ BENCHMARK(BM_StepCached)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_StepUncached)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_SfmChunk)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_SfmChunkPlainOps)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_AsyncAct)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_AsyncActBf16)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_PrefixEncodeBf16)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_StepCachedBf16)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_SfmChunkBf16)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -45,6 +45,12 @@ print("| batch 1, 2 threads | asyncvla C++ | PyTorch eager | C++ / PyTorch |")
 print("|---|---|---|---|")
 for name, c, p in rows:
     print(f"| {name} | {c:.2f} ms | {p:.2f} ms | {c / p:.2f}x |")
+try:  # alg. 1: sfm, rater, afm on about half the tokens
+    act = best_cpp("BM_AsyncAct/2")
+    print(f"| async act() (SFM, rater, AFM on half the tokens) | {act:.2f} ms | "
+          f"{best_py('async_act_ms'):.2f} ms | {act / best_py('async_act_ms'):.2f}x |")
+except (KeyError, ValueError):
+    pass
 unc = best_py("sfm_chunk_uncached_ms")
 print(f"| full SFM chunk vs PyTorch eager *without* a KV-cache (10 full recomputes) | "
       f"{best_cpp('BM_SfmChunk/2'):.2f} ms | {unc:.2f} ms | {best_cpp('BM_SfmChunk/2') / unc:.2f}x |")
@@ -63,6 +69,8 @@ try:
     b16 = [("prefix encoding", "BM_PrefixEncodeBf16/2", "prefix_encode_ms", "prefix_encode_bf16_ms"),
            ("one denoising step, cached", "BM_StepCachedBf16/2", "step_cached_ms", "step_cached_bf16_ms"),
            ("full 10-step SFM chunk", "BM_SfmChunkBf16/2", "sfm_chunk_ms", "sfm_chunk_bf16_ms")]
+    if "async_act_bf16_ms" in py[0]:
+        b16.append(("async act()", "BM_AsyncActBf16/2", "async_act_ms", "async_act_bf16_ms"))
     lines = []
     for name, c, pf, pb in b16:
         cb = best_cpp(c)

@@ -85,6 +85,9 @@ def main():
             out["prefix_encode_bf16_ms"] = timeit(lambda: ref.encode_prefix(inp))
             out["step_cached_bf16_ms"] = timeit(lambda: ref.velocity_cached(cache, bias, noise, t_half))
             out["sfm_chunk_bf16_ms"] = timeit(sfm)
+            if "async_act_ms" in out:
+                out["async_act_bf16_ms"] = timeit(
+                    lambda: ref.act(inp, rc, noise, inp["noise2"], inp["threshold"].item(), N))
 
     # training: unified loss, backward, adamw; at batch 32 (keys train_*), and on cuda also at
     # batch 256 (keys train_b256_*)

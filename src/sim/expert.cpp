@@ -41,6 +41,32 @@ Vec3 handle_pos(const Physics& physics) {
   return {d[0] + geom::wall, d[1], d[2] + geom::handle_height};
 }
 
+// move-near: a spot beside the target, just inside near_gap of its edge, on the side the carried
+// object comes from (or turned up to 70 degrees either way), clear of every other object and on
+// the table in reach. the first clear spot of that order, else the first
+Vec3 near_spot(const Physics& physics, const Task& task, const Goal& goal, const Vec3& from) {
+  const ObjectKind kind = object_kind(task, goal.object);
+  const Vec3 target = physics.body_pose(goal.target).pos;
+  const double r =
+      footprint_radius(kind) + footprint_radius(object_kind(task, goal.target)) + near_gap / 2;
+  const double base = std::atan2(from[1] - target[1], from[0] - target[0]);
+  Vec3 first{};
+  for (int i = 0; i < 5; ++i) {
+    const double turn = (i + 1) / 2 * 0.6 * (i % 2 == 1 ? 1.0 : -1.0);
+    const Vec3 spot{target[0] + r * std::cos(base + turn), target[1] + r * std::sin(base + turn),
+                    0.0};
+    if (i == 0) first = spot;
+    bool clear = spot[0] > -0.32 && spot[0] < 0.1 && std::abs(spot[1]) < 0.26;
+    for (const ObjectSpec& o : task.scene.objects) {
+      if (o.name == goal.object || o.name == goal.target) continue;
+      const double gap = footprint_radius(kind) + footprint_radius(o.kind) + 0.02;
+      clear = clear && distance_xy(spot, physics.body_pose(o.name).pos) > gap;
+    }
+    if (clear) return spot;
+  }
+  return first;
+}
+
 // the phases of each skill, in order: the expert's phase counter steps through them
 enum class PickPhase {
   AboveObject,  // 0
@@ -128,6 +154,7 @@ Action Expert::act(const Physics& physics) {
   switch (goal.kind) {
     case GoalKind::Place:
     case GoalKind::Lift:
+    case GoalKind::Near:
       a = pick_place(physics, goal);
       break;
     case GoalKind::DrawerOpen:
@@ -148,7 +175,10 @@ Action Expert::pick_place(const Physics& physics, const Goal& goal) {
   const Pose obj = physics.body_pose(goal.object);
   const ObjectKind kind = object_kind(task_, goal.object);
   // where the object goes: onto or into the target (a lift goal has none)
-  const Vec3 dest = goal.kind == GoalKind::Place ? physics.body_pose(goal.target).pos : Vec3{};
+  // (move-near: the spot beside the target chosen while lifting)
+  const Vec3 dest = goal.kind == GoalKind::Place  ? physics.body_pose(goal.target).pos
+                    : goal.kind == GoalKind::Near ? near_spot_
+                                                  : Vec3{};
   const double rest = rest_height(kind);
   std::normal_distribution<double> noise(0.0, config_.action_noise);
   // a carried object that is no longer at the fingers (a missed or lost grasp): recover
@@ -200,6 +230,8 @@ Action Expert::pick_place(const Physics& physics, const Goal& goal) {
       advance_if(std::abs(t.pos[2] - grip.pos[2]) < 0.015, 40, goal.kind == GoalKind::Lift);
       // the object's height below the grip site, for placing it at the right height
       anchor_[2] = obj.pos[2] - grip.pos[2];
+      // move-near: the spot beside the target, from where the object is as the carry starts
+      if (goal.kind == GoalKind::Near) near_spot_ = near_spot(physics, task_, goal, obj.pos);
       break;
     }
     case PickPhase::AboveTarget: {
@@ -213,22 +245,26 @@ Action Expert::pick_place(const Physics& physics, const Goal& goal) {
     case PickPhase::Lower: {
       // where the object's centre should end, a little above its resting place
       double object_z = dest[2];
-      switch (object_kind(task_, goal.target)) {
-        case ObjectKind::Bowl:
-          object_z += 0.008 + rest + 0.02;
-          break;
-        case ObjectKind::Basket:
-          object_z += 0.008 + rest + 0.025;
-          break;
-        case ObjectKind::Plate:
-          object_z += geom::plate_half + rest + 0.012;
-          break;
-        case ObjectKind::Towel:
-          object_z += geom::towel_half_z + rest + 0.012;
-          break;
-        default:  // stacked on the target
-          object_z += rest_height(object_kind(task_, goal.target)) + rest + 0.01;
-          break;
+      if (goal.kind == GoalKind::Near) {
+        object_z = rest + 0.012;  // on the table beside the target (dest is at table height)
+      } else {
+        switch (object_kind(task_, goal.target)) {
+          case ObjectKind::Bowl:
+            object_z += 0.008 + rest + 0.02;
+            break;
+          case ObjectKind::Basket:
+            object_z += 0.008 + rest + 0.025;
+            break;
+          case ObjectKind::Plate:
+            object_z += geom::plate_half + rest + 0.012;
+            break;
+          case ObjectKind::Towel:
+            object_z += geom::towel_half_z + rest + 0.012;
+            break;
+          default:  // stacked on the target
+            object_z += rest_height(object_kind(task_, goal.target)) + rest + 0.01;
+            break;
+        }
       }
       const Target t{{dest[0], dest[1], object_z - anchor_[2]}, yaw_, closed_gripper};
       a = move_toward(physics, t, 0.5);

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "sim/controller.h"
-#include "sim/physics.h"
 #include "sim/layout.h"
+#include "sim/physics.h"
 #include "sim/tasks.h"
 
 namespace avla::sim {
@@ -61,7 +61,8 @@ class Expert {
   size_t goal_index_ = 0;
   int phase_ = 0;
   int phase_steps_ = 0;
-  Vec3 anchor_{};  // position remembered at a phase start (grasp point, handle)
+  Vec3 anchor_{};     // position remembered at a phase start (grasp point, handle)
+  Vec3 near_spot_{};  // move-near: where the carried object is set down, chosen above the target
   double yaw_ = 0.0;
   double speed_scale_ = 1.0;
   Vec3 jitter_{};

@@ -30,6 +30,16 @@ bool goal_satisfied(const Physics& physics, const Task& task, const Goal& goal) 
       return z > rest_height(object_kind(task, goal.object)) + lift_height &&
              held_by_fingers(physics, goal.object);
     }
+    case GoalKind::Near: {
+      // both resting on the table (the target not knocked over), footprints within near_gap
+      const ObjectKind kind = object_kind(task, goal.object);
+      const ObjectKind target = object_kind(task, goal.target);
+      const Vec3 o = physics.body_pose(goal.object).pos;
+      const Vec3 t = physics.body_pose(goal.target).pos;
+      return distance_xy(o, t) < footprint_radius(kind) + footprint_radius(target) + near_gap &&
+             std::abs(o[2] - rest_height(kind)) < 0.015 &&
+             std::abs(t[2] - rest_height(target)) < 0.015;
+    }
     case GoalKind::Place:
       break;
   }
@@ -117,11 +127,16 @@ std::string describe_goal(const Task& task, const Goal& goal) {
       return fmt::format("drawer opening < {} m", drawer_closed_threshold);
     case GoalKind::Lift:
       return fmt::format("{} held in the fingers, > {} m above its rest", goal.object, lift_height);
+    case GoalKind::Near:
     case GoalKind::Place:
       break;
   }
   const std::string object = goal.object == "@" ? "the named cube" : goal.object;
   const char* released = task.release_required ? ", released" : "";
+  if (goal.kind == GoalKind::Near) {
+    return fmt::format("{} resting within {} m of the {}'s edge, the {} standing{}", object,
+                       near_gap, goal.target, goal.target, released);
+  }
   switch (object_kind(task, goal.target)) {
     case ObjectKind::Bowl:
     case ObjectKind::Basket:

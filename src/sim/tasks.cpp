@@ -251,8 +251,9 @@ std::vector<Task> bridge_suite() {
   return tasks;
 }
 
-// ---- fractal: SimplerEnv's Google-robot "pick coke can" tasks (the paper's Table 3) on our arm,
-// seen from a head camera with no wrist camera. its move-near and drawer tasks are not here yet
+// ---- fractal: SimplerEnv's Google-robot "pick coke can" and "move near" tasks (the paper's
+// Table 3) on our arm, seen from a head camera with no wrist camera. its drawer tasks are not here
+// yet
 std::vector<Task> fractal_suite() {
   constexpr Region reach = {-0.25, 0.05, -0.22, 0.22};
   auto task = [&](const std::string& name, const std::string& instruction,
@@ -281,6 +282,30 @@ std::vector<Task> fractal_suite() {
   tasks.push_back(vertical);
   tasks.push_back(task("pick_coke_can_standing", "pick coke can",
                        {obj("coke_can", ObjectKind::Can, "red"), apple}, lift));
+  // move near: one object carried next to another and set down, the third left standing. the
+  // moved object starts on the right, its target on the left, so that they never start near
+  // (>= 16 cm apart against a success distance of at most 12.5 cm); the third anywhere
+  constexpr Region right = {-0.25, 0.05, -0.22, -0.08}, left = {-0.25, 0.05, 0.08, 0.22};
+  const ObjectSpec sponge = obj("sponge", ObjectKind::Cube, "yellow");
+  const ObjectSpec can = obj("coke_can", ObjectKind::Can, "red");
+  const ObjectSpec bottle = obj("blue_plastic_bottle", ObjectKind::Cylinder, "blue");
+  struct MoveNear {
+    const char* name;
+    const char* instruction;
+    ObjectSpec moved, target, other;
+  };
+  for (const MoveNear& m : {
+           MoveNear{"move_apple_near_sponge", "move apple near sponge", apple, sponge, can},
+           MoveNear{"move_sponge_near_coke_can", "move sponge near coke can", sponge, can, bottle},
+           MoveNear{"move_blue_plastic_bottle_near_apple", "move blue plastic bottle near apple",
+                    bottle, apple, sponge},
+       }) {
+    Task t = task(m.name, m.instruction, {m.moved, m.target, m.other},
+                  {GoalKind::Near, m.moved.name, m.target.name});
+    t.regions = {right, left, reach};
+    t.release_required = true;
+    tasks.push_back(t);
+  }
   return tasks;
 }
 
@@ -295,7 +320,7 @@ const std::map<std::string, std::vector<Task>>& all_suites() {
 }  // namespace
 
 bool moves_object(const Goal& goal) {
-  return goal.kind == GoalKind::Place || goal.kind == GoalKind::Lift;
+  return goal.kind == GoalKind::Place || goal.kind == GoalKind::Lift || goal.kind == GoalKind::Near;
 }
 
 int object_index(const Task& task, const std::string& name) {

@@ -20,9 +20,12 @@ enum class GoalKind {
   DrawerOpen,    // drawer pulled out past drawer_open_threshold
   DrawerClosed,  // drawer pushed in below drawer_closed_threshold
   Lift,          // object held between both fingers at least lift_height above its rest height
+  Near,  // object resting on the table within near_gap of the target's edge, the target standing
 };
 
 constexpr double lift_height = 0.02;  // SimplerEnv's "lifted" for its pick tasks
+// move-near: the largest gap between the footprints of the moved object and its target
+constexpr double near_gap = 0.05;
 
 constexpr double drawer_open_threshold = 0.1;
 constexpr double drawer_closed_threshold = 0.01;

@@ -1,8 +1,8 @@
-// the bridge suite (SimplerEnv's WidowX tasks) and the fractal suite's pick tasks (its Google-robot
-// tasks): experts succeed on at least 95 % of seeds,
-// success needs the object released on its target, grasp success is recorded beside it, lying
-// objects are grasped across their long axis, and the robot has one camera from Bridge's
-// over-the-shoulder view, which collection, the dataset and evaluation carry through.
+// the bridge suite (SimplerEnv's WidowX tasks) and the fractal suite's pick and move-near tasks
+// (its Google-robot tasks): experts succeed on at least 95 % of seeds, success needs the object
+// released on its target, grasp success is recorded beside it, lying objects are grasped across
+// their long axis, and the robot has one camera from Bridge's over-the-shoulder view, which
+// collection, the dataset and evaluation carry through.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -214,8 +214,8 @@ TEST(Bridge, EvalReportsGraspSuccess) {
 
 // fractal: SimplerEnv's "pick coke can" in its three poses, from the head camera
 TEST(Fractal, PickCokeCanInThreePosesFromTheHeadCamera) {
-  const auto& tasks = suite_tasks("fractal");
-  ASSERT_EQ(tasks.size(), 3u);
+  ASSERT_EQ(suite_tasks("fractal").size(), 6u);  // three pick, three move-near
+  const std::vector<Task> tasks(suite_tasks("fractal").begin(), suite_tasks("fractal").begin() + 3);
   for (const Task& t : tasks) {
     EXPECT_EQ(t.instruction, "pick coke can");
     EXPECT_EQ(t.scene.rig, CameraRig::GoogleHead);
@@ -267,6 +267,56 @@ TEST(Fractal, LiftNeedsTheCanHeldAboveItsRest) {
   EXPECT_TRUE(goal_satisfied(env.physics(), task, lift));
   EXPECT_GT(env.physics().body_pose("coke_can").pos[2], geom::can_half + lift_height);
   EXPECT_EQ(env.objects_grasped(), 1);
+}
+
+// move near: the object carried next to its target and set down there, the target left standing
+TEST(Fractal, MoveNearSetsTheObjectDownBesideAStandingTarget) {
+  std::vector<const Task*> tasks;
+  for (const Task& t : suite_tasks("fractal")) {
+    if (!t.goals.empty() && t.goals[0].kind == GoalKind::Near) tasks.push_back(&t);
+  }
+  ASSERT_EQ(tasks.size(), 3u);
+  Env env(no_render());
+  for (const Task* task : tasks) {
+    EXPECT_EQ(task->scene.objects.size(), 3u) << task->name;
+    EXPECT_TRUE(task->release_required) << task->name;
+    int successes = 0;
+    for (uint64_t seed = 0; seed < 20; ++seed) {
+      env.reset(*task, seed);
+      // never near at the start: the moved object starts on the right, its target on the left
+      EXPECT_FALSE(goal_satisfied(env.physics(), *task, task->goals[0])) << task->name << seed;
+      const ExpertEpisode e = run_expert(env, *task, seed, false);
+      successes += e.success;
+      if (e.success) {
+        EXPECT_EQ(env.objects_grasped(), 1) << task->name << seed;
+      }
+    }
+    EXPECT_GE(successes, 19) << task->name;
+  }
+
+  // the predicate by hand, on the sponge and the standing can
+  const Task& task = find_task("fractal", "move_sponge_near_coke_can");
+  const Goal& near = task.goals[0];
+  env.reset(task, 0);
+  Physics& p = env.physics();
+  const Vec3 can = p.body_pose("coke_can").pos;
+  const double edge = footprint_radius(ObjectKind::Cube) + footprint_radius(ObjectKind::Can);
+  auto put_sponge = [&](double gap, double z) {
+    p.set_free_pose("sponge", {{can[0], can[1] - edge - gap, z}, yaw_quat(0.0)});
+    p.forward();
+  };
+  put_sponge(near_gap - 0.01, geom::cube_half);
+  EXPECT_TRUE(goal_satisfied(p, task, near));
+  put_sponge(near_gap + 0.01, geom::cube_half);  // a centimetre too far
+  EXPECT_FALSE(goal_satisfied(p, task, near));
+  put_sponge(near_gap - 0.01, geom::cube_half + 0.05);  // beside it, but in the air
+  EXPECT_FALSE(goal_satisfied(p, task, near));
+  // beside it, but the can knocked over: lying on its side
+  put_sponge(near_gap - 0.01, geom::cube_half);
+  const double s = std::sqrt(0.5);
+  p.set_free_pose("coke_can", {{can[0], can[1], geom::can_radius}, {s, s, 0.0, 0.0}});
+  p.forward();
+  EXPECT_FALSE(goal_satisfied(p, task, near));
 }
 
 }  // namespace
