@@ -204,8 +204,8 @@ Action Expert::pick_place(const Physics& physics, const Goal& goal) {
       break;
     }
     case PickPhase::DownToObject: {
-      // at the object's centre; a standing can low, where closing fingers tip it least
-      const double z = kind == ObjectKind::Can ? obj.pos[2] - 0.025 : obj.pos[2];
+      // at the object's grasp point (its centre; a standing can lower)
+      const double z = obj.pos[2] - grasp_depth(kind);
       const Target t{{obj.pos[0], obj.pos[1], std::max(z, 0.018)}, yaw_, open_gripper};
       a = move_toward(physics, t, 0.5);
       advance_if(norm3(sub(t.pos, grip.pos)) < 0.006, 40);

@@ -374,6 +374,10 @@ double rest_height(ObjectKind kind) {
   return 0.0;
 }
 
+double grasp_depth(ObjectKind kind) {
+  return kind == ObjectKind::Can ? 0.025 : 0.0;
+}
+
 bool is_elongated(ObjectKind kind) {
   return kind == ObjectKind::Spoon || kind == ObjectKind::Carrot || kind == ObjectKind::Eggplant ||
          kind == ObjectKind::LyingCan;

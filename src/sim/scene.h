@@ -107,6 +107,9 @@ double footprint_radius(ObjectKind kind);
 bool in_cabinet_footprint(const std::array<double, 3>& at, double margin);
 // height of the object's body origin above the table when resting upright
 double rest_height(ObjectKind kind);
+// how far below its body origin a top-down grasp closes on the object: a standing can low, 2.5
+// cm below its centre, where closing fingers tip it least; at the origin for every other kind
+double grasp_depth(ObjectKind kind);
 std::string kind_name(ObjectKind kind);
 const std::vector<std::string>& colour_names();
 std::array<float, 4> colour_rgba(const std::string& colour);  // throws on unknown colour
