@@ -55,7 +55,9 @@ const OxeDataset& oxe_dataset(const std::string& name, const std::string& where)
 std::vector<double> binarize_gripper(const std::vector<double>& command) {
   std::vector<double> out(command.size());
   if (command.empty()) return out;
-  double next = command.back();
+  // past the last decided value: the last raw value rounded at 0.5 (Octo's transform keeps it
+  // raw, which left a gripper action between -1 and +1; found by fuzzing rlds_episode)
+  double next = command.back() >= 0.5 ? 1.0 : 0.0;
   for (size_t i = command.size(); i-- > 0;) {
     if (command[i] > 0.95) next = 1.0;
     if (command[i] < 0.05) next = 0.0;

@@ -53,7 +53,8 @@ OxeEpisode map_oxe_episode(const OxeDataset& dataset, const RldsInfo& info,
                            const RldsEpisode& episode);
 
 // OXE's absolute gripper (1 open, 0 closed) from bridge's continuous command: above 0.95 open,
-// below 0.05 closed, between those the next decided value (the last raw value at the end)
+// below 0.05 closed, between those the next decided value (at the end, the last value rounded at
+// 0.5, so that every value is 0 or 1)
 std::vector<double> binarize_gripper(const std::vector<double>& command);
 // OXE's absolute gripper from a relative command (+1 close, -1 open, 0 keep; |x| <= 0.1 is 0):
 // each step holds the last command; before the first, the opposite of the first (open if none)

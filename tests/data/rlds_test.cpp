@@ -109,9 +109,12 @@ TEST(Rlds, BridgeAndFractalEpisodesMapToTheWritersValues) {
 }
 
 TEST(Rlds, GripperConventionsFollowTheOxeMixture) {
-  // bridge: > 0.95 open, < 0.05 closed, in between the next decided value
+  // bridge: > 0.95 open, < 0.05 closed, in between the next decided value; past the last decided
+  // value, the last value rounded at 0.5 (a raw 0.3 there once gave a gripper action of 0.4)
   EXPECT_EQ(binarize_gripper({1.0, 0.5, 0.02, 0.6, 0.99, 0.3}),
-            (std::vector<double>{1, 0, 0, 1, 1, 0.3}));
+            (std::vector<double>{1, 0, 0, 1, 1, 0}));
+  EXPECT_EQ(binarize_gripper({0.2, 0.7}), (std::vector<double>{1, 1}));
+  EXPECT_EQ(binarize_gripper({0.9, 0.4}), (std::vector<double>{0, 0}));
   // fractal: +1 close, -1 open, held; before the first command, its opposite
   EXPECT_EQ(integrate_relative_gripper({0.0, 0.0, 1.0, 0.0, -1.0, 0.05}),
             (std::vector<double>{1, 1, 0, 0, 1, 1}));

@@ -174,8 +174,9 @@ def quat_matrix(x, y, z, w):
 
 
 def bridge_open(command):
-    """1 open / 0 closed: > 0.95 open, < 0.05 closed, otherwise the next decided value"""
-    out, nxt = [0.0] * len(command), command[-1]
+    """1 open / 0 closed: > 0.95 open, < 0.05 closed, otherwise the next decided value; after
+    the last decided value, the last value rounded at 0.5 (asyncvla's rule: every value 0 or 1)"""
+    out, nxt = [0.0] * len(command), (1.0 if command[-1] >= 0.5 else 0.0)
     for i in reversed(range(len(command))):
         if command[i] > 0.95:
             nxt = 1.0
