@@ -41,6 +41,18 @@ Vec3 handle_pos(const Physics& physics) {
   return {d[0] + geom::wall, d[1], d[2] + geom::handle_height};
 }
 
+// whether a body of `kind` at `at` keeps its footprint `margin` clear of every object of the task
+// other than the two named (the one being moved, and for move-near its target)
+bool clear_of_objects(const Physics& physics, const Task& task, const Vec3& at, ObjectKind kind,
+                      double margin, const std::string& skip, const std::string& skip_too = "") {
+  for (const ObjectSpec& o : task.scene.objects) {
+    if (o.name == skip || o.name == skip_too) continue;
+    const double gap = footprint_radius(kind) + footprint_radius(o.kind) + margin;
+    if (distance_xy(at, physics.body_pose(o.name).pos) < gap) return false;
+  }
+  return true;
+}
+
 // move-near: a spot beside the target, just inside near_gap of its edge, on the side the carried
 // object comes from (or turned up to 70 degrees either way), clear of every other object and on
 // the table in reach. the first clear spot of that order, else the first
@@ -56,13 +68,10 @@ Vec3 near_spot(const Physics& physics, const Task& task, const Goal& goal, const
     const Vec3 spot{target[0] + r * std::cos(base + turn), target[1] + r * std::sin(base + turn),
                     0.0};
     if (i == 0) first = spot;
-    bool clear = spot[0] > -0.32 && spot[0] < 0.1 && std::abs(spot[1]) < 0.26;
-    for (const ObjectSpec& o : task.scene.objects) {
-      if (o.name == goal.object || o.name == goal.target) continue;
-      const double gap = footprint_radius(kind) + footprint_radius(o.kind) + 0.02;
-      clear = clear && distance_xy(spot, physics.body_pose(o.name).pos) > gap;
+    const bool in_reach = spot[0] > -0.32 && spot[0] < 0.1 && std::abs(spot[1]) < 0.26;
+    if (in_reach && clear_of_objects(physics, task, spot, kind, 0.02, goal.object, goal.target)) {
+      return spot;
     }
-    if (clear) return spot;
   }
   return first;
 }
@@ -396,13 +405,9 @@ bool displace_object(Physics& physics, const Task& task, const std::string& obje
     const double r = radius(rng), phi = angle(rng);
     const Vec3 to{from.pos[0] + r * std::cos(phi), from.pos[1] + r * std::sin(phi),
                   rest_height(kind) + 0.001};
-    bool clear =
-        std::abs(to[0]) < geom::table_half_x - 0.05 && std::abs(to[1]) < geom::table_half_y - 0.05;
-    for (const ObjectSpec& other : task.scene.objects) {
-      if (other.name == object) continue;
-      const double gap = footprint_radius(kind) + footprint_radius(other.kind) + 0.01;
-      if (distance_xy(to, physics.body_pose(other.name).pos) < gap) clear = false;
-    }
+    bool clear = std::abs(to[0]) < geom::table_half_x - 0.05 &&
+                 std::abs(to[1]) < geom::table_half_y - 0.05 &&
+                 clear_of_objects(physics, task, to, kind, 0.01, object);
     if (task.scene.cabinet && in_cabinet_footprint(to, footprint_radius(kind) + 0.01)) {
       clear = false;
     }
