@@ -25,6 +25,7 @@ rater_window=${ABL_RATER_WINDOW:-0}  # tokens the rater rates and (c), (d) may r
 threshold=${ABL_THRESHOLD:-0.5}      # (d): regenerate tokens with confidence below this
 regrasp=${ABL_REGRASP:-0}            # regrasp demonstrations (sim collect --regrasp; 0.5 for goal
                                      # and long in docs/RESULTS.md)
+config=${ABL_CONFIG:-configs/small.json}  # model/training preset of both runs
 train_flags=(${ABL_TRAIN_FLAGS:-})   # more train flags for both runs, e.g. the pretrained encoder:
                                      # "--init-vision runs/vision/base --vision-lr-scale 0.2 --aug-shift 0"
 eval_seeds=(${ABL_EVAL_SEEDS:-0})    # eval --seed of each range: "0 1000" = validation and test
@@ -47,7 +48,7 @@ echo "== training side by side, $train_steps steps each, one thread each: unifie
 train() {  # name, extra flags
   local name=$1; shift
   rm -rf "$out/$name"
-  "$bin" --threads 1 train --data "$out/data/train" --config configs/small.json \
+  "$bin" --threads 1 train --data "$out/data/train" --config "$config" \
     --out "$out/$name" --steps "$train_steps" --keep-every "$keep_every" \
     --aux-object "$aux_object" "${bf16_flags[@]}" "${train_flags[@]}" "$@" \
     > "$out/train_$name.log" 2>&1

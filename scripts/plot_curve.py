@@ -5,7 +5,6 @@ Prints a markdown table and draws a PNG with 95 % Wilson intervals.
 usage: plot_curve.py RUN [RUN ...] MODE OUT.png"""
 import glob
 import json
-import math
 import os
 import sys
 
@@ -13,15 +12,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-
-def wilson(k, n, z=1.96):
-    if n == 0:
-        return 0.0, 1.0
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
-
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from wilson import wilson  # noqa: E402
 
 *runs, mode, out = sys.argv[1:]
 fig, ax = plt.subplots(figsize=(7, 4.5))

@@ -36,9 +36,9 @@ Command add_infer_command(CLI::App& app) {
         AVLA_CHECK(args->step >= 0 && args->step < d.length(), "infer",
                    "--step {} out of range: demo {} has {} steps", args->step, args->demo,
                    d.length());
-        const Observation obs =
-            demo_observation(d, args->step, file.language_instruction,
-                             policy.config().model.image_rotation, policy.privileged_state());
+        const Observation obs = demo_observation(
+            d, args->step, file.language_instruction, policy.config().model.image_rotation,
+            policy.privileged_state(), policy.config().model.n_cam);
         ActOptions options = act_options(args->act, args->ckpt);
         options.seed = static_cast<uint64_t>(args->seed);
         ActResult r = policy.act(obs, options);

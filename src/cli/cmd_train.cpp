@@ -23,7 +23,7 @@ Command add_train_command(CLI::App& app) {
     std::optional<double> lr, time_limit, sfm_share, ema, state_std_floor, action_range_floor;
     std::optional<double> context_noise, aux_object, vision_lr_scale;
     std::optional<uint64_t> seed;
-    int stop_after = 0;
+    int stop_after = 0, cameras = -1;
     bool bf16 = false, vanilla = false, resume = false, privileged_state = false;
     bool freeze_vision = false, cache_vision = false, scene_token = false;
     DistFlags dist;
@@ -97,6 +97,11 @@ Command add_train_command(CLI::App& app) {
                   "(obs/object_states) from the image tokens; training only, the policy needs no "
                   "object state (0: off; default: config)")
       ->check(CLI::Range(0.0, 100.0));
+  cmd->add_option("--cameras", args->cameras,
+                  "cameras the policy reads, the first of the data's (agentview, then wrist); 0: "
+                  "a state-only policy with no vision (pair it with --privileged-state); default: "
+                  "all of the data's")
+      ->check(CLI::Range(0, 2));
   cmd->add_option("--init-vision", args->init_vision,
                   "start the vision encoder from a pretrained one (asyncvla pretrain-vision's "
                   "--out directory)")
@@ -135,6 +140,7 @@ Command add_train_command(CLI::App& app) {
       {"--image-rotation", {"model.image_rotation"}},
       {"--vision-stem", {"model.vision_stem"}},
       {"--privileged-state", {"model.state_dim"}},
+      {"--cameras", {"model.n_cam"}},
       {"--aux-object", {"train.aux_object_weight", "model.aux_object_dim"}},
       {"--init-vision", {"train.init_vision"}},
       {"--freeze-vision", {"train.freeze_vision"}},
@@ -189,8 +195,9 @@ Command add_train_command(CLI::App& app) {
                 const nlohmann::json all = to_json(opt.config);
                 for (const auto& [section, values] : all.items()) {
                   for (const auto& [key, value] : values.items()) {
-                    // the budget is extended by --steps and --time-limit alone
-                    if (key != "steps" && key != "time_limit_s") {
+                    // the budget is extended by --steps and --time-limit alone; the cameras
+                    // follow the data unless --cameras sets them
+                    if (key != "steps" && key != "time_limit_s" && key != "n_cam") {
                       opt.given.insert(section + "." + key);
                     }
                   }
@@ -200,6 +207,8 @@ Command add_train_command(CLI::App& app) {
               opt.out_dir = args->out;
               opt.resume = args->resume;
               opt.stop_after = args->stop_after;
+              opt.cameras = args->cameras;
+              if (args->cameras >= 0) opt.config.model.n_cam = args->cameras;
               TrainResult r = train(opt);
               log_info("[train] done: {} steps, final loss {:.4f}", r.steps_done, r.final_loss);
               return 0;

@@ -53,8 +53,13 @@ torch::Tensor pause_mask(const torch::Tensor& actions, double eps) {
 }
 
 DatasetOptions dataset_options(const Config& config) {
-  return {config.model.image_size, config.model.chunk_len, config.train.pause_eps,
-          config.model.state_dim};
+  DatasetOptions o;
+  o.image_size = config.model.image_size;
+  o.chunk_len = config.model.chunk_len;
+  o.pause_eps = config.train.pause_eps;
+  o.state_dim = config.model.state_dim;
+  o.n_cam = config.model.n_cam;
+  return o;
 }
 
 DataSource parse_data_source(const std::string& spec) {
@@ -94,16 +99,23 @@ struct DatasetBuilder {
            const torch::Tensor& raw_state, const torch::Tensor& episode_actions,
            const torch::Tensor& object_states) {
     const int64_t T = episode_actions.size(0);
-    if (n_cam < 0) n_cam = static_cast<int64_t>(cameras.size()), n_cam_source = info.source;
-    AVLA_CHECK(static_cast<int64_t>(cameras.size()) == n_cam, "data",
+    const auto have = static_cast<int64_t>(cameras.size());
+    AVLA_CHECK(options.n_cam <= have, "data", "{} has {} camera(s); the model reads {}",
+               info.source, have, options.n_cam);
+    const int64_t keep = options.n_cam >= 0 ? options.n_cam : have;
+    if (n_cam < 0) n_cam = keep, n_cam_source = info.source;
+    AVLA_CHECK(keep == n_cam, "data",
                "{} has {} camera(s) but {} has {}: every input of a run needs the same cameras",
-               info.source, cameras.size(), n_cam_source, n_cam);
+               info.source, keep, n_cam_source, n_cam);
     info.start = frame;
     info.length = T;
-    // every camera at the model resolution: (T, n_cam, 3, S, S)
+    // the kept cameras at the model resolution: (T, n_cam, 3, S, S)
+    const int64_t S = options.image_size;
     std::vector<torch::Tensor> cams;
-    for (const auto& c : cameras) cams.push_back(resize_images(c, options.image_size));
-    images.push_back(torch::stack(cams, 1));
+    for (int64_t c = 0; c < keep; ++c)
+      cams.push_back(resize_images(cameras[static_cast<size_t>(c)], S));
+    images.push_back(keep > 0 ? torch::stack(cams, 1)
+                              : torch::empty({T, 0, 3, S, S}, torch::kUInt8));
     std::vector<torch::Tensor> raw{raw_state};
     if (want_objects) {
       AVLA_CHECK(object_states.defined(), "data",

@@ -23,12 +23,15 @@ struct DatasetOptions {
   // also keep obs/object_states in Dataset::object_state (the auxiliary object loss's targets;
   // every demo must then have them)
   bool object_states = false;
+  // the cameras kept, the first ones of each input (0: none, a state-only model); -1: all of the
+  // data's
+  int n_cam = -1;
 };
 
 struct Config;
-// the options a model of this config trains and is measured on: its image size, chunk length and
-// state width, and the training's pause threshold (the trainer adds the object states its
-// auxiliary loss needs)
+// the options a model of this config trains and is measured on: its image size, chunk length,
+// state width and cameras, and the training's pause threshold (the trainer adds the object states
+// its auxiliary loss needs, and lets a fresh run's cameras follow the data)
 DatasetOptions dataset_options(const Config& config);
 
 struct EpisodeInfo {
@@ -40,7 +43,8 @@ struct EpisodeInfo {
 
 struct Dataset {
   std::vector<EpisodeInfo> episodes;
-  torch::Tensor images;         // (N, 2, 3, S, S) uint8: agentview, eye_in_hand
+  torch::Tensor images;         // (N, n_cam, 3, S, S) uint8: agentview, eye_in_hand (n_cam 0:
+                                //   an empty tensor, no pixels kept)
   torch::Tensor state;          // (N, state_dim) float32: state_features(ee_states | gripper_states
                                 //   [| object_states])
   torch::Tensor actions;        // (N, 7) float32

@@ -19,7 +19,7 @@ ShiftOffsets draw_shift(const BatchShard& shard, int64_t n_cam, int pad, at::Gen
 torch::Tensor apply_shift(const torch::Tensor& images, const ShiftOffsets& offsets) {
   AVLA_CHECK(images.dim() == 5 && images.size(2) == 3, "augment",
              "images have shape {}, expected [B,n_cam,3,H,W]", c10::str(images.sizes()));
-  if (!offsets.dy.defined()) return images;
+  if (!offsets.dy.defined() || images.size(1) == 0) return images;
   const int64_t B = images.size(0), C = images.size(1), H = images.size(3), W = images.size(4);
   const int64_t n = B * C;
   AVLA_CHECK(offsets.dy.size(0) == n && offsets.dx.size(0) == n, "augment",

@@ -7,10 +7,10 @@
 namespace avla {
 
 Observation demo_observation(const LiberoDemo& demo, int64_t t, const std::string& instruction,
-                             int image_rotation, bool privileged) {
+                             int image_rotation, bool privileged, int n_cam) {
   Observation obs;
-  obs.images = {rotate_image(demo.agentview_rgb[t], image_rotation)};
-  if (demo.eye_in_hand_rgb.defined()) {
+  if (n_cam >= 1) obs.images.push_back(rotate_image(demo.agentview_rgb[t], image_rotation));
+  if (n_cam >= 2 && demo.eye_in_hand_rgb.defined()) {
     obs.images.push_back(rotate_image(demo.eye_in_hand_rgb[t], image_rotation));
   }
   std::vector<torch::Tensor> raw{demo.ee_states[t], demo.gripper_states[t]};
@@ -115,7 +115,9 @@ ObservationBatch ObservationEncoder::encode(const std::vector<Observation>& obse
                c10::toString(obs.state.scalar_type()));
     AVLA_CHECK(torch::isfinite(obs.state).all().item<bool>(), "policy",
                "observation.state contains NaN or Inf");
-    images.push_back(torch::stack(cams, 1));  // (1, n_cam, 3, S, S)
+    const int64_t S = config_.image_size;
+    images.push_back(cams.empty() ? torch::empty({1, 0, 3, S, S}, torch::kUInt8)
+                                  : torch::stack(cams, 1));  // (1, n_cam, 3, S, S)
     states.push_back(normalized_state(obs.state).unsqueeze(0));
     auto [ids, mask] = token_tensors(tokenizer_.encode(obs.instruction, config_.max_text_len));
     tokens.push_back(ids);

@@ -32,12 +32,12 @@ struct Observation {
 };
 
 struct LiberoDemo;
-// the observation of frame t of a stored demonstration (both cameras, ee_states | gripper_states),
-// upright: image_rotation is the rotation of the stored frames (a checkpoint's
+// the observation of frame t of a stored demonstration (its first n_cam cameras, ee_states |
+// gripper_states), upright: image_rotation is the rotation of the stored frames (a checkpoint's
 // config.model.image_rotation when it was trained on these files); privileged appends the demo's
 // obs/object_states (an error when it has none)
 Observation demo_observation(const LiberoDemo& demo, int64_t t, const std::string& instruction,
-                             int image_rotation = 0, bool privileged = false);
+                             int image_rotation = 0, bool privileged = false, int n_cam = 2);
 
 // an upright (H, W, 3) image turned by degrees (0 or 180): what a checkpoint trained on images of
 // that rotation sees; its own inverse

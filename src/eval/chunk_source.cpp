@@ -24,6 +24,7 @@ class PolicySource : public ChunkSource {
     chunk_len = policy_->config().model.chunk_len;
     image_size = policy_->config().model.image_size;
     privileged_state = policy_->privileged_state();
+    reads_images = policy_->config().model.n_cam > 0;
     mask_window = static_cast<int>(policy_->mask_window(options_));
     mode = act_mode_name(options_.mode);
     threshold = options_.threshold;

@@ -40,7 +40,8 @@ class ChunkSource {
   int image_size = 0;              // the camera resolution the source expects by default
   std::optional<int> mask_window;  // tokens random/async may mask (unset: a server or scripted)
   bool privileged_state = false;
-  std::string mode;  // what ran: sfm | random | async | a server's mode | scripted_*
+  bool reads_images = true;  // false: a state-only policy; the scenes render only for videos
+  std::string mode;          // what ran: sfm | random | async | a server's mode | scripted_*
   double threshold = 0.5;
   std::string precision;  // a policy in this process: fp32 | bf16 (empty: a server or scripted)
 };

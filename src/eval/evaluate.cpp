@@ -34,15 +34,19 @@ TaskResult make_result(const std::string& name, const std::string& instruction, 
 Observation policy_observation(const sim::SimObservation& o, const std::string& instruction,
                                int n_cam, bool privileged) {
   const int sim_cams = o.eye_in_hand_rgb.empty() ? 1 : 2;
-  AVLA_CHECK(n_cam >= 1 && n_cam <= sim_cams, "eval",
+  AVLA_CHECK(n_cam >= 0 && n_cam <= sim_cams, "eval",
              "the task's robot has {} camera(s) ({}); the checkpoint wants {}", sim_cams,
              sim_cams == 2 ? "agentview, wrist" : "agentview", n_cam);
   const int64_t s = o.image_size;
   auto image = [&](const std::vector<uint8_t>& rgb) {
+    AVLA_CHECK(rgb.size() == static_cast<size_t>(s * s * 3), "eval",
+               "a camera image has {} bytes, expected {}x{}x3 (was the scene rendered?)",
+               rgb.size(), s, s);
     return torch::from_blob(const_cast<uint8_t*>(rgb.data()), {s, s, 3}, torch::kUInt8).clone();
   };
+  // a state-only checkpoint (n_cam 0) reads no camera
   Observation obs;
-  obs.images = {image(o.agentview_rgb)};
+  if (n_cam >= 1) obs.images.push_back(image(o.agentview_rgb));
   if (n_cam == 2) obs.images.push_back(image(o.eye_in_hand_rgb));
   // the model's state: ee position, ee axis-angle, finger openings (docs/FORMATS.md)
   std::vector<double> state = {o.ee_pos[0], o.ee_pos[1], o.ee_pos[2],         o.ee_ori[0],
@@ -190,6 +194,7 @@ EvalReport evaluate(const EvalOptions& o) {
   // episodes run in lockstep groups of `parallel` environments
   sim::EnvConfig config;
   config.image_size = e.resolution;
+  config.render = source->reads_images || !o.video_dir.empty();
   config.variant = o.variant;
   const int parallel = std::max(1, std::min(o.parallel, o.episodes));
   std::vector<std::unique_ptr<sim::Env>> envs;

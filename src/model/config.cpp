@@ -86,7 +86,7 @@ void ModelConfig::validate() const {
     const std::string n = name;
     if constexpr (std::is_arithmetic_v<std::decay_t<decltype(v)>>) {
       if (n != "vocab_size" && n != "image_rotation" && n != "aux_object_dim" &&
-          n != "scene_slots") {
+          n != "scene_slots" && n != "n_cam") {
         positive(name, static_cast<double>(v));
       }
     }
@@ -114,6 +114,13 @@ void ModelConfig::validate() const {
   AVLA_CHECK(aux_object_dim >= 0, "config", "model.aux_object_dim must be >= 0, found {}",
              aux_object_dim);
   AVLA_CHECK(scene_slots >= 0, "config", "model.scene_slots must be >= 0, found {}", scene_slots);
+  AVLA_CHECK(n_cam >= 0 && n_cam <= 2, "config",
+             "model.n_cam must be 0 (state only), 1 (agentview) or 2 (agentview, wrist), found {}",
+             n_cam);
+  AVLA_CHECK(n_cam > 0 || (aux_object_dim == 0 && scene_slots == 0), "config",
+             "model.n_cam 0 (no cameras) has no image tokens for aux_object_dim {} or scene_slots "
+             "{} to read",
+             aux_object_dim, scene_slots);
 }
 
 void TrainConfig::validate() const {

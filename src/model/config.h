@@ -9,7 +9,8 @@ namespace avla {
 
 struct ModelConfig {
   // observation
-  int n_cam = 2;        // camera images per observation
+  int n_cam = 2;        // camera images per observation: 2 agentview + wrist, 1 agentview, 0 none
+                        // (a state-only policy: no vision encoder, no image tokens)
   int image_size = 64;  // model resolution (square); inputs are resized to it
   // rotation of the training images from upright: 0 (our simulator) or 180 (real LIBERO files
   // as stored). observations given to a policy are upright; it turns them by this much

@@ -19,7 +19,7 @@ ObservationBatch ObservationBatch::to(const torch::Device& device) const {
 
 VLAImpl::VLAImpl(const ModelConfig& cfg_) : cfg(cfg_) {
   cfg.validate();
-  vision_encoder = register_module("vision_encoder", VisionEncoder(cfg));
+  if (cfg.n_cam > 0) vision_encoder = register_module("vision_encoder", VisionEncoder(cfg));
   backbone = register_module("backbone", Backbone(cfg));
   action_embedding = register_module("action_embedding", ActionEmbedding(cfg));
   action_out_proj =
@@ -42,14 +42,20 @@ VLAImpl::VLAImpl(const ModelConfig& cfg_) : cfg(cfg_) {
 std::pair<torch::Tensor, torch::Tensor> VLAImpl::embed_prefix(const ObservationBatch& obs) {
   const int64_t B = obs.batch();
   // image (B, n_cam*tpc, d) | scene (B, 0 or 1, d) | text (B, T, d) | state (B, 1, d)
-  torch::Tensor image_tokens =
-      obs.image_tokens.defined() ? obs.image_tokens : vision_encoder(obs.images);
+  torch::Tensor text = backbone->embed_tokens(obs.tokens);
+  torch::Tensor image_tokens;
+  if (cfg.n_cam == 0) {
+    // a state-only model: no image tokens, the prefix starts at the text
+    image_tokens = torch::empty({B, 0, cfg.d_model}, text.options());
+  } else {
+    image_tokens = obs.image_tokens.defined() ? obs.image_tokens : vision_encoder(obs.images);
+  }
   const auto dtype = image_tokens.scalar_type();
   std::vector<torch::Tensor> parts = {image_tokens};
   if (cfg.scene_slots > 0) {
     parts.push_back(linear(scene_features(image_tokens), scene_proj).unsqueeze(1).to(dtype));
   }
-  parts.push_back(backbone->embed_tokens(obs.tokens).to(dtype));
+  parts.push_back(text.to(dtype));
   parts.push_back(linear(obs.state, backbone->state_proj).unsqueeze(1).to(dtype));
   torch::Tensor prefix = torch::cat(parts, 1);
   torch::Tensor key_valid = torch::cat(

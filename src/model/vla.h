@@ -53,7 +53,7 @@ struct VLAImpl : torch::nn::Module {
   torch::Tensor scene_features(const torch::Tensor& image_tokens);
 
   ModelConfig cfg;
-  VisionEncoder vision_encoder{nullptr};
+  VisionEncoder vision_encoder{nullptr};  // only when cfg.n_cam > 0
   Backbone backbone{nullptr};
   ActionEmbedding action_embedding{nullptr};
   torch::nn::Linear action_out_proj{nullptr};  // flow head: d -> action_dim

@@ -75,13 +75,16 @@ torch::Tensor image_from(const MsgField& f, const std::string& key) {
 }  // namespace
 
 PolicyRequest parse_policy_request(const MsgMap& msg, int n_cam) {
+  AVLA_CHECK(n_cam >= 0 && n_cam <= 2, "request",
+             "the checkpoint has {} cameras; the protocol carries 0 to 2", n_cam);
   PolicyRequest req;
   std::string key;
+  // a state-only checkpoint (n_cam 0) reads no image; a client may still send them
   const MsgField* main = find_any(
       msg, {"observation/image", "observation/agentview", "observation/agentview_rgb"}, &key);
-  AVLA_CHECK(main != nullptr, "request",
+  AVLA_CHECK(main != nullptr || n_cam == 0, "request",
              "missing 'observation/image' (the front camera; 'observation/agentview' also works)");
-  req.obs.images.push_back(image_from(*main, key));
+  if (n_cam >= 1) req.obs.images.push_back(image_from(*main, key));
   if (n_cam >= 2) {
     const MsgField* wrist = find_any(
         msg, {"observation/wrist_image", "observation/eye_in_hand", "observation/eye_in_hand_rgb"},
@@ -91,7 +94,6 @@ PolicyRequest parse_policy_request(const MsgMap& msg, int n_cam) {
                "also works)");
     req.obs.images.push_back(image_from(*wrist, key));
   }
-  AVLA_CHECK(n_cam <= 2, "request", "the checkpoint has {} cameras; the protocol carries 2", n_cam);
 
   auto state = msg.find("observation/state");
   AVLA_CHECK(state != msg.end(), "request",

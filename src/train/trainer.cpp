@@ -51,6 +51,7 @@ RunData load_run_data(const TrainOptions& options, Config& config, bool resume) 
   const TrainConfig& tc = config.train;
   DatasetOptions data_options = dataset_options(config);
   data_options.object_states = tc.aux_object_weight > 0;
+  data_options.n_cam = resume ? config.model.n_cam : options.cameras;
   RunData d{load_dataset(options.data, data_options), nullptr, {}};
   if (resume) {
     d.tokenizer = load_tokenizer(options.out_dir + "/tokenizer.json");
@@ -62,11 +63,10 @@ RunData load_run_data(const TrainOptions& options, Config& config, bool resume) 
         NormStats::compute(d.dataset.actions, NormMode::Quantile, tc.action_range_floor);
     config.model.vocab_size = d.tokenizer->vocab_size();
   }
-  // the camera set follows the data (a checkpoint saves it): Bridge and Fractal have one
+  // the camera set follows the data unless --cameras chose it (a checkpoint saves it): Bridge
+  // and Fractal have one
   const int data_cams = static_cast<int>(d.dataset.images.size(1));
   if (data_cams != config.model.n_cam) {
-    AVLA_CHECK(!resume, "train", "the data has {} camera(s), the run being resumed has {}",
-               data_cams, config.model.n_cam);
     log_info("[train] model.n_cam {} -> {}: the data's cameras", config.model.n_cam, data_cams);
     config.model.n_cam = data_cams;
   }
@@ -87,6 +87,9 @@ void init_vision(VLAImpl& model, const Config& config, bool resume) {
              "model.scene_slots {} needs train.init_vision (the scene token reads a pretrained "
              "probe)",
              config.model.scene_slots);
+  AVLA_CHECK(config.model.n_cam > 0 || (tc.init_vision.empty() && !tc.freeze_vision), "train",
+             "a state-only model (no cameras) has no vision encoder for --init-vision or "
+             "--freeze-vision");
   if (!tc.init_vision.empty() && !resume) {
     load_pretrained_vision(*model.vision_encoder, config.model, tc.init_vision);
     if (config.model.scene_slots > 0) {

@@ -23,6 +23,9 @@ struct TrainOptions {
   // all). a resume takes the run's saved config; a given field that differs from it is an error
   // naming both values, except train.steps and train.time_limit_s, which extend the run
   std::set<std::string> given;
+  // a fresh run's cameras: the first this many of the data's (0: a state-only model); -1: all
+  // of them. a resume reads the ones its config saved
+  int cameras = -1;
   int stop_after = 0;    // > 0: stop (with a checkpoint) after this step of this run
   DistConfig dist;       // this process's rank (world 1: not distributed)
   bool prefetch = true;  // assemble the next batch on a worker thread (the same batches)

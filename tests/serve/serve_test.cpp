@@ -271,6 +271,15 @@ TEST(OpenpiProtocol, RequestBecomesTheObservationAndBadOnesNameTheKey) {
   const PolicyRequest one = parse_policy_request(front_only, 1);
   ASSERT_EQ(one.obs.images.size(), 1u);
   EXPECT_TRUE(torch::equal(one.obs.images[0], obs.images[0]));
+  // a state-only checkpoint reads no image: none is needed, and sent ones are not decoded
+  MsgMap state_only = m;
+  state_only.erase("observation/image");
+  state_only.erase("observation/wrist_image");
+  EXPECT_TRUE(parse_policy_request(state_only, 0).obs.images.empty());
+  EXPECT_TRUE(parse_policy_request(m, 0).obs.images.empty());
+  EXPECT_TRUE(torch::equal(parse_policy_request(state_only, 0).obs.state, obs.state));
+  test::expect_error([&] { parse_policy_request(state_only, 1); }, {"missing 'observation/image'"});
+  test::expect_error([&] { parse_policy_request(m, 3); }, {"3 cameras", "0 to 2"});
 
   auto broken = [&](const std::function<void(MsgMap&)>& edit) {
     MsgMap copy = m;
