@@ -11,10 +11,24 @@
 #include "data/libero_file.h"
 #include "data/synthetic.h"
 #include "policy/policy.h"
+#include "sim/collect.h"
 #include "test_util.h"
 #include "train/trainer.h"
 
 namespace avla::test {
+
+// expert demonstrations of goal/cube_on_plate at 32x32 (the tiny preset's resolution) with the
+// simulator's object states, written to out_dir; the cube travels and the layout differs per
+// episode. returns the file
+inline std::string collect_cube_on_plate(const std::string& out_dir, int episodes) {
+  sim::CollectOptions co;
+  co.suite = "goal";
+  co.tasks = {"cube_on_plate"};
+  co.episodes = episodes;
+  co.out_dir = out_dir;
+  co.resolution = 32;
+  return sim::collect_demonstrations(co).at(0);
+}
 
 // the variable ctest sets to the folder the fixture wrote (empty: train in this process)
 inline std::string fixture_dir() {

@@ -207,7 +207,6 @@ Command add_train_command(CLI::App& app) {
               opt.out_dir = args->out;
               opt.resume = args->resume;
               opt.stop_after = args->stop_after;
-              opt.cameras = args->cameras;
               if (args->cameras >= 0) opt.config.model.n_cam = args->cameras;
               TrainResult r = train(opt);
               log_info("[train] done: {} steps, final loss {:.4f}", r.steps_done, r.final_loss);

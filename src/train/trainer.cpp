@@ -51,7 +51,9 @@ RunData load_run_data(const TrainOptions& options, Config& config, bool resume) 
   const TrainConfig& tc = config.train;
   DatasetOptions data_options = dataset_options(config);
   data_options.object_states = tc.aux_object_weight > 0;
-  data_options.n_cam = resume ? config.model.n_cam : options.cameras;
+  // the cameras: the run's on a resume, config.model.n_cam's first ones where --cameras set it
+  // (0: a state-only model), else all of the data's
+  if (!resume && !options.given.count("model.n_cam")) data_options.n_cam = -1;
   RunData d{load_dataset(options.data, data_options), nullptr, {}};
   if (resume) {
     d.tokenizer = load_tokenizer(options.out_dir + "/tokenizer.json");

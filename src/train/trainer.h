@@ -20,12 +20,10 @@ struct TrainOptions {
   std::string out_dir;
   bool resume = false;
   // the config fields the command line set ("train.lr", "model.vision_stem"; --config sets them
-  // all). a resume takes the run's saved config; a given field that differs from it is an error
-  // naming both values, except train.steps and train.time_limit_s, which extend the run
+  // all but model.n_cam, which only --cameras sets: else the cameras follow the data). a resume
+  // takes the run's saved config; a given field that differs from it is an error naming both
+  // values, except train.steps and train.time_limit_s, which extend the run
   std::set<std::string> given;
-  // a fresh run's cameras: the first this many of the data's (0: a state-only model); -1: all
-  // of them. a resume reads the ones its config saved
-  int cameras = -1;
   int stop_after = 0;    // > 0: stop (with a checkpoint) after this step of this run
   DistConfig dist;       // this process's rank (world 1: not distributed)
   bool prefetch = true;  // assemble the next batch on a worker thread (the same batches)

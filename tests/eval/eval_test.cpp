@@ -14,7 +14,6 @@
 #include "eval/statistics.h"
 #include "io/atomic_file.h"
 #include "policy/policy.h"
-#include "sim/collect.h"
 #include "sim/tasks.h"
 #include "test_util.h"
 #include "tiny_policy.h"
@@ -163,13 +162,7 @@ TEST(Eval, TinyCheckpointEndToEndWritesJsonAndVideo) {
 // checkpoint the same numbers from the simulator / the demo
 TEST(Eval, PrivilegedStateRunTrainsOnObjectStatesAndEvaluates) {
   const std::string dir = test::temp_dir("privileged");
-  sim::CollectOptions co;
-  co.suite = "goal";
-  co.tasks = {"cube_on_plate"};
-  co.episodes = 2;
-  co.out_dir = dir + "/data";
-  co.resolution = 32;
-  const std::string file = sim::collect_demonstrations(co).at(0);
+  const std::string file = test::collect_cube_on_plate(dir + "/data", 2);
 
   // the dataset: 11 features, then the file's object states as they are
   const LiberoFile f = read_libero_file(file);

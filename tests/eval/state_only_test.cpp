@@ -10,10 +10,9 @@
 #include "data/state_features.h"
 #include "io/atomic_file.h"
 #include "io/tensor_file.h"
-#include "model/config.h"
 #include "model/vla.h"
-#include "sim/collect.h"
 #include "test_util.h"
+#include "tiny_policy.h"
 
 namespace avla {
 namespace {
@@ -25,8 +24,7 @@ int64_t n_params(const torch::nn::Module& m) {
 }
 
 TEST(StateOnly, ModelHasNoVisionEncoderAndItsPrefixIsTextAndState) {
-  ModelConfig cfg = load_config(test::source_dir() + "/configs/tiny.json").model;
-  cfg.vocab_size = 20;
+  ModelConfig cfg = test::tiny_config(20).model;
   torch::manual_seed(0);
   VLA with_cameras(cfg);
   cfg.n_cam = 0;
@@ -37,11 +35,9 @@ TEST(StateOnly, ModelHasNoVisionEncoderAndItsPrefixIsTextAndState) {
             n_params(*with_cameras->vision_encoder));
   EXPECT_EQ(cfg.prefix_len(), 9);
 
-  const int64_t B = 2, S = cfg.image_size;
-  ObservationBatch obs{torch::empty({B, 0, 3, S, S}, torch::kUInt8),
-                       torch::randn({B, cfg.state_dim}), torch::randint(0, 20, {B, 8}),
-                       torch::ones({B, 8}, torch::kBool), torch::Tensor()};
-  obs.token_mask.index_put_({1, torch::indexing::Slice(5)}, false);  // a padded instruction
+  const int64_t B = 2;
+  const ObservationBatch obs = test::random_observation(cfg, B, 0);  // padded instructions
+  ASSERT_EQ(obs.images.size(1), 0);
   torch::NoGradGuard no_grad;
   const KvCache cache = state_only->encode_prefix(obs);
   EXPECT_EQ(cache.prefix_len(), 9);
@@ -70,13 +66,7 @@ TEST(StateOnly, ModelHasNoVisionEncoderAndItsPrefixIsTextAndState) {
 
 TEST(StateOnly, TrainsResumesRatesEvaluatesAndInfersWithoutCameras) {
   const std::string dir = test::temp_dir("state_only");
-  sim::CollectOptions co;
-  co.suite = "goal";
-  co.tasks = {"cube_on_plate"};
-  co.episodes = 3;
-  co.out_dir = dir + "/data";
-  co.resolution = 32;
-  const std::string file = sim::collect_demonstrations(co).at(0);
+  const std::string file = test::collect_cube_on_plate(dir + "/data", 3);
 
   // the dataset keeps the first n_cam cameras and the same states
   DatasetOptions options;

@@ -16,7 +16,6 @@
 #include "io/atomic_file.h"
 #include "io/tensor_file.h"
 #include "model/rater.h"
-#include "sim/collect.h"
 #include "test_util.h"
 #include "tiny_policy.h"
 #include "train/batch_prefetcher.h"
@@ -199,13 +198,7 @@ TEST(Trainer, TinyModelLearnsSyntheticTask) {
 // alone (the state holds no object), and its checkpoint loads as a policy's
 TEST(Trainer, AuxObjectLossLearnsWhereTheObjectsAre) {
   const std::string dir = test::temp_dir("aux_object");
-  sim::CollectOptions co;
-  co.suite = "goal";
-  co.tasks = {"cube_on_plate"};  // the cube travels; the layout differs per episode
-  co.episodes = 3;
-  co.out_dir = dir + "/data";
-  co.resolution = 32;
-  sim::collect_demonstrations(co);
+  test::collect_cube_on_plate(dir + "/data", 3);
 
   TrainOptions opt = tiny_options(dir + "/run", 400);
   opt.data = {dir + "/data"};
