@@ -1,8 +1,9 @@
 // the layout of the privileged object state (a diagnostic; data/state_features.h says how the
 // model takes it). no torch here: the simulator computes it (sim::object_state) and includes this.
-//   object_state (object_state_dim): world position (x, y, z) of each scene object in scene order,
-//   zeros past the scene's last object up to max_state_objects, then the drawer opening (0 without
-//   a cabinet)
+//   object_state (object_state_dim): world position (x, y, z) of each scene object in scene order;
+//   in a three-drawer cabinet's scenes, then each drawer's front-face position (top, middle,
+//   bottom: its x is the opening); zeros up to max_state_objects slots, then the opening of the
+//   cabinet's first drawer (its only one, or the top one; 0 without a cabinet)
 #pragma once
 
 namespace avla {

@@ -9,6 +9,7 @@
 
 #include "data/vision_corpus_format.h"
 #include "io/safetensors.h"
+#include "sim/cabinet.h"
 #include "sim/collect.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -140,9 +141,11 @@ CorpusLabels corpus_labels(Env& env, const CorpusSlots& slots) {
     for (int k = 0; k < 3; ++k)
       labels.slot_pos[3 * slot[i] + k] = static_cast<float>(positions[i][k]);
   }
-  if (task.scene.cabinet) {
+  // the opening of the cabinet's first drawer (its only one, or the top one)
+  const auto& drawers = drawer_names(task.scene.cabinet);
+  if (!drawers.empty()) {
     labels.cabinet = 1.0f;
-    labels.drawer = static_cast<float>(physics.joint_qpos("drawer_joint"));
+    labels.drawer = static_cast<float>(physics.joint_qpos(drawer_joint(drawers.front())));
   }
   const Pose grip = env.controller().grip_pose();
   const double sign = grip.quat[0] < 0 ? -1.0 : 1.0;
@@ -158,10 +161,11 @@ CorpusFrame sample_corpus_frame(Env& env, const Task& task, uint64_t layout_seed
                                 const CorpusFrameOptions& options) {
   env.reset(task, layout_seed);
   Physics& physics = env.physics();
-  if (task.scene.cabinet) {
-    physics.set_joint_qpos("drawer_joint", uniform(rng, 0.0, geom::drawer_travel));
-    physics.forward();
+  const auto& drawers = drawer_names(task.scene.cabinet);
+  for (const std::string& d : drawers) {
+    physics.set_joint_qpos(drawer_joint(d), uniform(rng, 0.0, geom::drawer_travel));
   }
+  if (!drawers.empty()) physics.forward();
   if (uniform(rng, 0, 1) < options.place_on_receptacle) drop_object_somewhere(env, task, rng);
   // the arm: a random pose that touches nothing, else home
   ArmController& arm = env.controller();

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "sim/cabinet.h"
 #include "sim/goals.h"
 #include "sim/variants.h"
 #include "util/error.h"
@@ -100,9 +101,14 @@ SimObservation Env::reset(const Task& task, uint64_t seed) {
   for (size_t i = 0; i < task.scene.objects.size(); ++i) {
     physics.set_free_pose(task.scene.objects[i].name, layout_.object_poses[i]);
   }
-  if (task.scene.cabinet) physics.set_joint_qpos("drawer_joint", task.drawer_start);
+  const std::string drawer = task_drawer(task);
+  for (const std::string& d : drawer_names(task.scene.cabinet)) {
+    physics.set_joint_qpos(drawer_joint(d), d == drawer ? task.drawer_start : 0.0);
+  }
   place_distractors(physics, task, *variant_, seed);
-  current_->controller->reset_to_home(home_grip_pos);
+  Vec3 grip_start = home_grip_pos;
+  for (int i = 0; i < 3; ++i) grip_start[i] += layout_.grip_offset[i];
+  current_->controller->reset_to_home(grip_start);
   // let objects settle with the arm holding still
   const Action hold = {0, 0, 0, 0, 0, 0, -1};
   for (int i = 0; i < config_.settle_steps; ++i) {

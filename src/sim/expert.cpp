@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "sim/cabinet.h"
 #include "sim/scene.h"
 #include "util/error.h"
 
@@ -35,11 +36,16 @@ double grasp_yaw(const Quat& q, ObjectKind kind) {
   return y;
 }
 
-// handle bar centre in world coordinates
-Vec3 handle_pos(const Physics& physics) {
-  const Vec3 d = physics.body_pose("drawer").pos;
-  return {d[0] + geom::wall, d[1], d[2] + geom::handle_height};
+// a drawer's handle-bar centre in world coordinates
+Vec3 handle_pos(const Physics& physics, Cabinet cabinet, const std::string& drawer) {
+  const Vec3 d = physics.body_pose(drawer).pos;
+  const Vec3 h = handle_offset(cabinet, drawer);
+  return {d[0] + h[0], d[1] + h[1], d[2] + h[2]};
 }
+
+// the three-drawer cabinet: the grip height from which the hand moves across its front, the
+// fingertips above its top
+constexpr double above_chest = geom::chest_height + 0.07;
 
 // whether a body of `kind` at `at` keeps its footprint `margin` clear of every object of the task
 // other than the two named (the one being moved, and for move-near its target)
@@ -90,6 +96,8 @@ enum class PickPhase {
 };
 enum class OpenDrawerPhase { AboveHandle, DownAroundBar, Close, Pull, Release, Up };
 enum class CloseDrawerPhase { InFrontOfBar, DownToBar, Push, BackAndUp };
+enum class OpenFrontPhase { Rise, AboveHandle, DownAroundBar, Close, Pull, Release, Up };
+enum class CloseFrontPhase { Rise, InFrontOfBar, DownToBar, Push, Back, Up };
 
 template <typename Phase>
 constexpr int phase_index(Phase p) {
@@ -167,10 +175,12 @@ Action Expert::act(const Physics& physics) {
       a = pick_place(physics, goal);
       break;
     case GoalKind::DrawerOpen:
-      a = open_drawer(physics);
+      a = task_.scene.cabinet == Cabinet::ThreeDrawers ? open_front_handle(physics, goal)
+                                                       : open_drawer(physics, goal);
       break;
     case GoalKind::DrawerClosed:
-      a = close_drawer(physics);
+      a = task_.scene.cabinet == Cabinet::ThreeDrawers ? close_front_handle(physics, goal)
+                                                       : close_drawer(physics, goal);
       break;
   }
   ++phase_steps_;
@@ -185,10 +195,19 @@ Action Expert::pick_place(const Physics& physics, const Goal& goal) {
   const ObjectKind kind = object_kind(task_, goal.object);
   // where the object goes: onto or into the target (a lift goal has none)
   // (move-near: the spot beside the target chosen while lifting)
-  const Vec3 dest = goal.kind == GoalKind::Place  ? physics.body_pose(goal.target).pos
-                    : goal.kind == GoalKind::Near ? near_spot_
-                                                  : Vec3{};
+  Vec3 dest = goal.kind == GoalKind::Place  ? physics.body_pose(goal.target).pos
+              : goal.kind == GoalKind::Near ? near_spot_
+                                            : Vec3{};
   const double rest = rest_height(kind);
+  // into a drawer: over the middle of its open part, at its floor, carried above its front panel
+  const bool into_drawer = goal.kind == GoalKind::Place && is_drawer(task_, goal.target);
+  double carry = carry_height;
+  if (into_drawer) {
+    const DrawerInterior in = drawer_interior(task_.scene.cabinet);
+    const double opening = physics.joint_qpos(drawer_joint(goal.target));
+    dest = {dest[0] + (in.inner_x0 + opening) / 2, dest[1], dest[2] + in.floor_z};
+    carry = std::max(carry_height, dest[2] - in.floor_z + in.rim_z + 0.012 + rest + 0.03);
+  }
   std::normal_distribution<double> noise(0.0, config_.action_noise);
   // a carried object that is no longer at the fingers (a missed or lost grasp): recover
   const bool carrying = phase_ >= phase_index(PickPhase::Lift) &&
@@ -204,6 +223,8 @@ Action Expert::pick_place(const Physics& physics, const Goal& goal) {
   switch (static_cast<PickPhase>(phase_)) {
     case PickPhase::AboveObject: {
       yaw_ = grasp_yaw(obj.quat, kind);
+      // a round object into a drawer: the fingers along the drawer's width, clear of its walls
+      if (into_drawer && !is_elongated(kind) && kind != ObjectKind::Cube) yaw_ = M_PI / 2;
       const Target t{
           {obj.pos[0] + jitter_[0], obj.pos[1] + jitter_[1], obj.pos[2] + 0.1}, yaw_, open_gripper};
       a = move_toward(physics, t, 1.0);
@@ -233,7 +254,7 @@ Action Expert::pick_place(const Physics& physics, const Goal& goal) {
       break;
     }
     case PickPhase::Lift: {
-      const Target t{{anchor_[0], anchor_[1], carry_height}, yaw_, closed_gripper};
+      const Target t{{anchor_[0], anchor_[1], carry}, yaw_, closed_gripper};
       a = move_toward(physics, t, 0.8);
       // a lift goal ends here, the object held up
       advance_if(std::abs(t.pos[2] - grip.pos[2]) < 0.015, 40, goal.kind == GoalKind::Lift);
@@ -244,8 +265,7 @@ Action Expert::pick_place(const Physics& physics, const Goal& goal) {
       break;
     }
     case PickPhase::AboveTarget: {
-      const Target t{
-          {dest[0] + jitter_[0], dest[1] + jitter_[1], carry_height}, yaw_, closed_gripper};
+      const Target t{{dest[0] + jitter_[0], dest[1] + jitter_[1], carry}, yaw_, closed_gripper};
       a = move_toward(physics, t, 1.0);
       for (int i = 0; i < 2; ++i) a[i] = std::clamp(a[i] + noise(rng_), -1.0, 1.0);
       advance_if(norm3(sub(t.pos, grip.pos)) < 0.012, 80);
@@ -256,6 +276,8 @@ Action Expert::pick_place(const Physics& physics, const Goal& goal) {
       double object_z = dest[2];
       if (goal.kind == GoalKind::Near) {
         object_z = rest + 0.012;  // on the table beside the target (dest is at table height)
+      } else if (into_drawer) {
+        object_z += rest + 0.012;  // dest is at the drawer's floor
       } else {
         switch (object_kind(task_, goal.target)) {
           case ObjectKind::Bowl:
@@ -300,10 +322,10 @@ Action Expert::pick_place(const Physics& physics, const Goal& goal) {
     }
     case PickPhase::BackUp:
     default: {
-      const Target t{{grip.pos[0], grip.pos[1], carry_height}, yaw_, open_gripper};
+      const Target t{{grip.pos[0], grip.pos[1], carry}, yaw_, open_gripper};
       a = move_toward(physics, t, 0.8);
       a[0] = a[1] = 0.0;
-      advance_if(carry_height - grip.pos[2] < 0.02, 30, true);
+      advance_if(carry - grip.pos[2] < 0.02, 30, true);
       break;
     }
   }
@@ -312,9 +334,9 @@ Action Expert::pick_place(const Physics& physics, const Goal& goal) {
 
 // open the drawer, through OpenDrawerPhase: above the handle, down around the bar, close, pull,
 // release, up
-Action Expert::open_drawer(const Physics& physics) {
+Action Expert::open_drawer(const Physics& physics, const Goal& goal) {
   const Pose grip = physics.site_pose("grip_site");
-  const Vec3 handle = handle_pos(physics);
+  const Vec3 handle = handle_pos(physics, task_.scene.cabinet, goal.object);
   Action a{};
   switch (static_cast<OpenDrawerPhase>(phase_)) {
     case OpenDrawerPhase::AboveHandle: {
@@ -338,7 +360,7 @@ Action Expert::open_drawer(const Physics& physics) {
       const Target t{
           {anchor_[0] - geom::drawer_travel - 0.01, anchor_[1], anchor_[2]}, 0.0, closed_gripper};
       a = move_toward(physics, t, 0.5);
-      advance_if(physics.joint_qpos("drawer_joint") > geom::drawer_travel - 0.015, 60);
+      advance_if(physics.joint_qpos(drawer_joint(goal.object)) > geom::drawer_travel - 0.015, 60);
       break;
     }
     case OpenDrawerPhase::Release:
@@ -360,9 +382,9 @@ Action Expert::open_drawer(const Physics& physics) {
 
 // close the drawer, through CloseDrawerPhase: in front of the bar (gripper closed), down to bar
 // height, push, back and up
-Action Expert::close_drawer(const Physics& physics) {
+Action Expert::close_drawer(const Physics& physics, const Goal& goal) {
   const Pose grip = physics.site_pose("grip_site");
-  const Vec3 handle = handle_pos(physics);
+  const Vec3 handle = handle_pos(physics, task_.scene.cabinet, goal.object);
   const double closed_bar_x = geom::cabinet_pos[0] - geom::cabinet_depth + geom::wall;
   Action a{};
   switch (static_cast<CloseDrawerPhase>(phase_)) {
@@ -382,7 +404,7 @@ Action Expert::close_drawer(const Physics& physics) {
     case CloseDrawerPhase::Push: {
       const Target t{{closed_bar_x - 0.016, grip.pos[1], handle[2]}, 0.0, closed_gripper};
       a = move_toward(physics, t, 0.5);
-      advance_if(physics.joint_qpos("drawer_joint") < drawer_closed_threshold / 2, 60);
+      advance_if(physics.joint_qpos(drawer_joint(goal.object)) < drawer_closed_threshold / 2, 60);
       break;
     }
     case CloseDrawerPhase::BackAndUp:
@@ -390,6 +412,114 @@ Action Expert::close_drawer(const Physics& physics) {
       const Target t{{closed_bar_x - 0.08, grip.pos[1], handle[2] + 0.08}, 0.0, open_gripper};
       a = move_toward(physics, t, 0.8);
       advance_if(norm3(sub(t.pos, grip.pos)) < 0.02, 30, true);
+      break;
+    }
+  }
+  return a;
+}
+
+// open a drawer of the three-drawer cabinet, through OpenFrontPhase: up above the cabinet, over
+// the handle, straight down with the fingers open around the bar (the one behind it passes
+// between them), close, pull, release, straight up
+Action Expert::open_front_handle(const Physics& physics, const Goal& goal) {
+  const Pose grip = physics.site_pose("grip_site");
+  const Vec3 handle = handle_pos(physics, task_.scene.cabinet, goal.object);
+  const double opening = physics.joint_qpos(drawer_joint(goal.object));
+  Action a{};
+  switch (static_cast<OpenFrontPhase>(phase_)) {
+    case OpenFrontPhase::Rise: {
+      const Target t{{grip.pos[0], grip.pos[1], above_chest}, 0.0, open_gripper};
+      a = move_toward(physics, t, 0.8);
+      a[0] = a[1] = 0.0;
+      advance_if(above_chest - grip.pos[2] < 0.02, 30);
+      break;
+    }
+    case OpenFrontPhase::AboveHandle: {
+      const Target t{{handle[0], handle[1] + jitter_[1], above_chest}, 0.0, open_gripper};
+      a = move_toward(physics, t, 1.0);
+      advance_if(norm3(sub(t.pos, grip.pos)) < 0.01, 80);
+      break;
+    }
+    case OpenFrontPhase::DownAroundBar: {
+      const Target t{{handle[0], grip.pos[1], handle[2]}, 0.0, open_gripper};
+      a = move_toward(physics, t, 0.6);
+      advance_if(norm3(sub(t.pos, grip.pos)) < 0.006, 50);
+      anchor_ = t.pos;
+      break;
+    }
+    case OpenFrontPhase::Close:
+      a = move_toward(physics, {anchor_, 0.0, closed_gripper}, 0.3);
+      advance_if(false, 8);
+      break;
+    case OpenFrontPhase::Pull: {
+      const Target t{
+          {anchor_[0] - geom::drawer_travel - 0.01, anchor_[1], anchor_[2]}, 0.0, closed_gripper};
+      a = move_toward(physics, t, 0.5);
+      advance_if(opening > geom::drawer_travel - 0.015, 60);
+      break;
+    }
+    case OpenFrontPhase::Release:
+      a = move_toward(physics, {grip.pos, 0.0, open_gripper}, 0.2);
+      for (int i = 0; i < 6; ++i) a[i] = 0.0;
+      advance_if(false, 6);
+      break;
+    case OpenFrontPhase::Up:
+    default: {
+      const Target t{{grip.pos[0], grip.pos[1], above_chest}, 0.0, open_gripper};
+      a = move_toward(physics, t, 0.8);
+      a[0] = a[1] = 0.0;
+      advance_if(above_chest - grip.pos[2] < 0.02, 40, true);
+      break;
+    }
+  }
+  return a;
+}
+
+// close a drawer of the three-drawer cabinet, through CloseFrontPhase: up above the cabinet, in
+// front of the open drawer's bar (fingers closed), down to its height, push, straight back, up
+Action Expert::close_front_handle(const Physics& physics, const Goal& goal) {
+  const Pose grip = physics.site_pose("grip_site");
+  const Vec3 handle = handle_pos(physics, task_.scene.cabinet, goal.object);
+  const double closed_bar_x = geom::chest_pos[0] - geom::chest_depth - geom::chest_handle_standoff;
+  Action a{};
+  switch (static_cast<CloseFrontPhase>(phase_)) {
+    case CloseFrontPhase::Rise: {
+      const Target t{{grip.pos[0], grip.pos[1], above_chest}, 0.0, closed_gripper};
+      a = move_toward(physics, t, 0.8);
+      a[0] = a[1] = 0.0;
+      advance_if(above_chest - grip.pos[2] < 0.02, 30);
+      break;
+    }
+    case CloseFrontPhase::InFrontOfBar: {
+      const Target t{{handle[0] - 0.06, handle[1] + jitter_[1], above_chest}, 0.0, closed_gripper};
+      a = move_toward(physics, t, 1.0);
+      advance_if(norm3(sub(t.pos, grip.pos)) < 0.01, 80);
+      break;
+    }
+    case CloseFrontPhase::DownToBar: {
+      const Target t{{handle[0] - 0.06, grip.pos[1], handle[2]}, 0.0, closed_gripper};
+      a = move_toward(physics, t, 0.6);
+      advance_if(norm3(sub(t.pos, grip.pos)) < 0.008, 50);
+      break;
+    }
+    case CloseFrontPhase::Push: {
+      const Target t{{closed_bar_x - 0.016, grip.pos[1], handle[2]}, 0.0, closed_gripper};
+      a = move_toward(physics, t, 0.5);
+      advance_if(physics.joint_qpos(drawer_joint(goal.object)) < drawer_closed_threshold / 2, 60);
+      break;
+    }
+    case CloseFrontPhase::Back: {
+      const Target t{{closed_bar_x - 0.08, grip.pos[1], handle[2]}, 0.0, closed_gripper};
+      a = move_toward(physics, t, 0.8);
+      advance_if(norm3(sub(t.pos, grip.pos)) < 0.015, 30);
+      break;
+    }
+    case CloseFrontPhase::Up:
+    default: {
+      const Target t{{grip.pos[0], grip.pos[1], above_chest}, 0.0, closed_gripper};
+      a = move_toward(physics, t, 0.8);
+      a[0] = a[1] = 0.0;
+      advance_if(above_chest - grip.pos[2] < 0.02, 40, true);
       break;
     }
   }
@@ -408,9 +538,7 @@ bool displace_object(Physics& physics, const Task& task, const std::string& obje
     bool clear = std::abs(to[0]) < geom::table_half_x - 0.05 &&
                  std::abs(to[1]) < geom::table_half_y - 0.05 &&
                  clear_of_objects(physics, task, to, kind, 0.01, object);
-    if (task.scene.cabinet && in_cabinet_footprint(to, footprint_radius(kind) + 0.01)) {
-      clear = false;
-    }
+    if (in_cabinet_footprint(task.scene, to, footprint_radius(kind) + 0.01)) clear = false;
     if (!clear) continue;
     // upright, keeping only the yaw (the fingers may have tilted it while closing)
     physics.set_free_pose(object, {to, yaw_quat(yaw_of(from.quat))});

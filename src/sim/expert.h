@@ -48,8 +48,11 @@ class Expert {
   };
   Action move_toward(const Physics& physics, const Target& target, double speed);
   Action pick_place(const Physics& physics, const Goal& goal);
-  Action open_drawer(const Physics& physics);
-  Action close_drawer(const Physics& physics);
+  Action open_drawer(const Physics& physics, const Goal& goal);
+  Action close_drawer(const Physics& physics, const Goal& goal);
+  // the three-drawer cabinet: its handles stand out in front of the drawers
+  Action open_front_handle(const Physics& physics, const Goal& goal);
+  Action close_front_handle(const Physics& physics, const Goal& goal);
   void next_phase();
   // moves to the next phase (or, in a skill's last phase, to the next goal) once condition holds
   // or the phase has run max_steps

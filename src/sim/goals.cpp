@@ -7,6 +7,7 @@
 #include <set>
 
 #include "data/object_state.h"
+#include "sim/cabinet.h"
 #include "util/error.h"
 
 namespace avla::sim {
@@ -22,9 +23,9 @@ bool touches_fingers(const Physics& physics, const std::string& object) {
 bool goal_satisfied(const Physics& physics, const Task& task, const Goal& goal) {
   switch (goal.kind) {
     case GoalKind::DrawerOpen:
-      return physics.joint_qpos("drawer_joint") > drawer_open_threshold;
+      return physics.joint_qpos(drawer_joint(goal.object)) > drawer_open_threshold;
     case GoalKind::DrawerClosed:
-      return physics.joint_qpos("drawer_joint") < drawer_closed_threshold;
+      return physics.joint_qpos(drawer_joint(goal.object)) < drawer_closed_threshold;
     case GoalKind::Lift: {
       const double z = physics.body_pose(goal.object).pos[2];
       return z > rest_height(object_kind(task, goal.object)) + lift_height &&
@@ -45,6 +46,14 @@ bool goal_satisfied(const Physics& physics, const Task& task, const Goal& goal) 
   }
   const Pose o = physics.body_pose(goal.object);
   const Pose t = physics.body_pose(goal.target);
+  if (is_drawer(task, goal.target)) {
+    // inside the drawer: between its front panel and back wall, its side walls, above its floor
+    // and below its rim (the drawer does not turn: its frame is the world's, shifted)
+    const DrawerInterior in = drawer_interior(task.scene.cabinet);
+    const Vec3 d{o.pos[0] - t.pos[0], o.pos[1] - t.pos[1], o.pos[2] - t.pos[2]};
+    return d[0] > in.inner_x0 && d[0] < in.inner_x1 && std::abs(d[1]) < in.inner_half_width &&
+           d[2] > in.floor_z && d[2] < in.rim_z;
+  }
   const double dxy = distance_xy(o.pos, t.pos);
   const double dz = o.pos[2] - t.pos[2];
   const double rest = rest_height(object_kind(task, goal.object));
@@ -115,16 +124,28 @@ std::vector<double> object_state(const Physics& physics, const Task& task) {
     const Pose p = physics.body_pose(objects[i].name);
     std::copy(p.pos.begin(), p.pos.end(), state.begin() + 3 * static_cast<std::ptrdiff_t>(i));
   }
-  if (task.scene.cabinet) state.back() = physics.joint_qpos("drawer_joint");
+  // the three-drawer cabinet: each drawer's front-face position in the slots after the objects
+  const auto& drawers = drawer_names(task.scene.cabinet);
+  if (drawers.size() > 1) {
+    AVLA_CHECK(objects.size() + drawers.size() <= static_cast<size_t>(max_state_objects), "task",
+               "task '{}' has {} objects and {} drawers; the privileged object state holds {}",
+               task.name, objects.size(), drawers.size(), max_state_objects);
+    for (size_t k = 0; k < drawers.size(); ++k) {
+      const Pose p = physics.body_pose(drawers[k]);
+      std::copy(p.pos.begin(), p.pos.end(),
+                state.begin() + 3 * static_cast<std::ptrdiff_t>(objects.size() + k));
+    }
+  }
+  if (!drawers.empty()) state.back() = physics.joint_qpos(drawer_joint(drawers.front()));
   return state;
 }
 
 std::string describe_goal(const Task& task, const Goal& goal) {
   switch (goal.kind) {
     case GoalKind::DrawerOpen:
-      return fmt::format("drawer opening > {} m", drawer_open_threshold);
+      return fmt::format("{} opening > {} m", goal.object, drawer_open_threshold);
     case GoalKind::DrawerClosed:
-      return fmt::format("drawer opening < {} m", drawer_closed_threshold);
+      return fmt::format("{} opening < {} m", goal.object, drawer_closed_threshold);
     case GoalKind::Lift:
       return fmt::format("{} held in the fingers, > {} m above its rest", goal.object, lift_height);
     case GoalKind::Near:
@@ -136,6 +157,9 @@ std::string describe_goal(const Task& task, const Goal& goal) {
   if (goal.kind == GoalKind::Near) {
     return fmt::format("{} resting within {} m of the {}'s edge, the {} standing{}", object,
                        near_gap, goal.target, goal.target, released);
+  }
+  if (is_drawer(task, goal.target)) {
+    return fmt::format("{} inside the {}{}", object, goal.target, released);
   }
   switch (object_kind(task, goal.target)) {
     case ObjectKind::Bowl:

@@ -116,14 +116,26 @@ Layout home_layout(const Task& task) {
 
 Layout sample_layout(const Task& task, uint64_t seed) {
   std::mt19937_64 rng(seed ^ stable_hash(task.suite + "/" + task.name));
-  if (task.home_jitter <= 0) return rejection_sample(task, task.regions, rng, 0, 0, 2000, seed);
-  // jitter around the home layout
-  const double j = task.home_jitter;
-  std::vector<Region> around;
-  for (const Pose& p : home_layout(task).object_poses) {
-    around.push_back({p.pos[0] - j, p.pos[0] + j, p.pos[1] - j, p.pos[1] + j});
+  Layout layout;
+  if (task.home_jitter <= 0) {
+    layout = rejection_sample(task, task.regions, rng, 0, 0, 2000, seed);
+  } else {
+    // jitter around the home layout
+    const double j = task.home_jitter;
+    std::vector<Region> around;
+    for (const Pose& p : home_layout(task).object_poses) {
+      around.push_back({p.pos[0] - j, p.pos[0] + j, p.pos[1] - j, p.pos[1] + j});
+    }
+    layout = rejection_sample(task, around, rng, 0, 0, 2000, seed);
   }
-  return rejection_sample(task, around, rng, 0, 0, 2000, seed);
+  // the grip's start, from a stream of its own: the objects' draws stay what they were
+  layout.grip_offset = task.arm_start_offset;
+  if (task.arm_start_jitter > 0) {
+    std::mt19937_64 arm_rng(seed ^ stable_hash("arm/" + task.suite + "/" + task.name));
+    std::uniform_real_distribution<double> offset(-task.arm_start_jitter, task.arm_start_jitter);
+    for (double& v : layout.grip_offset) v += offset(arm_rng);
+  }
+  return layout;
 }
 
 }  // namespace avla::sim

@@ -13,6 +13,7 @@ namespace avla::sim {
 struct Layout {
   std::vector<Pose> object_poses;  // per task.scene.objects
   std::vector<Goal> goals;
+  Vec3 grip_offset{};  // where the grip starts against home: task.arm_start_offset + its jitter
 };
 
 // a deterministic layout for (task, seed); rejection-samples until objects do not overlap and the

@@ -3,9 +3,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 
+#include "sim/cabinet.h"
 #include "util/error.h"
 
 namespace avla::sim {
@@ -247,65 +249,6 @@ std::string object_xml(const ObjectSpec& o) {
   return x;
 }
 
-// a fixed cabinet (top, sides, back) and a drawer on a slide joint with a bar handle above
-// its front panel. cabinet and drawer do not collide with each other (contype 2).
-std::string cabinet_xml() {
-  using namespace geom;
-  const double d = cabinet_depth, hw = cabinet_half_width, h = cabinet_height, w = wall;
-  const std::string body_rgba = ".45 .32 .22 1", drawer_rgba = ".55 .4 .28 1";
-  std::string x =
-      fmt::format("<body name=\"cabinet\" pos=\"{} {} 0\">\n", cabinet_pos[0], cabinet_pos[1]);
-  x += fmt::format(
-      "<geom class=\"furniture\" type=\"box\" size=\"{} {} {}\" pos=\"{} 0 {}\" rgba=\"{}\"/>\n",
-      d / 2, hw, w, -d / 2, h - w, body_rgba);
-  for (double sy : {-1.0, 1.0}) {
-    x += fmt::format(
-        "<geom class=\"furniture\" type=\"box\" size=\"{} {} {}\" pos=\"{} {} {}\" rgba=\"{}\"/>\n",
-        d / 2, w, h / 2, -d / 2, sy * (hw - w), h / 2, body_rgba);
-  }
-  x += fmt::format(
-      "<geom class=\"furniture\" type=\"box\" size=\"{} {} {}\" pos=\"{} 0 {}\" rgba=\"{}\"/>\n", w,
-      hw, h / 2, -w, h / 2, body_rgba);
-  // the drawer: origin at the closed front face
-  const double inner_hw = hw - 2 * w - 0.002, front_top = h - 2 * w - 0.002;
-  x += fmt::format("<body name=\"drawer\" pos=\"{} 0 0\">\n", -d);
-  x += fmt::format(
-      "<joint name=\"drawer_joint\" type=\"slide\" axis=\"-1 0 0\" range=\"0 {}\" "
-      "damping=\"4\" armature=\"0.05\" frictionloss=\"0.05\"/>\n",
-      drawer_travel);
-  x += fmt::format(
-      "<geom class=\"furniture\" type=\"box\" size=\"{} {} {}\" pos=\"{} 0 {}\" rgba=\"{}\" "
-      "mass=\"0.2\"/>\n",
-      w, hw - 0.002, front_top / 2, w, front_top / 2 + 0.001, drawer_rgba);
-  x += fmt::format(
-      "<geom class=\"furniture\" type=\"box\" size=\"{} {} {}\" pos=\"{} 0 0.012\" rgba=\"{}\" "
-      "mass=\"0.1\"/>\n",
-      (d - 4 * w) / 2, inner_hw, w, d / 2, drawer_rgba);
-  for (double sy : {-1.0, 1.0}) {
-    x += fmt::format(
-        "<geom class=\"furniture\" type=\"box\" size=\"{} {} 0.03\" pos=\"{} {} 0.035\" "
-        "rgba=\"{}\" mass=\"0.05\"/>\n",
-        (d - 4 * w) / 2, w, d / 2, sy * inner_hw, drawer_rgba);
-  }
-  x += fmt::format(
-      "<geom class=\"furniture\" type=\"box\" size=\"{} {} 0.03\" pos=\"{} 0 0.035\" rgba=\"{}\" "
-      "mass=\"0.05\"/>\n",
-      w, inner_hw, d - 3 * w, drawer_rgba);
-  // handle: two posts up from the front panel and a bar along y
-  for (double sy : {-1.0, 1.0}) {
-    x += fmt::format(
-        "<geom class=\"furniture\" type=\"box\" size=\"0.005 0.005 {}\" pos=\"{} {} {}\" rgba=\".2 "
-        ".2 .2 1\" mass=\"0.01\"/>\n",
-        (handle_height - front_top) / 2, w, sy * 0.05, (handle_height + front_top) / 2);
-  }
-  x += fmt::format(
-      "<geom name=\"handle\" class=\"furniture\" type=\"capsule\" size=\"{}\" "
-      "fromto=\"{} -0.06 {} {} 0.06 {}\" rgba=\".2 .2 .2 1\" mass=\"0.02\"/>\n",
-      handle_radius, w, handle_height, w, handle_height);
-  x += "</body>\n</body>\n";
-  return x;
-}
-
 }  // namespace
 
 double footprint_radius(ObjectKind kind) {
@@ -336,12 +279,6 @@ double footprint_radius(ObjectKind kind) {
       return geom::apple_radius;
   }
   return 0.0;
-}
-
-bool in_cabinet_footprint(const std::array<double, 3>& at, double margin) {
-  const double front = geom::cabinet_pos[0] - geom::cabinet_depth - geom::drawer_travel;
-  return at[0] > front - margin &&
-         std::abs(at[1] - geom::cabinet_pos[1]) < geom::cabinet_half_width + margin;
 }
 
 double rest_height(ObjectKind kind) {
@@ -501,6 +438,8 @@ std::string build_scene_xml(const SceneSpec& spec) {
   } else if (spec.rig == CameraRig::GoogleHead) {
     agent_pos = {-0.62, 0.3, 0.85};
     agent_target = {-0.04, -0.03, 0.0};
+    // facing the three-drawer cabinet, as the Google robot stands before its cabinet
+    if (spec.cabinet == Cabinet::ThreeDrawers) agent_target = {0.1, -0.04, 0.06};
   }
   for (int i = 0; i < 3; ++i) agent_pos[i] += spec.look.camera_shift[i];
   x += fmt::format("<camera name=\"agentview\" pos=\"{} {} {}\" xyaxes=\"{}\" fovy=\"{}\"/>\n",
@@ -508,7 +447,7 @@ std::string build_scene_xml(const SceneSpec& spec) {
                    look_at_xyaxes(agent_pos, agent_target), 45);
   x += table_xml(spec.look);
   x += arm_xml();
-  if (spec.cabinet) x += cabinet_xml();
+  x += cabinet_xml(spec.cabinet);
   for (const auto& o : spec.objects) {
     AVLA_CHECK(!o.name.empty(), "sim", "object without a name");
     x += object_xml(o);

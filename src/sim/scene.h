@@ -1,5 +1,6 @@
 // the tabletop scene as MJCF text generated in code: a 7-DoF arm with a parallel-jaw gripper, a
-// table, primitive objects in named colours, and optionally a cabinet with a sliding drawer.
+// table, primitive objects in named colours, and optionally a cabinet with one or three sliding
+// drawers.
 //
 // frame: table top at z = 0, the robot base at x = -0.55 facing +x; "left" is +y as the robot
 // sees it. all lengths in metres.
@@ -42,6 +43,11 @@ bool is_receptacle(ObjectKind kind);
 // robot's head camera, high above the base looking ahead and down, no wrist camera
 enum class CameraRig { Libero, BridgeShoulder, GoogleHead };
 
+// the furniture a scene may hold: none; LIBERO's cabinet with one drawer (the goal and long
+// suites; its bar handle stands above the front panel); or the Google robot's cabinet with three
+// drawers (the fractal suite; each bar handle stands out in front of its drawer)
+enum class Cabinet { None, OneDrawer, ThreeDrawers };
+
 struct ObjectSpec {
   std::string name;  // body name, unique in the scene ("red_cube", "cube_a", ...)
   ObjectKind kind;
@@ -59,7 +65,7 @@ struct SceneLook {
 
 struct SceneSpec {
   std::vector<ObjectSpec> objects;
-  bool cabinet = false;  // a cabinet with one sliding drawer at cabinet_pos
+  Cabinet cabinet = Cabinet::None;
   CameraRig rig = CameraRig::Libero;
   SceneLook look;
   int image_size = 128;  // offscreen buffer side (cameras render at most this size)
@@ -96,6 +102,20 @@ constexpr double cabinet_height = 0.12;
 constexpr double drawer_travel = 0.15;  // slide range [0, drawer_travel]
 constexpr double handle_height = 0.16;  // bar centre above the table
 constexpr double handle_radius = 0.008;
+// the three-drawer cabinet: back centre at chest_pos, front face at chest_pos.x - chest_depth,
+// three drawers of chest_drawer_height stacked on a plinth (bottom, middle, top). each handle is a
+// short bar along y at its drawer's mid height, chest_handle_standoff in front of the front panel,
+// so that open fingers straddle it from above with the palm clear of the panel; the three bars sit
+// at different y (chest_handle_y, top to bottom), so that a palm reaching a lower one passes no bar
+constexpr std::array<double, 2> chest_pos = {0.3, 0.0};
+constexpr double chest_depth = 0.2;
+constexpr double chest_half_width = 0.13;
+constexpr double chest_plinth = 0.01;
+constexpr double chest_drawer_height = 0.08;
+constexpr double chest_handle_standoff = 0.08;
+constexpr double chest_handle_half = 0.03;
+constexpr std::array<double, 3> chest_handle_y = {0.08, 0.0, -0.08};
+constexpr double chest_height = chest_plinth + 3 * chest_drawer_height + 2 * wall;
 constexpr double table_half_x = 0.45;
 constexpr double table_half_y = 0.55;
 constexpr double robot_base_x = -0.55;
@@ -103,8 +123,6 @@ constexpr double robot_base_x = -0.55;
 
 // footprint radius of an object on the table (for non-overlapping layouts)
 double footprint_radius(ObjectKind kind);
-// a point on the table within margin of the cabinet's footprint, its drawer's full travel included
-bool in_cabinet_footprint(const std::array<double, 3>& at, double margin);
 // height of the object's body origin above the table when resting upright
 double rest_height(ObjectKind kind);
 // how far below its body origin a top-down grasp closes on the object: a standing can low, 2.5

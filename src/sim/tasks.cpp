@@ -2,9 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 
+#include "sim/cabinet.h"
 #include "util/error.h"
 
 namespace avla::sim {
@@ -115,7 +117,7 @@ std::vector<Task> object_suite() {
 // the goal scene: one layout (small jitter) with a cabinet, a bowl, a plate, a cube, a cylinder
 SceneSpec goal_scene() {
   SceneSpec scene;
-  scene.cabinet = true;
+  scene.cabinet = Cabinet::OneDrawer;
   scene.objects = {obj("bowl", ObjectKind::Bowl, "white"), obj("plate", ObjectKind::Plate, "black"),
                    obj("red_cube", ObjectKind::Cube, "red"),
                    obj("blue_cylinder", ObjectKind::Cylinder, "blue")};
@@ -142,7 +144,7 @@ Task goal_task(const std::string& suite, const std::string& name, const std::str
 }
 
 std::vector<Task> goal_suite() {
-  const Goal open{GoalKind::DrawerOpen, "", ""}, closed{GoalKind::DrawerClosed, "", ""};
+  const Goal open{GoalKind::DrawerOpen, "drawer", ""}, closed{GoalKind::DrawerClosed, "drawer", ""};
   return {
       goal_task("goal", "open_drawer", "open the drawer of the cabinet", {open}, 0.0, 300),
       goal_task("goal", "close_drawer", "close the drawer of the cabinet", {closed}, 0.13, 300),
@@ -163,7 +165,7 @@ std::vector<Task> goal_suite() {
 
 // ---- long: two sub-goals in sequence; both must hold at the end
 std::vector<Task> long_suite() {
-  const Goal open{GoalKind::DrawerOpen, "", ""}, closed{GoalKind::DrawerClosed, "", ""};
+  const Goal open{GoalKind::DrawerOpen, "drawer", ""}, closed{GoalKind::DrawerClosed, "drawer", ""};
   std::vector<Task> tasks = {
       goal_task("long", "open_drawer_then_cube_in_bowl",
                 "open the drawer and put the red cube in the bowl",
@@ -251,9 +253,9 @@ std::vector<Task> bridge_suite() {
   return tasks;
 }
 
-// ---- fractal: SimplerEnv's Google-robot "pick coke can" and "move near" tasks (the paper's
-// Table 3) on our arm, seen from a head camera with no wrist camera. its drawer tasks are not here
-// yet
+// ---- fractal: SimplerEnv's Google-robot tasks (the paper's Table 3) on our arm, seen from a head
+// camera with no wrist camera: pick coke can, move near, open or close a drawer, and open the top
+// drawer and put the apple in it
 std::vector<Task> fractal_suite() {
   constexpr Region reach = {-0.25, 0.05, -0.22, 0.22};
   auto task = [&](const std::string& name, const std::string& instruction,
@@ -306,6 +308,42 @@ std::vector<Task> fractal_suite() {
     t.release_required = true;
     tasks.push_back(t);
   }
+  // the drawers of a three-drawer cabinet in front of the robot. the grip starts 8 cm above home,
+  // clear of the cabinet's top and of an open drawer; SimplerEnv varies the robot's pose against
+  // the cabinet, here each episode moves that start by up to 3 cm. a drawer to close starts open
+  // by 13 cm, the others shut
+  auto drawer_task = [&](const std::string& name, const std::string& instruction,
+                         std::vector<ObjectSpec> objects, std::vector<Goal> goals,
+                         double drawer_start, int max_steps) {
+    Task t = task(name, instruction, std::move(objects), {});
+    t.goals = std::move(goals);
+    t.scene.cabinet = Cabinet::ThreeDrawers;
+    t.drawer_start = drawer_start;
+    t.arm_start_offset = {0.0, 0.0, 0.08};
+    t.arm_start_jitter = 0.03;
+    t.max_steps = max_steps;
+    return t;
+  };
+  for (const char* level : {"top", "middle", "bottom"}) {
+    const std::string drawer = std::string(level) + "_drawer";
+    tasks.push_back(drawer_task(fmt::format("open_{}", drawer),
+                                fmt::format("open {} drawer", level), {},
+                                {{GoalKind::DrawerOpen, drawer, ""}}, 0.0, 160));
+  }
+  for (const char* level : {"top", "middle", "bottom"}) {
+    const std::string drawer = std::string(level) + "_drawer";
+    tasks.push_back(drawer_task(fmt::format("close_{}", drawer),
+                                fmt::format("close {} drawer", level), {},
+                                {{GoalKind::DrawerClosed, drawer, ""}}, 0.13, 160));
+  }
+  // the apple on the table on the cabinet's right, in front of its face; it ends inside the
+  // opened top drawer, released
+  Task apple_task = drawer_task(
+      "open_top_drawer_and_place_apple", "open top drawer and place apple into top drawer", {apple},
+      {{GoalKind::DrawerOpen, "top_drawer", ""}, place("apple", "top_drawer")}, 0.0, 300);
+  apple_task.regions = {{-0.25, -0.12, -0.23, -0.19}};
+  apple_task.release_required = true;
+  tasks.push_back(apple_task);
   return tasks;
 }
 
@@ -375,6 +413,21 @@ std::vector<const Task*> select_tasks(const std::string& suite,
     for (const auto& n : names) tasks.push_back(&find_task(suite, n));
   }
   return tasks;
+}
+
+bool is_drawer(const Task& task, const std::string& name) {
+  const auto& names = drawer_names(task.scene.cabinet);
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+std::string task_drawer(const Task& task) {
+  for (const Goal& g : task.goals) {
+    const bool drawer_goal = g.kind == GoalKind::DrawerOpen || g.kind == GoalKind::DrawerClosed;
+    if (drawer_goal && is_drawer(task, g.object)) return g.object;
+    if (g.kind == GoalKind::Place && is_drawer(task, g.target)) return g.target;
+  }
+  const auto& names = drawer_names(task.scene.cabinet);
+  return names.empty() ? "" : names.front();
 }
 
 ObjectKind object_kind(const Task& task, const std::string& name) {

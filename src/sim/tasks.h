@@ -17,8 +17,8 @@ namespace avla::sim {
 
 enum class GoalKind {
   Place,  // object ends inside/on target (bowl, basket: inside; plate: on; cube/cylinder: stacked)
-  DrawerOpen,    // drawer pulled out past drawer_open_threshold
-  DrawerClosed,  // drawer pushed in below drawer_closed_threshold
+  DrawerOpen,    // the drawer goal.object names pulled out past drawer_open_threshold
+  DrawerClosed,  // that drawer pushed in below drawer_closed_threshold
   Lift,          // object held between both fingers at least lift_height above its rest height
   Near,  // object resting on the table within near_gap of the target's edge, the target standing
 };
@@ -32,8 +32,9 @@ constexpr double drawer_closed_threshold = 0.01;
 
 struct Goal {
   GoalKind kind = GoalKind::Place;
-  std::string object;  // "@" = the object the task's selector picks at reset
-  std::string target;
+  std::string object;  // "@" = the object the task's selector picks at reset; a drawer's name for
+                       // the drawer goals
+  std::string target;  // Place: a receptacle, an object to stack on, or a drawer (put inside it)
 };
 // the goal moves goal.object with the gripper (Place, Lift): the expert picks it, and eval
 // records whether it was grasped
@@ -66,7 +67,12 @@ struct Task {
   double home_jitter = 0.0;
   bool random_yaw = true;       // cubes get a random yaw in [-0.4, 0.4]
   double lying_yaw = M_PI / 2;  // lying objects: yaw lying_yaw +- 0.5 (pi/2: across the view)
-  double drawer_start = 0.0;    // initial drawer opening (cabinet scenes)
+  double drawer_start = 0.0;    // initial opening of task_drawer(); the other drawers start shut
+  // where the grip starts against home (m), and > 0: each episode moves that start up to
+  // arm_start_jitter along x, y and z, drawn by seed (SimplerEnv varies the robot's pose against
+  // its cabinet); 0: every episode starts at the same point
+  Vec3 arm_start_offset{};
+  double arm_start_jitter = 0.0;
   int max_steps = 300;
   // success also needs every placed object out of the fingers, as SimplerEnv scores its WidowX
   // tasks (an object held on its target does not count until released)
@@ -83,6 +89,12 @@ const Task& find_task(const std::string& suite, const std::string& name);
 // the named tasks of a suite, or every task when names is empty
 std::vector<const Task*> select_tasks(const std::string& suite,
                                       const std::vector<std::string>& names);
+
+// whether name is one of the drawers of the task's cabinet
+bool is_drawer(const Task& task, const std::string& name);
+// the drawer a task is about: the one its first drawer goal (or drawer place target) names, else
+// its cabinet's first drawer ("" without a cabinet)
+std::string task_drawer(const Task& task);
 
 // index and kind of a scene object by name (throw when the task's scene lacks it)
 int object_index(const Task& task, const std::string& name);

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <random>
 
+#include "sim/cabinet.h"
 #include "util/error.h"
 
 namespace avla::sim {
@@ -123,8 +124,7 @@ void place_distractors(Physics& physics, const Task& task, const VisualVariant& 
       for (const auto& [centre, radius] : taken) {
         clear = clear && distance_xy(at, centre) >= radius + footprint_radius(d.kind) + gap;
       }
-      if (task.scene.cabinet)
-        clear = clear && !in_cabinet_footprint(at, footprint_radius(d.kind) + gap);
+      clear = clear && !in_cabinet_footprint(task.scene, at, footprint_radius(d.kind) + gap);
       if (!clear) continue;
       physics.set_free_pose(d.name, {at, yaw_quat(yaw)});
       taken.push_back({at, footprint_radius(d.kind)});

@@ -214,7 +214,7 @@ TEST(Bridge, EvalReportsGraspSuccess) {
 
 // fractal: SimplerEnv's "pick coke can" in its three poses, from the head camera
 TEST(Fractal, PickCokeCanInThreePosesFromTheHeadCamera) {
-  ASSERT_EQ(suite_tasks("fractal").size(), 6u);  // three pick, three move-near
+  ASSERT_EQ(suite_tasks("fractal").size(), 13u);  // three pick, three move-near, seven drawer
   const std::vector<Task> tasks(suite_tasks("fractal").begin(), suite_tasks("fractal").begin() + 3);
   for (const Task& t : tasks) {
     EXPECT_EQ(t.instruction, "pick coke can");

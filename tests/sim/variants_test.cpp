@@ -87,7 +87,7 @@ TEST(Variants, DistractorsKeepExpertsAndSuccessRules) {
       EXPECT_TRUE(e.success) << suite << "/" << task.name;
     }
   }
-  EXPECT_EQ(tasks, 46);
+  EXPECT_EQ(tasks, 53);
   // a distractor is of a class the scene does not hold: goal's scene has a red cube, so its
   // distractors are a pink cylinder and a cyan cube
   const SceneSpec spec = variant_scene(find_task("goal", "cube_in_bowl"), v);
