@@ -10,6 +10,19 @@
 
 namespace avla {
 
+namespace {
+
+// the model config a pretraining run saved in dir/config.json
+ModelConfig pretrained_config(const std::string& dir) {
+  const std::string config_path = dir + "/config.json";
+  const nlohmann::json j = read_json_file(config_path, "init-vision");
+  AVLA_CHECK(j.is_object() && j.contains("model"), "init-vision",
+             "{}: no 'model' section (is '{}' a pretrain-vision output?)", config_path, dir);
+  return model_config_from_json(j.at("model"), config_path);
+}
+
+}  // namespace
+
 void save_pretrained_vision(const std::string& dir, const ModelConfig& cfg,
                             VisionEncoderImpl& encoder) {
   std::filesystem::create_directories(dir);
@@ -21,11 +34,7 @@ void save_pretrained_vision(const std::string& dir, const ModelConfig& cfg,
 
 void load_pretrained_vision(VisionEncoderImpl& encoder, const ModelConfig& cfg,
                             const std::string& dir) {
-  const std::string config_path = dir + "/config.json";
-  const nlohmann::json j = read_json_file(config_path, "init-vision");
-  AVLA_CHECK(j.is_object() && j.contains("model"), "init-vision",
-             "{}: no 'model' section (is '{}' a pretrain-vision output?)", config_path, dir);
-  const ModelConfig saved = model_config_from_json(j.at("model"), config_path);
+  const ModelConfig saved = pretrained_config(dir);
   auto same = [&](const char* field, const auto& mine, const auto& theirs) {
     AVLA_CHECK(mine == theirs, "init-vision",
                "model.{} is {} but the pretrained encoder in {} has {}", field,
@@ -51,7 +60,12 @@ int pretrained_probe_slots(const std::string& dir) {
   return static_cast<int>(j.at("slots").size());
 }
 
-void load_pretrained_probe(VisionProbeImpl& probe, const std::string& dir) {
+void load_pretrained_probe(VisionProbeImpl& probe, const ModelConfig& cfg, const std::string& dir) {
+  const int cameras = pretrained_config(dir).n_cam;
+  AVLA_CHECK(cfg.n_cam == cameras, "init-vision",
+             "model.n_cam is {} but the probe in {} was pretrained on {} camera(s) per frame (a "
+             "scene token needs the pretraining corpus's camera count)",
+             cfg.n_cam, dir, cameras);
   load_module_strict(probe, dir + "/probe.safetensors", "probe.");
 }
 

@@ -26,7 +26,9 @@ void load_pretrained_vision(VisionEncoderImpl& encoder, const ModelConfig& cfg,
 // scene token from this encoder has
 int pretrained_probe_slots(const std::string& dir);
 
-// loads dir's probe heads into probe (strict: every tensor with its shape)
-void load_pretrained_probe(VisionProbeImpl& probe, const std::string& dir);
+// loads dir's probe heads into probe, whose model config is cfg (strict: every tensor with its
+// shape). the probe reads the tokens of every camera of a frame, so a policy with another camera
+// count than the pretraining corpus's is an error naming model.n_cam and both counts
+void load_pretrained_probe(VisionProbeImpl& probe, const ModelConfig& cfg, const std::string& dir);
 
 }  // namespace avla

@@ -192,7 +192,8 @@ Command add_sim_command(CLI::App& app) {
   auto* k = cmd->add_subcommand(
       "corpus",
       "write a labelled image corpus for vision pretraining: random layouts of every task, random "
-      "arm poses, both cameras, object/drawer/gripper labels (docs/FORMATS.md)");
+      "arm poses, every camera of the suites (two for LIBERO's, one for bridge and fractal), "
+      "object/drawer/gripper labels (docs/FORMATS.md)");
   k->add_option("--suites", corpus->suites,
                 "suites to draw tasks from (default: the four LIBERO suites)");
   k->add_option("--frames", corpus->frames, "frames to write")->check(CLI::PositiveNumber);

@@ -12,7 +12,6 @@ namespace avla {
 
 namespace {
 
-
 torch::Tensor field(const TensorMap& tensors, const std::string& name, torch::ScalarType dtype,
                     const std::vector<int64_t>& shape, const std::string& path) {
   const auto it = tensors.find(name);
@@ -85,16 +84,21 @@ VisionCorpus load_vision_corpus(const std::vector<std::string>& files, int image
                "{}: label slots {} differ from {}'s {} (corpora of other suites)", path,
                nlohmann::json(slots).dump(), files.front(), nlohmann::json(out.slots).dump());
     const auto img = t.find("images");
-    AVLA_CHECK(img != t.end() && img->second.dim() == 5 && img->second.size(1) == 2 &&
-                   img->second.size(4) == 3,
-               "corpus", "{}: tensor 'images' must be uint8 [N,2,S,S,3]", path);
-    const int64_t n = img->second.size(0), s = img->second.size(2), k = slots.size();
+    AVLA_CHECK(
+        img != t.end() && img->second.dim() == 5 &&
+            (img->second.size(1) == 1 || img->second.size(1) == 2) && img->second.size(4) == 3,
+        "corpus", "{}: tensor 'images' must be uint8 [N,C,S,S,3] with C 1 or 2 cameras", path);
+    const int64_t n = img->second.size(0), c = img->second.size(1), s = img->second.size(2),
+                  k = slots.size();
     AVLA_CHECK(n > 0, "corpus", "{}: no frames", path);
-    field(t, "images", torch::kUInt8, {n, 2, s, s, 3}, path);
+    AVLA_CHECK(images.empty() || images.front().size(1) == c, "corpus",
+               "{}: {} camera(s) per frame, but {} has {} (corpora of other camera rigs)", path, c,
+               files.front(), images.empty() ? 0 : images.front().size(1));
+    field(t, "images", torch::kUInt8, {n, c, s, s, 3}, path);
     const torch::Tensor d = field(t, "drawer", torch::kFloat32, {n, 2}, path);
-    // (N, 2, S, S, 3) -> (2N, S, S, 3) -> (2N, 3, R, R) -> (N, 2, 3, R, R)
-    images.push_back(resize_images(img->second.reshape({2 * n, s, s, 3}), image_size)
-                         .view({n, 2, 3, image_size, image_size}));
+    // (N, C, S, S, 3) -> (CN, S, S, 3) -> (CN, 3, R, R) -> (N, C, 3, R, R)
+    images.push_back(resize_images(img->second.reshape({c * n, s, s, 3}), image_size)
+                         .view({n, c, 3, image_size, image_size}));
     present.push_back(field(t, "slot_present", torch::kUInt8, {n, k}, path).to(torch::kFloat32));
     pos.push_back(field(t, "slot_pos", torch::kFloat32, {n, k, 3}, path));
     cabinet.push_back(d.select(1, 0).contiguous());

@@ -12,17 +12,19 @@ namespace avla {
 
 struct VisionCorpus {
   std::vector<std::string> slots;  // label slot names ("red_cube#0"), the same in every file
-  torch::Tensor images;        // (N, 2, 3, S, S) uint8 at the model resolution: agentview, wrist
-  torch::Tensor slot_present;  // (N, n_slot) float32 0/1
-  torch::Tensor slot_pos;      // (N, n_slot, 3) float32 world positions, m (0 where absent)
-  torch::Tensor cabinet;       // (N) float32 0/1
-  torch::Tensor drawer;        // (N) float32 drawer opening, m
-  torch::Tensor ee_pos;        // (N, 3) float32 grip site, m
-  torch::Tensor ee_rot6;       // (N, 6) float32 first two columns of the grip rotation matrix
-  torch::Tensor gripper;       // (N) float32 mean finger opening, m
+  torch::Tensor images;            // (N, C, 3, S, S) uint8 at the model resolution: agentview (and
+                                   // the wrist camera when C is 2)
+  torch::Tensor slot_present;      // (N, n_slot) float32 0/1
+  torch::Tensor slot_pos;          // (N, n_slot, 3) float32 world positions, m (0 where absent)
+  torch::Tensor cabinet;           // (N) float32 0/1
+  torch::Tensor drawer;            // (N) float32 drawer opening, m
+  torch::Tensor ee_pos;            // (N, 3) float32 grip site, m
+  torch::Tensor ee_rot6;           // (N, 6) float32 first two columns of the grip rotation matrix
+  torch::Tensor gripper;           // (N) float32 mean finger opening, m
 
   int64_t n_frames() const { return images.size(0); }
   int n_slot() const { return static_cast<int>(slots.size()); }
+  int n_cam() const { return static_cast<int>(images.size(1)); }
   VisionCorpus rows(int64_t begin, int64_t end) const;  // frames [begin, end)
   VisionCorpus index(const torch::Tensor& ids) const;   // frames ids (B) int64
   // each slot's mean position over the frames that hold it: (n_slot, 3), 0 for an unused slot

@@ -197,12 +197,17 @@ double write_corpus(const CorpusOptions& options) {
   std::vector<const Task*> tasks;
   const std::vector<std::string> suites =
       options.suites.empty() ? libero_suite_names() : options.suites;
+  // one file holds one camera count: both cameras of the LIBERO suites, or the main camera of
+  // bridge and fractal
   for (const auto& suite : suites) {
     for (const Task& t : suite_tasks(suite)) {
-      AVLA_CHECK(t.scene.wrist_camera(), "corpus",
-                 "suite '{}' has one camera; the corpus stores both cameras of the LIBERO suites "
-                 "({})",
-                 suite, fmt::join(libero_suite_names(), ", "));
+      if (!tasks.empty()) {
+        const Task& first = *tasks.front();
+        AVLA_CHECK(t.scene.n_camera() == first.scene.n_camera(), "corpus",
+                   "suite '{}' has {} camera(s) but '{}' has {}: a corpus holds one camera count "
+                   "(write one file per camera rig)",
+                   suite, t.scene.n_camera(), first.suite, first.scene.n_camera());
+      }
       tasks.push_back(&t);
     }
   }
@@ -212,14 +217,16 @@ double write_corpus(const CorpusOptions& options) {
   Env env(config);
 
   const int64_t n = options.frames, s = options.resolution, n_slot = slots.size();
+  const int64_t n_cam = tasks.front()->scene.n_camera();
   const size_t image_bytes = static_cast<size_t>(s) * s * 3;
-  std::vector<uint8_t> images(static_cast<size_t>(n) * 2 * image_bytes);
+  std::vector<uint8_t> images(static_cast<size_t>(n * n_cam) * image_bytes);
   std::vector<uint8_t> present(static_cast<size_t>(n * n_slot));
   std::vector<float> slot_pos(static_cast<size_t>(n * n_slot * 3)), drawer(n * 2), ee_pos(n * 3),
       ee_quat(n * 4), gripper(n * 2);
   std::vector<int32_t> task_index(n);
-  log_info("[sim corpus] {} frames of {} tasks ({}), {}x{} px, {} label slots -> {}", n,
-           tasks.size(), fmt::join(suites, ", "), s, s, n_slot, options.out);
+  log_info(
+      "[sim corpus] {} frames of {} tasks ({}), {} camera(s) at {}x{} px, {} label slots -> {}", n,
+      tasks.size(), fmt::join(suites, ", "), n_cam, s, s, n_slot, options.out);
   ProgressBar bar("corpus", n);
   Timer timer;
   for (int64_t i = 0; i < n; ++i) {
@@ -230,9 +237,11 @@ double write_corpus(const CorpusOptions& options) {
         sample_corpus_frame(env, *tasks[t], layout_seed, slots, rng, options.frame);
     const CorpusLabels& l = f.labels;
     std::copy(f.observation.agentview_rgb.begin(), f.observation.agentview_rgb.end(),
-              images.begin() + static_cast<std::ptrdiff_t>((2 * i) * image_bytes));
-    std::copy(f.observation.eye_in_hand_rgb.begin(), f.observation.eye_in_hand_rgb.end(),
-              images.begin() + static_cast<std::ptrdiff_t>((2 * i + 1) * image_bytes));
+              images.begin() + static_cast<std::ptrdiff_t>((n_cam * i) * image_bytes));
+    if (n_cam == 2) {
+      std::copy(f.observation.eye_in_hand_rgb.begin(), f.observation.eye_in_hand_rgb.end(),
+                images.begin() + static_cast<std::ptrdiff_t>((2 * i + 1) * image_bytes));
+    }
     std::copy(l.slot_present.begin(), l.slot_present.end(), present.begin() + i * n_slot);
     std::copy(l.slot_pos.begin(), l.slot_pos.end(), slot_pos.begin() + i * n_slot * 3);
     drawer[2 * i] = l.cabinet;
@@ -265,7 +274,7 @@ double write_corpus(const CorpusOptions& options) {
   };
   save_safetensors(
       options.out,
-      {buffer("images", DType::U8, {n, 2, s, s, 3}, images.data(), images.size()),
+      {buffer("images", DType::U8, {n, n_cam, s, s, 3}, images.data(), images.size()),
        buffer("slot_present", DType::U8, {n, n_slot}, present.data(), present.size()),
        buffer("slot_pos", DType::F32, {n, n_slot, 3}, slot_pos.data(), slot_pos.size() * 4),
        buffer("drawer", DType::F32, {n, 2}, drawer.data(), drawer.size() * 4),

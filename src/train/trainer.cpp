@@ -99,7 +99,7 @@ void init_vision(VLAImpl& model, const Config& config, bool resume) {
       AVLA_CHECK(slots == config.model.scene_slots, "init-vision",
                  "model.scene_slots is {} but the probe in {} has {} label slots",
                  config.model.scene_slots, tc.init_vision, slots);
-      load_pretrained_probe(*model.vision_probe, tc.init_vision);
+      load_pretrained_probe(*model.vision_probe, config.model, tc.init_vision);
     }
     log_info("[train] vision encoder{} from {}{}", config.model.scene_slots > 0 ? " and probe" : "",
              tc.init_vision,

@@ -128,6 +128,13 @@ ProbeMetrics pretrain_vision(const PretrainVisionOptions& options) {
 
   // the corpus: the last holdout frames are the probe's test split
   VisionCorpus all = load_vision_corpus(options.corpus, config.model.image_size);
+  // the encoder sees each camera alone; the probe reads the tokens of every camera of a frame
+  if (resume) {
+    AVLA_CHECK(config.model.n_cam == all.n_cam(), "pretrain-vision",
+               "the run in '{}' pretrained on {} camera(s) per frame, the corpus has {}", out,
+               config.model.n_cam, all.n_cam());
+  }
+  config.model.n_cam = all.n_cam();
   AVLA_CHECK(options.holdout >= 1 && options.holdout < all.n_frames(), "pretrain-vision",
              "--holdout {} must be in [1, {}) (the corpus has {} frames)", options.holdout,
              all.n_frames(), all.n_frames());

@@ -4,9 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "data/vision_corpus.h"
+#include "io/tensor_file.h"
+#include "sim/cabinet.h"
 #include "sim/goals.h"
 #include "test_util.h"
 
@@ -122,6 +126,54 @@ TEST(Corpus, SameSeedSameFrameAndTheFileReadsBack) {
         load_vision_corpus({dir + "/a.safetensors", dir + "/c.safetensors"}, 16);
       },
       {"c.safetensors", "label slots"});
+}
+
+// bridge and fractal have one camera: their corpus holds the main camera alone, a three-drawer
+// frame is labelled with its top drawer's opening, and a file mixes no camera counts
+TEST(Corpus, OneCameraRigsWriteOneCameraFiles) {
+  const std::string dir = test::temp_dir("corpus_one_camera");
+  CorpusOptions options;
+  options.suites = {"fractal"};
+  options.frames = 16;
+  options.resolution = 32;
+  options.seed = 4;
+  options.out = dir + "/fractal.safetensors";
+  write_corpus(options);
+  const VisionCorpus c = load_vision_corpus({options.out}, 16);
+  EXPECT_EQ(c.images.sizes(), torch::IntArrayRef({16, 1, 3, 16, 16}));
+  EXPECT_EQ(c.n_cam(), 1);
+  EXPECT_TRUE(std::count(c.slots.begin(), c.slots.end(), "red_apple#0") == 1);
+  // the cabinet flag is set exactly on the frames of the drawer tasks
+  std::map<std::string, std::string> meta;
+  const TensorMap raw = load_tensor_map(options.out, &meta);
+  const auto names = nlohmann::json::parse(meta.at("tasks")).get<std::vector<std::string>>();
+  int drawer_frames = 0;
+  for (int64_t i = 0; i < 16; ++i) {
+    const std::string task = names.at(raw.at("task")[i].item<int>());
+    const bool chest = find_task("fractal", task.substr(task.find('/') + 1)).scene.cabinet ==
+                       Cabinet::ThreeDrawers;
+    drawer_frames += chest;
+    EXPECT_EQ(c.cabinet[i].item<float>(), chest ? 1.0f : 0.0f) << task;
+    if (chest) {
+      EXPECT_GE(c.drawer[i].item<float>(), 0.0f);
+      EXPECT_LE(c.drawer[i].item<float>(), geom::drawer_travel + 1e-6);
+    }
+  }
+  EXPECT_GT(drawer_frames, 0);
+  // LIBERO's two cameras and bridge's one do not go in one file
+  options.suites = {"spatial", "bridge"};
+  options.out = dir + "/mixed.safetensors";
+  test::expect_error([&] { write_corpus(options); },
+                     {"[corpus]", "'bridge' has 1 camera(s)", "'spatial' has 2"});
+  // nor are one- and two-camera files read together (same slots, other camera count)
+  TensorMap two_cam = raw;
+  two_cam["images"] = torch::cat({raw.at("images"), raw.at("images")}, 1);
+  save_tensor_map(dir + "/two.safetensors", two_cam, meta);
+  test::expect_error(
+      [&] {
+        load_vision_corpus({dir + "/fractal.safetensors", dir + "/two.safetensors"}, 16);
+      },
+      {"two.safetensors", "2 camera(s) per frame", "fractal.safetensors has 1"});
 }
 
 TEST(Corpus, BadFilesAreErrorsNamingTheFile) {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "checkpoint/pretrained_vision.h"
+#include "io/json_file.h"
 #include "policy/policy.h"
 #include "sim/corpus.h"
 #include "test_util.h"
@@ -141,6 +142,48 @@ TEST(VisionPretrain, EncoderLoadsStrictlyAndMismatchesAreErrors) {
   save_tensor_map(bad + "/vision_encoder.safetensors", broken);
   test::expect_error([&] { load_pretrained_vision(*model->vision_encoder, cfg.model, bad); },
                      {"pos_embed_row", "[3,32]", "[4,32]"});
+}
+
+// a one-camera corpus (fractal's head camera) pretrains a one-camera probe: the encoder sees one
+// camera at a time and loads into a two-camera policy too, the probe only into a policy with one
+TEST(VisionPretrain, OneCameraCorpusPretrainsAOneCameraProbe) {
+  const std::string dir = test::temp_dir("vp_one_camera");
+  sim::CorpusOptions corpus;
+  corpus.suites = {"fractal"};
+  corpus.frames = 40;
+  corpus.resolution = 32;
+  corpus.out = dir + "/corpus.safetensors";
+  sim::write_corpus(corpus);
+  PretrainVisionOptions opt;
+  opt.corpus = {corpus.out};
+  opt.config = test::tiny_config();
+  ASSERT_EQ(opt.config.model.n_cam, 2);  // the preset's; the corpus decides
+  opt.config.train.steps = 10;
+  opt.config.train.batch = 8;
+  opt.config.train.aug_shift = 0;
+  opt.out_dir = dir + "/encoder";
+  opt.holdout = 8;
+  opt.eval_every = 1000;
+  const ProbeMetrics m = pretrain_vision(opt);
+  EXPECT_EQ(m.frames, 8);
+  const nlohmann::json saved = read_json_file(opt.out_dir + "/config.json", "test");
+  EXPECT_EQ(saved.at("model").at("n_cam").get<int>(), 1);
+
+  Config two = test::tiny_config();
+  VLA model(two.model);
+  load_pretrained_vision(*model->vision_encoder, two.model, opt.out_dir);  // per camera: fine
+  const int slots = pretrained_probe_slots(opt.out_dir);
+  VisionProbe probe_two(two.model, slots);
+  test::expect_error([&] { load_pretrained_probe(*probe_two, two.model, opt.out_dir); },
+                     {"[init-vision]", "model.n_cam is 2", "1 camera(s)"});
+  Config one = two;
+  one.model.n_cam = 1;
+  VisionProbe probe_one(one.model, slots);
+  load_pretrained_probe(*probe_one, one.model, opt.out_dir);
+  const TensorMap file = load_tensor_map(opt.out_dir + "/probe.safetensors");
+  for (auto& [name, t] : module_state(*probe_one)) {
+    EXPECT_TRUE(torch::equal(t, file.at("probe." + name))) << name;
+  }
 }
 
 TEST(VisionPretrain, PolicyStartsFromItFrozenOrFineTuned) {
