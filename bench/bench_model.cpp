@@ -26,8 +26,11 @@ Setup& setup() {
   return s;
 }
 
+// the benchmark's thread count, or AVLA_BENCH_THREADS where set (profiling on a loaded machine,
+// where a two-thread parallel region waits on a busy core)
 void set_threads(benchmark::State& state) {
-  torch::set_num_threads(static_cast<int>(state.range(0)));
+  const char* env = std::getenv("AVLA_BENCH_THREADS");
+  torch::set_num_threads(env != nullptr ? std::atoi(env) : static_cast<int>(state.range(0)));
 }
 
 // how a timed inference runs: our cpu kernels in fp32 or bf16 (--precision), or LibTorch's plain
@@ -52,12 +55,25 @@ bool runnable(benchmark::State& state, Ops ops) {
   return false;
 }
 
+// AVLA_PROFILE_TRACE=PREFIX: `steps` runs of fn after 2 warm ones under LibTorch's profiler,
+// written as a chrome trace PREFIX.NAME.json (op self times: bench/profile_ops.py TRACE steps)
+template <typename Fn>
+void profile_if_asked(const std::string& name, int steps, Fn&& fn) {
+  const char* trace = std::getenv("AVLA_PROFILE_TRACE");
+  if (trace == nullptr) return;
+  for (int i = 0; i < 2; ++i) fn();
+  torch::autograd::profiler::RecordProfile guard(std::string(trace) + "." + name + ".json");
+  for (int i = 0; i < steps; ++i) fn();
+}
+
 void prefix_encode_bench(benchmark::State& state, Ops ops) {
   if (!runnable(state, ops)) return;
   set_threads(state);
   Setup& s = setup();
   const InferenceScopes scopes(ops);
-  for (auto _ : state) benchmark::DoNotOptimize(s.model->encode_prefix(s.obs1).prefix_hidden);
+  auto encode = [&] { benchmark::DoNotOptimize(s.model->encode_prefix(s.obs1).prefix_hidden); };
+  profile_if_asked(ops == Ops::Bf16 ? "prefix_bf16" : "prefix", 20, encode);
+  for (auto _ : state) encode();
 }
 
 void step_cached_bench(benchmark::State& state, Ops ops) {
@@ -155,14 +171,7 @@ void train_step_bench(benchmark::State& state, bool bf16, bool recipe = false) {
   const int64_t B = 32;
   TrainBatch batch{s.obs32, s.actions32, torch::ones({B, s.cfg.model.chunk_len}), {}};
   auto step = [&] { bench_train_step(*s.model, opt, batch, tc, gen); };
-  // AVLA_PROFILE_TRACE=PREFIX: 4 steps after 2 warm ones under LibTorch's profiler, written as a
-  // chrome trace PREFIX.{fp32,bf16}.json (op self times: bench/profile_ops.py)
-  if (const char* trace = std::getenv("AVLA_PROFILE_TRACE")) {
-    for (int i = 0; i < 2; ++i) step();
-    torch::autograd::profiler::RecordProfile guard(std::string(trace) + (bf16 ? ".bf16" : ".fp32") +
-                                                   ".json");
-    for (int i = 0; i < 4; ++i) step();
-  }
+  profile_if_asked(std::string(recipe ? "recipe_" : "") + (bf16 ? "bf16" : "fp32"), 4, step);
   for (auto _ : state) step();
   s.model->eval();
   state.counters["samples_per_s"] =

@@ -43,77 +43,144 @@ torch::Tensor apply_rotary(const torch::Tensor& x, const RotaryTable& rope) {
 
 namespace {
 
-// one fused op for the cached action step of inference (no autograd, fp32, avx2): rotary on the
-// projected q/k, scores against [cached prefix keys | new keys] with the additive bias, softmax,
-// weighted values. replaces ~30 small LibTorch ops per layer.
-// qkv: (B, T, H + 2 Hkv, hd) projection output; cos/sin: (T, hd); past k/v: (B, Hkv, P, hd);
-// bias: (B, 1, 1, P + T) -> (B, T, H * hd)
-__attribute__((target("avx2,fma"))) torch::Tensor cached_attention_fused(
-    const torch::Tensor& qkv_in, const RotaryTable& rope, const LayerKv& past,
-    const torch::Tensor& bias_in, int64_t n_head, int64_t n_kv_head, int64_t head_dim) {
+// scores[j] = sum_i q[i] keys_t[i * n + j] for j < n, n a multiple of 8: q[i] broadcast against
+// eight keys a vector, four vectors in flight, no horizontal sums
+__attribute__((target("avx2,fma"))) void scores_row(const float* q, const float* keys_t, int64_t hd,
+                                                    int64_t n, float* scores) {
+  int64_t j = 0;
+  for (; j + 32 <= n; j += 32) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (int64_t i = 0; i < hd; ++i) {
+      const __m256 qi = _mm256_set1_ps(q[i]);
+      const float* k = keys_t + i * n + j;
+      a0 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(k), a0);
+      a1 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(k + 8), a1);
+      a2 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(k + 16), a2);
+      a3 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(k + 24), a3);
+    }
+    _mm256_storeu_ps(scores + j, a0);
+    _mm256_storeu_ps(scores + j + 8, a1);
+    _mm256_storeu_ps(scores + j + 16, a2);
+    _mm256_storeu_ps(scores + j + 24, a3);
+  }
+  for (; j < n; j += 8) {
+    __m256 a = _mm256_setzero_ps();
+    for (int64_t i = 0; i < hd; ++i) {
+      a = _mm256_fmadd_ps(_mm256_set1_ps(q[i]), _mm256_loadu_ps(keys_t + i * n + j), a);
+    }
+    _mm256_storeu_ps(scores + j, a);
+  }
+}
+
+// o[i] = scale sum_{j < n} p[j] values[j * hd + i], hd a multiple of 8: eight dims a vector,
+// two rows in flight
+__attribute__((target("avx2,fma"))) void weighted_rows(const float* p, float scale,
+                                                       const float* values, int64_t n, int64_t hd,
+                                                       float* o) {
+  for (int64_t c = 0; c < hd; c += 8) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+    int64_t j = 0;
+    for (; j + 2 <= n; j += 2) {
+      a0 = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), _mm256_loadu_ps(values + j * hd + c), a0);
+      a1 =
+          _mm256_fmadd_ps(_mm256_set1_ps(p[j + 1]), _mm256_loadu_ps(values + (j + 1) * hd + c), a1);
+    }
+    if (j < n) a0 = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), _mm256_loadu_ps(values + j * hd + c), a0);
+    _mm256_storeu_ps(o + c, _mm256_mul_ps(_mm256_add_ps(a0, a1), _mm256_set1_ps(scale)));
+  }
+}
+
+// one fused op for no-grad fp32 inference on the cpu (avx2): rotary on the projected q/k, scores
+// against [cached keys | this block's keys] with an additive key bias, softmax, weighted values.
+// it serves the prefix pass (no cache; kv_out receives this block's rotated keys and values), the
+// vision layers (no rotary, no bias) and the cached action step, and replaces ~30 small LibTorch
+// ops per layer. qkv: (B, T, H + 2 Hkv, hd) projection output; cos/sin: (T, hd) or undefined;
+// past k/v: (B, Hkv, P, hd) or none; bias: (B, 1, 1, P + T) or undefined -> (B, T, H * hd)
+__attribute__((target("avx2,fma"))) torch::Tensor attention_fused(
+    const torch::Tensor& qkv_in, const RotaryTable& rope, const LayerKv* past,
+    const torch::Tensor& bias_in, int64_t n_head, int64_t n_kv_head, int64_t head_dim,
+    LayerKv* kv_out) {
   const torch::Tensor qkv = qkv_in.contiguous();
-  const torch::Tensor pk = past.k.contiguous(), pv = past.v.contiguous();
-  const torch::Tensor cos = rope.cos.contiguous(), sin = rope.sin.contiguous();
-  const torch::Tensor bias = bias_in.contiguous();
-  const int64_t B = qkv.size(0), T = qkv.size(1), P = pk.size(2), S = P + T, hd = head_dim;
+  const int64_t B = qkv.size(0), T = qkv.size(1), hd = head_dim;
+  torch::Tensor pk, pv;
+  if (past != nullptr) {
+    pk = past->k.contiguous();
+    pv = past->v.contiguous();
+  }
+  const int64_t P = past != nullptr ? pk.size(2) : 0, S = P + T;
   const int64_t heads = n_head + 2 * n_kv_head, half = hd / 2, group = n_head / n_kv_head;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const bool rotary = rope.cos.defined();
+  const torch::Tensor cos = rotary ? rope.cos.contiguous() : torch::Tensor();
+  const torch::Tensor sin = rotary ? rope.sin.contiguous() : torch::Tensor();
+  const torch::Tensor bias = bias_in.defined() ? bias_in.contiguous() : torch::Tensor();
   const float* qkv_p = qkv.data_ptr<float>();
-  const float* pk_p = pk.data_ptr<float>();
-  const float* pv_p = pv.data_ptr<float>();
-  const float* cos_p = cos.data_ptr<float>();
-  const float* sin_p = sin.data_ptr<float>();
-  const float* bias_p = bias.data_ptr<float>();
+  const float* pk_p = P > 0 ? pk.data_ptr<float>() : nullptr;
+  const float* pv_p = P > 0 ? pv.data_ptr<float>() : nullptr;
+  const float* cos_p = rotary ? cos.data_ptr<float>() : nullptr;
+  const float* sin_p = rotary ? sin.data_ptr<float>() : nullptr;
+  const float* bias_p = bias.defined() ? bias.data_ptr<float>() : nullptr;
 
   // rotate half: r[i] = x[i] cos[i] + (i < half ? -x[i + half] : x[i - half]) sin[i]
   auto rotate = [&](const float* x, int64_t t, float* r) {
+    if (!rotary) {
+      std::copy(x, x + hd, r);
+      return;
+    }
     const float* c = cos_p + t * hd;
     const float* sn = sin_p + t * hd;
     for (int64_t i = 0; i < half; ++i) r[i] = x[i] * c[i] - x[i + half] * sn[i];
     for (int64_t i = half; i < hd; ++i) r[i] = x[i] * c[i] + x[i - half] * sn[i];
   };
-  // the new keys, rotated once: (B, Hkv, T, hd)
-  std::vector<float> k_new(B * n_kv_head * T * hd);
+  // this block's keys, rotated once, and (for the cache) its values: (B, Hkv, T, hd)
+  torch::Tensor k_new = torch::empty({B, n_kv_head, T, hd}, qkv.options());
+  torch::Tensor v_new = kv_out != nullptr ? torch::empty_like(k_new) : torch::Tensor();
+  float* k_new_p = k_new.data_ptr<float>();
   for (int64_t b = 0; b < B; ++b)
     for (int64_t t = 0; t < T; ++t)
       for (int64_t g = 0; g < n_kv_head; ++g) {
-        rotate(qkv_p + ((b * T + t) * heads + n_head + g) * hd, t,
-               k_new.data() + ((b * n_kv_head + g) * T + t) * hd);
+        const float* row = qkv_p + ((b * T + t) * heads + n_head + g) * hd;
+        const int64_t at = ((b * n_kv_head + g) * T + t) * hd;
+        rotate(row, t, k_new_p + at);
+        if (kv_out != nullptr)
+          std::copy(row + n_kv_head * hd, row + (n_kv_head + 1) * hd, v_new.data_ptr<float>() + at);
       }
 
-  torch::Tensor out = torch::zeros({B, T, n_head * hd}, qkv.options());
+  // per kv head: its keys transposed (hd, S8) and values (S, hd), gathered once from
+  // [cache | this block] for the group of query heads that share them; then per query row the
+  // scores with eight keys a vector, softmax, and the weighted values with eight dims a vector
+  torch::Tensor out = torch::empty({B, T, n_head * hd}, qkv.options());
   float* out_p = out.data_ptr<float>();
-  at::parallel_for(0, B * n_head, 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> q(hd), scores(S);
-    for (int64_t bh = begin; bh < end; ++bh) {
-      const int64_t b = bh / n_head, h = bh % n_head, g = h / group;
-      const float* keys_old = pk_p + (b * n_kv_head + g) * P * hd;
-      const float* vals_old = pv_p + (b * n_kv_head + g) * P * hd;
-      const float* keys_new = k_new.data() + (b * n_kv_head + g) * T * hd;
-      const float* row_bias = bias_p + b * S;
-      for (int64_t t = 0; t < T; ++t) {
-        rotate(qkv_p + ((b * T + t) * heads + h) * hd, t, q.data());
-        float max_score = -INFINITY;
-        for (int64_t j = 0; j < S; ++j) {
-          const float* kj = j < P ? keys_old + j * hd : keys_new + (j - P) * hd;
-          scores[j] = dot_f32(q.data(), kj, hd) * scale + row_bias[j];
-          max_score = std::max(max_score, scores[j]);
-        }
-        float total = 0.f;
-        for (int64_t j = 0; j < S; ++j) {
-          scores[j] = std::exp(scores[j] - max_score);
-          total += scores[j];
-        }
-        float* o = out_p + (b * T + t) * n_head * hd + h * hd;
-        for (int64_t j = 0; j < S; ++j) {
-          const float* vj = j < P
-                                ? vals_old + j * hd
-                                : qkv_p + ((b * T + (j - P)) * heads + n_head + n_kv_head + g) * hd;
-          axpy_f32(scores[j] / total, vj, o, hd);
+  const int64_t S8 = (S + 7) / 8 * 8;
+  at::parallel_for(0, B * n_kv_head, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> q(hd), scores(S8), keys_t(hd * S8, 0.f), values(S * hd);
+    for (int64_t bg = begin; bg < end; ++bg) {
+      const int64_t b = bg / n_kv_head, g = bg % n_kv_head;
+      for (int64_t j = 0; j < S; ++j) {
+        const float* kj = j < P ? pk_p + (bg * P + j) * hd : k_new_p + (bg * T + j - P) * hd;
+        const float* vj = j < P ? pv_p + (bg * P + j) * hd
+                                : qkv_p + ((b * T + j - P) * heads + n_head + n_kv_head + g) * hd;
+        for (int64_t i = 0; i < hd; ++i) keys_t[i * S8 + j] = kj[i];
+        std::copy(vj, vj + hd, values.data() + j * hd);
+      }
+      const float* row_bias = bias_p != nullptr ? bias_p + b * S : nullptr;
+      for (int64_t h = g * group; h < (g + 1) * group; ++h) {
+        for (int64_t t = 0; t < T; ++t) {
+          rotate(qkv_p + ((b * T + t) * heads + h) * hd, t, q.data());
+          scores_row(q.data(), keys_t.data(), hd, S8, scores.data());
+          float max_score = -INFINITY;
+          for (int64_t j = 0; j < S; ++j) {
+            scores[j] = scores[j] * scale + (row_bias != nullptr ? row_bias[j] : 0.f);
+            max_score = std::max(max_score, scores[j]);
+          }
+          const float total = exp_shifted_sum_f32(scores.data(), max_score, S);
+          weighted_rows(scores.data(), 1.0f / total, values.data(), S, hd,
+                        out_p + (b * T + t) * n_head * hd + h * hd);
         }
       }
     }
   });
+  if (kv_out != nullptr) *kv_out = {k_new, v_new};
   return out;
 }
 
@@ -138,13 +205,18 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const RotaryTable& 
   // fused projection, split into heads: q (B, H, T, hd), k/v (B, Hkv, T, hd)
   torch::Tensor qkv = linear(x, qkv_proj).view({B, T, n_head + 2 * n_kv_head, head_dim});
 
-  // inference on the kv-cache: one fused op (the cache test checks it against the plain path)
-  if (past != nullptr && past->k.defined() && kv_out == nullptr && rope.cos.defined() &&
-      !torch::GradMode::is_enabled() && qkv.scalar_type() == torch::kFloat32 &&
-      past->k.scalar_type() == torch::kFloat32 && mask.defined() && mask.size(2) == 1 &&
-      use_cpu_kernels(qkv)) {
-    torch::Tensor bias = mask.expand({B, 1, 1, past->k.size(2) + T});
-    return linear(cached_attention_fused(qkv, rope, *past, bias, n_head, n_kv_head, head_dim),
+  // no-grad fp32 inference on the cpu: one fused op for the prefix pass, the vision layers and
+  // the cached action step (backend_test and the attention test hold it to the plain path)
+  const bool cached = past != nullptr && past->k.defined();
+  const int64_t S = (cached ? past->k.size(2) : 0) + T;
+  if (!torch::GradMode::is_enabled() && qkv.scalar_type() == torch::kFloat32 &&
+      (!cached || past->k.scalar_type() == torch::kFloat32) &&
+      (!mask.defined() || (mask.dim() == 4 && mask.size(1) == 1 && mask.size(2) == 1 &&
+                           mask.size(3) == S && mask.scalar_type() == torch::kFloat32)) &&
+      head_dim % 8 == 0 && use_cpu_kernels(qkv)) {
+    torch::Tensor bias = mask.defined() ? mask.expand({B, 1, 1, S}) : torch::Tensor();
+    return linear(attention_fused(qkv, rope, cached ? past : nullptr, bias, n_head, n_kv_head,
+                                  head_dim, kv_out),
                   o_proj);
   }
   // q and k heads are adjacent: rotate them in one pass, (B, H + Hkv, T, hd)
@@ -161,13 +233,11 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const RotaryTable& 
     keys = torch::cat({past->k.to(k.scalar_type()), k}, 2);
     values = torch::cat({past->v.to(v.scalar_type()), v}, 2);
   }
-  const int64_t S = keys.size(2);
-
   // grouped queries share their kv head without copying it: q as (B, Hkv, group*T, hd)
   torch::Tensor qg = q.reshape({B, n_kv_head, group * T, head_dim});
   torch::Tensor scores = torch::matmul(qg, keys.transpose(2, 3)) / std::sqrt(double(head_dim));
-  scores = scores.view({B, n_kv_head, group, T, S});        // (B, Hkv, g, T, S)
-  if (mask.defined()) scores = scores + mask.unsqueeze(1);  // mask (B, 1, T, S) -> (B,1,1,T,S)
+  scores = scores.view({B, n_kv_head, group, T, keys.size(2)});  // (B, Hkv, g, T, S)
+  if (mask.defined()) scores = scores + mask.unsqueeze(1);       // mask (B, 1, T, S) -> (B,1,1,T,S)
   torch::Tensor probs = torch::softmax(scores.to(torch::kFloat32), -1).to(values.scalar_type());
   torch::Tensor out = torch::matmul(probs.view({B, n_kv_head, group * T, S}), values);
   // (B, Hkv, g*T, hd) -> (B, H, T, hd) -> (B, T, H*hd)
