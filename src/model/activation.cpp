@@ -1,0 +1,204 @@
+#include "model/activation.h"
+
+#include <ATen/Parallel.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "model/backend.h"
+#include "model/simd.h"
+#include "util/error.h"
+
+namespace avla {
+
+namespace {
+
+// eight bf16 values widened to fp32 (a bf16 is the high half of its fp32)
+__attribute__((target("avx2,fma"))) inline __m256 load_bf16x8(const uint16_t* p) {
+  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+// eight fp32 values rounded to bf16 as c10::BFloat16 rounds: to nearest even, nan to 0x7fc0
+__attribute__((target("avx2,fma"))) inline void store_bf16x8(uint16_t* p, __m256 v) {
+  const __m256i bits = _mm256_castps_si256(v);
+  const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
+  __m256i rounded = _mm256_add_epi32(bits, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7fff)));
+  const __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+  rounded = _mm256_blendv_epi8(rounded, _mm256_set1_epi32(0x7fc00000), nan);
+  const __m256i high = _mm256_srli_epi32(rounded, 16);
+  _mm_storeu_si128(
+      reinterpret_cast<__m128i*>(p),
+      _mm_packus_epi32(_mm256_castsi256_si128(high), _mm256_extracti128_si256(high, 1)));
+}
+
+// fp32 or bf16 storage behind one pair of load / store
+template <typename T>
+struct Lanes;
+template <>
+struct Lanes<float> {
+  __attribute__((target("avx2,fma"))) static __m256 load(const float* p) {
+    return _mm256_loadu_ps(p);
+  }
+  __attribute__((target("avx2,fma"))) static void store(float* p, __m256 v) {
+    _mm256_storeu_ps(p, v);
+  }
+};
+template <>
+struct Lanes<uint16_t> {
+  __attribute__((target("avx2,fma"))) static __m256 load(const uint16_t* p) {
+    return load_bf16x8(p);
+  }
+  __attribute__((target("avx2,fma"))) static void store(uint16_t* p, __m256 v) {
+    store_bf16x8(p, v);
+  }
+};
+
+// a row's last values, fewer than eight, padded to a vector
+template <typename T>
+struct Tail {
+  alignas(32) T buf[8] = {};
+};
+
+// sigmoid(g) for eight values
+__attribute__((target("avx2,fma"))) inline __m256 sigmoid8(__m256 g) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  return _mm256_div_ps(one, _mm256_add_ps(one, exp_f32x8(_mm256_sub_ps(_mm256_setzero_ps(), g))));
+}
+
+// eight values: o = g sigmoid(g) u
+template <typename T>
+__attribute__((target("avx2,fma"))) void forward8(const T* g, const T* u, T* o) {
+  const __m256 gv = Lanes<T>::load(g);
+  Lanes<T>::store(o, _mm256_mul_ps(_mm256_mul_ps(gv, sigmoid8(gv)), Lanes<T>::load(u)));
+}
+
+// eight values' backward: with s = sigmoid(g), dg = go u s (1 + g (1 - s)), du = go g s
+template <typename T>
+__attribute__((target("avx2,fma"))) void backward8(const T* g, const T* u, const T* go, T* dg,
+                                                   T* du) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  const __m256 gv = Lanes<T>::load(g), gov = Lanes<T>::load(go);
+  const __m256 s = sigmoid8(gv);
+  const __m256 ds = _mm256_mul_ps(s, _mm256_fmadd_ps(gv, _mm256_sub_ps(one, s), one));
+  Lanes<T>::store(dg, _mm256_mul_ps(_mm256_mul_ps(gov, Lanes<T>::load(u)), ds));
+  Lanes<T>::store(du, _mm256_mul_ps(gov, _mm256_mul_ps(gv, s)));
+}
+
+// one row of n = hidden outputs (gate = row, up = row + n); a tail shorter than eight goes
+// through padded buffers
+template <typename T>
+void forward_row(const T* row, T* out, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) forward8(row + i, row + n + i, out + i);
+  if (i < n) {
+    Tail<T> g, u, o;
+    std::copy(row + i, row + n, g.buf);
+    std::copy(row + n + i, row + 2 * n, u.buf);
+    forward8<T>(g.buf, u.buf, o.buf);
+    std::copy(o.buf, o.buf + (n - i), out + i);
+  }
+}
+
+// one row's backward into d_row (2n: d gate, then d up)
+template <typename T>
+void backward_row(const T* row, const T* grad, T* d_row, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) backward8(row + i, row + n + i, grad + i, d_row + i, d_row + n + i);
+  if (i < n) {
+    Tail<T> g, u, go, dg, du;
+    std::copy(row + i, row + n, g.buf);
+    std::copy(row + n + i, row + 2 * n, u.buf);
+    std::copy(grad + i, grad + n, go.buf);
+    backward8<T>(g.buf, u.buf, go.buf, dg.buf, du.buf);
+    std::copy(dg.buf, dg.buf + (n - i), d_row + i);
+    std::copy(du.buf, du.buf + (n - i), d_row + n + i);
+  }
+}
+
+// the rows of gate_up (rows, 2 hidden), 32 rows a task
+template <typename Fn>
+void for_rows(int64_t rows, const Fn& fn) {
+  at::parallel_for(0, rows, 32, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) fn(r);
+  });
+}
+
+template <typename T>
+T* ptr(const torch::Tensor& t) {
+  return reinterpret_cast<T*>(t.data_ptr());
+}
+
+torch::Tensor fused_forward(const torch::Tensor& gate_up_in, int64_t hidden) {
+  const torch::Tensor gate_up = gate_up_in.contiguous();
+  std::vector<int64_t> sizes = gate_up.sizes().vec();
+  sizes.back() = hidden;
+  torch::Tensor out = torch::empty(sizes, gate_up.options());
+  const int64_t rows = gate_up.numel() / (2 * hidden);
+  if (gate_up.scalar_type() == torch::kBFloat16) {
+    const uint16_t* in = ptr<uint16_t>(gate_up);
+    uint16_t* o = ptr<uint16_t>(out);
+    for_rows(rows, [&](int64_t r) { forward_row(in + r * 2 * hidden, o + r * hidden, hidden); });
+  } else {
+    const float* in = ptr<float>(gate_up);
+    float* o = ptr<float>(out);
+    for_rows(rows, [&](int64_t r) { forward_row(in + r * 2 * hidden, o + r * hidden, hidden); });
+  }
+  return out;
+}
+
+torch::Tensor fused_backward(const torch::Tensor& gate_up, const torch::Tensor& grad_in,
+                             int64_t hidden) {
+  const torch::Tensor grad = grad_in.to(gate_up.scalar_type()).contiguous();
+  torch::Tensor d_gate_up = torch::empty_like(gate_up);
+  const int64_t rows = gate_up.numel() / (2 * hidden);
+  if (gate_up.scalar_type() == torch::kBFloat16) {
+    const uint16_t *in = ptr<uint16_t>(gate_up), *go = ptr<uint16_t>(grad);
+    uint16_t* d = ptr<uint16_t>(d_gate_up);
+    for_rows(rows, [&](int64_t r) {
+      backward_row(in + r * 2 * hidden, go + r * hidden, d + r * 2 * hidden, hidden);
+    });
+  } else {
+    const float *in = ptr<float>(gate_up), *go = ptr<float>(grad);
+    float* d = ptr<float>(d_gate_up);
+    for_rows(rows, [&](int64_t r) {
+      backward_row(in + r * 2 * hidden, go + r * hidden, d + r * 2 * hidden, hidden);
+    });
+  }
+  return d_gate_up;
+}
+
+struct SiluMulFunction : torch::autograd::Function<SiluMulFunction> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& gate_up,
+                               int64_t hidden) {
+    const torch::Tensor contiguous = gate_up.contiguous();
+    ctx->save_for_backward({contiguous});
+    ctx->saved_data["hidden"] = hidden;
+    return fused_forward(contiguous, hidden);
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const torch::Tensor gate_up = ctx->get_saved_variables()[0];
+    const int64_t hidden = ctx->saved_data["hidden"].toInt();
+    return {fused_backward(gate_up, grads[0], hidden), torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+torch::Tensor silu_mul(const torch::Tensor& gate_up, int64_t hidden) {
+  AVLA_CHECK(gate_up.dim() >= 1 && gate_up.size(-1) == 2 * hidden, "swiglu",
+             "gate_up has shape {}, expected [..., {}]", c10::str(gate_up.sizes()), 2 * hidden);
+  const bool fused =
+      (gate_up.scalar_type() == torch::kFloat32 || gate_up.scalar_type() == torch::kBFloat16) &&
+      use_cpu_kernels(gate_up);
+  if (!fused) {
+    return torch::silu(gate_up.narrow(-1, 0, hidden)) * gate_up.narrow(-1, hidden, hidden);
+  }
+  if (!torch::GradMode::is_enabled() || !gate_up.requires_grad()) {
+    return fused_forward(gate_up, hidden);
+  }
+  return SiluMulFunction::apply(gate_up, hidden);
+}
+
+}  // namespace avla
