@@ -3,6 +3,7 @@
 #include <ATen/Parallel.h>
 
 #include <cmath>
+#include <vector>
 
 #include "model/backend.h"
 #include "model/simd.h"
@@ -15,32 +16,138 @@ RMSNormImpl::RMSNormImpl(int64_t dim, double eps_) : eps(eps_) {
 
 namespace {
 
-// inference: one pass per row instead of ~7 ops, 64 rows a task. x (..., dim) fp32.
-__attribute__((target("avx2,fma"))) torch::Tensor rms_norm_fused(const torch::Tensor& x_in,
-                                                                 const torch::Tensor& weight,
-                                                                 double eps) {
-  const torch::Tensor x = x_in.contiguous();
+// rows per task of the fused kernels; the weight gradient sums per block of rows, then over the
+// blocks in order, so it does not depend on the thread count
+constexpr int64_t kRowBlock = 64;
+
+template <typename T>
+T* ptr(const torch::Tensor& t) {
+  return reinterpret_cast<T*>(t.data_ptr());
+}
+
+// one row: inv = 1 / sqrt(mean(x^2) + eps), y = x inv w (dim a multiple of 8)
+template <typename T>
+__attribute__((target("avx2,fma"))) float forward_row(const T* x, const float* w, T* y, int64_t dim,
+                                                      float eps) {
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < dim; i += 8) {
+    const __m256 v = Lanes<T>::load(x + i);
+    acc = _mm256_fmadd_ps(v, v, acc);
+  }
+  const float inv = 1.0f / std::sqrt(hsum8(acc) / static_cast<float>(dim) + eps);
+  const __m256 iv = _mm256_set1_ps(inv);
+  for (int64_t i = 0; i < dim; i += 8) {
+    Lanes<T>::store(
+        y + i, _mm256_mul_ps(_mm256_mul_ps(Lanes<T>::load(x + i), iv), _mm256_loadu_ps(w + i)));
+  }
+  return inv;
+}
+
+// one row's backward, with xh = x inv and g = dy w: dx = inv (g - xh mean(g xh)); dw += dy xh
+template <typename T>
+__attribute__((target("avx2,fma"))) void backward_row(const T* x, const T* dy, const float* w,
+                                                      float inv, T* dx, float* dw, int64_t dim) {
+  const __m256 iv = _mm256_set1_ps(inv);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < dim; i += 8) {
+    const __m256 xh = _mm256_mul_ps(Lanes<T>::load(x + i), iv);
+    const __m256 d = Lanes<T>::load(dy + i);
+    acc = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_loadu_ps(w + i)), xh, acc);
+    _mm256_storeu_ps(dw + i, _mm256_fmadd_ps(d, xh, _mm256_loadu_ps(dw + i)));
+  }
+  const __m256 c = _mm256_set1_ps(hsum8(acc) / static_cast<float>(dim));
+  for (int64_t i = 0; i < dim; i += 8) {
+    const __m256 xh = _mm256_mul_ps(Lanes<T>::load(x + i), iv);
+    const __m256 g = _mm256_mul_ps(Lanes<T>::load(dy + i), _mm256_loadu_ps(w + i));
+    Lanes<T>::store(dx + i, _mm256_mul_ps(iv, _mm256_fnmadd_ps(xh, c, g)));
+  }
+}
+
+// x (rows, dim) contiguous, fp32 or bf16 -> y like x, and each row's inv (rows) in fp32
+template <typename T>
+void forward_rows(const torch::Tensor& x, const torch::Tensor& w, torch::Tensor& y,
+                  torch::Tensor& inv, float eps) {
   const int64_t dim = x.size(-1), rows = x.numel() / dim;
-  torch::Tensor out = torch::empty_like(x);
-  const float* xp = x.data_ptr<float>();
-  const float* wp = weight.data_ptr<float>();
-  float* op = out.data_ptr<float>();
-  at::parallel_for(0, rows, 64, [&](int64_t begin, int64_t end) {
+  const T* xp = ptr<T>(x);
+  const float* wp = w.data_ptr<float>();
+  T* yp = ptr<T>(y);
+  float* ip = inv.data_ptr<float>();
+  at::parallel_for(0, rows, kRowBlock, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
-      const float* row = xp + r * dim;
-      const float inv = 1.0f / std::sqrt(dot_f32(row, row, dim) / dim + static_cast<float>(eps));
-      for (int64_t i = 0; i < dim; ++i) op[r * dim + i] = row[i] * inv * wp[i];
+      ip[r] = forward_row(xp + r * dim, wp, yp + r * dim, dim, eps);
     }
   });
-  return out;
 }
+
+template <typename T>
+void backward_rows(const torch::Tensor& x, const torch::Tensor& dy, const torch::Tensor& w,
+                   const torch::Tensor& inv, torch::Tensor& dx, torch::Tensor& dw) {
+  const int64_t dim = x.size(-1), rows = x.numel() / dim;
+  const int64_t n_block = (rows + kRowBlock - 1) / kRowBlock;
+  torch::Tensor dw_blocks = torch::zeros({n_block, dim}, w.options());
+  const T *xp = ptr<T>(x), *dyp = ptr<T>(dy);
+  const float *wp = w.data_ptr<float>(), *ip = inv.data_ptr<float>();
+  T* dxp = ptr<T>(dx);
+  float* dwp = dw_blocks.data_ptr<float>();
+  at::parallel_for(0, n_block, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t blk = begin; blk < end; ++blk) {
+      for (int64_t r = blk * kRowBlock; r < std::min(rows, (blk + 1) * kRowBlock); ++r) {
+        backward_row(xp + r * dim, dyp + r * dim, wp, ip[r], dxp + r * dim, dwp + blk * dim, dim);
+      }
+    }
+  });
+  dw = dw_blocks.sum(0);
+}
+
+// fp32 or bf16 rows through the typed kernels
+torch::Tensor fused_forward(const torch::Tensor& x, const torch::Tensor& w, double eps,
+                            torch::Tensor* inv_out) {
+  torch::Tensor y = torch::empty_like(x);
+  torch::Tensor inv = torch::empty({x.numel() / x.size(-1)}, w.options());
+  if (x.scalar_type() == torch::kBFloat16) {
+    forward_rows<uint16_t>(x, w, y, inv, static_cast<float>(eps));
+  } else {
+    forward_rows<float>(x, w, y, inv, static_cast<float>(eps));
+  }
+  if (inv_out != nullptr) *inv_out = inv;
+  return y;
+}
+
+// y = x inv w with its own backward: x fp32 or bf16 (autocast), the weight and its gradient fp32
+struct RmsNormFunction : torch::autograd::Function<RmsNormFunction> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
+                               const torch::Tensor& weight, double eps) {
+    torch::Tensor inv;
+    torch::Tensor y = fused_forward(x, weight, eps, &inv);
+    ctx->save_for_backward({x, weight, inv});
+    return y;
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const torch::Tensor &x = saved[0], &w = saved[1], &inv = saved[2];
+    const torch::Tensor dy = grads[0].to(x.scalar_type()).contiguous();
+    torch::Tensor dx = torch::empty_like(x), dw;
+    if (x.scalar_type() == torch::kBFloat16) {
+      backward_rows<uint16_t>(x, dy, w, inv, dx, dw);
+    } else {
+      backward_rows<float>(x, dy, w, inv, dx, dw);
+    }
+    return {dx, dw, torch::Tensor()};
+  }
+};
 
 }  // namespace
 
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
-  if (!torch::GradMode::is_enabled() && x.scalar_type() == torch::kFloat32 &&
-      weight.scalar_type() == torch::kFloat32 && use_cpu_kernels(x)) {
-    return rms_norm_fused(x, weight, eps);
+  // our kernels: one pass a row forward and backward, fp32 or bf16 rows, fp32 weight
+  if ((x.scalar_type() == torch::kFloat32 || x.scalar_type() == torch::kBFloat16) &&
+      weight.scalar_type() == torch::kFloat32 && x.size(-1) % 8 == 0 && use_cpu_kernels(x)) {
+    const torch::Tensor xc = x.contiguous();
+    if (!torch::GradMode::is_enabled() || (!xc.requires_grad() && !weight.requires_grad())) {
+      return fused_forward(xc, weight, eps, nullptr);
+    }
+    return RmsNormFunction::apply(xc, weight, eps);
   }
   // normalize in fp32 whatever the input precision (bf16 under autocast)
   torch::Tensor xf = x.to(torch::kFloat32);

@@ -121,4 +121,45 @@ __attribute__((target("avx2,fma"))) inline void silu_mul_f32(const float* gate, 
   for (; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
 }
 
+// eight bf16 values widened to fp32 (a bf16 is the high half of its fp32)
+__attribute__((target("avx2,fma"))) inline __m256 load_bf16x8(const uint16_t* p) {
+  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+// eight fp32 values rounded to bf16 as c10::BFloat16 rounds: to nearest even, nan to 0x7fc0
+__attribute__((target("avx2,fma"))) inline void store_bf16x8(uint16_t* p, __m256 v) {
+  const __m256i bits = _mm256_castps_si256(v);
+  const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
+  __m256i rounded = _mm256_add_epi32(bits, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7fff)));
+  const __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+  rounded = _mm256_blendv_epi8(rounded, _mm256_set1_epi32(0x7fc00000), nan);
+  const __m256i high = _mm256_srli_epi32(rounded, 16);
+  _mm_storeu_si128(
+      reinterpret_cast<__m128i*>(p),
+      _mm_packus_epi32(_mm256_castsi256_si128(high), _mm256_extracti128_si256(high, 1)));
+}
+
+// fp32 or bf16 storage behind one pair of load / store
+template <typename T>
+struct Lanes;
+template <>
+struct Lanes<float> {
+  __attribute__((target("avx2,fma"))) static __m256 load(const float* p) {
+    return _mm256_loadu_ps(p);
+  }
+  __attribute__((target("avx2,fma"))) static void store(float* p, __m256 v) {
+    _mm256_storeu_ps(p, v);
+  }
+};
+template <>
+struct Lanes<uint16_t> {
+  __attribute__((target("avx2,fma"))) static __m256 load(const uint16_t* p) {
+    return load_bf16x8(p);
+  }
+  __attribute__((target("avx2,fma"))) static void store(uint16_t* p, __m256 v) {
+    store_bf16x8(p, v);
+  }
+};
+
 }  // namespace avla
