@@ -161,51 +161,64 @@ inline int32_t bf16_pair(const uint16_t* row, int64_t k2) {
   return pair;
 }
 
-// up to 8 rows of x (bf16, K2 pairs each) against one bf16 panel: 8 accumulators of 16 columns in
-// named registers, one panel load and one broadcast per row for every pair of k. rows past n_rows
-// repeat the last row and are not written
-__attribute__((target("avx512f,avx512bf16"))) inline void panel_tile_bf16(
-    const uint16_t* x, int64_t K2, int64_t n_rows, const uint16_t* panel, const float* bias,
-    float* y, int64_t N, int64_t n0, int64_t n_valid) {
-  const uint16_t* r0 = x;
-  const uint16_t* r1 = x + std::min<int64_t>(1, n_rows - 1) * 2 * K2;
-  const uint16_t* r2 = x + std::min<int64_t>(2, n_rows - 1) * 2 * K2;
-  const uint16_t* r3 = x + std::min<int64_t>(3, n_rows - 1) * 2 * K2;
-  const uint16_t* r4 = x + std::min<int64_t>(4, n_rows - 1) * 2 * K2;
-  const uint16_t* r5 = x + std::min<int64_t>(5, n_rows - 1) * 2 * K2;
-  const uint16_t* r6 = x + std::min<int64_t>(6, n_rows - 1) * 2 * K2;
-  const uint16_t* r7 = x + std::min<int64_t>(7, n_rows - 1) * 2 * K2;
-  __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
+// R rows of x (bf16, K2 pairs each, R <= 12) against one bf16 panel: R accumulators of 16 columns
+// in named registers (avx-512 has 32; gcc keeps an array of vectors in memory), one panel load
+// and one broadcast per row for every pair of k. R is a template argument so that a tile
+// computes only the rows it has: a denoising step's 10 rows are one tile of 10, not 8 + 8
+#define AVLA_BF16_ROW(i)                                                                         \
+  if constexpr (R > i) {                                                                         \
+    c##i = _mm512_dpbf16_ps(c##i, w, (__m512bh)_mm512_set1_epi32(bf16_pair(x + i * 2 * K2, k))); \
+  }
+#define AVLA_BF16_STORE(i)                                                               \
+  if constexpr (R > i) {                                                                 \
+    _mm512_store_ps(row, c##i);                                                          \
+    float* out = y + i * N + n0;                                                         \
+    for (int64_t c = 0; c < n_valid; ++c) out[c] = row[c] + (bias ? bias[n0 + c] : 0.f); \
+  }
+template <int R>
+__attribute__((target("avx512f,avx512bf16"))) void panel_tile_bf16(const uint16_t* x, int64_t K2,
+                                                                   const uint16_t* panel,
+                                                                   const float* bias, float* y,
+                                                                   int64_t N, int64_t n0,
+                                                                   int64_t n_valid) {
+  static_assert(R >= 1 && R <= 12, "a bf16 tile holds 1 to 12 rows");
+  __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0,
+         c8 = c0, c9 = c0, c10 = c0, c11 = c0;
   for (int64_t k = 0; k < K2; ++k) {
     const __m512bh w = (__m512bh)_mm512_loadu_si512(panel + k * 2 * kPanel);
-    c0 = _mm512_dpbf16_ps(c0, w, (__m512bh)_mm512_set1_epi32(bf16_pair(r0, k)));
-    c1 = _mm512_dpbf16_ps(c1, w, (__m512bh)_mm512_set1_epi32(bf16_pair(r1, k)));
-    c2 = _mm512_dpbf16_ps(c2, w, (__m512bh)_mm512_set1_epi32(bf16_pair(r2, k)));
-    c3 = _mm512_dpbf16_ps(c3, w, (__m512bh)_mm512_set1_epi32(bf16_pair(r3, k)));
-    c4 = _mm512_dpbf16_ps(c4, w, (__m512bh)_mm512_set1_epi32(bf16_pair(r4, k)));
-    c5 = _mm512_dpbf16_ps(c5, w, (__m512bh)_mm512_set1_epi32(bf16_pair(r5, k)));
-    c6 = _mm512_dpbf16_ps(c6, w, (__m512bh)_mm512_set1_epi32(bf16_pair(r6, k)));
-    c7 = _mm512_dpbf16_ps(c7, w, (__m512bh)_mm512_set1_epi32(bf16_pair(r7, k)));
+    AVLA_BF16_ROW(0)
+    AVLA_BF16_ROW(1) AVLA_BF16_ROW(2) AVLA_BF16_ROW(3) AVLA_BF16_ROW(4) AVLA_BF16_ROW(5)
+        AVLA_BF16_ROW(6) AVLA_BF16_ROW(7) AVLA_BF16_ROW(8) AVLA_BF16_ROW(9) AVLA_BF16_ROW(10)
+            AVLA_BF16_ROW(11)
   }
-  const __m512 acc[8] = {c0, c1, c2, c3, c4, c5, c6, c7};
   alignas(64) float row[kPanel];
-  for (int64_t i = 0; i < std::min<int64_t>(8, n_rows); ++i) {
-    _mm512_store_ps(row, acc[i]);
-    float* out = y + i * N + n0;
-    for (int64_t c = 0; c < n_valid; ++c) out[c] = row[c] + (bias ? bias[n0 + c] : 0.f);
-  }
+  AVLA_BF16_STORE(0)
+  AVLA_BF16_STORE(1) AVLA_BF16_STORE(2) AVLA_BF16_STORE(3) AVLA_BF16_STORE(4) AVLA_BF16_STORE(5)
+      AVLA_BF16_STORE(6) AVLA_BF16_STORE(7) AVLA_BF16_STORE(8) AVLA_BF16_STORE(9)
+          AVLA_BF16_STORE(10) AVLA_BF16_STORE(11)
 }
+#undef AVLA_BF16_ROW
+#undef AVLA_BF16_STORE
 
-// the bf16 panels [p0, p1), all M rows in blocks of 8
+using Bf16Tile = void (*)(const uint16_t*, int64_t, const uint16_t*, const float*, float*, int64_t,
+                          int64_t, int64_t);
+constexpr Bf16Tile kBf16Tiles[12] = {panel_tile_bf16<1>,  panel_tile_bf16<2>,  panel_tile_bf16<3>,
+                                     panel_tile_bf16<4>,  panel_tile_bf16<5>,  panel_tile_bf16<6>,
+                                     panel_tile_bf16<7>,  panel_tile_bf16<8>,  panel_tile_bf16<9>,
+                                     panel_tile_bf16<10>, panel_tile_bf16<11>, panel_tile_bf16<12>};
+
+// the bf16 panels [p0, p1), all M rows in as few tiles of at most 12 as there can be, of equal
+// height (49 rows: 10 + 10 + 10 + 10 + 9)
 __attribute__((target("avx512f,avx512bf16"))) void panel_kernel_bf16(
     const uint16_t* x, const uint16_t* panels, const float* bias, float* y, int64_t M, int64_t N,
     int64_t K2, int64_t p0, int64_t p1) {
+  const int64_t n_tile = (M + 11) / 12, height = (M + n_tile - 1) / n_tile;
   for (int64_t p = p0; p < p1; ++p) {
     const uint16_t* panel = panels + p * K2 * 2 * kPanel;
     const int64_t n0 = p * kPanel, n_valid = std::min(kPanel, N - n0);
-    for (int64_t m = 0; m < M; m += 8) {
-      panel_tile_bf16(x + m * 2 * K2, K2, std::min<int64_t>(8, M - m), panel, bias, y + m * N, N,
-                      n0, n_valid);
+    for (int64_t m = 0; m < M; m += height) {
+      const int64_t rows = std::min(height, M - m);
+      kBf16Tiles[rows - 1](x + m * 2 * K2, K2, panel, bias, y + m * N, N, n0, n_valid);
     }
   }
 }

@@ -40,7 +40,7 @@ TEST(Linear, Bf16KernelIsTheExactProductOfRoundedInputsOnOddShapes) {
   if (!cpu_has_avx512_bf16()) GTEST_SKIP() << "no AVX512-BF16 on this CPU";
   torch::manual_seed(6);
   int checked = 0;
-  for (int64_t M : {1, 3, 8, 9, 10, 37, 128}) {
+  for (int64_t M : {1, 3, 8, 9, 10, 12, 13, 37, 49, 128}) {
     for (int64_t K : {1, 7, 64, 255}) {
       for (int64_t N : {1, 17, 64}) {
         torch::Tensor x = torch::randn({M, K}), w = torch::randn({N, K}), b = torch::randn({N});
@@ -64,7 +64,7 @@ TEST(Linear, Bf16KernelIsTheExactProductOfRoundedInputsOnOddShapes) {
       }
     }
   }
-  EXPECT_EQ(checked, 7 * 4 * 3);
+  EXPECT_EQ(checked, 10 * 4 * 3);
 }
 
 TEST(Linear, Bf16RunsOnlyInsideItsPrecisionScope) {
