@@ -1,6 +1,7 @@
 // model speed for the small preset at batch 1 (inference) and 32 (training), fp32 and bf16.
 // writes the weights and inputs it used to $ASYNCVLA_BENCH_DIR (default /tmp/asyncvla_bench) so
 // bench/reference_bench.py can time PyTorch eager on the same model.
+#include <ATen/Parallel.h>
 #include <benchmark/benchmark.h>
 #include <torch/csrc/autograd/profiler_legacy.h>
 
@@ -86,6 +87,27 @@ void step_cached_bench(benchmark::State& state, Ops ops) {
   for (auto _ : state) benchmark::DoNotOptimize(s.model->velocity(cache, s.noise1, t));
 }
 
+// multiply-adds of the linear layers (the flops that count) at batch 1: one prefix pass (vision
+// layers, merger, backbone over the prefix) and one cached step (backbone over the chunk, the
+// action embedding and head)
+struct LinearMacs {
+  double prefix = 0, step = 0;
+};
+LinearMacs linear_macs(const ModelConfig& m) {
+  auto layer = [](double rows, double dim, double heads, double kv, double hd, double ff) {
+    return rows * (dim * (heads + 2 * kv) * hd + heads * hd * dim + dim * 2 * ff + ff * dim);
+  };
+  const double v = m.vision_dim, d = m.d_model, grid = m.vision_grid();
+  LinearMacs macs;
+  macs.prefix = m.vision_layers * layer(m.n_cam * grid * grid, v, m.vision_heads, m.vision_heads,
+                                        v / m.vision_heads, m.vision_ff) +
+                m.n_cam * m.tokens_per_cam() * (4 * v * 4 * v + 4 * v * d) +
+                m.n_layer * layer(m.prefix_len(), d, m.n_head, m.n_kv_head, m.head_dim(), m.d_ff);
+  macs.step = m.n_layer * layer(m.chunk_len, d, m.n_head, m.n_kv_head, m.head_dim(), m.d_ff) +
+              m.chunk_len * (m.action_dim * d + 3 * d * d + d * m.action_dim);
+  return macs;
+}
+
 // the full sfm chunk: prefix once, then n_flow_steps cached steps
 void sfm_chunk_bench(benchmark::State& state, Ops ops) {
   if (!runnable(state, ops)) return;
@@ -96,6 +118,50 @@ void sfm_chunk_bench(benchmark::State& state, Ops ops) {
     KvCache cache = s.model->encode_prefix(s.obs1);
     benchmark::DoNotOptimize(sample_sfm(*s.model, cache, s.noise1, s.cfg.model.n_flow_steps));
   }
+  const LinearMacs macs = linear_macs(s.cfg.model);
+  state.counters["linear_gflops"] =
+      benchmark::Counter(2e-9 * (macs.prefix + s.cfg.model.n_flow_steps * macs.step) *
+                             static_cast<double>(state.iterations()),
+                         benchmark::Counter::kIsRate);
+}
+
+// the fp32 fma peak of this cpu on the benchmark's threads: a register-only loop of 12
+// independent fma chains per thread (what the linears' flops are measured against)
+__attribute__((target("avx2,fma"))) float fma_chains(int64_t n) {
+  __m256 a0 = _mm256_set1_ps(1e-3f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0,
+         a8 = a0, a9 = a0, a10 = a0, a11 = a0;
+  const __m256 x = _mm256_set1_ps(0.999f), y = _mm256_set1_ps(1e-4f);
+  for (int64_t k = 0; k < n; ++k) {
+    a0 = _mm256_fmadd_ps(a0, x, y), a1 = _mm256_fmadd_ps(a1, x, y);
+    a2 = _mm256_fmadd_ps(a2, x, y), a3 = _mm256_fmadd_ps(a3, x, y);
+    a4 = _mm256_fmadd_ps(a4, x, y), a5 = _mm256_fmadd_ps(a5, x, y);
+    a6 = _mm256_fmadd_ps(a6, x, y), a7 = _mm256_fmadd_ps(a7, x, y);
+    a8 = _mm256_fmadd_ps(a8, x, y), a9 = _mm256_fmadd_ps(a9, x, y);
+    a10 = _mm256_fmadd_ps(a10, x, y), a11 = _mm256_fmadd_ps(a11, x, y);
+  }
+  const __m256 s =
+      _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
+                                  _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7))),
+                    _mm256_add_ps(_mm256_add_ps(a8, a9), _mm256_add_ps(a10, a11)));
+  return hsum8(s);
+}
+
+void BM_FmaPeak(benchmark::State& state) {
+  if (!cpu_has_avx2_fma()) {
+    state.SkipWithError("no avx2/fma on this cpu");
+    return;
+  }
+  set_threads(state);
+  const int threads = torch::get_num_threads();
+  const int64_t n = 2000000;
+  for (auto _ : state) {
+    at::parallel_for(0, threads, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t t = begin; t < end; ++t) benchmark::DoNotOptimize(fma_chains(n));
+    });
+  }
+  state.counters["gflops"] =
+      benchmark::Counter(2e-9 * 8 * 12 * n * threads * static_cast<double>(state.iterations()),
+                         benchmark::Counter::kIsRate);
 }
 
 // alg. 1 at batch 1 as the policy runs it: prefix once, sfm, rater, eq. 3 mask (BenchSetup's
@@ -191,6 +257,7 @@ void BM_TrainStepRecipeBf16(benchmark::State& state) {
   train_step_bench(state, true, true);
 }
 
+BENCHMARK(BM_FmaPeak)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_PrefixEncode)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_StepCached)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_StepUncached)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -88,6 +88,13 @@ print(f"\nfull SFM chunk through LibTorch's plain ops (--plain-ops, the path cud
       f"{plain / best_py('sfm_chunk_ms'):.2f}x PyTorch eager; our cpu kernels "
       f"make it {plain / best_cpp('BM_SfmChunk/2'):.2f}x faster")
 print(f"\ncached step vs uncached step (C++): {best_cpp('BM_StepUncached/2') / best_cpp('BM_StepCached/2'):.2f}x faster")
+try:  # the fp32 chunk's linear flops against a register-only fma loop on the same threads
+    peak = max(r["BM_FmaPeak/2"]["gflops"] for r in cpp)
+    chunk = max(r["BM_SfmChunk/2"]["linear_gflops"] for r in cpp)
+    print(f"\nfp32 fma peak (12 independent fma chains a thread): {peak:.0f} GFLOPS; the fp32 chunk's "
+          f"linear layers run at {chunk:.0f} GFLOPS, {100 * chunk / peak:.0f} % of it")
+except (KeyError, ValueError):
+    pass
 
 # the simulator (bench_sim): absolute rates on one core, against the issue's 300 steps/s target
 try:
