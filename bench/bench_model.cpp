@@ -11,6 +11,7 @@
 #include "bench_setup.h"
 #include "flow/sampler.h"
 #include "model/backend.h"
+#include "model/linear.h"
 #include "model/rater.h"
 #include "model/simd.h"
 #include "model/vla.h"
@@ -34,19 +35,28 @@ void set_threads(benchmark::State& state) {
   torch::set_num_threads(env != nullptr ? std::atoi(env) : static_cast<int>(state.range(0)));
 }
 
-// how a timed inference runs: our cpu kernels in fp32 or bf16 (--precision), or LibTorch's plain
-// ops (--plain-ops: the path a cuda build runs)
-enum class Ops { Fp32, Bf16, Plain };
+// how a timed inference runs: our cpu kernels in fp32 or bf16 (--precision), fp32 on the avx2
+// linear kernel alone (what the avx-512 tiles are measured against), or LibTorch's plain ops
+// (--plain-ops: the path a cuda build runs)
+enum class Ops { Fp32, Bf16, Fp32Avx2, Plain };
 
 // the scopes of one timed inference: no autograd, and the ops asked for
 struct InferenceScopes {
   c10::InferenceMode inference;
   PrecisionScope precision;
   std::optional<PlainOpsScope> plain;
+  bool avx2_only;
   explicit InferenceScopes(Ops ops)
-      : precision(ops == Ops::Bf16 ? Precision::Bf16 : Precision::Fp32) {
+      : precision(ops == Ops::Bf16 ? Precision::Bf16 : Precision::Fp32),
+        avx2_only(ops == Ops::Fp32Avx2) {
     if (ops == Ops::Plain) plain.emplace();
+    if (avx2_only) set_linear_avx512(false);
   }
+  ~InferenceScopes() {
+    if (avx2_only) set_linear_avx512(true);
+  }
+  InferenceScopes(const InferenceScopes&) = delete;
+  InferenceScopes& operator=(const InferenceScopes&) = delete;
 };
 
 // false (the benchmark marked skipped) when this cpu cannot run ops
@@ -202,6 +212,15 @@ void BM_SfmChunk(benchmark::State& state) {
 void BM_SfmChunkPlainOps(benchmark::State& state) {
   sfm_chunk_bench(state, Ops::Plain);
 }
+void BM_SfmChunkAvx2(benchmark::State& state) {
+  sfm_chunk_bench(state, Ops::Fp32Avx2);
+}
+void BM_PrefixEncodeAvx2(benchmark::State& state) {
+  prefix_encode_bench(state, Ops::Fp32Avx2);
+}
+void BM_StepCachedAvx2(benchmark::State& state) {
+  step_cached_bench(state, Ops::Fp32Avx2);
+}
 void BM_AsyncAct(benchmark::State& state) {
   async_act_bench(state, Ops::Fp32);
 }
@@ -263,6 +282,9 @@ BENCHMARK(BM_StepCached)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_StepUncached)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_SfmChunk)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_SfmChunkPlainOps)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_SfmChunkAvx2)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_PrefixEncodeAvx2)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_StepCachedAvx2)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_AsyncAct)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_AsyncActBf16)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_PrefixEncodeBf16)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -88,6 +88,13 @@ print(f"\nfull SFM chunk through LibTorch's plain ops (--plain-ops, the path cud
       f"{plain / best_py('sfm_chunk_ms'):.2f}x PyTorch eager; our cpu kernels "
       f"make it {plain / best_cpp('BM_SfmChunk/2'):.2f}x faster")
 print(f"\ncached step vs uncached step (C++): {best_cpp('BM_StepUncached/2') / best_cpp('BM_StepCached/2'):.2f}x faster")
+try:  # the avx-512 fp32 tiles against the avx2 kernel, same run
+    avx2 = {n: best_cpp(f"BM_{n}Avx2/2") for n in ("PrefixEncode", "StepCached", "SfmChunk")}
+    print(f"\nfp32 on the avx2 linear kernel alone: prefix {avx2['PrefixEncode']:.2f} ms, cached step "
+          f"{avx2['StepCached']:.2f} ms, chunk {avx2['SfmChunk']:.2f} ms; the avx-512 tiles make the chunk "
+          f"{avx2['SfmChunk'] / best_cpp('BM_SfmChunk/2'):.2f}x faster")
+except (KeyError, ValueError):
+    pass
 try:  # the fp32 chunk's linear flops against a register-only fma loop on the same threads
     peak = max(r["BM_FmaPeak/2"]["gflops"] for r in cpp)
     chunk = max(r["BM_SfmChunk/2"]["linear_gflops"] for r in cpp)

@@ -2,6 +2,7 @@
 
 #include <ATen/Parallel.h>
 
+#include <atomic>
 #include <cstring>
 #include <mutex>
 #include <unordered_map>
@@ -14,6 +15,9 @@
 namespace avla {
 
 namespace {
+
+// whether the fp32 small-M kernel may use avx-512 where the cpu has it (set_linear_avx512)
+std::atomic<bool> g_linear_avx512{true};
 
 // the weight in panels of kPanel output columns, k-major inside a panel: panel p holds
 // w[p*kPanel + c][k] at [p][k][c], the last panel zero-padded. a panel row is two avx2 vectors,
@@ -161,19 +165,28 @@ inline int32_t bf16_pair(const uint16_t* row, int64_t k2) {
   return pair;
 }
 
-// R rows of x (bf16, K2 pairs each, R <= 12) against one bf16 panel: R accumulators of 16 columns
-// in named registers (avx-512 has 32; gcc keeps an array of vectors in memory), one panel load
-// and one broadcast per row for every pair of k. R is a template argument so that a tile
-// computes only the rows it has: a denoising step's 10 rows are one tile of 10, not 8 + 8
-#define AVLA_BF16_ROW(i)                                                                         \
-  if constexpr (R > i) {                                                                         \
-    c##i = _mm512_dpbf16_ps(c##i, w, (__m512bh)_mm512_set1_epi32(bf16_pair(x + i * 2 * K2, k))); \
-  }
-#define AVLA_BF16_STORE(i)                                                               \
+// the avx-512 tiles: R rows of x (R <= 12) against one panel of 16 columns, R accumulators in
+// named registers (avx-512 has 32; gcc keeps an array of vectors in memory), one panel load and
+// one broadcast per row for every k (fp32) or pair of k (bf16). R is a template argument so a
+// tile computes only the rows it has: a denoising step's 10 rows are one tile of 10.
+// AVLA_TILE(ROW) expands ROW(i) for the tile's rows; AVLA_TILE(AVLA_TILE_STORE_ROW) writes them
+#define AVLA_TILE(ROW) \
+  ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5) ROW(6) ROW(7) ROW(8) ROW(9) ROW(10) ROW(11)
+#define AVLA_TILE_STORE_ROW(i)                                                           \
   if constexpr (R > i) {                                                                 \
     _mm512_store_ps(row, c##i);                                                          \
     float* out = y + i * N + n0;                                                         \
     for (int64_t c = 0; c < n_valid; ++c) out[c] = row[c] + (bias ? bias[n0 + c] : 0.f); \
+  }
+#define AVLA_TILE_ACCUMULATORS                                                                    \
+  static_assert(R >= 1 && R <= 12, "an avx-512 tile holds 1 to 12 rows");                         \
+  __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0, \
+         c8 = c0, c9 = c0, c10 = c0, c11 = c0
+
+// bf16: x in pairs of k (K2 pairs a row), the panel 16 columns x 2 k per vector
+#define AVLA_BF16_ROW(i)                                                                         \
+  if constexpr (R > i) {                                                                         \
+    c##i = _mm512_dpbf16_ps(c##i, w, (__m512bh)_mm512_set1_epi32(bf16_pair(x + i * 2 * K2, k))); \
   }
 template <int R>
 __attribute__((target("avx512f,avx512bf16"))) void panel_tile_bf16(const uint16_t* x, int64_t K2,
@@ -181,44 +194,64 @@ __attribute__((target("avx512f,avx512bf16"))) void panel_tile_bf16(const uint16_
                                                                    const float* bias, float* y,
                                                                    int64_t N, int64_t n0,
                                                                    int64_t n_valid) {
-  static_assert(R >= 1 && R <= 12, "a bf16 tile holds 1 to 12 rows");
-  __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0,
-         c8 = c0, c9 = c0, c10 = c0, c11 = c0;
+  AVLA_TILE_ACCUMULATORS;
   for (int64_t k = 0; k < K2; ++k) {
     const __m512bh w = (__m512bh)_mm512_loadu_si512(panel + k * 2 * kPanel);
-    AVLA_BF16_ROW(0)
-    AVLA_BF16_ROW(1) AVLA_BF16_ROW(2) AVLA_BF16_ROW(3) AVLA_BF16_ROW(4) AVLA_BF16_ROW(5)
-        AVLA_BF16_ROW(6) AVLA_BF16_ROW(7) AVLA_BF16_ROW(8) AVLA_BF16_ROW(9) AVLA_BF16_ROW(10)
-            AVLA_BF16_ROW(11)
+    AVLA_TILE(AVLA_BF16_ROW)
   }
   alignas(64) float row[kPanel];
-  AVLA_BF16_STORE(0)
-  AVLA_BF16_STORE(1) AVLA_BF16_STORE(2) AVLA_BF16_STORE(3) AVLA_BF16_STORE(4) AVLA_BF16_STORE(5)
-      AVLA_BF16_STORE(6) AVLA_BF16_STORE(7) AVLA_BF16_STORE(8) AVLA_BF16_STORE(9)
-          AVLA_BF16_STORE(10) AVLA_BF16_STORE(11)
+  AVLA_TILE(AVLA_TILE_STORE_ROW)
 }
+
+// fp32 on the avx2 kernel's panels (16 columns, k-major): one vector is a panel row
+#define AVLA_F32_ROW(i)                                            \
+  if constexpr (R > i) {                                           \
+    c##i = _mm512_fmadd_ps(_mm512_set1_ps(x[i * K + k]), w, c##i); \
+  }
+template <int R>
+__attribute__((target("avx512f"))) void panel_tile_f32(const float* x, int64_t K,
+                                                       const float* panel, const float* bias,
+                                                       float* y, int64_t N, int64_t n0,
+                                                       int64_t n_valid) {
+  AVLA_TILE_ACCUMULATORS;
+  for (int64_t k = 0; k < K; ++k) {
+    const __m512 w = _mm512_loadu_ps(panel + k * kPanel);
+    AVLA_TILE(AVLA_F32_ROW)
+  }
+  alignas(64) float row[kPanel];
+  AVLA_TILE(AVLA_TILE_STORE_ROW)
+}
+#undef AVLA_TILE
+#undef AVLA_TILE_STORE_ROW
+#undef AVLA_TILE_ACCUMULATORS
 #undef AVLA_BF16_ROW
-#undef AVLA_BF16_STORE
+#undef AVLA_F32_ROW
 
-using Bf16Tile = void (*)(const uint16_t*, int64_t, const uint16_t*, const float*, float*, int64_t,
-                          int64_t, int64_t);
-constexpr Bf16Tile kBf16Tiles[12] = {panel_tile_bf16<1>,  panel_tile_bf16<2>,  panel_tile_bf16<3>,
-                                     panel_tile_bf16<4>,  panel_tile_bf16<5>,  panel_tile_bf16<6>,
-                                     panel_tile_bf16<7>,  panel_tile_bf16<8>,  panel_tile_bf16<9>,
-                                     panel_tile_bf16<10>, panel_tile_bf16<11>, panel_tile_bf16<12>};
+template <typename T>
+using Tile = void (*)(const T*, int64_t, const T*, const float*, float*, int64_t, int64_t, int64_t);
+constexpr Tile<uint16_t> kBf16Tiles[12] = {
+    panel_tile_bf16<1>, panel_tile_bf16<2>,  panel_tile_bf16<3>,  panel_tile_bf16<4>,
+    panel_tile_bf16<5>, panel_tile_bf16<6>,  panel_tile_bf16<7>,  panel_tile_bf16<8>,
+    panel_tile_bf16<9>, panel_tile_bf16<10>, panel_tile_bf16<11>, panel_tile_bf16<12>};
+constexpr Tile<float> kF32Tiles[12] = {panel_tile_f32<1>,  panel_tile_f32<2>,  panel_tile_f32<3>,
+                                       panel_tile_f32<4>,  panel_tile_f32<5>,  panel_tile_f32<6>,
+                                       panel_tile_f32<7>,  panel_tile_f32<8>,  panel_tile_f32<9>,
+                                       panel_tile_f32<10>, panel_tile_f32<11>, panel_tile_f32<12>};
 
-// the bf16 panels [p0, p1), all M rows in as few tiles of at most 12 as there can be, of equal
-// height (49 rows: 10 + 10 + 10 + 10 + 9)
-__attribute__((target("avx512f,avx512bf16"))) void panel_kernel_bf16(
-    const uint16_t* x, const uint16_t* panels, const float* bias, float* y, int64_t M, int64_t N,
-    int64_t K2, int64_t p0, int64_t p1) {
+// the panels [p0, p1) through an avx-512 tile table, all M rows in as few tiles of at most 12 as
+// there can be, of equal height (49 rows: 10 + 10 + 10 + 10 + 9). row_len: x's elements a row
+// (K, or 2 K2 for bf16), panel_len: a panel's elements, k_len: the tile's k loop (K or K2)
+template <typename T>
+void panel_kernel_avx512(const Tile<T>* tiles, const T* x, const T* panels, const float* bias,
+                         float* y, int64_t M, int64_t N, int64_t row_len, int64_t panel_len,
+                         int64_t k_len, int64_t p0, int64_t p1) {
   const int64_t n_tile = (M + 11) / 12, height = (M + n_tile - 1) / n_tile;
   for (int64_t p = p0; p < p1; ++p) {
-    const uint16_t* panel = panels + p * K2 * 2 * kPanel;
+    const T* panel = panels + p * panel_len;
     const int64_t n0 = p * kPanel, n_valid = std::min(kPanel, N - n0);
     for (int64_t m = 0; m < M; m += height) {
       const int64_t rows = std::min(height, M - m);
-      kBf16Tiles[rows - 1](x + m * 2 * K2, K2, panel, bias, y + m * N, N, n0, n_valid);
+      tiles[rows - 1](x + m * row_len, k_len, panel, bias, y + m * N, N, n0, n_valid);
     }
   }
 }
@@ -262,7 +295,8 @@ torch::Tensor linear_small_m_bf16(const torch::Tensor& x, const torch::Tensor& w
   // a vdpbf16ps does two multiply-adds a lane: twice the fp32 kernel's work per thread's share
   return run_panels(x, N, panels.size(0), bias, 131072,
                     [&](const float* bp, float* yp, int64_t begin, int64_t end) {
-                      panel_kernel_bf16(xp, pp, bp, yp, M, N, K2, begin, end);
+                      panel_kernel_avx512(kBf16Tiles, xp, pp, bp, yp, M, N, 2 * K2, K2 * 2 * kPanel,
+                                          K2, begin, end);
                     });
 }
 
@@ -277,8 +311,17 @@ torch::Tensor linear_small_m(const torch::Tensor& x, const torch::Tensor& weight
   const float* pp = panels.data_ptr<float>();
   return run_panels(x, N, panels.size(0), bias, 65536,
                     [&](const float* bp, float* yp, int64_t begin, int64_t end) {
-                      panel_kernel(xp, pp, bp, yp, M, N, K, begin, end);
+                      if (cpu_has_avx512f() && g_linear_avx512.load(std::memory_order_relaxed)) {
+                        panel_kernel_avx512(kF32Tiles, xp, pp, bp, yp, M, N, K, K * kPanel, K,
+                                            begin, end);
+                      } else {
+                        panel_kernel(xp, pp, bp, yp, M, N, K, begin, end);
+                      }
                     });
+}
+
+void set_linear_avx512(bool on) {
+  g_linear_avx512.store(on);
 }
 
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight,

@@ -28,6 +28,11 @@ torch::Tensor linear(const torch::Tensor& x, const torch::nn::Linear& layer);
 torch::Tensor linear_small_m(const torch::Tensor& x, const torch::Tensor& weight,
                              const torch::Tensor& bias);
 
+// the fp32 small-M kernel uses avx-512 where the cpu has it (16 columns a register, up to 12 rows
+// a tile, so a denoising step's 10 rows stream each weight panel once); off: the avx2 kernel of
+// 5-row tiles everywhere (tests and the bench compare the two). on by default; process-wide
+void set_linear_avx512(bool on);
+
 // its bf16 twin (kernel_precision() == Precision::Bf16, model/backend.h): x and the weight rounded
 // to bf16, products summed in fp32; the same arguments -> (M, N) float32. throws when the CPU
 // lacks avx512-bf16 (cpu_has_avx512_bf16() in model/simd.h)

@@ -13,6 +13,12 @@ inline bool cpu_has_avx2_fma() {
   return ok;
 }
 
+// avx-512 foundation: the fp32 small-M kernel's 16-column, up-to-12-row tiles
+inline bool cpu_has_avx512f() {
+  static const bool ok = __builtin_cpu_supports("avx512f");
+  return ok;
+}
+
 // avx512-bf16's dot product of bf16 pairs into fp32 (vdpbf16ps): the bf16 linear kernel
 inline bool cpu_has_avx512_bf16() {
   static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16");

@@ -12,25 +12,30 @@
 namespace avla {
 namespace {
 
+// the avx2 kernel (5-row tiles) and, where the cpu has avx-512, the 12-row one
 TEST(Linear, SmallMKernelMatchesTorchOnOddShapes) {
   if (!cpu_has_avx2_fma()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
   torch::manual_seed(5);
   int checked = 0;
-  for (int64_t M : {1, 2, 3, 5, 10, 16, 49, 128}) {
-    for (int64_t K : {7, 8, 64, 100, 256}) {
-      for (int64_t N : {1, 3, 17, 64}) {
-        torch::Tensor x = torch::randn({M, K}), w = torch::randn({N, K}), b = torch::randn({N});
-        torch::Tensor want = torch::nn::functional::linear(x, w, b);
-        EXPECT_LT(test::max_abs_diff(linear_small_m(x, w, b), want), 1e-4 * std::sqrt(double(K)))
-            << M << "x" << K << "x" << N;
-        EXPECT_LT(test::max_abs_diff(linear_small_m(x, w, torch::Tensor()),
-                                     torch::nn::functional::linear(x, w)),
-                  1e-4 * std::sqrt(double(K)));
-        ++checked;
+  for (bool avx512 : {false, true}) {
+    set_linear_avx512(avx512);
+    for (int64_t M : {1, 2, 3, 5, 10, 12, 13, 16, 49, 128}) {
+      for (int64_t K : {7, 8, 64, 100, 256}) {
+        for (int64_t N : {1, 3, 17, 64}) {
+          torch::Tensor x = torch::randn({M, K}), w = torch::randn({N, K}), b = torch::randn({N});
+          torch::Tensor want = torch::nn::functional::linear(x, w, b);
+          EXPECT_LT(test::max_abs_diff(linear_small_m(x, w, b), want), 1e-4 * std::sqrt(double(K)))
+              << M << "x" << K << "x" << N;
+          EXPECT_LT(test::max_abs_diff(linear_small_m(x, w, torch::Tensor()),
+                                       torch::nn::functional::linear(x, w)),
+                    1e-4 * std::sqrt(double(K)));
+          ++checked;
+        }
       }
     }
   }
-  EXPECT_EQ(checked, 8 * 5 * 4);
+  set_linear_avx512(true);
+  EXPECT_EQ(checked, 2 * 10 * 5 * 4);
 }
 
 // the bf16 kernel computes exactly the products of the bf16-rounded inputs (a bf16 x bf16 product
