@@ -1,9 +1,10 @@
 // y = x W^T + b for the layers of the model. at inference with few rows (a batch-1 denoising
-// step has 10 action tokens) a register-tiled AVX2 kernel runs at this CPU's FMA peak (or, at
-// --precision bf16, an AVX512-BF16 kernel on bf16 weights at twice the multiply-adds): it reads a
+// step has 10 action tokens) a register-tiled kernel runs instead of LibTorch's GEMM: avx-512
+// tiles of up to 12 rows where the cpu has it, avx2 tiles of 5 rows otherwise (or, at
+// --precision bf16, an AVX512-BF16 kernel on bf16 weights at twice the multiply-adds). it reads a
 // copy of the weight packed in panels of 16 output columns (made on first use, kept while the
 // weight lives, remade when its version counter moves), so it needs no horizontal sums and
-// streams the weight front to back once for all rows. everything else (autograd, large M, other
+// streams the weight front to back once a tile. everything else (autograd, large M, other
 // dtypes, CPUs without AVX2/FMA) goes through torch::linear.
 #pragma once
 
