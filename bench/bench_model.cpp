@@ -138,8 +138,11 @@ void sfm_chunk_bench(benchmark::State& state, Ops ops) {
 // the fp32 fma peak of this cpu on the benchmark's threads: a register-only loop of 12
 // independent fma chains per thread (what the linears' flops are measured against)
 __attribute__((target("avx2,fma"))) float fma_chains(int64_t n) {
-  __m256 a0 = _mm256_set1_ps(1e-3f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0,
-         a8 = a0, a9 = a0, a10 = a0, a11 = a0;
+  // distinct starts: twelve identical chains would be folded into one by the compiler
+  __m256 a0 = _mm256_set1_ps(1e-3f), a1 = _mm256_set1_ps(2e-3f), a2 = _mm256_set1_ps(3e-3f),
+         a3 = _mm256_set1_ps(4e-3f), a4 = _mm256_set1_ps(5e-3f), a5 = _mm256_set1_ps(6e-3f),
+         a6 = _mm256_set1_ps(7e-3f), a7 = _mm256_set1_ps(8e-3f), a8 = _mm256_set1_ps(9e-3f),
+         a9 = _mm256_set1_ps(1e-2f), a10 = _mm256_set1_ps(1.1e-2f), a11 = _mm256_set1_ps(1.2e-2f);
   const __m256 x = _mm256_set1_ps(0.999f), y = _mm256_set1_ps(1e-4f);
   for (int64_t k = 0; k < n; ++k) {
     a0 = _mm256_fmadd_ps(a0, x, y), a1 = _mm256_fmadd_ps(a1, x, y);
