@@ -113,20 +113,6 @@ __attribute__((target("avx2,fma"))) inline float exp_shifted_sum_f32(float* x, f
   return total;
 }
 
-// out[i] = silu(gate[i]) * up[i] = gate[i] / (1 + e^-gate[i]) * up[i]: swiglu's activation
-__attribute__((target("avx2,fma"))) inline void silu_mul_f32(const float* gate, const float* up,
-                                                             float* out, int64_t n) {
-  const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m256 g = _mm256_loadu_ps(gate + i);
-    const __m256 e = exp_f32x8(_mm256_sub_ps(zero, g));
-    _mm256_storeu_ps(
-        out + i, _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(one, e)), _mm256_loadu_ps(up + i)));
-  }
-  for (; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
-}
-
 // eight bf16 values widened to fp32 (a bf16 is the high half of its fp32)
 __attribute__((target("avx2,fma"))) inline __m256 load_bf16x8(const uint16_t* p) {
   const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
