@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "model/backend.h"
-#include "model/simd.h"
+#include "model/lanes.h"
 #include "util/error.h"
 
 namespace avla {
@@ -83,26 +83,18 @@ void for_rows(int64_t rows, const Fn& fn) {
   });
 }
 
-template <typename T>
-T* ptr(const torch::Tensor& t) {
-  return reinterpret_cast<T*>(t.data_ptr());
-}
-
 torch::Tensor fused_forward(const torch::Tensor& gate_up_in, int64_t hidden) {
   const torch::Tensor gate_up = gate_up_in.contiguous();
   std::vector<int64_t> sizes = gate_up.sizes().vec();
   sizes.back() = hidden;
   torch::Tensor out = torch::empty(sizes, gate_up.options());
   const int64_t rows = gate_up.numel() / (2 * hidden);
-  if (gate_up.scalar_type() == torch::kBFloat16) {
-    const uint16_t* in = ptr<uint16_t>(gate_up);
-    uint16_t* o = ptr<uint16_t>(out);
+  with_lanes(gate_up.scalar_type(), [&](auto lane) {
+    using T = decltype(lane);
+    const T* in = lanes_ptr<T>(gate_up);
+    T* o = lanes_ptr<T>(out);
     for_rows(rows, [&](int64_t r) { forward_row(in + r * 2 * hidden, o + r * hidden, hidden); });
-  } else {
-    const float* in = ptr<float>(gate_up);
-    float* o = ptr<float>(out);
-    for_rows(rows, [&](int64_t r) { forward_row(in + r * 2 * hidden, o + r * hidden, hidden); });
-  }
+  });
   return out;
 }
 
@@ -111,19 +103,14 @@ torch::Tensor fused_backward(const torch::Tensor& gate_up, const torch::Tensor& 
   const torch::Tensor grad = grad_in.to(gate_up.scalar_type()).contiguous();
   torch::Tensor d_gate_up = torch::empty_like(gate_up);
   const int64_t rows = gate_up.numel() / (2 * hidden);
-  if (gate_up.scalar_type() == torch::kBFloat16) {
-    const uint16_t *in = ptr<uint16_t>(gate_up), *go = ptr<uint16_t>(grad);
-    uint16_t* d = ptr<uint16_t>(d_gate_up);
+  with_lanes(gate_up.scalar_type(), [&](auto lane) {
+    using T = decltype(lane);
+    const T *in = lanes_ptr<T>(gate_up), *go = lanes_ptr<T>(grad);
+    T* d = lanes_ptr<T>(d_gate_up);
     for_rows(rows, [&](int64_t r) {
       backward_row(in + r * 2 * hidden, go + r * hidden, d + r * 2 * hidden, hidden);
     });
-  } else {
-    const float *in = ptr<float>(gate_up), *go = ptr<float>(grad);
-    float* d = ptr<float>(d_gate_up);
-    for_rows(rows, [&](int64_t r) {
-      backward_row(in + r * 2 * hidden, go + r * hidden, d + r * 2 * hidden, hidden);
-    });
-  }
+  });
   return d_gate_up;
 }
 

@@ -136,14 +136,15 @@ __attribute__((target("avx2,fma"))) torch::Tensor attention_fused(
   torch::Tensor k_new = torch::empty({B, n_kv_head, T, hd}, qkv.options());
   torch::Tensor v_new = kv_out != nullptr ? torch::empty_like(k_new) : torch::Tensor();
   float* k_new_p = k_new.data_ptr<float>();
+  float* v_new_p = kv_out != nullptr ? v_new.data_ptr<float>() : nullptr;
   for (int64_t b = 0; b < B; ++b)
     for (int64_t t = 0; t < T; ++t)
       for (int64_t g = 0; g < n_kv_head; ++g) {
         const float* row = qkv_p + ((b * T + t) * heads + n_head + g) * hd;
         const int64_t at = ((b * n_kv_head + g) * T + t) * hd;
         rotate(row, t, k_new_p + at);
-        if (kv_out != nullptr)
-          std::copy(row + n_kv_head * hd, row + (n_kv_head + 1) * hd, v_new.data_ptr<float>() + at);
+        if (v_new_p != nullptr)
+          std::copy(row + n_kv_head * hd, row + (n_kv_head + 1) * hd, v_new_p + at);
       }
 
   // per kv head: its keys transposed (hd, S8) and values (S, hd), gathered once from

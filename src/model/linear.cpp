@@ -309,9 +309,10 @@ torch::Tensor linear_small_m(const torch::Tensor& x, const torch::Tensor& weight
   const torch::Tensor panels = packed_cache().get(weight);
   const float* xp = xc.data_ptr<float>();
   const float* pp = panels.data_ptr<float>();
+  const bool avx512 = cpu_has_avx512f() && g_linear_avx512.load(std::memory_order_relaxed);
   return run_panels(x, N, panels.size(0), bias, 65536,
                     [&](const float* bp, float* yp, int64_t begin, int64_t end) {
-                      if (cpu_has_avx512f() && g_linear_avx512.load(std::memory_order_relaxed)) {
+                      if (avx512) {
                         panel_kernel_avx512(kF32Tiles, xp, pp, bp, yp, M, N, K, K * kPanel, K,
                                             begin, end);
                       } else {

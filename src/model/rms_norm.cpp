@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "model/backend.h"
-#include "model/simd.h"
+#include "model/lanes.h"
 
 namespace avla {
 
@@ -19,11 +19,6 @@ namespace {
 // rows per task of the fused kernels; the weight gradient sums per block of rows, then over the
 // blocks in order, so it does not depend on the thread count
 constexpr int64_t kRowBlock = 64;
-
-template <typename T>
-T* ptr(const torch::Tensor& t) {
-  return reinterpret_cast<T*>(t.data_ptr());
-}
 
 // one row: inv = 1 / sqrt(mean(x^2) + eps), y = x inv w (dim a multiple of 8)
 template <typename T>
@@ -68,9 +63,9 @@ template <typename T>
 void forward_rows(const torch::Tensor& x, const torch::Tensor& w, torch::Tensor& y,
                   torch::Tensor& inv, float eps) {
   const int64_t dim = x.size(-1), rows = x.numel() / dim;
-  const T* xp = ptr<T>(x);
+  const T* xp = lanes_ptr<T>(x);
   const float* wp = w.data_ptr<float>();
-  T* yp = ptr<T>(y);
+  T* yp = lanes_ptr<T>(y);
   float* ip = inv.data_ptr<float>();
   at::parallel_for(0, rows, kRowBlock, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
@@ -85,9 +80,9 @@ void backward_rows(const torch::Tensor& x, const torch::Tensor& dy, const torch:
   const int64_t dim = x.size(-1), rows = x.numel() / dim;
   const int64_t n_block = (rows + kRowBlock - 1) / kRowBlock;
   torch::Tensor dw_blocks = torch::zeros({n_block, dim}, w.options());
-  const T *xp = ptr<T>(x), *dyp = ptr<T>(dy);
+  const T *xp = lanes_ptr<T>(x), *dyp = lanes_ptr<T>(dy);
   const float *wp = w.data_ptr<float>(), *ip = inv.data_ptr<float>();
-  T* dxp = ptr<T>(dx);
+  T* dxp = lanes_ptr<T>(dx);
   float* dwp = dw_blocks.data_ptr<float>();
   at::parallel_for(0, n_block, 1, [&](int64_t begin, int64_t end) {
     for (int64_t blk = begin; blk < end; ++blk) {
@@ -104,11 +99,9 @@ torch::Tensor fused_forward(const torch::Tensor& x, const torch::Tensor& w, doub
                             torch::Tensor* inv_out) {
   torch::Tensor y = torch::empty_like(x);
   torch::Tensor inv = torch::empty({x.numel() / x.size(-1)}, w.options());
-  if (x.scalar_type() == torch::kBFloat16) {
-    forward_rows<uint16_t>(x, w, y, inv, static_cast<float>(eps));
-  } else {
-    forward_rows<float>(x, w, y, inv, static_cast<float>(eps));
-  }
+  with_lanes(x.scalar_type(), [&](auto lane) {
+    forward_rows<decltype(lane)>(x, w, y, inv, static_cast<float>(eps));
+  });
   if (inv_out != nullptr) *inv_out = inv;
   return y;
 }
@@ -128,11 +121,8 @@ struct RmsNormFunction : torch::autograd::Function<RmsNormFunction> {
     const torch::Tensor &x = saved[0], &w = saved[1], &inv = saved[2];
     const torch::Tensor dy = grads[0].to(x.scalar_type()).contiguous();
     torch::Tensor dx = torch::empty_like(x), dw;
-    if (x.scalar_type() == torch::kBFloat16) {
-      backward_rows<uint16_t>(x, dy, w, inv, dx, dw);
-    } else {
-      backward_rows<float>(x, dy, w, inv, dx, dw);
-    }
+    with_lanes(x.scalar_type(),
+               [&](auto lane) { backward_rows<decltype(lane)>(x, dy, w, inv, dx, dw); });
     return {dx, dw, torch::Tensor()};
   }
 };

@@ -32,34 +32,6 @@ __attribute__((target("avx2,fma"))) inline float hsum8(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-// sum_i a[i] * b[i]
-__attribute__((target("avx2,fma"))) inline float dot_f32(const float* a, const float* b,
-                                                         int64_t n) {
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
-  }
-  for (; i + 8 <= n; i += 8) {
-    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-  }
-  float s = hsum8(_mm256_add_ps(acc0, acc1));
-  for (; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
-
-// y[i] += alpha * x[i]
-__attribute__((target("avx2,fma"))) inline void axpy_f32(float alpha, const float* x, float* y,
-                                                         int64_t n) {
-  const __m256 a = _mm256_set1_ps(alpha);
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(a, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
-  }
-  for (; i < n; ++i) y[i] += alpha * x[i];
-}
-
 // e^x for 8 floats: x = n ln2 + r with |r| <= ln2 / 2, e^r by its degree-7 series (cephes'
 // expf coefficients), 2^n through the exponent bits; relative error ~2e-7. below -87.3 the
 // result is exactly 0 (softmax's masked keys), above 88.3 it is clamped, nan stays nan
@@ -112,46 +84,5 @@ __attribute__((target("avx2,fma"))) inline float exp_shifted_sum_f32(float* x, f
   }
   return total;
 }
-
-// eight bf16 values widened to fp32 (a bf16 is the high half of its fp32)
-__attribute__((target("avx2,fma"))) inline __m256 load_bf16x8(const uint16_t* p) {
-  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-}
-
-// eight fp32 values rounded to bf16 as c10::BFloat16 rounds: to nearest even, nan to 0x7fc0
-__attribute__((target("avx2,fma"))) inline void store_bf16x8(uint16_t* p, __m256 v) {
-  const __m256i bits = _mm256_castps_si256(v);
-  const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
-  __m256i rounded = _mm256_add_epi32(bits, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7fff)));
-  const __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q));
-  rounded = _mm256_blendv_epi8(rounded, _mm256_set1_epi32(0x7fc00000), nan);
-  const __m256i high = _mm256_srli_epi32(rounded, 16);
-  _mm_storeu_si128(
-      reinterpret_cast<__m128i*>(p),
-      _mm_packus_epi32(_mm256_castsi256_si128(high), _mm256_extracti128_si256(high, 1)));
-}
-
-// fp32 or bf16 storage behind one pair of load / store
-template <typename T>
-struct Lanes;
-template <>
-struct Lanes<float> {
-  __attribute__((target("avx2,fma"))) static __m256 load(const float* p) {
-    return _mm256_loadu_ps(p);
-  }
-  __attribute__((target("avx2,fma"))) static void store(float* p, __m256 v) {
-    _mm256_storeu_ps(p, v);
-  }
-};
-template <>
-struct Lanes<uint16_t> {
-  __attribute__((target("avx2,fma"))) static __m256 load(const uint16_t* p) {
-    return load_bf16x8(p);
-  }
-  __attribute__((target("avx2,fma"))) static void store(uint16_t* p, __m256 v) {
-    store_bf16x8(p, v);
-  }
-};
 
 }  // namespace avla
