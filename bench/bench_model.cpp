@@ -11,6 +11,7 @@
 #include "bench_setup.h"
 #include "flow/sampler.h"
 #include "model/backend.h"
+#include "model/fused_layer.h"
 #include "model/linear.h"
 #include "model/rater.h"
 #include "model/simd.h"
@@ -36,24 +37,28 @@ void set_threads(benchmark::State& state) {
 }
 
 // how a timed inference runs: our cpu kernels in fp32 or bf16 (--precision), fp32 on the avx2
-// linear kernel alone (what the avx-512 tiles are measured against), or LibTorch's plain ops
-// (--plain-ops: the path a cuda build runs)
-enum class Ops { Fp32, Bf16, Fp32Avx2, Plain };
+// linear kernel alone (what the avx-512 tiles are measured against), our kernels op by op
+// without the fused decoder layer (what model/fused_layer is measured against), or LibTorch's
+// plain ops (--plain-ops: the path a cuda build runs)
+enum class Ops { Fp32, Bf16, Fp32Avx2, Fp32PerOp, Bf16PerOp, Plain };
 
 // the scopes of one timed inference: no autograd, and the ops asked for
 struct InferenceScopes {
   c10::InferenceMode inference;
   PrecisionScope precision;
   std::optional<PlainOpsScope> plain;
-  bool avx2_only;
+  bool avx2_only, per_op;
   explicit InferenceScopes(Ops ops)
-      : precision(ops == Ops::Bf16 ? Precision::Bf16 : Precision::Fp32),
-        avx2_only(ops == Ops::Fp32Avx2) {
+      : precision(ops == Ops::Bf16 || ops == Ops::Bf16PerOp ? Precision::Bf16 : Precision::Fp32),
+        avx2_only(ops == Ops::Fp32Avx2),
+        per_op(ops == Ops::Fp32PerOp || ops == Ops::Bf16PerOp) {
     if (ops == Ops::Plain) plain.emplace();
     if (avx2_only) set_linear_avx512(false);
+    if (per_op) set_layer_fusion(false);
   }
   ~InferenceScopes() {
     if (avx2_only) set_linear_avx512(true);
+    if (per_op) set_layer_fusion(true);
   }
   InferenceScopes(const InferenceScopes&) = delete;
   InferenceScopes& operator=(const InferenceScopes&) = delete;
@@ -61,7 +66,7 @@ struct InferenceScopes {
 
 // false (the benchmark marked skipped) when this cpu cannot run ops
 bool runnable(benchmark::State& state, Ops ops) {
-  if (ops != Ops::Bf16 || cpu_has_avx512_bf16()) return true;
+  if ((ops != Ops::Bf16 && ops != Ops::Bf16PerOp) || cpu_has_avx512_bf16()) return true;
   state.SkipWithError("no avx512-bf16 on this cpu");
   return false;
 }
@@ -218,6 +223,12 @@ void BM_SfmChunkPlainOps(benchmark::State& state) {
 void BM_SfmChunkAvx2(benchmark::State& state) {
   sfm_chunk_bench(state, Ops::Fp32Avx2);
 }
+void BM_SfmChunkPerOp(benchmark::State& state) {
+  sfm_chunk_bench(state, Ops::Fp32PerOp);
+}
+void BM_SfmChunkBf16PerOp(benchmark::State& state) {
+  sfm_chunk_bench(state, Ops::Bf16PerOp);
+}
 void BM_PrefixEncodeAvx2(benchmark::State& state) {
   prefix_encode_bench(state, Ops::Fp32Avx2);
 }
@@ -286,6 +297,7 @@ BENCHMARK(BM_StepUncached)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()
 BENCHMARK(BM_SfmChunk)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_SfmChunkPlainOps)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_SfmChunkAvx2)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_SfmChunkPerOp)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_PrefixEncodeAvx2)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_StepCachedAvx2)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_AsyncAct)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
@@ -293,6 +305,7 @@ BENCHMARK(BM_AsyncActBf16)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()
 BENCHMARK(BM_PrefixEncodeBf16)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_StepCachedBf16)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_SfmChunkBf16)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_SfmChunkBf16PerOp)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_TrainStep)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
 BENCHMARK(BM_TrainStepBf16)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
 BENCHMARK(BM_TrainStepRecipe)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);

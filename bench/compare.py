@@ -95,6 +95,19 @@ try:  # the avx-512 fp32 tiles against the avx2 kernel, same run
           f"{avx2['SfmChunk'] / best_cpp('BM_SfmChunk/2'):.2f}x faster")
 except (KeyError, ValueError):
     pass
+try:  # the fused decoder layer against our kernels op by op, same run
+    per_op = best_cpp("BM_SfmChunkPerOp/2")
+    line = (f"\nour kernels op by op, without the fused decoder layer: fp32 chunk {per_op:.2f} ms; the "
+            f"fusion makes it {per_op / best_cpp('BM_SfmChunk/2'):.2f}x faster")
+    try:
+        per_op16 = best_cpp("BM_SfmChunkBf16PerOp/2")
+        line += (f"; bf16 chunk {per_op16:.2f} ms, "
+                 f"{per_op16 / best_cpp('BM_SfmChunkBf16/2'):.2f}x")
+    except (KeyError, ValueError):
+        pass
+    print(line)
+except (KeyError, ValueError):
+    pass
 try:  # the fp32 chunk's linear flops against a register-only fma loop on the same threads
     peak = max(r["BM_FmaPeak/2"]["gflops"] for r in cpp)
     chunk = max(r["BM_SfmChunk/2"]["linear_gflops"] for r in cpp)

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "model/backend.h"
+#include "model/kernels.h"
 #include "model/lanes.h"
 #include "util/error.h"
 
@@ -25,11 +26,11 @@ __attribute__((target("avx2,fma"))) inline __m256 sigmoid8(__m256 g) {
   return _mm256_div_ps(one, _mm256_add_ps(one, exp_f32x8(_mm256_sub_ps(_mm256_setzero_ps(), g))));
 }
 
-// eight values: o = g sigmoid(g) u
-template <typename T>
-__attribute__((target("avx2,fma"))) void forward8(const T* g, const T* u, T* o) {
+// eight values: o = g sigmoid(g) u; o in the input's storage, or in bf16 for fp32 inputs
+template <typename T, typename Out = T>
+__attribute__((target("avx2,fma"))) void forward8(const T* g, const T* u, Out* o) {
   const __m256 gv = Lanes<T>::load(g);
-  Lanes<T>::store(o, _mm256_mul_ps(_mm256_mul_ps(gv, sigmoid8(gv)), Lanes<T>::load(u)));
+  Lanes<Out>::store(o, _mm256_mul_ps(_mm256_mul_ps(gv, sigmoid8(gv)), Lanes<T>::load(u)));
 }
 
 // eight values' backward: with s = sigmoid(g), dg = go u s (1 + g (1 - s)), du = go g s
@@ -46,15 +47,16 @@ __attribute__((target("avx2,fma"))) void backward8(const T* g, const T* u, const
 
 // one row of n = hidden outputs (gate = row, up = row + n); a tail shorter than eight goes
 // through padded buffers
-template <typename T>
-void forward_row(const T* row, T* out, int64_t n) {
+template <typename T, typename Out = T>
+void forward_row(const T* row, Out* out, int64_t n) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) forward8(row + i, row + n + i, out + i);
   if (i < n) {
-    Tail<T> g, u, o;
+    Tail<T> g, u;
+    Tail<Out> o;
     std::copy(row + i, row + n, g.buf);
     std::copy(row + n + i, row + 2 * n, u.buf);
-    forward8<T>(g.buf, u.buf, o.buf);
+    forward8<T, Out>(g.buf, u.buf, o.buf);
     std::copy(o.buf, o.buf + (n - i), out + i);
   }
 }
@@ -131,6 +133,14 @@ struct SiluMulFunction : torch::autograd::Function<SiluMulFunction> {
 };
 
 }  // namespace
+
+void silu_mul_row(const float* gate_up, float* out, int64_t hidden) {
+  forward_row(gate_up, out, hidden);
+}
+
+void silu_mul_row(const float* gate_up, uint16_t* out, int64_t hidden) {
+  forward_row(gate_up, out, hidden);
+}
 
 torch::Tensor silu_mul(const torch::Tensor& gate_up, int64_t hidden) {
   AVLA_CHECK(gate_up.dim() >= 1 && gate_up.size(-1) == 2 * hidden, "swiglu",

@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "model/backend.h"
+#include "model/kernels.h"
+#include "model/lanes.h"
 #include "model/linear.h"
 #include "model/simd.h"
 
@@ -73,10 +75,11 @@ __attribute__((target("avx2,fma"))) void scores_row(const float* q, const float*
 }
 
 // o[i] = scale sum_{j < n} p[j] values[j * hd + i], hd a multiple of 8: eight dims a vector,
-// two rows in flight
+// two rows in flight; o in fp32, or rounded to bf16 (the bf16 linear's input)
+template <typename Out>
 __attribute__((target("avx2,fma"))) void weighted_rows(const float* p, float scale,
                                                        const float* values, int64_t n, int64_t hd,
-                                                       float* o) {
+                                                       Out* o) {
   for (int64_t c = 0; c < hd; c += 8) {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0;
     int64_t j = 0;
@@ -86,106 +89,127 @@ __attribute__((target("avx2,fma"))) void weighted_rows(const float* p, float sca
           _mm256_fmadd_ps(_mm256_set1_ps(p[j + 1]), _mm256_loadu_ps(values + (j + 1) * hd + c), a1);
     }
     if (j < n) a0 = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), _mm256_loadu_ps(values + j * hd + c), a0);
-    _mm256_storeu_ps(o + c, _mm256_mul_ps(_mm256_add_ps(a0, a1), _mm256_set1_ps(scale)));
+    Lanes<Out>::store(o + c, _mm256_mul_ps(_mm256_add_ps(a0, a1), _mm256_set1_ps(scale)));
   }
 }
 
-// one fused op for no-grad fp32 inference on the cpu (avx2): rotary on the projected q/k, scores
-// against [cached keys | this block's keys] with an additive key bias, softmax, weighted values.
-// it serves the prefix pass (no cache; kv_out receives this block's rotated keys and values), the
-// vision layers (no rotary, no bias) and the cached action step, and replaces ~30 small LibTorch
-// ops per layer. qkv: (B, T, H + 2 Hkv, hd) projection output; cos/sin: (T, hd) or undefined;
-// past k/v: (B, Hkv, P, hd) or none; bias: (B, 1, 1, P + T) or undefined -> (B, T, H * hd)
-__attribute__((target("avx2,fma"))) torch::Tensor attention_fused(
-    const torch::Tensor& qkv_in, const RotaryTable& rope, const LayerKv* past,
-    const torch::Tensor& bias_in, int64_t n_head, int64_t n_kv_head, int64_t head_dim,
-    LayerKv* kv_out) {
+// one (batch row, kv head) task of attend_kv_heads, out in fp32 or bf16
+template <typename Out>
+__attribute__((target("avx2,fma"))) void attend_kv_head(const AttentionKernelArgs& a, int64_t bg,
+                                                        Out* out, std::vector<float>& q,
+                                                        std::vector<float>& scores,
+                                                        std::vector<float>& keys_t,
+                                                        std::vector<float>& values) {
+  const int64_t T = a.T, P = a.P, S = P + T, hd = a.head_dim, half = hd / 2;
+  const int64_t heads = a.n_head + 2 * a.n_kv_head, group = a.n_head / a.n_kv_head;
+  const int64_t b = bg / a.n_kv_head, g = bg % a.n_kv_head, S8 = (S + 7) / 8 * 8;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  // rotate half: r[i] = x[i] cos[i] + (i < half ? -x[i + half] : x[i - half]) sin[i]
+  auto rotate = [&](const float* x, int64_t t, float* r) {
+    if (a.cos == nullptr) {
+      std::copy(x, x + hd, r);
+      return;
+    }
+    const float* c = a.cos + t * hd;
+    const float* sn = a.sin + t * hd;
+    for (int64_t i = 0; i < half; ++i) r[i] = x[i] * c[i] - x[i + half] * sn[i];
+    for (int64_t i = half; i < hd; ++i) r[i] = x[i] * c[i] + x[i - half] * sn[i];
+  };
+  // this block's keys, rotated once, and (for the cache) its values: (B, Hkv, T, hd)
+  auto k_row = [&](int64_t t) { return a.qkv + ((b * T + t) * heads + a.n_head + g) * hd; };
+  auto v_row = [&](int64_t t) {
+    return a.qkv + ((b * T + t) * heads + a.n_head + a.n_kv_head + g) * hd;
+  };
+  for (int64_t t = 0; t < T; ++t) {
+    rotate(k_row(t), t, a.k_new + (bg * T + t) * hd);
+    if (a.v_new != nullptr) std::copy(v_row(t), v_row(t) + hd, a.v_new + (bg * T + t) * hd);
+  }
+  // its keys transposed (hd, S8) and values (S, hd), gathered once from [cache | this block] for
+  // the group of query heads that share them
+  scores.resize(S8);
+  keys_t.assign(hd * S8, 0.f);
+  values.resize(S * hd);
+  q.resize(hd);
+  for (int64_t j = 0; j < S; ++j) {
+    const float* kj = j < P ? a.past_k + (bg * P + j) * hd : a.k_new + (bg * T + j - P) * hd;
+    const float* vj = j < P ? a.past_v + (bg * P + j) * hd : v_row(j - P);
+    for (int64_t i = 0; i < hd; ++i) keys_t[i * S8 + j] = kj[i];
+    std::copy(vj, vj + hd, values.data() + j * hd);
+  }
+  // per query row: the scores with eight keys a vector, softmax, the weighted values
+  const float* row_bias = a.bias != nullptr ? a.bias + b * S : nullptr;
+  for (int64_t h = g * group; h < (g + 1) * group; ++h) {
+    for (int64_t t = 0; t < T; ++t) {
+      rotate(a.qkv + ((b * T + t) * heads + h) * hd, t, q.data());
+      scores_row(q.data(), keys_t.data(), hd, S8, scores.data());
+      float max_score = -INFINITY;
+      for (int64_t j = 0; j < S; ++j) {
+        scores[j] = scores[j] * scale + (row_bias != nullptr ? row_bias[j] : 0.f);
+        max_score = std::max(max_score, scores[j]);
+      }
+      const float total = exp_shifted_sum_f32(scores.data(), max_score, S);
+      weighted_rows(scores.data(), 1.0f / total, values.data(), S, hd,
+                    out + (b * T + t) * a.n_head * hd + h * hd);
+    }
+  }
+}
+
+// the tensor side of the fused op for no-grad fp32 inference on the cpu (avx2): it serves the
+// prefix pass (no cache; kv_out receives this block's rotated keys and values), the vision layers
+// (no rotary, no bias) and the cached action step, and replaces ~30 small LibTorch ops per layer.
+// qkv: (B, T, H + 2 Hkv, hd) projection output; cos/sin: (T, hd) or undefined; past k/v:
+// (B, Hkv, P, hd) or none; bias: (B, 1, 1, P + T) or undefined -> (B, T, H * hd)
+torch::Tensor attention_fused(const torch::Tensor& qkv_in, const RotaryTable& rope,
+                              const LayerKv* past, const torch::Tensor& bias_in, int64_t n_head,
+                              int64_t n_kv_head, int64_t head_dim, LayerKv* kv_out) {
   const torch::Tensor qkv = qkv_in.contiguous();
-  const int64_t B = qkv.size(0), T = qkv.size(1), hd = head_dim;
+  const int64_t B = qkv.size(0), T = qkv.size(1);
   torch::Tensor pk, pv;
   if (past != nullptr) {
     pk = past->k.contiguous();
     pv = past->v.contiguous();
   }
-  const int64_t P = past != nullptr ? pk.size(2) : 0, S = P + T;
-  const int64_t heads = n_head + 2 * n_kv_head, half = hd / 2, group = n_head / n_kv_head;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const bool rotary = rope.cos.defined();
   const torch::Tensor cos = rotary ? rope.cos.contiguous() : torch::Tensor();
   const torch::Tensor sin = rotary ? rope.sin.contiguous() : torch::Tensor();
   const torch::Tensor bias = bias_in.defined() ? bias_in.contiguous() : torch::Tensor();
-  const float* qkv_p = qkv.data_ptr<float>();
-  const float* pk_p = P > 0 ? pk.data_ptr<float>() : nullptr;
-  const float* pv_p = P > 0 ? pv.data_ptr<float>() : nullptr;
-  const float* cos_p = rotary ? cos.data_ptr<float>() : nullptr;
-  const float* sin_p = rotary ? sin.data_ptr<float>() : nullptr;
-  const float* bias_p = bias.defined() ? bias.data_ptr<float>() : nullptr;
-
-  // rotate half: r[i] = x[i] cos[i] + (i < half ? -x[i + half] : x[i - half]) sin[i]
-  auto rotate = [&](const float* x, int64_t t, float* r) {
-    if (!rotary) {
-      std::copy(x, x + hd, r);
-      return;
-    }
-    const float* c = cos_p + t * hd;
-    const float* sn = sin_p + t * hd;
-    for (int64_t i = 0; i < half; ++i) r[i] = x[i] * c[i] - x[i + half] * sn[i];
-    for (int64_t i = half; i < hd; ++i) r[i] = x[i] * c[i] + x[i - half] * sn[i];
-  };
-  // this block's keys, rotated once, and (for the cache) its values: (B, Hkv, T, hd)
-  torch::Tensor k_new = torch::empty({B, n_kv_head, T, hd}, qkv.options());
+  torch::Tensor k_new = torch::empty({B, n_kv_head, T, head_dim}, qkv.options());
   torch::Tensor v_new = kv_out != nullptr ? torch::empty_like(k_new) : torch::Tensor();
-  float* k_new_p = k_new.data_ptr<float>();
-  float* v_new_p = kv_out != nullptr ? v_new.data_ptr<float>() : nullptr;
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t t = 0; t < T; ++t)
-      for (int64_t g = 0; g < n_kv_head; ++g) {
-        const float* row = qkv_p + ((b * T + t) * heads + n_head + g) * hd;
-        const int64_t at = ((b * n_kv_head + g) * T + t) * hd;
-        rotate(row, t, k_new_p + at);
-        if (v_new_p != nullptr)
-          std::copy(row + n_kv_head * hd, row + (n_kv_head + 1) * hd, v_new_p + at);
-      }
-
-  // per kv head: its keys transposed (hd, S8) and values (S, hd), gathered once from
-  // [cache | this block] for the group of query heads that share them; then per query row the
-  // scores with eight keys a vector, softmax, and the weighted values with eight dims a vector
-  torch::Tensor out = torch::empty({B, T, n_head * hd}, qkv.options());
-  float* out_p = out.data_ptr<float>();
-  const int64_t S8 = (S + 7) / 8 * 8;
-  at::parallel_for(0, B * n_kv_head, 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> q(hd), scores(S8), keys_t(hd * S8, 0.f), values(S * hd);
-    for (int64_t bg = begin; bg < end; ++bg) {
-      const int64_t b = bg / n_kv_head, g = bg % n_kv_head;
-      for (int64_t j = 0; j < S; ++j) {
-        const float* kj = j < P ? pk_p + (bg * P + j) * hd : k_new_p + (bg * T + j - P) * hd;
-        const float* vj = j < P ? pv_p + (bg * P + j) * hd
-                                : qkv_p + ((b * T + j - P) * heads + n_head + n_kv_head + g) * hd;
-        for (int64_t i = 0; i < hd; ++i) keys_t[i * S8 + j] = kj[i];
-        std::copy(vj, vj + hd, values.data() + j * hd);
-      }
-      const float* row_bias = bias_p != nullptr ? bias_p + b * S : nullptr;
-      for (int64_t h = g * group; h < (g + 1) * group; ++h) {
-        for (int64_t t = 0; t < T; ++t) {
-          rotate(qkv_p + ((b * T + t) * heads + h) * hd, t, q.data());
-          scores_row(q.data(), keys_t.data(), hd, S8, scores.data());
-          float max_score = -INFINITY;
-          for (int64_t j = 0; j < S; ++j) {
-            scores[j] = scores[j] * scale + (row_bias != nullptr ? row_bias[j] : 0.f);
-            max_score = std::max(max_score, scores[j]);
-          }
-          const float total = exp_shifted_sum_f32(scores.data(), max_score, S);
-          weighted_rows(scores.data(), 1.0f / total, values.data(), S, hd,
-                        out_p + (b * T + t) * n_head * hd + h * hd);
-        }
-      }
-    }
-  });
+  torch::Tensor out = torch::empty({B, T, n_head * head_dim}, qkv.options());
+  AttentionKernelArgs a;
+  a.qkv = qkv.data_ptr<float>();
+  a.P = past != nullptr ? pk.size(2) : 0;
+  a.past_k = a.P > 0 ? pk.data_ptr<float>() : nullptr;
+  a.past_v = a.P > 0 ? pv.data_ptr<float>() : nullptr;
+  a.cos = rotary ? cos.data_ptr<float>() : nullptr;
+  a.sin = rotary ? sin.data_ptr<float>() : nullptr;
+  a.bias = bias.defined() ? bias.data_ptr<float>() : nullptr;
+  a.k_new = k_new.data_ptr<float>();
+  a.v_new = kv_out != nullptr ? v_new.data_ptr<float>() : nullptr;
+  a.out = out.data_ptr<float>();
+  a.B = B;
+  a.T = T;
+  a.n_head = n_head;
+  a.n_kv_head = n_kv_head;
+  a.head_dim = head_dim;
+  at::parallel_for(0, B * n_kv_head, 1,
+                   [&](int64_t begin, int64_t end) { attend_kv_heads(a, begin, end); });
   if (kv_out != nullptr) *kv_out = {k_new, v_new};
   return out;
 }
 
 }  // namespace
+
+void attend_kv_heads(const AttentionKernelArgs& a, int64_t begin, int64_t end) {
+  std::vector<float> q, scores, keys_t, values;
+  for (int64_t bg = begin; bg < end; ++bg) {
+    if (a.out_bf16 != nullptr) {
+      attend_kv_head(a, bg, a.out_bf16, q, scores, keys_t, values);
+    } else {
+      attend_kv_head(a, bg, a.out, q, scores, keys_t, values);
+    }
+  }
+}
 
 AttentionImpl::AttentionImpl(int64_t dim_, int64_t n_head_, int64_t n_kv_head_, bool qkv_bias)
     : dim(dim_), n_head(n_head_), n_kv_head(n_kv_head_), head_dim(dim_ / n_head_) {

@@ -1,6 +1,7 @@
 #include "model/decoder_layer.h"
 
 #include "model/activation.h"
+#include "model/fused_layer.h"
 #include "model/linear.h"
 
 namespace avla {
@@ -28,6 +29,9 @@ DecoderLayerImpl::DecoderLayerImpl(int64_t dim, int64_t n_head, int64_t n_kv_hea
 torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const RotaryTable& rope,
                                         const LayerKv* past, const torch::Tensor& mask,
                                         LayerKv* kv_out) {
+  // no-grad inference on the cpu: the whole layer in one parallel region (model/fused_layer)
+  if (can_fuse_layer(*this, x, past, mask))
+    return fused_layer_forward(*this, x, rope, past, mask, kv_out);
   torch::Tensor h = x + self_attn(input_layernorm(x), rope, past, mask, kv_out);
   return h + mlp(post_attention_layernorm(h));
 }

@@ -9,6 +9,8 @@
 
 #include "model/autocast.h"
 #include "model/backend.h"
+#include "model/kernels.h"
+#include "model/lanes.h"
 #include "model/simd.h"
 #include "util/error.h"
 
@@ -101,13 +103,24 @@ PackedWeightCache& packed_cache_bf16() {
   return cache;
 }
 
+// a tile's row of kPanel sums to y[n0, n0 + n_valid): plus the bias where given, then plus the
+// residual row where given (it may be y itself: each element is read before it is written)
+inline void store_row(const float* row, const float* bias, float* y, const float* res, int64_t n0,
+                      int64_t n_valid) {
+  for (int64_t c = 0; c < n_valid; ++c) {
+    const float v = row[c] + (bias ? bias[n0 + c] : 0.f);
+    y[n0 + c] = res != nullptr ? res[n0 + c] + v : v;
+  }
+}
+
 // up to 5 rows of x against one panel: 10 accumulators of 8 columns held in named registers (gcc
 // keeps an array of __m256 in memory and stores it back every k), one broadcast of x per row and
 // k, two panel loads per k. rows past n_rows repeat the last row and are not written.
 __attribute__((target("avx2,fma"))) inline void panel_tile(const float* x, int64_t K,
                                                            int64_t n_rows, const float* panel,
-                                                           const float* bias, float* y, int64_t N,
-                                                           int64_t n0, int64_t n_valid) {
+                                                           const float* bias, float* y, int64_t ld,
+                                                           const float* res, int64_t n0,
+                                                           int64_t n_valid) {
   const float* x0 = x;
   const float* x1 = x + std::min<int64_t>(1, n_rows - 1) * K;
   const float* x2 = x + std::min<int64_t>(2, n_rows - 1) * K;
@@ -139,21 +152,22 @@ __attribute__((target("avx2,fma"))) inline void panel_tile(const float* x, int64
   for (int64_t i = 0; i < std::min<int64_t>(5, n_rows); ++i) {
     _mm256_store_ps(row, acc[i][0]);
     _mm256_store_ps(row + 8, acc[i][1]);
-    float* out = y + i * N + n0;
-    for (int64_t c = 0; c < n_valid; ++c) out[c] = row[c] + (bias ? bias[n0 + c] : 0.f);
+    store_row(row, bias, y + i * ld, res != nullptr ? res + i * ld : nullptr, n0, n_valid);
   }
 }
 
-// y[m][n] = dot(x[m], w[n]) + b[n] for the panels [p0, p1), all M rows in blocks of 5
+// y[m][n] = dot(x[m], w[n]) + b[n] (+ res[m][n]) for the panels [p0, p1), all M rows in blocks
+// of 5; y and res rows ld apart
 __attribute__((target("avx2,fma"))) void panel_kernel(const float* x, const float* panels,
-                                                      const float* bias, float* y, int64_t M,
-                                                      int64_t N, int64_t K, int64_t p0,
-                                                      int64_t p1) {
+                                                      const float* bias, float* y, int64_t ld,
+                                                      const float* res, int64_t M, int64_t N,
+                                                      int64_t K, int64_t p0, int64_t p1) {
   for (int64_t p = p0; p < p1; ++p) {
     const float* panel = panels + p * K * kPanel;
     const int64_t n0 = p * kPanel, n_valid = std::min(kPanel, N - n0);
     for (int64_t m = 0; m < M; m += 5) {
-      panel_tile(x + m * K, K, std::min<int64_t>(5, M - m), panel, bias, y + m * N, N, n0, n_valid);
+      panel_tile(x + m * K, K, std::min<int64_t>(5, M - m), panel, bias, y + m * ld, ld,
+                 res != nullptr ? res + m * ld : nullptr, n0, n_valid);
     }
   }
 }
@@ -172,11 +186,10 @@ inline int32_t bf16_pair(const uint16_t* row, int64_t k2) {
 // AVLA_TILE(ROW) expands ROW(i) for the tile's rows; AVLA_TILE(AVLA_TILE_STORE_ROW) writes them
 #define AVLA_TILE(ROW) \
   ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5) ROW(6) ROW(7) ROW(8) ROW(9) ROW(10) ROW(11)
-#define AVLA_TILE_STORE_ROW(i)                                                           \
-  if constexpr (R > i) {                                                                 \
-    _mm512_store_ps(row, c##i);                                                          \
-    float* out = y + i * N + n0;                                                         \
-    for (int64_t c = 0; c < n_valid; ++c) out[c] = row[c] + (bias ? bias[n0 + c] : 0.f); \
+#define AVLA_TILE_STORE_ROW(i)                                                              \
+  if constexpr (R > i) {                                                                    \
+    _mm512_store_ps(row, c##i);                                                             \
+    store_row(row, bias, y + i * ld, res != nullptr ? res + i * ld : nullptr, n0, n_valid); \
   }
 #define AVLA_TILE_ACCUMULATORS                                                                    \
   static_assert(R >= 1 && R <= 12, "an avx-512 tile holds 1 to 12 rows");                         \
@@ -192,8 +205,8 @@ template <int R>
 __attribute__((target("avx512f,avx512bf16"))) void panel_tile_bf16(const uint16_t* x, int64_t K2,
                                                                    const uint16_t* panel,
                                                                    const float* bias, float* y,
-                                                                   int64_t N, int64_t n0,
-                                                                   int64_t n_valid) {
+                                                                   int64_t ld, const float* res,
+                                                                   int64_t n0, int64_t n_valid) {
   AVLA_TILE_ACCUMULATORS;
   for (int64_t k = 0; k < K2; ++k) {
     const __m512bh w = (__m512bh)_mm512_loadu_si512(panel + k * 2 * kPanel);
@@ -211,8 +224,8 @@ __attribute__((target("avx512f,avx512bf16"))) void panel_tile_bf16(const uint16_
 template <int R>
 __attribute__((target("avx512f"))) void panel_tile_f32(const float* x, int64_t K,
                                                        const float* panel, const float* bias,
-                                                       float* y, int64_t N, int64_t n0,
-                                                       int64_t n_valid) {
+                                                       float* y, int64_t ld, const float* res,
+                                                       int64_t n0, int64_t n_valid) {
   AVLA_TILE_ACCUMULATORS;
   for (int64_t k = 0; k < K; ++k) {
     const __m512 w = _mm512_loadu_ps(panel + k * kPanel);
@@ -228,7 +241,8 @@ __attribute__((target("avx512f"))) void panel_tile_f32(const float* x, int64_t K
 #undef AVLA_F32_ROW
 
 template <typename T>
-using Tile = void (*)(const T*, int64_t, const T*, const float*, float*, int64_t, int64_t, int64_t);
+using Tile = void (*)(const T*, int64_t, const T*, const float*, float*, int64_t, const float*,
+                      int64_t, int64_t);
 constexpr Tile<uint16_t> kBf16Tiles[12] = {
     panel_tile_bf16<1>, panel_tile_bf16<2>,  panel_tile_bf16<3>,  panel_tile_bf16<4>,
     panel_tile_bf16<5>, panel_tile_bf16<6>,  panel_tile_bf16<7>,  panel_tile_bf16<8>,
@@ -240,36 +254,23 @@ constexpr Tile<float> kF32Tiles[12] = {panel_tile_f32<1>,  panel_tile_f32<2>,  p
 
 // the panels [p0, p1) through an avx-512 tile table, all M rows in as few tiles of at most 12 as
 // there can be, of equal height (49 rows: 10 + 10 + 10 + 10 + 9). row_len: x's elements a row
-// (K, or 2 K2 for bf16), panel_len: a panel's elements, k_len: the tile's k loop (K or K2)
+// (K, or 2 K2 for bf16), panel_len: a panel's elements, k_len: the tile's k loop (K or K2);
+// y and res rows ld apart
 template <typename T>
 void panel_kernel_avx512(const Tile<T>* tiles, const T* x, const T* panels, const float* bias,
-                         float* y, int64_t M, int64_t N, int64_t row_len, int64_t panel_len,
-                         int64_t k_len, int64_t p0, int64_t p1) {
+                         float* y, int64_t ld, const float* res, int64_t M, int64_t N,
+                         int64_t row_len, int64_t panel_len, int64_t k_len, int64_t p0,
+                         int64_t p1) {
   const int64_t n_tile = (M + 11) / 12, height = (M + n_tile - 1) / n_tile;
   for (int64_t p = p0; p < p1; ++p) {
     const T* panel = panels + p * panel_len;
     const int64_t n0 = p * kPanel, n_valid = std::min(kPanel, N - n0);
     for (int64_t m = 0; m < M; m += height) {
       const int64_t rows = std::min(height, M - m);
-      tiles[rows - 1](x + m * row_len, k_len, panel, bias, y + m * N, N, n0, n_valid);
+      tiles[rows - 1](x + m * row_len, k_len, panel, bias, y + m * ld, ld,
+                      res != nullptr ? res + m * ld : nullptr, n0, n_valid);
     }
   }
-}
-
-// y (M, N) float32 from kernel(bias, y, panel_begin, panel_end) over the n_panel panels, split over
-// threads: a thread's share of panels is worth at least min_macs multiply-adds
-template <typename Kernel>
-torch::Tensor run_panels(const torch::Tensor& x, int64_t N, int64_t n_panel,
-                         const torch::Tensor& bias, int64_t min_macs, const Kernel& kernel) {
-  const torch::Tensor bc = bias.defined() ? bias.contiguous() : bias;
-  torch::Tensor y = torch::empty({x.size(0), N}, x.options());
-  const float* bp = bc.defined() ? bc.data_ptr<float>() : nullptr;
-  float* yp = y.data_ptr<float>();
-  const int64_t macs_per_panel = std::max<int64_t>(1, x.size(0) * x.size(1) * kPanel);
-  const int64_t grain = std::max<int64_t>(1, min_macs / macs_per_panel);
-  at::parallel_for(0, n_panel, grain,
-                   [&](int64_t begin, int64_t end) { kernel(bp, yp, begin, end); });
-  return y;
 }
 
 void check_small_m_args(const torch::Tensor& x, const torch::Tensor& weight) {
@@ -279,46 +280,100 @@ void check_small_m_args(const torch::Tensor& x, const torch::Tensor& weight) {
              "linear", "small-M kernel takes float32");
 }
 
+// one row of K values to bf16, padded with a zero to an even length
+__attribute__((target("avx2,fma"))) void round_row_bf16(const float* x, int64_t K, uint16_t* out) {
+  int64_t k = 0;
+  for (; k + 8 <= K; k += 8) store_bf16x8(out + k, _mm256_loadu_ps(x + k));
+  for (; k < K; ++k) out[k] = c10::BFloat16(x[k]).x;
+  if (K % 2 == 1) out[K] = 0;
+}
+
+// y (M, N) from x (M, K) through w's panels, split over threads: a thread's share of panels is
+// worth at least 65536 multiply-adds (a vdpbf16ps does two a lane: twice that for bf16)
+torch::Tensor run_linear(const PackedLinear& w, const torch::Tensor& x) {
+  const int64_t M = x.size(0), K = x.size(1);
+  torch::Tensor xc = x.contiguous(), xb;
+  const void* xp = xc.data_ptr<float>();
+  if (w.bf16) {
+    xb = torch::empty({M, 2 * ((K + 1) / 2)}, x.options().dtype(torch::kBFloat16));
+    round_rows_bf16(xc.data_ptr<float>(), M, K, reinterpret_cast<uint16_t*>(xb.data_ptr()));
+    xp = xb.data_ptr();
+  }
+  torch::Tensor y = torch::empty({M, w.n_out}, x.options());
+  float* yp = y.data_ptr<float>();
+  const int64_t min_macs = w.bf16 ? 131072 : 65536;
+  const int64_t grain = std::max<int64_t>(1, min_macs / std::max<int64_t>(1, M * K * kPanel));
+  at::parallel_for(0, w.n_panel, grain, [&](int64_t begin, int64_t end) {
+    linear_panels(w, xp, M, yp, w.n_out, nullptr, begin, end);
+  });
+  return y;
+}
+
+PackedLinear pack(const torch::Tensor& weight, const torch::Tensor& bias, bool bf16) {
+  PackedLinear w;
+  w.panels = bf16 ? packed_cache_bf16().get(weight) : packed_cache().get(weight);
+  w.bias = bias.defined() ? bias.contiguous() : bias;
+  w.n_out = weight.size(0);
+  w.n_in = weight.size(1);
+  w.n_panel = w.panels.size(0);
+  w.bf16 = bf16;
+  w.avx512 = cpu_has_avx512f() && g_linear_avx512.load(std::memory_order_relaxed);
+  return w;
+}
+
 }  // namespace
+
+PackedLinear pack_linear(const torch::Tensor& weight, const torch::Tensor& bias) {
+  AVLA_CHECK(weight.dim() == 2 && weight.scalar_type() == torch::kFloat32 && weight.is_cpu(),
+             "linear", "packing takes a 2-d float32 cpu weight, got {} {}",
+             c10::str(weight.sizes()), c10::toString(weight.scalar_type()));
+  AVLA_CHECK(!bias.defined() || (bias.dim() == 1 && bias.size(0) == weight.size(0)), "linear",
+             "bias {} does not match weight {}", c10::str(bias.sizes()), c10::str(weight.sizes()));
+  const bool bf16 = kernel_precision() == Precision::Bf16;
+  AVLA_CHECK(bf16 ? cpu_has_avx512_bf16() : cpu_has_avx2_fma(), "linear", "the {} kernel needs {}",
+             bf16 ? "bf16" : "fp32", bf16 ? "avx512-bf16" : "avx2 and fma");
+  return pack(weight, bias, bf16);
+}
+
+PackedLinear pack_linear(const torch::nn::Linear& layer) {
+  return pack_linear(layer->weight, layer->bias);
+}
+
+void round_rows_bf16(const float* x, int64_t M, int64_t K, uint16_t* out) {
+  const int64_t row_len = 2 * ((K + 1) / 2);
+  for (int64_t m = 0; m < M; ++m) round_row_bf16(x + m * K, K, out + m * row_len);
+}
+
+void linear_panels(const PackedLinear& w, const void* x, int64_t M, float* y, int64_t ld,
+                   const float* residual, int64_t p0, int64_t p1) {
+  const float* bp = w.bias.defined() ? w.bias.data_ptr<float>() : nullptr;
+  const int64_t N = w.n_out, K = w.n_in;
+  if (w.bf16) {
+    const int64_t K2 = (K + 1) / 2;
+    const auto* pp = reinterpret_cast<const uint16_t*>(w.panels.data_ptr());
+    panel_kernel_avx512(kBf16Tiles, static_cast<const uint16_t*>(x), pp, bp, y, ld, residual, M, N,
+                        2 * K2, K2 * 2 * kPanel, K2, p0, p1);
+  } else if (w.avx512) {
+    panel_kernel_avx512(kF32Tiles, static_cast<const float*>(x), w.panels.data_ptr<float>(), bp, y,
+                        ld, residual, M, N, K, K * kPanel, K, p0, p1);
+  } else {
+    panel_kernel(static_cast<const float*>(x), w.panels.data_ptr<float>(), bp, y, ld, residual, M,
+                 N, K, p0, p1);
+  }
+}
 
 torch::Tensor linear_small_m_bf16(const torch::Tensor& x, const torch::Tensor& weight,
                                   const torch::Tensor& bias) {
   AVLA_CHECK(cpu_has_avx512_bf16(), "linear", "the bf16 kernel needs avx512-bf16");
   check_small_m_args(x, weight);
-  const int64_t M = x.size(0), K = x.size(1), N = weight.size(0), K2 = (K + 1) / 2;
-  // the input rounded to bf16 (round to nearest even), k padded to the pairs
-  torch::Tensor xb = torch::zeros({M, 2 * K2}, x.options().dtype(torch::kBFloat16));
-  xb.narrow(1, 0, K).copy_(x);
-  const torch::Tensor panels = packed_cache_bf16().get(weight);
-  const auto* xp = reinterpret_cast<const uint16_t*>(xb.data_ptr<at::BFloat16>());
-  const auto* pp = reinterpret_cast<const uint16_t*>(panels.data_ptr<at::BFloat16>());
-  // a vdpbf16ps does two multiply-adds a lane: twice the fp32 kernel's work per thread's share
-  return run_panels(x, N, panels.size(0), bias, 131072,
-                    [&](const float* bp, float* yp, int64_t begin, int64_t end) {
-                      panel_kernel_avx512(kBf16Tiles, xp, pp, bp, yp, M, N, 2 * K2, K2 * 2 * kPanel,
-                                          K2, begin, end);
-                    });
+  return run_linear(pack(weight, bias, /*bf16=*/true), x);
 }
 
 torch::Tensor linear_small_m(const torch::Tensor& x, const torch::Tensor& weight,
                              const torch::Tensor& bias) {
   AVLA_CHECK(cpu_has_avx2_fma(), "linear", "the small-M kernel needs AVX2 and FMA");
   check_small_m_args(x, weight);
-  const int64_t M = x.size(0), K = x.size(1), N = weight.size(0);
-  const torch::Tensor xc = x.contiguous();
-  const torch::Tensor panels = packed_cache().get(weight);
-  const float* xp = xc.data_ptr<float>();
-  const float* pp = panels.data_ptr<float>();
-  const bool avx512 = cpu_has_avx512f() && g_linear_avx512.load(std::memory_order_relaxed);
-  return run_panels(x, N, panels.size(0), bias, 65536,
-                    [&](const float* bp, float* yp, int64_t begin, int64_t end) {
-                      if (avx512) {
-                        panel_kernel_avx512(kF32Tiles, xp, pp, bp, yp, M, N, K, K * kPanel, K,
-                                            begin, end);
-                      } else {
-                        panel_kernel(xp, pp, bp, yp, M, N, K, begin, end);
-                      }
-                    });
+  return run_linear(pack(weight, bias, /*bf16=*/false), x);
 }
 
 void set_linear_avx512(bool on) {

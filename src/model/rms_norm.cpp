@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "model/backend.h"
+#include "model/kernels.h"
 #include "model/lanes.h"
 
 namespace avla {
@@ -20,10 +21,11 @@ namespace {
 // blocks in order, so it does not depend on the thread count
 constexpr int64_t kRowBlock = 64;
 
-// one row: inv = 1 / sqrt(mean(x^2) + eps), y = x inv w (dim a multiple of 8)
-template <typename T>
-__attribute__((target("avx2,fma"))) float forward_row(const T* x, const float* w, T* y, int64_t dim,
-                                                      float eps) {
+// one row: inv = 1 / sqrt(mean(x^2) + eps), y = x inv w (dim a multiple of 8); y in x's storage,
+// or in bf16 for an fp32 x (the bf16 linear's input, model/fused_layer)
+template <typename T, typename Out = T>
+__attribute__((target("avx2,fma"))) float forward_row(const T* x, const float* w, Out* y,
+                                                      int64_t dim, float eps) {
   __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < dim; i += 8) {
     const __m256 v = Lanes<T>::load(x + i);
@@ -32,7 +34,7 @@ __attribute__((target("avx2,fma"))) float forward_row(const T* x, const float* w
   const float inv = 1.0f / std::sqrt(hsum8(acc) / static_cast<float>(dim) + eps);
   const __m256 iv = _mm256_set1_ps(inv);
   for (int64_t i = 0; i < dim; i += 8) {
-    Lanes<T>::store(
+    Lanes<Out>::store(
         y + i, _mm256_mul_ps(_mm256_mul_ps(Lanes<T>::load(x + i), iv), _mm256_loadu_ps(w + i)));
   }
   return inv;
@@ -128,6 +130,14 @@ struct RmsNormFunction : torch::autograd::Function<RmsNormFunction> {
 };
 
 }  // namespace
+
+void rms_norm_row(const float* x, const float* w, float* y, int64_t dim, float eps) {
+  forward_row(x, w, y, dim, eps);
+}
+
+void rms_norm_row(const float* x, const float* w, uint16_t* y, int64_t dim, float eps) {
+  forward_row(x, w, y, dim, eps);
+}
 
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
   // our kernels: one pass a row forward and backward, fp32 or bf16 rows, fp32 weight
