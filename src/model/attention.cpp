@@ -33,11 +33,11 @@ void RotaryTable::place_on(const torch::Device& device) {
 }
 
 torch::Tensor apply_rotary(const torch::Tensor& x, const RotaryTable& rope) {
-  // rotate half: [x1, x2] -> [-x2, x1]
+  // rotate half: [x1, x2] -> [-x2, x1]. split, not two narrows: under autograd a narrow's
+  // backward zero-fills a gradient of x's full size and the two are then summed; split's is one cat
   int64_t half = x.size(-1) / 2;
-  torch::Tensor x1 = x.narrow(-1, 0, half);
-  torch::Tensor x2 = x.narrow(-1, half, half);
-  torch::Tensor rotated = torch::cat({-x2, x1}, -1);
+  const std::vector<torch::Tensor> halves = x.split(half, -1);
+  torch::Tensor rotated = torch::cat({-halves[1], halves[0]}, -1);
   torch::Tensor cos = rope.cos.to(x.scalar_type());
   torch::Tensor sin = rope.sin.to(x.scalar_type());
   return x * cos + rotated * sin;
@@ -244,12 +244,15 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const RotaryTable& 
                                   head_dim, kv_out),
                   o_proj);
   }
-  // q and k heads are adjacent: rotate them in one pass, (B, H + Hkv, T, hd)
-  torch::Tensor qk = qkv.narrow(2, 0, n_head + n_kv_head).transpose(1, 2);
+  // q and k heads are adjacent: rotate them in one pass, (B, H + Hkv, T, hd). split_with_sizes,
+  // not narrows: under autograd each narrow's backward zero-fills a gradient of the whole input
+  // and autograd sums them; a split's backward is one cat
+  const std::vector<torch::Tensor> qk_v = qkv.split_with_sizes({n_head + n_kv_head, n_kv_head}, 2);
+  torch::Tensor qk = qk_v[0].transpose(1, 2);
   if (rope.cos.defined()) qk = apply_rotary(qk, rope);
-  torch::Tensor q = qk.narrow(1, 0, n_head);
-  torch::Tensor k = qk.narrow(1, n_head, n_kv_head);
-  torch::Tensor v = qkv.narrow(2, n_head + n_kv_head, n_kv_head).transpose(1, 2);
+  const std::vector<torch::Tensor> q_k = qk.split_with_sizes({n_head, n_kv_head}, 1);
+  const torch::Tensor &q = q_k[0], &k = q_k[1];
+  torch::Tensor v = qk_v[1].transpose(1, 2);
   if (kv_out != nullptr) *kv_out = {k, v};
 
   // prepend the cached prefix keys/values: (B, Hkv, S, hd), S = P + T
