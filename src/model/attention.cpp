@@ -74,35 +74,46 @@ __attribute__((target("avx2,fma"))) void scores_row(const float* q, const float*
   }
 }
 
-// o[i] = scale sum_{j < n} p[j] values[j * hd + i], hd a multiple of 8: eight dims a vector,
+// o[i] = scale (sum_{j < n1} p1[j] v1[j * hd + i] + sum_{j < n2} p2[j] v2[j * hd + i]), hd a
+// multiple of 8: the weighted values of the cached block and of this block, eight dims a vector,
 // two rows in flight; o in fp32, or rounded to bf16 (the bf16 linear's input)
+// a0 + a1 += sum_{j < n} p[j] v[j * hd + c .. c + 8], two rows in flight
+__attribute__((target("avx2,fma"))) inline void accumulate_rows(const float* p, const float* v,
+                                                                int64_t n, int64_t hd, int64_t c,
+                                                                __m256& a0, __m256& a1) {
+  int64_t j = 0;
+  for (; j + 2 <= n; j += 2) {
+    a0 = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), _mm256_loadu_ps(v + j * hd + c), a0);
+    a1 = _mm256_fmadd_ps(_mm256_set1_ps(p[j + 1]), _mm256_loadu_ps(v + (j + 1) * hd + c), a1);
+  }
+  if (j < n) a0 = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), _mm256_loadu_ps(v + j * hd + c), a0);
+}
+
 template <typename Out>
-__attribute__((target("avx2,fma"))) void weighted_rows(const float* p, float scale,
-                                                       const float* values, int64_t n, int64_t hd,
-                                                       Out* o) {
+__attribute__((target("avx2,fma"))) void weighted_rows(const float* p1, const float* v1, int64_t n1,
+                                                       const float* p2, const float* v2, int64_t n2,
+                                                       float scale, int64_t hd, Out* o) {
   for (int64_t c = 0; c < hd; c += 8) {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0;
-    int64_t j = 0;
-    for (; j + 2 <= n; j += 2) {
-      a0 = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), _mm256_loadu_ps(values + j * hd + c), a0);
-      a1 =
-          _mm256_fmadd_ps(_mm256_set1_ps(p[j + 1]), _mm256_loadu_ps(values + (j + 1) * hd + c), a1);
-    }
-    if (j < n) a0 = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), _mm256_loadu_ps(values + j * hd + c), a0);
+    accumulate_rows(p1, v1, n1, hd, c, a0, a1);
+    accumulate_rows(p2, v2, n2, hd, c, a0, a1);
     Lanes<Out>::store(o + c, _mm256_mul_ps(_mm256_add_ps(a0, a1), _mm256_set1_ps(scale)));
   }
 }
 
+// scratch of one thread's attention tasks
+struct AttentionScratch {
+  std::vector<float> q, scores, past_keys_t, keys_t, values;
+};
+
 // one (batch row, kv head) task of attend_kv_heads, out in fp32 or bf16
 template <typename Out>
 __attribute__((target("avx2,fma"))) void attend_kv_head(const AttentionKernelArgs& a, int64_t bg,
-                                                        Out* out, std::vector<float>& q,
-                                                        std::vector<float>& scores,
-                                                        std::vector<float>& keys_t,
-                                                        std::vector<float>& values) {
+                                                        Out* out, AttentionScratch& w) {
   const int64_t T = a.T, P = a.P, S = P + T, hd = a.head_dim, half = hd / 2;
   const int64_t heads = a.n_head + 2 * a.n_kv_head, group = a.n_head / a.n_kv_head;
-  const int64_t b = bg / a.n_kv_head, g = bg % a.n_kv_head, S8 = (S + 7) / 8 * 8;
+  const int64_t b = bg / a.n_kv_head, g = bg % a.n_kv_head;
+  const int64_t P8 = round_up8(P), T8 = round_up8(T);
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   // rotate half: r[i] = x[i] cos[i] + (i < half ? -x[i + half] : x[i - half]) sin[i]
   auto rotate = [&](const float* x, int64_t t, float* r) {
@@ -115,40 +126,51 @@ __attribute__((target("avx2,fma"))) void attend_kv_head(const AttentionKernelArg
     for (int64_t i = 0; i < half; ++i) r[i] = x[i] * c[i] - x[i + half] * sn[i];
     for (int64_t i = half; i < hd; ++i) r[i] = x[i] * c[i] + x[i - half] * sn[i];
   };
-  // this block's keys, rotated once, and (for the cache) its values: (B, Hkv, T, hd)
-  auto k_row = [&](int64_t t) { return a.qkv + ((b * T + t) * heads + a.n_head + g) * hd; };
   auto v_row = [&](int64_t t) {
     return a.qkv + ((b * T + t) * heads + a.n_head + a.n_kv_head + g) * hd;
   };
+  // this block's keys, rotated once, transposed (hd, T8) for the scores and kept (T, hd) for the
+  // cache; its values gathered (T, hd), and kept for the cache where asked
+  w.keys_t.assign(hd * T8, 0.f);
+  w.values.resize(T * hd);
   for (int64_t t = 0; t < T; ++t) {
-    rotate(k_row(t), t, a.k_new + (bg * T + t) * hd);
+    float* k = a.k_new + (bg * T + t) * hd;
+    rotate(a.qkv + ((b * T + t) * heads + a.n_head + g) * hd, t, k);
+    for (int64_t i = 0; i < hd; ++i) w.keys_t[i * T8 + t] = k[i];
+    std::copy(v_row(t), v_row(t) + hd, w.values.data() + t * hd);
     if (a.v_new != nullptr) std::copy(v_row(t), v_row(t) + hd, a.v_new + (bg * T + t) * hd);
   }
-  // its keys transposed (hd, S8) and values (S, hd), gathered once from [cache | this block] for
-  // the group of query heads that share them
-  scores.resize(S8);
-  keys_t.assign(hd * S8, 0.f);
-  values.resize(S * hd);
-  q.resize(hd);
-  for (int64_t j = 0; j < S; ++j) {
-    const float* kj = j < P ? a.past_k + (bg * P + j) * hd : a.k_new + (bg * T + j - P) * hd;
-    const float* vj = j < P ? a.past_v + (bg * P + j) * hd : v_row(j - P);
-    for (int64_t i = 0; i < hd; ++i) keys_t[i * S8 + j] = kj[i];
-    std::copy(vj, vj + hd, values.data() + j * hd);
+  if (a.k_t_new != nullptr) std::copy(w.keys_t.begin(), w.keys_t.end(), a.k_t_new + bg * hd * T8);
+  // the cached keys transposed (hd, P8): kept so by the prefix pass, else gathered here. the
+  // cached values are read where they are, (P, hd) rows
+  const float* past_keys_t = a.past_k_t != nullptr ? a.past_k_t + bg * hd * P8 : nullptr;
+  if (P > 0 && past_keys_t == nullptr) {
+    w.past_keys_t.assign(hd * P8, 0.f);
+    for (int64_t j = 0; j < P; ++j) {
+      for (int64_t i = 0; i < hd; ++i) w.past_keys_t[i * P8 + j] = a.past_k[(bg * P + j) * hd + i];
+    }
+    past_keys_t = w.past_keys_t.data();
   }
-  // per query row: the scores with eight keys a vector, softmax, the weighted values
+  const float* past_values = P > 0 ? a.past_v + bg * P * hd : nullptr;
+  // per query row: the scores of [cache | this block] with eight keys a vector (this block's
+  // moved down next to the cache's), softmax, the weighted values
+  w.q.resize(hd);
+  w.scores.resize(P8 + T8);
+  float* scores = w.scores.data();
   const float* row_bias = a.bias != nullptr ? a.bias + b * S : nullptr;
   for (int64_t h = g * group; h < (g + 1) * group; ++h) {
     for (int64_t t = 0; t < T; ++t) {
-      rotate(a.qkv + ((b * T + t) * heads + h) * hd, t, q.data());
-      scores_row(q.data(), keys_t.data(), hd, S8, scores.data());
+      rotate(a.qkv + ((b * T + t) * heads + h) * hd, t, w.q.data());
+      if (P > 0) scores_row(w.q.data(), past_keys_t, hd, P8, scores);
+      scores_row(w.q.data(), w.keys_t.data(), hd, T8, scores + P8);
+      if (P8 > P) std::copy(scores + P8, scores + P8 + T, scores + P);
       float max_score = -INFINITY;
       for (int64_t j = 0; j < S; ++j) {
         scores[j] = scores[j] * scale + (row_bias != nullptr ? row_bias[j] : 0.f);
         max_score = std::max(max_score, scores[j]);
       }
-      const float total = exp_shifted_sum_f32(scores.data(), max_score, S);
-      weighted_rows(scores.data(), 1.0f / total, values.data(), S, hd,
+      const float total = exp_shifted_sum_f32(scores, max_score, S);
+      weighted_rows(scores, past_values, P, scores + P, w.values.data(), T, 1.0f / total, hd,
                     out + (b * T + t) * a.n_head * hd + h * hd);
     }
   }
@@ -159,54 +181,71 @@ __attribute__((target("avx2,fma"))) void attend_kv_head(const AttentionKernelArg
 // (no rotary, no bias) and the cached action step, and replaces ~30 small LibTorch ops per layer.
 // qkv: (B, T, H + 2 Hkv, hd) projection output; cos/sin: (T, hd) or undefined; past k/v:
 // (B, Hkv, P, hd) or none; bias: (B, 1, 1, P + T) or undefined -> (B, T, H * hd)
-torch::Tensor attention_fused(const torch::Tensor& qkv_in, const RotaryTable& rope,
-                              const LayerKv* past, const torch::Tensor& bias_in, int64_t n_head,
+torch::Tensor attention_fused(const torch::Tensor& qkv, const RotaryTable& rope,
+                              const LayerKv* past, const torch::Tensor& bias, int64_t n_head,
                               int64_t n_kv_head, int64_t head_dim, LayerKv* kv_out) {
-  const torch::Tensor qkv = qkv_in.contiguous();
-  const int64_t B = qkv.size(0), T = qkv.size(1);
-  torch::Tensor pk, pv;
-  if (past != nullptr) {
-    pk = past->k.contiguous();
-    pv = past->v.contiguous();
-  }
-  const bool rotary = rope.cos.defined();
-  const torch::Tensor cos = rotary ? rope.cos.contiguous() : torch::Tensor();
-  const torch::Tensor sin = rotary ? rope.sin.contiguous() : torch::Tensor();
-  const torch::Tensor bias = bias_in.defined() ? bias_in.contiguous() : torch::Tensor();
-  torch::Tensor k_new = torch::empty({B, n_kv_head, T, head_dim}, qkv.options());
-  torch::Tensor v_new = kv_out != nullptr ? torch::empty_like(k_new) : torch::Tensor();
-  torch::Tensor out = torch::empty({B, T, n_head * head_dim}, qkv.options());
-  AttentionKernelArgs a;
-  a.qkv = qkv.data_ptr<float>();
-  a.P = past != nullptr ? pk.size(2) : 0;
-  a.past_k = a.P > 0 ? pk.data_ptr<float>() : nullptr;
-  a.past_v = a.P > 0 ? pv.data_ptr<float>() : nullptr;
-  a.cos = rotary ? cos.data_ptr<float>() : nullptr;
-  a.sin = rotary ? sin.data_ptr<float>() : nullptr;
-  a.bias = bias.defined() ? bias.data_ptr<float>() : nullptr;
-  a.k_new = k_new.data_ptr<float>();
-  a.v_new = kv_out != nullptr ? v_new.data_ptr<float>() : nullptr;
-  a.out = out.data_ptr<float>();
-  a.B = B;
-  a.T = T;
-  a.n_head = n_head;
-  a.n_kv_head = n_kv_head;
-  a.head_dim = head_dim;
-  at::parallel_for(0, B * n_kv_head, 1,
-                   [&](int64_t begin, int64_t end) { attend_kv_heads(a, begin, end); });
-  if (kv_out != nullptr) *kv_out = {k_new, v_new};
+  AttentionCall call(qkv, rope, past, bias, n_head, head_dim, kv_out != nullptr);
+  torch::Tensor out = torch::empty({qkv.size(0), qkv.size(1), n_head * head_dim}, qkv.options());
+  call.args.out = out.data_ptr<float>();
+  at::parallel_for(0, call.args.B * call.args.n_kv_head, 1,
+                   [&](int64_t begin, int64_t end) { attend_kv_heads(call.args, begin, end); });
+  if (kv_out != nullptr) *kv_out = call.kv();
   return out;
 }
 
 }  // namespace
 
+AttentionCall::AttentionCall(const torch::Tensor& qkv_in, const RotaryTable& rope,
+                             const LayerKv* past, const torch::Tensor& bias_in, int64_t n_head,
+                             int64_t head_dim, bool keep_kv)
+    : qkv(qkv_in.contiguous()) {
+  const int64_t B = qkv.size(0), T = qkv.size(1);
+  const int64_t n_kv_head = (qkv.size(2) - n_head) / 2;
+  const bool cached = past != nullptr && past->k.defined();
+  if (cached) {
+    past_k = past->k.contiguous();
+    past_v = past->v.contiguous();
+    if (past->k_t.defined()) past_k_t = past->k_t.contiguous();
+  }
+  if (rope.cos.defined()) {
+    cos = rope.cos.contiguous();
+    sin = rope.sin.contiguous();
+  }
+  if (bias_in.defined()) bias = bias_in.contiguous();
+  k_new = torch::empty({B, n_kv_head, T, head_dim}, qkv.options());
+  if (keep_kv) {
+    v_new = torch::empty_like(k_new);
+    k_t_new = torch::empty({B, n_kv_head, head_dim, round_up8(T)}, qkv.options());
+  }
+  args.qkv = qkv.data_ptr<float>();
+  args.P = cached ? past_k.size(2) : 0;
+  args.past_k = cached ? past_k.data_ptr<float>() : nullptr;
+  args.past_v = cached ? past_v.data_ptr<float>() : nullptr;
+  args.past_k_t = past_k_t.defined() ? past_k_t.data_ptr<float>() : nullptr;
+  args.cos = cos.defined() ? cos.data_ptr<float>() : nullptr;
+  args.sin = sin.defined() ? sin.data_ptr<float>() : nullptr;
+  args.bias = bias.defined() ? bias.data_ptr<float>() : nullptr;
+  args.k_new = k_new.data_ptr<float>();
+  args.v_new = keep_kv ? v_new.data_ptr<float>() : nullptr;
+  args.k_t_new = keep_kv ? k_t_new.data_ptr<float>() : nullptr;
+  args.B = B;
+  args.T = T;
+  args.n_head = n_head;
+  args.n_kv_head = n_kv_head;
+  args.head_dim = head_dim;
+}
+
+LayerKv AttentionCall::kv() const {
+  return {k_new, v_new, k_t_new};
+}
+
 void attend_kv_heads(const AttentionKernelArgs& a, int64_t begin, int64_t end) {
-  std::vector<float> q, scores, keys_t, values;
+  AttentionScratch scratch;
   for (int64_t bg = begin; bg < end; ++bg) {
     if (a.out_bf16 != nullptr) {
-      attend_kv_head(a, bg, a.out_bf16, q, scores, keys_t, values);
+      attend_kv_head(a, bg, a.out_bf16, scratch);
     } else {
-      attend_kv_head(a, bg, a.out, q, scores, keys_t, values);
+      attend_kv_head(a, bg, a.out, scratch);
     }
   }
 }
@@ -253,7 +292,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const RotaryTable& 
   const std::vector<torch::Tensor> q_k = qk.split_with_sizes({n_head, n_kv_head}, 1);
   const torch::Tensor &q = q_k[0], &k = q_k[1];
   torch::Tensor v = qk_v[1].transpose(1, 2);
-  if (kv_out != nullptr) *kv_out = {k, v};
+  if (kv_out != nullptr) *kv_out = {k, v, torch::Tensor()};
 
   // prepend the cached prefix keys/values: (B, Hkv, S, hd), S = P + T
   torch::Tensor keys = k, values = v;

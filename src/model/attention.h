@@ -21,9 +21,11 @@ struct RotaryTable {
 // x: (B, H, T, hd), cos/sin: (T, hd) -> (B, H, T, hd)
 torch::Tensor apply_rotary(const torch::Tensor& x, const RotaryTable& rope);
 
-// keys/values of one layer: (B, n_kv_head, S, head_dim) each.
+// keys/values of one layer: (B, n_kv_head, S, head_dim) each; k_t, where a no-grad prefix pass
+// on the cpu made it, the same keys transposed for the cached steps' score kernel:
+// (B, n_kv_head, head_dim, S rounded up to 8), zero-padded (undefined elsewhere)
 struct LayerKv {
-  torch::Tensor k, v;
+  torch::Tensor k, v, k_t;
 };
 
 struct AttentionImpl : torch::nn::Module {

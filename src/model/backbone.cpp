@@ -36,7 +36,7 @@ KvCache KvCache::repeat_rows(int64_t k) const {
   if (k == 1) return *this;
   auto rep = [k](const torch::Tensor& t) { return t.defined() ? t.repeat_interleave(k, 0) : t; };
   KvCache out;
-  for (const auto& kv : layers) out.layers.push_back({rep(kv.k), rep(kv.v)});
+  for (const auto& kv : layers) out.layers.push_back({rep(kv.k), rep(kv.v), rep(kv.k_t)});
   out.key_bias = rep(key_bias);
   out.action_bias = rep(action_bias);
   out.prefix_hidden = rep(prefix_hidden);

@@ -104,36 +104,15 @@ torch::Tensor fused_layer_forward(DecoderLayerImpl& layer, const torch::Tensor& 
   torch::Tensor out = torch::empty_like(x);
 
   // the attention's inputs and outputs, as AttentionImpl's fused path takes them
-  const bool cached = past != nullptr && past->k.defined();
-  const torch::Tensor pk = cached ? past->k.contiguous() : torch::Tensor();
-  const torch::Tensor pv = cached ? past->v.contiguous() : torch::Tensor();
-  const int64_t P = cached ? pk.size(2) : 0;
-  const torch::Tensor bias =
-      mask.defined() ? mask.expand({B, 1, 1, P + T}).contiguous() : torch::Tensor();
-  const torch::Tensor cos = rope.cos.defined() ? rope.cos.contiguous() : torch::Tensor();
-  const torch::Tensor sin = rope.sin.defined() ? rope.sin.contiguous() : torch::Tensor();
-  torch::Tensor k_new = torch::empty({B, Hkv, T, hd}, x.options());
-  torch::Tensor v_new = kv_out != nullptr ? torch::empty_like(k_new) : torch::Tensor();
-  AttentionKernelArgs a;
-  a.qkv = qkv.data_ptr<float>();
-  a.past_k = cached ? pk.data_ptr<float>() : nullptr;
-  a.past_v = cached ? pv.data_ptr<float>() : nullptr;
-  a.cos = cos.defined() ? cos.data_ptr<float>() : nullptr;
-  a.sin = sin.defined() ? sin.data_ptr<float>() : nullptr;
-  a.bias = bias.defined() ? bias.data_ptr<float>() : nullptr;
-  a.k_new = k_new.data_ptr<float>();
-  a.v_new = kv_out != nullptr ? v_new.data_ptr<float>() : nullptr;
+  const int64_t S = (past != nullptr && past->k.defined() ? past->k.size(2) : 0) + T;
+  const torch::Tensor bias = mask.defined() ? mask.expand({B, 1, 1, S}) : torch::Tensor();
+  AttentionCall call(qkv.view({B, T, H + 2 * Hkv, hd}), rope, past, bias, H, hd, kv_out != nullptr);
   if (in.bf16) {
-    a.out_bf16 = static_cast<uint16_t*>(in.row(0, H * hd));
+    call.args.out_bf16 = static_cast<uint16_t*>(in.row(0, H * hd));
   } else {
-    a.out = static_cast<float*>(in.row(0, H * hd));
+    call.args.out = static_cast<float*>(in.row(0, H * hd));
   }
-  a.B = B;
-  a.T = T;
-  a.P = P;
-  a.n_head = H;
-  a.n_kv_head = Hkv;
-  a.head_dim = hd;
+  const AttentionKernelArgs& a = call.args;
 
   const float* xp = x.data_ptr<float>();
   float* qkv_p = qkv.data_ptr<float>();
@@ -143,8 +122,9 @@ torch::Tensor fused_layer_forward(DecoderLayerImpl& layer, const torch::Tensor& 
 #pragma omp parallel num_threads(n_threads)
   {
     const int t = omp_get_thread_num(), n = omp_get_num_threads();
+    const Share rows(M, t, n);
     // norm(x) -> the q/k/v input (M, dim)
-    for (int64_t r = Share(M, t, n).begin; r < Share(M, t, n).end; ++r) {
+    for (int64_t r = rows.begin; r < rows.end; ++r) {
       norm_row(*layer.input_layernorm, xp + r * dim, in, r, dim);
     }
 #pragma omp barrier
@@ -162,7 +142,7 @@ torch::Tensor fused_layer_forward(DecoderLayerImpl& layer, const torch::Tensor& 
     linear_panels(w_o, in.row(0, H * hd), M, out_p, dim, xp, o_panels.begin, o_panels.end);
 #pragma omp barrier
     // norm(h) -> the gate/up input (M, dim)
-    for (int64_t r = Share(M, t, n).begin; r < Share(M, t, n).end; ++r) {
+    for (int64_t r = rows.begin; r < rows.end; ++r) {
       norm_row(*layer.post_attention_layernorm, out_p + r * dim, in, r, dim);
     }
 #pragma omp barrier
@@ -172,7 +152,7 @@ torch::Tensor fused_layer_forward(DecoderLayerImpl& layer, const torch::Tensor& 
                   gu_panels.end);
 #pragma omp barrier
     // silu(gate) up -> the down input (M, ff)
-    for (int64_t r = Share(M, t, n).begin; r < Share(M, t, n).end; ++r) {
+    for (int64_t r = rows.begin; r < rows.end; ++r) {
       if (in.bf16) {
         silu_mul_row(gate_up_p + r * 2 * ff, static_cast<uint16_t*>(in.row(r, ff)), ff);
       } else {
@@ -184,7 +164,7 @@ torch::Tensor fused_layer_forward(DecoderLayerImpl& layer, const torch::Tensor& 
     const Share down_panels(w_down.n_panel, t, n);
     linear_panels(w_down, in.row(0, ff), M, out_p, dim, out_p, down_panels.begin, down_panels.end);
   }
-  if (kv_out != nullptr) *kv_out = {k_new, v_new};
+  if (kv_out != nullptr) *kv_out = call.kv();
   return out;
 }
 

@@ -9,6 +9,8 @@
 
 #include <cstdint>
 
+#include "model/attention.h"
+
 namespace avla {
 
 // --- model/linear: the packed small-M linear
@@ -44,17 +46,38 @@ struct AttentionKernelArgs {
   const float* qkv = nullptr;     // (B, T, H + 2 Hkv, hd): the q/k/v projection
   const float* past_k = nullptr;  // (B, Hkv, P, hd), or null with P = 0
   const float* past_v = nullptr;
-  const float* cos = nullptr;  // (T, hd) rotary rows of these T tokens, or null: none
+  const float* past_k_t = nullptr;  // (B, Hkv, hd, round_up8(P)) the cached keys transposed, or
+                                    // null: transposed by each task
+  const float* cos = nullptr;       // (T, hd) rotary rows of these T tokens, or null: none
   const float* sin = nullptr;
   const float* bias = nullptr;   // (B, P + T) additive key bias, or null
   float* k_new = nullptr;        // (B, Hkv, T, hd) out: this block's rotated keys
   float* v_new = nullptr;        // (B, Hkv, T, hd) out: its values, or null: not kept
+  float* k_t_new = nullptr;      // (B, Hkv, hd, round_up8(T)) out: k_new transposed, or null
   float* out = nullptr;          // (B, T, H hd) out in fp32, or
   uint16_t* out_bf16 = nullptr;  // (B, T, H hd) out rounded to bf16 (the bf16 linear's input)
   int64_t B = 0, T = 0, P = 0, n_head = 0, n_kv_head = 0, head_dim = 0;
 };
 // the tasks [begin, end) of B * n_kv_head; each writes only its own rows of k_new, v_new, out
 void attend_kv_heads(const AttentionKernelArgs& args, int64_t begin, int64_t end);
+
+// one call's tensors and the args that point into them: qkv (B, T, H + 2 Hkv, hd), the cache's
+// k, v (and k_t) made contiguous, the rotary rows, the (B, 1, 1, P + T) key bias (undefined:
+// none), and the outputs k_new, plus v_new and k_t_new when keep_kv (a prefix pass keeps them for
+// the cache). the caller points args.out or args.out_bf16 at (B, T, H hd) before the tasks run
+struct AttentionCall {
+  torch::Tensor qkv, past_k, past_v, past_k_t, cos, sin, bias, k_new, v_new, k_t_new;
+  AttentionKernelArgs args;
+  AttentionCall(const torch::Tensor& qkv, const RotaryTable& rope, const LayerKv* past,
+                const torch::Tensor& bias, int64_t n_head, int64_t head_dim, bool keep_kv);
+  // the cache entry of this block: k_new, v_new, k_t_new
+  LayerKv kv() const;
+};
+
+// n rounded up to a multiple of 8 (the score kernel's eight keys a vector)
+constexpr int64_t round_up8(int64_t n) {
+  return (n + 7) / 8 * 8;
+}
 
 // --- model/rms_norm and model/activation: one fp32 row in, fp32 or bf16 out
 

@@ -115,6 +115,18 @@ TEST(FusedLayer, SameBitsAsPerOpKernelsAndPlainOpsWithinTolerance) {
   // the layer changed its input (a pass-through would also match the per-op path)
   EXPECT_GT(test::max_abs_diff(fused.step.out, in.actions), 1e-2);
 
+  // the prefix pass keeps its keys transposed for the steps, zero-padded to eight keys; a step
+  // on a cache without them (the plain path's) transposes the keys itself, with the same bits
+  const torch::Tensor& k_t = fused.prefix.kv.k_t;
+  ASSERT_TRUE(k_t.defined());
+  EXPECT_EQ(k_t.sizes(), (std::vector<int64_t>{in.B, in.Hkv, in.dim / in.H, 16}));
+  EXPECT_TRUE(torch::equal(k_t.narrow(3, 0, in.P), fused.prefix.kv.k.transpose(2, 3)));
+  EXPECT_EQ(k_t.narrow(3, in.P, 16 - in.P).abs().max().item<float>(), 0.f);
+  const LayerKv without_k_t{fused.prefix.kv.k, fused.prefix.kv.v, torch::Tensor()};
+  expect_same_bits(run_layer(in.layer, in.actions, in.rope.slice(in.P, in.L), &without_k_t,
+                             in.action_bias, false, Path::Fused),
+                   fused.step);
+
   // one thread and two give the same bits
   const ThreeRuns one_thread = run_all(in, Path::Fused, Precision::Fp32, 1);
   expect_same_bits(fused, one_thread);
