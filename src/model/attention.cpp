@@ -74,9 +74,6 @@ __attribute__((target("avx2,fma"))) void scores_row(const float* q, const float*
   }
 }
 
-// o[i] = scale (sum_{j < n1} p1[j] v1[j * hd + i] + sum_{j < n2} p2[j] v2[j * hd + i]), hd a
-// multiple of 8: the weighted values of the cached block and of this block, eight dims a vector,
-// two rows in flight; o in fp32, or rounded to bf16 (the bf16 linear's input)
 // a0 + a1 += sum_{j < n} p[j] v[j * hd + c .. c + 8], two rows in flight
 __attribute__((target("avx2,fma"))) inline void accumulate_rows(const float* p, const float* v,
                                                                 int64_t n, int64_t hd, int64_t c,
@@ -89,6 +86,9 @@ __attribute__((target("avx2,fma"))) inline void accumulate_rows(const float* p, 
   if (j < n) a0 = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), _mm256_loadu_ps(v + j * hd + c), a0);
 }
 
+// o[i] = scale (sum_{j < n1} p1[j] v1[j * hd + i] + sum_{j < n2} p2[j] v2[j * hd + i]), hd a
+// multiple of 8: the weighted values of the cached block and of this block, eight dims a vector,
+// two rows in flight; o in fp32, or rounded to bf16 (the bf16 linear's input)
 template <typename Out>
 __attribute__((target("avx2,fma"))) void weighted_rows(const float* p1, const float* v1, int64_t n1,
                                                        const float* p2, const float* v2, int64_t n2,
@@ -129,18 +129,26 @@ __attribute__((target("avx2,fma"))) void attend_kv_head(const AttentionKernelArg
   auto v_row = [&](int64_t t) {
     return a.qkv + ((b * T + t) * heads + a.n_head + a.n_kv_head + g) * hd;
   };
-  // this block's keys, rotated once, transposed (hd, T8) for the scores and kept (T, hd) for the
-  // cache; its values gathered (T, hd), and kept for the cache where asked
-  w.keys_t.assign(hd * T8, 0.f);
-  w.values.resize(T * hd);
+  // this block's keys, rotated once, (T, hd) for the cache and transposed (hd, T8) for the
+  // scores; its values gathered (T, hd). the transposed keys and the values go straight into the
+  // cache's k_t and v where the call keeps them, into scratch otherwise
+  float* keys_t = a.k_t_new != nullptr ? a.k_t_new + bg * hd * T8 : nullptr;
+  if (keys_t == nullptr) {
+    w.keys_t.resize(hd * T8);
+    keys_t = w.keys_t.data();
+  }
+  std::fill(keys_t, keys_t + hd * T8, 0.f);
+  float* values = a.v_new != nullptr ? a.v_new + bg * T * hd : nullptr;
+  if (values == nullptr) {
+    w.values.resize(T * hd);
+    values = w.values.data();
+  }
   for (int64_t t = 0; t < T; ++t) {
     float* k = a.k_new + (bg * T + t) * hd;
     rotate(a.qkv + ((b * T + t) * heads + a.n_head + g) * hd, t, k);
-    for (int64_t i = 0; i < hd; ++i) w.keys_t[i * T8 + t] = k[i];
-    std::copy(v_row(t), v_row(t) + hd, w.values.data() + t * hd);
-    if (a.v_new != nullptr) std::copy(v_row(t), v_row(t) + hd, a.v_new + (bg * T + t) * hd);
+    for (int64_t i = 0; i < hd; ++i) keys_t[i * T8 + t] = k[i];
+    std::copy(v_row(t), v_row(t) + hd, values + t * hd);
   }
-  if (a.k_t_new != nullptr) std::copy(w.keys_t.begin(), w.keys_t.end(), a.k_t_new + bg * hd * T8);
   // the cached keys transposed (hd, P8): kept so by the prefix pass, else gathered here. the
   // cached values are read where they are, (P, hd) rows
   const float* past_keys_t = a.past_k_t != nullptr ? a.past_k_t + bg * hd * P8 : nullptr;
@@ -162,7 +170,7 @@ __attribute__((target("avx2,fma"))) void attend_kv_head(const AttentionKernelArg
     for (int64_t t = 0; t < T; ++t) {
       rotate(a.qkv + ((b * T + t) * heads + h) * hd, t, w.q.data());
       if (P > 0) scores_row(w.q.data(), past_keys_t, hd, P8, scores);
-      scores_row(w.q.data(), w.keys_t.data(), hd, T8, scores + P8);
+      scores_row(w.q.data(), keys_t, hd, T8, scores + P8);
       if (P8 > P) std::copy(scores + P8, scores + P8 + T, scores + P);
       float max_score = -INFINITY;
       for (int64_t j = 0; j < S; ++j) {
@@ -170,7 +178,7 @@ __attribute__((target("avx2,fma"))) void attend_kv_head(const AttentionKernelArg
         max_score = std::max(max_score, scores[j]);
       }
       const float total = exp_shifted_sum_f32(scores, max_score, S);
-      weighted_rows(scores, past_values, P, scores + P, w.values.data(), T, 1.0f / total, hd,
+      weighted_rows(scores, past_values, P, scores + P, values, T, 1.0f / total, hd,
                     out + (b * T + t) * a.n_head * hd + h * hd);
     }
   }
@@ -180,11 +188,11 @@ __attribute__((target("avx2,fma"))) void attend_kv_head(const AttentionKernelArg
 // prefix pass (no cache; kv_out receives this block's rotated keys and values), the vision layers
 // (no rotary, no bias) and the cached action step, and replaces ~30 small LibTorch ops per layer.
 // qkv: (B, T, H + 2 Hkv, hd) projection output; cos/sin: (T, hd) or undefined; past k/v:
-// (B, Hkv, P, hd) or none; bias: (B, 1, 1, P + T) or undefined -> (B, T, H * hd)
+// (B, Hkv, P, hd) or none; mask: a key bias attention_kernel_takes, or undefined -> (B, T, H * hd)
 torch::Tensor attention_fused(const torch::Tensor& qkv, const RotaryTable& rope,
-                              const LayerKv* past, const torch::Tensor& bias, int64_t n_head,
-                              int64_t n_kv_head, int64_t head_dim, LayerKv* kv_out) {
-  AttentionCall call(qkv, rope, past, bias, n_head, head_dim, kv_out != nullptr);
+                              const LayerKv* past, const torch::Tensor& mask, int64_t n_head,
+                              int64_t head_dim, LayerKv* kv_out) {
+  AttentionCall call(qkv, rope, past, mask, n_head, head_dim, kv_out != nullptr);
   torch::Tensor out = torch::empty({qkv.size(0), qkv.size(1), n_head * head_dim}, qkv.options());
   call.args.out = out.data_ptr<float>();
   at::parallel_for(0, call.args.B * call.args.n_kv_head, 1,
@@ -195,8 +203,20 @@ torch::Tensor attention_fused(const torch::Tensor& qkv, const RotaryTable& rope,
 
 }  // namespace
 
+bool attention_kernel_takes(int64_t B, int64_t T, int64_t head_dim, const LayerKv* past,
+                            const torch::Tensor& mask) {
+  const bool cached = past != nullptr && past->k.defined();
+  if (cached && (past->k.scalar_type() != torch::kFloat32 || !past->k.is_cpu())) return false;
+  const int64_t S = (cached ? past->k.size(2) : 0) + T;
+  const bool key_bias =
+      !mask.defined() ||
+      (mask.dim() == 4 && (mask.size(0) == B || mask.size(0) == 1) && mask.size(1) == 1 &&
+       mask.size(2) == 1 && mask.size(3) == S && mask.scalar_type() == torch::kFloat32);
+  return key_bias && head_dim % 8 == 0;
+}
+
 AttentionCall::AttentionCall(const torch::Tensor& qkv_in, const RotaryTable& rope,
-                             const LayerKv* past, const torch::Tensor& bias_in, int64_t n_head,
+                             const LayerKv* past, const torch::Tensor& mask, int64_t n_head,
                              int64_t head_dim, bool keep_kv)
     : qkv(qkv_in.contiguous()) {
   const int64_t B = qkv.size(0), T = qkv.size(1);
@@ -211,14 +231,15 @@ AttentionCall::AttentionCall(const torch::Tensor& qkv_in, const RotaryTable& rop
     cos = rope.cos.contiguous();
     sin = rope.sin.contiguous();
   }
-  if (bias_in.defined()) bias = bias_in.contiguous();
+  const int64_t P = cached ? past_k.size(2) : 0;
+  if (mask.defined()) bias = mask.expand({B, 1, 1, P + T}).contiguous();
   k_new = torch::empty({B, n_kv_head, T, head_dim}, qkv.options());
   if (keep_kv) {
     v_new = torch::empty_like(k_new);
     k_t_new = torch::empty({B, n_kv_head, head_dim, round_up8(T)}, qkv.options());
   }
   args.qkv = qkv.data_ptr<float>();
-  args.P = cached ? past_k.size(2) : 0;
+  args.P = P;
   args.past_k = cached ? past_k.data_ptr<float>() : nullptr;
   args.past_v = cached ? past_v.data_ptr<float>() : nullptr;
   args.past_k_t = past_k_t.defined() ? past_k_t.data_ptr<float>() : nullptr;
@@ -271,17 +292,9 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const RotaryTable& 
 
   // no-grad fp32 inference on the cpu: one fused op for the prefix pass, the vision layers and
   // the cached action step (backend_test and the attention test hold it to the plain path)
-  const bool cached = past != nullptr && past->k.defined();
-  const int64_t S = (cached ? past->k.size(2) : 0) + T;
   if (!torch::GradMode::is_enabled() && qkv.scalar_type() == torch::kFloat32 &&
-      (!cached || past->k.scalar_type() == torch::kFloat32) &&
-      (!mask.defined() || (mask.dim() == 4 && mask.size(1) == 1 && mask.size(2) == 1 &&
-                           mask.size(3) == S && mask.scalar_type() == torch::kFloat32)) &&
-      head_dim % 8 == 0 && use_cpu_kernels(qkv)) {
-    torch::Tensor bias = mask.defined() ? mask.expand({B, 1, 1, S}) : torch::Tensor();
-    return linear(attention_fused(qkv, rope, cached ? past : nullptr, bias, n_head, n_kv_head,
-                                  head_dim, kv_out),
-                  o_proj);
+      use_cpu_kernels(qkv) && attention_kernel_takes(B, T, head_dim, past, mask)) {
+    return linear(attention_fused(qkv, rope, past, mask, n_head, head_dim, kv_out), o_proj);
   }
   // q and k heads are adjacent: rotate them in one pass, (B, H + Hkv, T, hd). split_with_sizes,
   // not narrows: under autograd each narrow's backward zero-fills a gradient of the whole input
@@ -306,7 +319,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const RotaryTable& 
   scores = scores.view({B, n_kv_head, group, T, keys.size(2)});  // (B, Hkv, g, T, S)
   if (mask.defined()) scores = scores + mask.unsqueeze(1);       // mask (B, 1, T, S) -> (B,1,1,T,S)
   torch::Tensor probs = torch::softmax(scores.to(torch::kFloat32), -1).to(values.scalar_type());
-  torch::Tensor out = torch::matmul(probs.view({B, n_kv_head, group * T, S}), values);
+  torch::Tensor out = torch::matmul(probs.view({B, n_kv_head, group * T, keys.size(2)}), values);
   // (B, Hkv, g*T, hd) -> (B, H, T, hd) -> (B, T, H*hd)
   out = out.view({B, n_head, T, head_dim}).transpose(1, 2).reshape({B, T, n_head * head_dim});
   return linear(out, o_proj);

@@ -63,17 +63,10 @@ bool can_fuse_layer(const DecoderLayerImpl& layer, const torch::Tensor& x, const
       x.dim() != 3 || x.scalar_type() != torch::kFloat32 || !use_cpu_kernels(x)) {
     return false;
   }
-  const AttentionImpl& attn = *layer.self_attn;
   const int64_t B = x.size(0), T = x.size(1), dim = x.size(2);
-  const bool cached = past != nullptr && past->k.defined();
-  if (cached && (past->k.scalar_type() != torch::kFloat32 || !past->k.is_cpu())) return false;
-  const int64_t S = (cached ? past->k.size(2) : 0) + T;
-  const bool key_bias =
-      !mask.defined() ||
-      (mask.dim() == 4 && (mask.size(0) == B || mask.size(0) == 1) && mask.size(1) == 1 &&
-       mask.size(2) == 1 && mask.size(3) == S && mask.scalar_type() == torch::kFloat32);
-  return key_bias && B * T <= kSmallLinearMaxRows && dim % 8 == 0 && attn.head_dim % 8 == 0 &&
-         layer.mlp->hidden % 8 == 0 && layer.input_layernorm->weight.is_cpu();
+  return attention_kernel_takes(B, T, layer.self_attn->head_dim, past, mask) &&
+         B * T <= kSmallLinearMaxRows && dim % 8 == 0 && layer.mlp->hidden % 8 == 0 &&
+         layer.input_layernorm->weight.is_cpu();
 }
 
 torch::Tensor fused_layer_forward(DecoderLayerImpl& layer, const torch::Tensor& x_in,
@@ -104,9 +97,7 @@ torch::Tensor fused_layer_forward(DecoderLayerImpl& layer, const torch::Tensor& 
   torch::Tensor out = torch::empty_like(x);
 
   // the attention's inputs and outputs, as AttentionImpl's fused path takes them
-  const int64_t S = (past != nullptr && past->k.defined() ? past->k.size(2) : 0) + T;
-  const torch::Tensor bias = mask.defined() ? mask.expand({B, 1, 1, S}) : torch::Tensor();
-  AttentionCall call(qkv.view({B, T, H + 2 * Hkv, hd}), rope, past, bias, H, hd, kv_out != nullptr);
+  AttentionCall call(qkv.view({B, T, H + 2 * Hkv, hd}), rope, past, mask, H, hd, kv_out != nullptr);
   if (in.bf16) {
     call.args.out_bf16 = static_cast<uint16_t*>(in.row(0, H * hd));
   } else {

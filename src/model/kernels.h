@@ -61,15 +61,21 @@ struct AttentionKernelArgs {
 // the tasks [begin, end) of B * n_kv_head; each writes only its own rows of k_new, v_new, out
 void attend_kv_heads(const AttentionKernelArgs& args, int64_t begin, int64_t end);
 
+// whether the kernel takes a block of T tokens of batch B: head_dim a multiple of 8, the cache
+// (if any) in fp32 on the cpu, and the mask undefined or a (B or 1, 1, 1, P + T) fp32 key bias
+bool attention_kernel_takes(int64_t B, int64_t T, int64_t head_dim, const LayerKv* past,
+                            const torch::Tensor& mask);
+
 // one call's tensors and the args that point into them: qkv (B, T, H + 2 Hkv, hd), the cache's
-// k, v (and k_t) made contiguous, the rotary rows, the (B, 1, 1, P + T) key bias (undefined:
-// none), and the outputs k_new, plus v_new and k_t_new when keep_kv (a prefix pass keeps them for
-// the cache). the caller points args.out or args.out_bf16 at (B, T, H hd) before the tasks run
+// k, v (and k_t) made contiguous, the rotary rows, the mask expanded to a (B, P + T) key bias
+// (undefined: none), and the outputs k_new, plus v_new and k_t_new when keep_kv (a prefix pass
+// keeps them for the cache). the caller points args.out or args.out_bf16 at (B, T, H hd) before
+// the tasks run
 struct AttentionCall {
   torch::Tensor qkv, past_k, past_v, past_k_t, cos, sin, bias, k_new, v_new, k_t_new;
   AttentionKernelArgs args;
   AttentionCall(const torch::Tensor& qkv, const RotaryTable& rope, const LayerKv* past,
-                const torch::Tensor& bias, int64_t n_head, int64_t head_dim, bool keep_kv);
+                const torch::Tensor& mask, int64_t n_head, int64_t head_dim, bool keep_kv);
   // the cache entry of this block: k_new, v_new, k_t_new
   LayerKv kv() const;
 };
