@@ -5,6 +5,7 @@
 #include <cmath>
 #include <vector>
 
+#include "model/attention_train.h"
 #include "model/backend.h"
 #include "model/kernels.h"
 #include "model/lanes.h"
@@ -296,15 +297,27 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const RotaryTable& 
       use_cpu_kernels(qkv) && attention_kernel_takes(B, T, head_dim, past, mask)) {
     return linear(attention_fused(qkv, rope, past, mask, n_head, head_dim, kv_out), o_proj);
   }
+  // training (and the forwards above that the no-grad kernel does not take) on the cpu: the head
+  // split with rotary, and the scaled, masked softmax, one pass each way (model/attention_train)
+  const int64_t S = (past != nullptr && past->k.defined() ? past->k.size(2) : 0) + T;
+  const bool train_kernels = attention_train_kernels_take(qkv, rope, mask, S);
   // q and k heads are adjacent: rotate them in one pass, (B, H + Hkv, T, hd). split_with_sizes,
   // not narrows: under autograd each narrow's backward zero-fills a gradient of the whole input
   // and autograd sums them; a split's backward is one cat
-  const std::vector<torch::Tensor> qk_v = qkv.split_with_sizes({n_head + n_kv_head, n_kv_head}, 2);
-  torch::Tensor qk = qk_v[0].transpose(1, 2);
-  if (rope.cos.defined()) qk = apply_rotary(qk, rope);
+  torch::Tensor qk, v;
+  if (train_kernels) {
+    std::vector<torch::Tensor> qk_v = split_rotate_heads(qkv, rope, n_kv_head);
+    qk = qk_v[0];
+    v = qk_v[1];
+  } else {
+    const std::vector<torch::Tensor> qk_v =
+        qkv.split_with_sizes({n_head + n_kv_head, n_kv_head}, 2);
+    qk = qk_v[0].transpose(1, 2);
+    if (rope.cos.defined()) qk = apply_rotary(qk, rope);
+    v = qk_v[1].transpose(1, 2);
+  }
   const std::vector<torch::Tensor> q_k = qk.split_with_sizes({n_head, n_kv_head}, 1);
   const torch::Tensor &q = q_k[0], &k = q_k[1];
-  torch::Tensor v = qk_v[1].transpose(1, 2);
   if (kv_out != nullptr) *kv_out = {k, v, torch::Tensor()};
 
   // prepend the cached prefix keys/values: (B, Hkv, S, hd), S = P + T
@@ -315,10 +328,17 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const RotaryTable& 
   }
   // grouped queries share their kv head without copying it: q as (B, Hkv, group*T, hd)
   torch::Tensor qg = q.reshape({B, n_kv_head, group * T, head_dim});
-  torch::Tensor scores = torch::matmul(qg, keys.transpose(2, 3)) / std::sqrt(double(head_dim));
-  scores = scores.view({B, n_kv_head, group, T, keys.size(2)});  // (B, Hkv, g, T, S)
-  if (mask.defined()) scores = scores + mask.unsqueeze(1);       // mask (B, 1, T, S) -> (B,1,1,T,S)
-  torch::Tensor probs = torch::softmax(scores.to(torch::kFloat32), -1).to(values.scalar_type());
+  torch::Tensor probs;
+  if (train_kernels) {
+    // (B, Hkv, g*T, S) seen as (B, Hkv*g, T, S) against the mask (B|1, 1, T|1, S)
+    torch::Tensor scores = torch::matmul(qg, keys.transpose(2, 3)).view({B, n_head, T, S});
+    probs = scaled_masked_softmax(scores, mask, 1.0 / std::sqrt(double(head_dim)));
+  } else {
+    torch::Tensor scores = torch::matmul(qg, keys.transpose(2, 3)) / std::sqrt(double(head_dim));
+    scores = scores.view({B, n_kv_head, group, T, S});        // (B, Hkv, g, T, S)
+    if (mask.defined()) scores = scores + mask.unsqueeze(1);  // mask (B, 1, T, S) -> (B,1,1,T,S)
+    probs = torch::softmax(scores.to(torch::kFloat32), -1).to(values.scalar_type());
+  }
   torch::Tensor out = torch::matmul(probs.view({B, n_kv_head, group * T, keys.size(2)}), values);
   // (B, Hkv, g*T, hd) -> (B, H, T, hd) -> (B, T, H*hd)
   out = out.view({B, n_head, T, head_dim}).transpose(1, 2).reshape({B, T, n_head * head_dim});

@@ -1,7 +1,8 @@
 // adamw with parameter groups (a learning-rate scale per group), decoupled weight decay on
 // matrices only, and a state that saves to / loads from named tensors for exact resume. the
-// update and the clipping run as multi-tensor (_foreach_) ops: a handful of ops per step instead
-// of ~10 per parameter, one kernel each on cuda.
+// clipping runs as multi-tensor (_foreach_) ops; the update, on the cpu, as one pass over each
+// fp32 parameter (p, g, m, v read once), elsewhere as multi-tensor ops: a handful of ops per
+// step instead of ~10 per parameter, one kernel each on cuda.
 #pragma once
 
 #include <torch/torch.h>

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "checkpoint/checkpoint.h"
 #include "data/chunk_sampler.h"
@@ -15,6 +16,7 @@
 #include "flow/sampler.h"
 #include "io/atomic_file.h"
 #include "io/tensor_file.h"
+#include "model/backend.h"
 #include "model/rater.h"
 #include "test_util.h"
 #include "tiny_policy.h"
@@ -105,10 +107,15 @@ TEST(AdamW, FirstStepMovesByLearningRate) {
   EXPECT_NEAR(p.grad().norm().item<double>(), 1.0, 1e-5);
 }
 
-// the multi-tensor update against LibTorch's own AdamW (decoupled decay, bias correction): five
-// steps over two groups of matrices and vectors, with one parameter that has no gradient. ours
-// decays matrices only, so the reference decays the matrix group and not the vector group
-TEST(AdamW, FiveStepsMatchLibTorchsAdamW) {
+// our update against LibTorch's own AdamW (decoupled decay, bias correction): five steps over two
+// groups of matrices and vectors, with one parameter that has no gradient. ours decays matrices
+// only, so the reference decays the matrix group and not the vector group. both of our paths:
+// the one-pass cpu update and the multi-tensor ops (what cuda runs)
+class AdamWPaths : public ::testing::TestWithParam<bool> {};
+
+TEST_P(AdamWPaths, FiveStepsMatchLibTorchsAdamW) {
+  std::optional<PlainOpsScope> plain;
+  if (!GetParam()) plain.emplace();
   torch::manual_seed(3);
   TrainConfig c;
   c.weight_decay = 0.1;
@@ -159,6 +166,11 @@ TEST(AdamW, FiveStepsMatchLibTorchsAdamW) {
   }
   EXPECT_TRUE(our_idle.equal(idle));  // no gradient: no update, no decay
 }
+
+INSTANTIATE_TEST_SUITE_P(AdamW, AdamWPaths, ::testing::Values(true, false),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "OnePassCpu" : "MultiTensorOps";
+                         });
 
 TEST(Trainer, TinyModelLearnsSyntheticTask) {
   std::string out = test::temp_dir("learn");
