@@ -34,7 +34,17 @@ BackboneImpl::BackboneImpl(const ModelConfig& cfg_) : cfg(cfg_) {
 
 KvCache KvCache::repeat_rows(int64_t k) const {
   if (k == 1) return *this;
-  auto rep = [k](const torch::Tensor& t) { return t.defined() ? t.repeat_interleave(k, 0) : t; };
+  // each row k times in a row through a broadcast view and one copy: the same rows as
+  // repeat_interleave, whose index_select backs up through an index_add_ (a scatter, 3 % of a
+  // training step); a broadcast's backward is a plain sum over the k copies
+  auto rep = [k](const torch::Tensor& t) {
+    if (!t.defined()) return t;
+    std::vector<int64_t> sizes = t.sizes().vec();
+    sizes.insert(sizes.begin() + 1, k);
+    std::vector<int64_t> rows = t.sizes().vec();
+    rows[0] *= k;
+    return t.unsqueeze(1).expand(sizes).reshape(rows);
+  };
   KvCache out;
   for (const auto& kv : layers) out.layers.push_back({rep(kv.k), rep(kv.v), rep(kv.k_t)});
   out.key_bias = rep(key_bias);

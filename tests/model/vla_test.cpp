@@ -132,6 +132,22 @@ TEST(VLA, RepeatedCacheEqualsEncodingRepeatedObservations) {
   EXPECT_LT(test::max_abs_diff(v, want), 1e-5);
 }
 
+TEST(VLA, RepeatedCacheRowsAndTheirGradient) {
+  // rows b*k .. b*k+k-1 are row b, and the gradient of a row is the sum over its k copies
+  torch::manual_seed(4);
+  torch::Tensor keys = torch::randn({2, 2, 5, 4}).requires_grad_(true);
+  KvCache cache;
+  cache.layers.push_back({keys, keys * 2, torch::Tensor()});
+  cache.key_bias = torch::zeros({2, 1, 1, 5});
+  const KvCache repeated = cache.repeat_rows(3);
+  EXPECT_TRUE(repeated.layers[0].k.equal(keys.repeat_interleave(3, 0)));
+  EXPECT_TRUE(repeated.layers[0].v.equal((keys * 2).repeat_interleave(3, 0)));
+  EXPECT_EQ(repeated.key_bias.sizes(), (std::vector<int64_t>{6, 1, 1, 5}));
+  torch::Tensor up = torch::randn({6, 2, 5, 4});
+  torch::Tensor grad = torch::autograd::grad({(repeated.layers[0].k * up).sum()}, {keys})[0];
+  EXPECT_LT(test::max_abs_diff(grad, up.view({2, 3, 2, 5, 4}).sum(1)), 1e-6);
+}
+
 TEST(VLA, CachedVelocityEqualsFullRecompute) {
   Fixture f;
   torch::NoGradGuard ng;
