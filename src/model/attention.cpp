@@ -304,20 +304,22 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const RotaryTable& 
   // q and k heads are adjacent: rotate them in one pass, (B, H + Hkv, T, hd). split_with_sizes,
   // not narrows: under autograd each narrow's backward zero-fills a gradient of the whole input
   // and autograd sums them; a split's backward is one cat
-  torch::Tensor qk, v;
+  torch::Tensor q, k, v;
   if (train_kernels) {
-    std::vector<torch::Tensor> qk_v = split_rotate_heads(qkv, rope, n_kv_head);
-    qk = qk_v[0];
-    v = qk_v[1];
+    const std::vector<torch::Tensor> q_k_v = split_rotate_heads(qkv, rope, n_kv_head);
+    q = q_k_v[0];
+    k = q_k_v[1];
+    v = q_k_v[2];
   } else {
     const std::vector<torch::Tensor> qk_v =
         qkv.split_with_sizes({n_head + n_kv_head, n_kv_head}, 2);
-    qk = qk_v[0].transpose(1, 2);
+    torch::Tensor qk = qk_v[0].transpose(1, 2);
     if (rope.cos.defined()) qk = apply_rotary(qk, rope);
+    const std::vector<torch::Tensor> q_k = qk.split_with_sizes({n_head, n_kv_head}, 1);
+    q = q_k[0];
+    k = q_k[1];
     v = qk_v[1].transpose(1, 2);
   }
-  const std::vector<torch::Tensor> q_k = qk.split_with_sizes({n_head, n_kv_head}, 1);
-  const torch::Tensor &q = q_k[0], &k = q_k[1];
   if (kv_out != nullptr) *kv_out = {k, v, torch::Tensor()};
 
   // prepend the cached prefix keys/values: (B, Hkv, S, hd), S = P + T

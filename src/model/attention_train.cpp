@@ -69,33 +69,44 @@ __attribute__((target("avx2,fma"))) void rotate_row(const T* x, const float* c, 
   }
 }
 
-// the (b, t) rows of qkv (B, T, H + 2 Hkv, hd) against qk (B, H + Hkv, T, hd) and
-// v (B, Hkv, T, hd): forward reads qkv and writes qk and v, backward reads their gradients (an
-// undefined one counts as zero) and writes qkv's
+// the heads of the split: q (B, H, T, hd), k and v (B, Hkv, T, hd), each contiguous; a null one
+// (an undefined gradient) counts as zero
+template <typename T>
+struct SplitHeads {
+  T *q, *k, *v;
+  int64_t n_head, n_kv_head;
+  // head h of the packed row (b, t): where it goes, and whether it is rotated
+  T* row(int64_t b, int64_t t, int64_t h, int64_t T_len, int64_t hd) const {
+    if (h < n_head) return q == nullptr ? nullptr : q + ((b * n_head + h) * T_len + t) * hd;
+    h -= n_head;
+    T* dst = h < n_kv_head ? k : v;
+    h %= n_kv_head;
+    return dst == nullptr ? nullptr : dst + ((b * n_kv_head + h) * T_len + t) * hd;
+  }
+};
+
+// the (b, t) rows of qkv (B, T, H + 2 Hkv, hd) against the split heads: forward reads qkv and
+// writes q, k and v (q and k rotated), backward reads their gradients and writes qkv's
 template <typename T, bool kBackward>
-void split_rotate_rows(T* qkv, T* qk, T* v, const float* cos, const float* sin, int64_t B,
-                       int64_t T_len, int64_t n_rot, int64_t n_kv, int64_t hd) {
-  const int64_t heads = n_rot + n_kv;
+void split_rotate_rows(T* qkv, const SplitHeads<T>& split, const float* cos, const float* sin,
+                       int64_t B, int64_t T_len, int64_t hd) {
+  const int64_t n_rot = split.n_head + split.n_kv_head, heads = n_rot + split.n_kv_head;
   at::parallel_for(0, B * T_len, 8, [&](int64_t begin, int64_t end) {
-    for (int64_t row = begin; row < end; ++row) {
-      const int64_t b = row / T_len, t = row % T_len;
-      T* packed = qkv + row * heads * hd;
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t b = r / T_len, t = r % T_len;
+      T* packed = qkv + r * heads * hd;
       const float* c = cos != nullptr ? cos + t * hd : nullptr;
       const float* s = sin != nullptr ? sin + t * hd : nullptr;
       for (int64_t h = 0; h < heads; ++h) {
-        T* split = h < n_rot
-                       ? (qk == nullptr ? nullptr : qk + ((b * n_rot + h) * T_len + t) * hd)
-                       : (v == nullptr ? nullptr : v + ((b * n_kv + h - n_rot) * T_len + t) * hd);
+        T* head = split.row(b, t, h, T_len, hd);
         T* p = packed + h * hd;
-        const bool rotated = h < n_rot;
-        if (kBackward) {
-          if (split == nullptr) {
-            std::fill(p, p + hd, T(0));
-          } else {
-            rotate_row<T, true>(split, rotated ? c : nullptr, s, hd, p);
-          }
+        const float* rot = h < n_rot ? c : nullptr;
+        if (!kBackward) {
+          rotate_row<T, false>(p, rot, s, hd, head);
+        } else if (head == nullptr) {
+          std::fill(p, p + hd, T(0));
         } else {
-          rotate_row<T, false>(p, rotated ? c : nullptr, s, hd, split);
+          rotate_row<T, true>(head, rot, s, hd, p);
         }
       }
     }
@@ -114,20 +125,23 @@ struct SplitRotateFunction : torch::autograd::Function<SplitRotateFunction> {
                                                 int64_t n_kv_head) {
     const torch::Tensor qkv = qkv_in.contiguous();
     const int64_t B = qkv.size(0), T = qkv.size(1), hd = qkv.size(3);
-    const int64_t n_rot = qkv.size(2) - n_kv_head;
-    torch::Tensor qk = torch::empty({B, n_rot, T, hd}, qkv.options());
-    torch::Tensor v = torch::empty({B, n_kv_head, T, hd}, qkv.options());
+    const int64_t n_head = qkv.size(2) - 2 * n_kv_head;
+    torch::Tensor q = torch::empty({B, n_head, T, hd}, qkv.options());
+    torch::Tensor k = torch::empty({B, n_kv_head, T, hd}, qkv.options());
+    torch::Tensor v = torch::empty_like(k);
     with_lanes(qkv.scalar_type(), [&](auto lane) {
       using L = decltype(lane);
-      split_rotate_rows<L, false>(lanes_ptr<L>(qkv), lanes_ptr<L>(qk), lanes_ptr<L>(v),
-                                  table_ptr(cos), table_ptr(sin), B, T, n_rot, n_kv_head, hd);
+      const SplitHeads<L> split{lanes_ptr<L>(q), lanes_ptr<L>(k), lanes_ptr<L>(v), n_head,
+                                n_kv_head};
+      split_rotate_rows<L, false>(lanes_ptr<L>(qkv), split, table_ptr(cos), table_ptr(sin), B, T,
+                                  hd);
     });
     ctx->saved_data["cos"] = cos;
     ctx->saved_data["sin"] = sin;
     ctx->saved_data["n_kv_head"] = n_kv_head;
     ctx->saved_data["shape"] = qkv.sizes().vec();
     ctx->saved_data["dtype"] = qkv.scalar_type();
-    return {qk, v};
+    return {q, k, v};
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
@@ -137,17 +151,18 @@ struct SplitRotateFunction : torch::autograd::Function<SplitRotateFunction> {
     const int64_t n_kv_head = ctx->saved_data["n_kv_head"].toInt();
     const std::vector<int64_t> shape = ctx->saved_data["shape"].toIntVector();
     const torch::ScalarType dtype = ctx->saved_data["dtype"].toScalarType();
-    const int64_t B = shape[0], T = shape[1], hd = shape[3], n_rot = shape[2] - n_kv_head;
+    const int64_t B = shape[0], T = shape[1], hd = shape[3], n_head = shape[2] - 2 * n_kv_head;
     auto grad = [&](const torch::Tensor& g) {
       return g.defined() ? g.to(dtype).contiguous() : torch::Tensor();
     };
-    const torch::Tensor d_qk = grad(grads[0]), d_v = grad(grads[1]);
+    const torch::Tensor d_q = grad(grads[0]), d_k = grad(grads[1]), d_v = grad(grads[2]);
     torch::Tensor d_qkv = torch::empty(shape, torch::TensorOptions().dtype(dtype));
     with_lanes(dtype, [&](auto lane) {
       using L = decltype(lane);
-      split_rotate_rows<L, true>(lanes_ptr<L>(d_qkv), d_qk.defined() ? lanes_ptr<L>(d_qk) : nullptr,
-                                 d_v.defined() ? lanes_ptr<L>(d_v) : nullptr, table_ptr(cos),
-                                 table_ptr(sin), B, T, n_rot, n_kv_head, hd);
+      auto ptr = [](const torch::Tensor& t) { return t.defined() ? lanes_ptr<L>(t) : nullptr; };
+      const SplitHeads<L> split{ptr(d_q), ptr(d_k), ptr(d_v), n_head, n_kv_head};
+      split_rotate_rows<L, true>(lanes_ptr<L>(d_qkv), split, table_ptr(cos), table_ptr(sin), B, T,
+                                 hd);
     });
     return {d_qkv, torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }

@@ -152,16 +152,18 @@ TEST(AttentionTrain, SplitRotateOpEqualsApplyRotaryAndItsAdjoint) {
   const int64_t B = 2, T = 7, H = 4, Hkv = 2, hd = 32;
   RotaryTable rope = RotaryTable::make(T, hd, 10000.0);
   torch::Tensor qkv = torch::randn({B, T, H + 2 * Hkv, hd}).requires_grad_(true);
-  std::vector<torch::Tensor> qk_v = split_rotate_heads(qkv, rope, Hkv);
+  std::vector<torch::Tensor> q_k_v = split_rotate_heads(qkv, rope, Hkv);
+  for (const torch::Tensor& t : q_k_v) EXPECT_TRUE(t.is_contiguous());
+  torch::Tensor qk = torch::cat({q_k_v[0], q_k_v[1]}, 1);
   torch::Tensor want_qk = apply_rotary(qkv.narrow(2, 0, H + Hkv).transpose(1, 2), rope);
   torch::Tensor want_v = qkv.narrow(2, H + Hkv, Hkv).transpose(1, 2);
-  EXPECT_LT(test::max_abs_diff(qk_v[0], want_qk), 1e-6);
-  EXPECT_EQ(test::max_abs_diff(qk_v[1], want_v), 0.0);
+  EXPECT_LT(test::max_abs_diff(qk, want_qk), 1e-6);
+  EXPECT_EQ(test::max_abs_diff(q_k_v[2], want_v), 0.0);
   // the rotation is orthogonal: its adjoint is its inverse, so the gradient of <qk, g> through it
   // is g rotated back; checked against autograd through apply_rotary
   torch::Tensor g_qk = torch::randn_like(want_qk), g_v = torch::randn_like(want_v);
   torch::Tensor ours =
-      torch::autograd::grad({(qk_v[0] * g_qk).sum() + (qk_v[1] * g_v).sum()}, {qkv})[0];
+      torch::autograd::grad({(qk * g_qk).sum() + (q_k_v[2] * g_v).sum()}, {qkv})[0];
   torch::Tensor want =
       torch::autograd::grad({(want_qk * g_qk).sum() + (want_v * g_v).sum()}, {qkv})[0];
   EXPECT_LT(test::max_abs_diff(ours, want), 1e-6);
