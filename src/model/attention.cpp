@@ -301,9 +301,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const RotaryTable& 
   // split with rotary, and the scaled, masked softmax, one pass each way (model/attention_train)
   const int64_t S = (past != nullptr && past->k.defined() ? past->k.size(2) : 0) + T;
   const bool train_kernels = attention_train_kernels_take(qkv, rope, mask, S);
-  // q and k heads are adjacent: rotate them in one pass, (B, H + Hkv, T, hd). split_with_sizes,
-  // not narrows: under autograd each narrow's backward zero-fills a gradient of the whole input
-  // and autograd sums them; a split's backward is one cat
+  // q (B, H, T, hd), k and v (B, Hkv, T, hd)
   torch::Tensor q, k, v;
   if (train_kernels) {
     const std::vector<torch::Tensor> q_k_v = split_rotate_heads(qkv, rope, n_kv_head);
@@ -311,6 +309,9 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const RotaryTable& 
     k = q_k_v[1];
     v = q_k_v[2];
   } else {
+    // q and k heads are adjacent: rotate them in one pass, (B, H + Hkv, T, hd).
+    // split_with_sizes, not narrows: under autograd each narrow's backward zero-fills a gradient
+    // of the whole input and autograd sums them; a split's backward is one cat
     const std::vector<torch::Tensor> qk_v =
         qkv.split_with_sizes({n_head + n_kv_head, n_kv_head}, 2);
     torch::Tensor qk = qk_v[0].transpose(1, 2);
@@ -341,7 +342,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const RotaryTable& 
     if (mask.defined()) scores = scores + mask.unsqueeze(1);  // mask (B, 1, T, S) -> (B,1,1,T,S)
     probs = torch::softmax(scores.to(torch::kFloat32), -1).to(values.scalar_type());
   }
-  torch::Tensor out = torch::matmul(probs.view({B, n_kv_head, group * T, keys.size(2)}), values);
+  torch::Tensor out = torch::matmul(probs.view({B, n_kv_head, group * T, S}), values);
   // (B, Hkv, g*T, hd) -> (B, H, T, hd) -> (B, T, H*hd)
   out = out.view({B, n_head, T, head_dim}).transpose(1, 2).reshape({B, T, n_head * head_dim});
   return linear(out, o_proj);

@@ -1,7 +1,6 @@
 #include "train/optimizer.h"
 
 #include <ATen/Parallel.h>
-#include <immintrin.h>
 
 #include <algorithm>
 #include <cmath>
