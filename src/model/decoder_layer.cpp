@@ -2,6 +2,7 @@
 
 #include "model/activation.h"
 #include "model/fused_layer.h"
+#include "model/kernels.h"
 #include "model/linear.h"
 
 namespace avla {
@@ -32,8 +33,11 @@ torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const RotaryTabl
   // no-grad inference on the cpu: the whole layer in one parallel region (model/fused_layer)
   if (can_fuse_layer(*this, x, past, mask))
     return fused_layer_forward(*this, x, rope, past, mask, kv_out);
-  torch::Tensor h = x + self_attn(input_layernorm(x), rope, past, mask, kv_out);
-  return h + mlp(post_attention_layernorm(h));
+  // h = x + attn(norm(x)); out = h + mlp(norm(h)), the add and the second norm in one op
+  const NormedSum h =
+      add_rms_norm(*post_attention_layernorm, x,
+                   self_attn(rms_norm_for_linear(*input_layernorm, x), rope, past, mask, kv_out));
+  return h.sum + mlp(h.normed);
 }
 
 }  // namespace avla

@@ -13,6 +13,8 @@
 
 namespace avla {
 
+struct RMSNormImpl;
+
 // --- model/linear: the packed small-M linear
 
 // a layer's weight packed at the kernel_precision() of the call (the packed copy is the one
@@ -90,6 +92,20 @@ constexpr int64_t round_up8(int64_t n) {
 // y = x / sqrt(mean(x^2) + eps) * w, dim a multiple of 8
 void rms_norm_row(const float* x, const float* w, float* y, int64_t dim, float eps);
 void rms_norm_row(const float* x, const float* w, uint16_t* y, int64_t dim, float eps);
+
+// --- model/rms_norm under autograd (the decoder layer's training path): one pass a row each way
+// on the cpu, the plain ops elsewhere
+
+// norm(x) as the linear after it takes it: bf16 rows under cpu autocast (the cast that the linear
+// would make, and its backward, fold into the norm), else norm(x)
+torch::Tensor rms_norm_for_linear(RMSNormImpl& norm, const torch::Tensor& x);
+
+// the residual add and the norm after it: sum = x + branch in x's dtype (fp32 or bf16; the
+// branch fp32 or bf16), normed = norm(sum) as rms_norm_for_linear gives it
+struct NormedSum {
+  torch::Tensor sum, normed;
+};
+NormedSum add_rms_norm(RMSNormImpl& norm, const torch::Tensor& x, const torch::Tensor& branch);
 
 // out = silu(gate) up for a row of 2 hidden values, gate first
 void silu_mul_row(const float* gate_up, float* out, int64_t hidden);

@@ -387,9 +387,16 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight,
                      x.scalar_type() == torch::kFloat32 &&
                      weight.scalar_type() == torch::kFloat32 && use_cpu_kernels(x) &&
                      weight.is_cpu() && !autocast_enabled(c10::kCPU);
-  if (!small) return torch::nn::functional::linear(x, weight, bias);
   std::vector<int64_t> out_shape = x.sizes().vec();
   out_shape.back() = weight.size(0);
+  if (!small) {
+    // rows of a (..., in) input with a bias go through one addmm, the bias summed into the GEMM's
+    // output; LibTorch 1.13 runs matmul and then an in-place bias add (two more passes, and a
+    // type-converting copy under autocast) for anything but 2-D or contiguous 3-D inputs
+    if (!bias.defined() || x.dim() == 2) return torch::nn::functional::linear(x, weight, bias);
+    return torch::nn::functional::linear(x.reshape({rows, x.size(-1)}), weight, bias)
+        .view(out_shape);
+  }
   const torch::Tensor x2 = x.reshape({rows, x.size(-1)});
   const torch::Tensor y = kernel_precision() == Precision::Bf16
                               ? linear_small_m_bf16(x2, weight, bias)

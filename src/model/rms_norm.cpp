@@ -5,6 +5,7 @@
 #include <cmath>
 #include <vector>
 
+#include "model/autocast.h"
 #include "model/backend.h"
 #include "model/kernels.h"
 #include "model/lanes.h"
@@ -22,7 +23,7 @@ namespace {
 constexpr int64_t kRowBlock = 64;
 
 // one row: inv = 1 / sqrt(mean(x^2) + eps), y = x inv w (dim a multiple of 8); y in x's storage,
-// or in bf16 for an fp32 x (the bf16 linear's input, model/fused_layer)
+// or in bf16 for an fp32 x (the bf16 linear's input: model/fused_layer, autocast)
 template <typename T, typename Out = T>
 __attribute__((target("avx2,fma"))) float forward_row(const T* x, const float* w, Out* y,
                                                       int64_t dim, float eps) {
@@ -40,80 +41,146 @@ __attribute__((target("avx2,fma"))) float forward_row(const T* x, const float* w
   return inv;
 }
 
-// one row's backward, with xh = x inv and g = dy w: dx = inv (g - xh mean(g xh)); dw += dy xh
-template <typename T>
-__attribute__((target("avx2,fma"))) void backward_row(const T* x, const T* dy, const float* w,
-                                                      float inv, T* dx, float* dw, int64_t dim) {
+// one row of the residual add and the norm after it: h = x + a in x's storage (rounded as the
+// plain add rounds), then y = norm(h)
+template <typename T, typename A, typename Out>
+__attribute__((target("avx2,fma"))) float add_forward_row(const T* x, const A* a, T* h,
+                                                          const float* w, Out* y, int64_t dim,
+                                                          float eps) {
+  for (int64_t i = 0; i < dim; i += 8) {
+    Lanes<T>::store(h + i, _mm256_add_ps(Lanes<T>::load(x + i), Lanes<A>::load(a + i)));
+  }
+  return forward_row(h, w, y, dim, eps);
+}
+
+// one row's backward, with xh = x inv and g = dy w: dx = inv (g - xh mean(g xh)) (plus dres, the
+// gradient that reaches x by the residual path, where given); dw += dy xh. dx2: the same dx in a
+// second storage (the residual branch's gradient in its own dtype), or null
+template <typename T, typename D, typename A>
+__attribute__((target("avx2,fma"))) void backward_row(const T* x, const D* dy, const float* w,
+                                                      float inv, const T* dres, T* dx, A* dx2,
+                                                      float* dw, int64_t dim) {
   const __m256 iv = _mm256_set1_ps(inv);
   __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < dim; i += 8) {
     const __m256 xh = _mm256_mul_ps(Lanes<T>::load(x + i), iv);
-    const __m256 d = Lanes<T>::load(dy + i);
+    const __m256 d = Lanes<D>::load(dy + i);
     acc = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_loadu_ps(w + i)), xh, acc);
     _mm256_storeu_ps(dw + i, _mm256_fmadd_ps(d, xh, _mm256_loadu_ps(dw + i)));
   }
   const __m256 c = _mm256_set1_ps(hsum8(acc) / static_cast<float>(dim));
   for (int64_t i = 0; i < dim; i += 8) {
     const __m256 xh = _mm256_mul_ps(Lanes<T>::load(x + i), iv);
-    const __m256 g = _mm256_mul_ps(Lanes<T>::load(dy + i), _mm256_loadu_ps(w + i));
-    Lanes<T>::store(dx + i, _mm256_mul_ps(iv, _mm256_fnmadd_ps(xh, c, g)));
+    const __m256 g = _mm256_mul_ps(Lanes<D>::load(dy + i), _mm256_loadu_ps(w + i));
+    __m256 v = _mm256_mul_ps(iv, _mm256_fnmadd_ps(xh, c, g));
+    if (dres != nullptr) v = _mm256_add_ps(Lanes<T>::load(dres + i), v);
+    Lanes<T>::store(dx + i, v);
+    if (dx2 != nullptr) Lanes<A>::store(dx2 + i, v);
   }
 }
 
-// x (rows, dim) contiguous, fp32 or bf16 -> y like x, and each row's inv (rows) in fp32
-template <typename T>
-void forward_rows(const torch::Tensor& x, const torch::Tensor& w, torch::Tensor& y,
-                  torch::Tensor& inv, float eps) {
+// fn(T{}) for fp32 (float) or, with bf16 true, bf16 (uint16_t) storage
+template <typename Fn>
+void with_storage(bool bf16, Fn&& fn) {
+  with_lanes(bf16 ? torch::kBFloat16 : torch::kFloat32, fn);
+}
+
+// the forward over all rows: x (rows, dim) contiguous fp32 or bf16, a (rows, dim) fp32 or bf16
+// or undefined (no residual add); h (rows, dim) like x when a is given; y in its own dtype;
+// each row's inv (rows) in fp32
+void forward_rows(const torch::Tensor& x, const torch::Tensor& a, const torch::Tensor& w,
+                  torch::Tensor& h, torch::Tensor& y, torch::Tensor& inv, float eps) {
   const int64_t dim = x.size(-1), rows = x.numel() / dim;
-  const T* xp = lanes_ptr<T>(x);
   const float* wp = w.data_ptr<float>();
-  T* yp = lanes_ptr<T>(y);
   float* ip = inv.data_ptr<float>();
-  at::parallel_for(0, rows, kRowBlock, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      ip[r] = forward_row(xp + r * dim, wp, yp + r * dim, dim, eps);
-    }
+  with_storage(y.scalar_type() == torch::kBFloat16, [&](auto out_lane) {
+    using Out = decltype(out_lane);
+    Out* yp = lanes_ptr<Out>(y);
+    with_lanes(x.scalar_type(), [&](auto x_lane) {
+      using T = decltype(x_lane);
+      const T* xp = lanes_ptr<T>(x);
+      if (!a.defined()) {
+        at::parallel_for(0, rows, kRowBlock, [&](int64_t begin, int64_t end) {
+          for (int64_t r = begin; r < end; ++r) {
+            ip[r] = forward_row(xp + r * dim, wp, yp + r * dim, dim, eps);
+          }
+        });
+        return;
+      }
+      T* hp = lanes_ptr<T>(h);
+      with_lanes(a.scalar_type(), [&](auto a_lane) {
+        using A = decltype(a_lane);
+        const A* ap = lanes_ptr<A>(a);
+        at::parallel_for(0, rows, kRowBlock, [&](int64_t begin, int64_t end) {
+          for (int64_t r = begin; r < end; ++r) {
+            const int64_t o = r * dim;
+            ip[r] = add_forward_row(xp + o, ap + o, hp + o, wp, yp + o, dim, eps);
+          }
+        });
+      });
+    });
   });
 }
 
-template <typename T>
+// the backward over all rows: x as normalized (fp32 or bf16), dy (its own dtype), dres the
+// residual path's gradient (x's dtype) or undefined; dx in x's dtype, da (the residual branch's
+// gradient, its own dtype) or undefined; dw summed per block of rows, then over the blocks
 void backward_rows(const torch::Tensor& x, const torch::Tensor& dy, const torch::Tensor& w,
-                   const torch::Tensor& inv, torch::Tensor& dx, torch::Tensor& dw) {
+                   const torch::Tensor& inv, const torch::Tensor& dres, torch::Tensor& dx,
+                   torch::Tensor& da, torch::Tensor& dw) {
   const int64_t dim = x.size(-1), rows = x.numel() / dim;
   const int64_t n_block = (rows + kRowBlock - 1) / kRowBlock;
   torch::Tensor dw_blocks = torch::zeros({n_block, dim}, w.options());
-  const T *xp = lanes_ptr<T>(x), *dyp = lanes_ptr<T>(dy);
   const float *wp = w.data_ptr<float>(), *ip = inv.data_ptr<float>();
-  T* dxp = lanes_ptr<T>(dx);
   float* dwp = dw_blocks.data_ptr<float>();
-  at::parallel_for(0, n_block, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t blk = begin; blk < end; ++blk) {
-      for (int64_t r = blk * kRowBlock; r < std::min(rows, (blk + 1) * kRowBlock); ++r) {
-        backward_row(xp + r * dim, dyp + r * dim, wp, ip[r], dxp + r * dim, dwp + blk * dim, dim);
-      }
-    }
+  with_lanes(x.scalar_type(), [&](auto x_lane) {
+    using T = decltype(x_lane);
+    with_lanes(dy.scalar_type(), [&](auto dy_lane) {
+      using D = decltype(dy_lane);
+      with_storage(da.defined() && da.scalar_type() == torch::kBFloat16, [&](auto a_lane) {
+        using A = decltype(a_lane);
+        const T* xp = lanes_ptr<T>(x);
+        const T* rp = dres.defined() ? lanes_ptr<T>(dres) : nullptr;
+        const D* dyp = lanes_ptr<D>(dy);
+        T* dxp = lanes_ptr<T>(dx);
+        A* dap = da.defined() ? lanes_ptr<A>(da) : nullptr;
+        at::parallel_for(0, n_block, 1, [&](int64_t begin, int64_t end) {
+          for (int64_t blk = begin; blk < end; ++blk) {
+            for (int64_t r = blk * kRowBlock; r < std::min(rows, (blk + 1) * kRowBlock); ++r) {
+              const int64_t o = r * dim;
+              backward_row(xp + o, dyp + o, wp, ip[r], rp ? rp + o : nullptr, dxp + o,
+                           dap ? dap + o : nullptr, dwp + blk * dim, dim);
+            }
+          }
+        });
+      });
+    });
   });
   dw = dw_blocks.sum(0);
 }
 
-// fp32 or bf16 rows through the typed kernels
-torch::Tensor fused_forward(const torch::Tensor& x, const torch::Tensor& w, double eps,
-                            torch::Tensor* inv_out) {
-  torch::Tensor y = torch::empty_like(x);
-  torch::Tensor inv = torch::empty({x.numel() / x.size(-1)}, w.options());
-  with_lanes(x.scalar_type(), [&](auto lane) {
-    forward_rows<decltype(lane)>(x, w, y, inv, static_cast<float>(eps));
-  });
-  if (inv_out != nullptr) *inv_out = inv;
+// y = x inv w without autograd (inference, or nothing to differentiate): y in x's dtype or bf16
+torch::Tensor forward_only(const torch::Tensor& x, const torch::Tensor& w, double eps,
+                           bool out_bf16) {
+  torch::Tensor y = torch::empty_like(x, out_bf16 ? torch::kBFloat16 : x.scalar_type());
+  torch::Tensor inv = torch::empty({x.numel() / x.size(-1)}, w.options()), h;
+  forward_rows(x, torch::Tensor(), w, h, y, inv, static_cast<float>(eps));
   return y;
 }
 
-// y = x inv w with its own backward: x fp32 or bf16 (autocast), the weight and its gradient fp32
+// whether autograd has anything to record for these inputs
+bool records_grad(const torch::Tensor& x, const torch::Tensor& w) {
+  return torch::GradMode::is_enabled() && (x.requires_grad() || w.requires_grad());
+}
+
+// y = x inv w with its own backward: x fp32 or bf16 (autocast), y in x's dtype or bf16 (the
+// linear's input under autocast), the weight and its gradient fp32
 struct RmsNormFunction : torch::autograd::Function<RmsNormFunction> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
-                               const torch::Tensor& weight, double eps) {
-    torch::Tensor inv;
-    torch::Tensor y = fused_forward(x, weight, eps, &inv);
+                               const torch::Tensor& weight, double eps, bool out_bf16) {
+    torch::Tensor y = torch::empty_like(x, out_bf16 ? torch::kBFloat16 : x.scalar_type());
+    torch::Tensor inv = torch::empty({x.numel() / x.size(-1)}, weight.options()), h;
+    forward_rows(x, torch::Tensor(), weight, h, y, inv, static_cast<float>(eps));
     ctx->save_for_backward({x, weight, inv});
     return y;
   }
@@ -121,13 +188,59 @@ struct RmsNormFunction : torch::autograd::Function<RmsNormFunction> {
                                                torch::autograd::tensor_list grads) {
     const auto saved = ctx->get_saved_variables();
     const torch::Tensor &x = saved[0], &w = saved[1], &inv = saved[2];
-    const torch::Tensor dy = grads[0].to(x.scalar_type()).contiguous();
-    torch::Tensor dx = torch::empty_like(x), dw;
-    with_lanes(x.scalar_type(),
-               [&](auto lane) { backward_rows<decltype(lane)>(x, dy, w, inv, dx, dw); });
-    return {dx, dw, torch::Tensor()};
+    const torch::Tensor dy = grads[0].contiguous();
+    torch::Tensor dx = torch::empty_like(x), da, dw;
+    backward_rows(x, dy, w, inv, torch::Tensor(), dx, da, dw);
+    return {dx, dw, torch::Tensor(), torch::Tensor()};
   }
 };
+
+// h = x + a and y = h inv w with one backward: x and h fp32 or bf16 (the action tokens' stream
+// under autocast), a fp32 or bf16 (a linear's output under autocast), y like h or bf16. the
+// gradient of x is dh plus the norm's; a gets the same in its own dtype
+struct AddRmsNormFunction : torch::autograd::Function<AddRmsNormFunction> {
+  static torch::autograd::tensor_list forward(torch::autograd::AutogradContext* ctx,
+                                              const torch::Tensor& x, const torch::Tensor& a,
+                                              const torch::Tensor& weight, double eps,
+                                              bool out_bf16) {
+    torch::Tensor h = torch::empty_like(x);
+    torch::Tensor y = torch::empty_like(x, out_bf16 ? torch::kBFloat16 : x.scalar_type());
+    torch::Tensor inv = torch::empty({x.numel() / x.size(-1)}, weight.options());
+    forward_rows(x, a, weight, h, y, inv, static_cast<float>(eps));
+    ctx->save_for_backward({h, weight, inv});
+    ctx->saved_data["a_bf16"] = a.scalar_type() == torch::kBFloat16;
+    return {h, y};
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const torch::Tensor &h = saved[0], &w = saved[1], &inv = saved[2];
+    torch::Tensor dh =
+        grads[0].defined() ? grads[0].to(h.scalar_type()).contiguous() : torch::Tensor();
+    torch::Tensor dy = grads[1].defined() ? grads[1].contiguous() : torch::zeros_like(h);
+    torch::Tensor dx = torch::empty_like(h), dw;
+    torch::Tensor da = torch::empty_like(
+        h, ctx->saved_data["a_bf16"].toBool() ? torch::kBFloat16 : torch::kFloat32);
+    backward_rows(h, dy, w, inv, dh, dx, da, dw);
+    return {dx, da, dw, torch::Tensor(), torch::Tensor()};
+  }
+};
+
+// whether our kernels take x (and a residual branch a, where defined) for norm's weight
+bool norm_kernels_take(const RMSNormImpl& norm, const torch::Tensor& x, const torch::Tensor& a) {
+  const auto fp = [](const torch::Tensor& t) {
+    return t.scalar_type() == torch::kFloat32 || t.scalar_type() == torch::kBFloat16;
+  };
+  if (!fp(x) || norm.weight.scalar_type() != torch::kFloat32 || x.size(-1) % 8 != 0 ||
+      !use_cpu_kernels(x))
+    return false;
+  return !a.defined() || (fp(a) && a.sizes() == x.sizes());
+}
+
+// the output in bf16: under cpu autocast, where the linear after the norm would round it anyway
+bool out_to_bf16(const torch::Tensor& x) {
+  return x.is_cpu() && autocast_enabled(c10::kCPU);
+}
 
 }  // namespace
 
@@ -141,18 +254,33 @@ void rms_norm_row(const float* x, const float* w, uint16_t* y, int64_t dim, floa
 
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
   // our kernels: one pass a row forward and backward, fp32 or bf16 rows, fp32 weight
-  if ((x.scalar_type() == torch::kFloat32 || x.scalar_type() == torch::kBFloat16) &&
-      weight.scalar_type() == torch::kFloat32 && x.size(-1) % 8 == 0 && use_cpu_kernels(x)) {
+  if (norm_kernels_take(*this, x, torch::Tensor())) {
     const torch::Tensor xc = x.contiguous();
-    if (!torch::GradMode::is_enabled() || (!xc.requires_grad() && !weight.requires_grad())) {
-      return fused_forward(xc, weight, eps, nullptr);
-    }
-    return RmsNormFunction::apply(xc, weight, eps);
+    if (!records_grad(xc, weight)) return forward_only(xc, weight, eps, false);
+    return RmsNormFunction::apply(xc, weight, eps, false);
   }
   // normalize in fp32 whatever the input precision (bf16 under autocast)
   torch::Tensor xf = x.to(torch::kFloat32);
   torch::Tensor inv = torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
   return (xf * inv).to(x.scalar_type()) * weight.to(x.scalar_type());
+}
+
+torch::Tensor rms_norm_for_linear(RMSNormImpl& norm, const torch::Tensor& x) {
+  if (!norm_kernels_take(norm, x, torch::Tensor())) return norm.forward(x);
+  const torch::Tensor xc = x.contiguous();
+  if (!records_grad(xc, norm.weight))
+    return forward_only(xc, norm.weight, norm.eps, out_to_bf16(x));
+  return RmsNormFunction::apply(xc, norm.weight, norm.eps, out_to_bf16(x));
+}
+
+NormedSum add_rms_norm(RMSNormImpl& norm, const torch::Tensor& x, const torch::Tensor& branch) {
+  if (!norm_kernels_take(norm, x, branch)) {
+    torch::Tensor sum = x + branch;
+    return {sum, norm.forward(sum)};
+  }
+  const auto outs = AddRmsNormFunction::apply(x.contiguous(), branch.contiguous(), norm.weight,
+                                              norm.eps, out_to_bf16(x));
+  return {outs[0], outs[1]};
 }
 
 }  // namespace avla

@@ -19,11 +19,12 @@ struct AdamWScalars {
   float beta1, beta2;
   float bias2;  // 1 - beta2^t
   float eps;
-  float step_size;  // -lr / (1 - beta1^t)
+  float step_size;   // -lr / (1 - beta1^t)
+  float grad_scale;  // the clipping factor, 1 when the norm is within bounds
 };
 
 // one fp32 parameter's whole update in one pass over p, g, m, v, in the order of the multi-tensor
-// ops: p *= 1 - lr wd; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g g;
+// ops: g *= grad_scale; p *= 1 - lr wd; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g g;
 // p += step_size m / (sqrt(v / bias2) + eps). eight values a vector, then the tail
 __attribute__((target("avx2,fma"))) void adamw_update(float* p, const float* g, float* m, float* v,
                                                       int64_t begin, int64_t end,
@@ -31,10 +32,11 @@ __attribute__((target("avx2,fma"))) void adamw_update(float* p, const float* g, 
   const __m256 decay = _mm256_set1_ps(k.decay_mul), b1 = _mm256_set1_ps(k.beta1),
                b2 = _mm256_set1_ps(k.beta2), one_b1 = _mm256_set1_ps(1.0f - k.beta1),
                one_b2 = _mm256_set1_ps(1.0f - k.beta2), bias2 = _mm256_set1_ps(k.bias2),
-               eps = _mm256_set1_ps(k.eps), step = _mm256_set1_ps(k.step_size);
+               eps = _mm256_set1_ps(k.eps), step = _mm256_set1_ps(k.step_size),
+               scale = _mm256_set1_ps(k.grad_scale);
   int64_t i = begin;
   for (; i + 8 <= end; i += 8) {
-    const __m256 gi = _mm256_loadu_ps(g + i);
+    const __m256 gi = _mm256_mul_ps(_mm256_loadu_ps(g + i), scale);
     const __m256 mi =
         _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(m + i), b1), _mm256_mul_ps(one_b1, gi));
     const __m256 vi = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(v + i), b2),
@@ -46,8 +48,9 @@ __attribute__((target("avx2,fma"))) void adamw_update(float* p, const float* g, 
     _mm256_storeu_ps(p + i, _mm256_add_ps(pi, _mm256_mul_ps(step, _mm256_div_ps(mi, denom))));
   }
   for (; i < end; ++i) {
-    m[i] = m[i] * k.beta1 + (1.0f - k.beta1) * g[i];
-    v[i] = v[i] * k.beta2 + (1.0f - k.beta2) * g[i] * g[i];
+    const float gi = g[i] * k.grad_scale;
+    m[i] = m[i] * k.beta1 + (1.0f - k.beta1) * gi;
+    v[i] = v[i] * k.beta2 + (1.0f - k.beta2) * gi * gi;
     const float denom = std::sqrt(v[i] / k.bias2) + k.eps;
     p[i] = p[i] * k.decay_mul + k.step_size * (m[i] / denom);
   }
@@ -83,6 +86,7 @@ void AdamW::zero_grad() {
       p.mutable_grad().reset();
     }
   }
+  grad_scale_ = 1.0;
 }
 
 std::vector<torch::Tensor> AdamW::grads() const {
@@ -102,7 +106,8 @@ double AdamW::clip_grad_norm(double max_norm) {
   // one multi-tensor op per pass instead of one op per parameter (on cuda, one kernel)
   const std::vector<torch::Tensor> norms = at::_foreach_norm(all, 2);
   double total = torch::stack(norms).to(torch::kFloat64).norm(2).item<double>();
-  if (max_norm > 0 && total > max_norm) at::_foreach_mul_(all, max_norm / (total + 1e-6));
+  // the scale waits for step(), which applies it in its own pass over the gradients
+  grad_scale_ = max_norm > 0 && total > max_norm ? max_norm / (total + 1e-6) : 1.0;
   return total;
 }
 
@@ -137,7 +142,8 @@ void AdamW::step(double lr) {
             static_cast<float>(cfg_.beta2),
             static_cast<float>(bias2),
             static_cast<float>(cfg_.adam_eps),
-            static_cast<float>(-group_lr / bias1)};
+            static_cast<float>(-group_lr / bias1),
+            static_cast<float>(grad_scale_)};
         for (size_t j = 0; j < params[decay].size(); ++j) {
           float* p = params[decay][j].data_ptr<float>();
           const float* g = grads[decay][j].data_ptr<float>();
@@ -152,6 +158,7 @@ void AdamW::step(double lr) {
       // elsewhere (cuda, other dtypes) the update as multi-tensor ops, each the per-tensor op over
       // the whole list (the same arithmetic in the same order as one tensor at a time; on cuda,
       // one kernel per op)
+      if (grad_scale_ != 1.0) at::_foreach_mul_(grads[decay], grad_scale_);
       if (decay == 1) at::_foreach_mul_(params[decay], 1.0 - group_lr * cfg_.weight_decay);
       at::_foreach_mul_(ms[decay], cfg_.beta1);
       at::_foreach_add_(ms[decay], grads[decay], 1.0 - cfg_.beta1);
@@ -163,6 +170,7 @@ void AdamW::step(double lr) {
       at::_foreach_addcdiv_(params[decay], ms[decay], denom, -group_lr / bias1);
     }
   }
+  grad_scale_ = 1.0;
 }
 
 TensorMap AdamW::state() const {
