@@ -64,6 +64,18 @@ print(f"| fp32 | {tr:.1f} samples/s | {ptr:.1f} samples/s | {tr / ptr:.2f}x |")
 ptr16 = max(p["train_bf16_samples_per_s"] for p in py)
 print(f"| bf16 autocast (C++ / PyTorch bf16; {len(bf16_rounds)} C++ round(s)) | {tr16:.1f} samples/s | {ptr16:.1f} samples/s | {tr16 / ptr16:.2f}x |")
 print(f"| C++ bf16 / PyTorch fp32 | {tr16:.1f} samples/s | {ptr:.1f} samples/s | {tr16 / ptr:.2f}x |")
+# round by round: each round's C++ against the PyTorch run right after it, so that a machine
+# that changes speed between rounds cannot pair one side's fast round with the other's slow one
+if len(cpp) == len(py) and len(cpp) > 1:
+    per_round = {"fp32": [r["BM_TrainStep/2"]["samples_per_s"] / p["train_samples_per_s"]
+                          for r, p in zip(cpp, py)]}
+    if bf16_rounds is not None and len(bf16_rounds) == len(py):
+        per_round["bf16"] = [r["BM_TrainStepBf16/2"]["samples_per_s"] / p["train_bf16_samples_per_s"]
+                             for r, p in zip(bf16_rounds, py)]
+    for name, ratios in per_round.items():
+        print(f"\ntraining {name}, C++ / PyTorch round by round: "
+              + ", ".join(f"{x:.2f}x" for x in ratios)
+              + f" (median {sorted(ratios)[len(ratios) // 2]:.2f}x)")
 
 # --precision bf16 (avx512-bf16) against PyTorch eager fp32 and bf16 autocast
 try:
