@@ -234,7 +234,10 @@ bool norm_kernels_take(const RMSNormImpl& norm, const torch::Tensor& x, const to
   if (!fp(x) || norm.weight.scalar_type() != torch::kFloat32 || x.size(-1) % 8 != 0 ||
       !use_cpu_kernels(x))
     return false;
-  return !a.defined() || (fp(a) && a.sizes() == x.sizes());
+  // the sum keeps x's dtype, as x + a does unless an fp32 a would promote a bf16 x
+  const bool promotes =
+      x.scalar_type() == torch::kBFloat16 && a.defined() && a.scalar_type() == torch::kFloat32;
+  return !a.defined() || (fp(a) && a.sizes() == x.sizes() && !promotes);
 }
 
 // the output in bf16: under cpu autocast, where the linear after the norm would round it anyway
@@ -278,8 +281,17 @@ NormedSum add_rms_norm(RMSNormImpl& norm, const torch::Tensor& x, const torch::T
     torch::Tensor sum = x + branch;
     return {sum, norm.forward(sum)};
   }
-  const auto outs = AddRmsNormFunction::apply(x.contiguous(), branch.contiguous(), norm.weight,
-                                              norm.eps, out_to_bf16(x));
+  const torch::Tensor xc = x.contiguous(), bc = branch.contiguous();
+  if (!records_grad(xc, norm.weight) && !records_grad(bc, norm.weight)) {
+    // no autograd: the same rows without a graph node
+    torch::Tensor sum = torch::empty_like(xc);
+    torch::Tensor normed =
+        torch::empty_like(xc, out_to_bf16(x) ? torch::kBFloat16 : xc.scalar_type());
+    torch::Tensor inv = torch::empty({xc.numel() / xc.size(-1)}, norm.weight.options());
+    forward_rows(xc, bc, norm.weight, sum, normed, inv, static_cast<float>(norm.eps));
+    return {sum, normed};
+  }
+  const auto outs = AddRmsNormFunction::apply(xc, bc, norm.weight, norm.eps, out_to_bf16(x));
   return {outs[0], outs[1]};
 }
 

@@ -159,6 +159,12 @@ TEST(RmsNorm, ResidualAddFusedWithTheNormMatchesThePlainOps) {
     EXPECT_LT(rel_err(fused.dw, plain.dw.to(torch::kFloat64)), dx_bound) << stream;
     // x's gradient holds both paths: g_sum itself and the norm's share on top of it
     EXPECT_GT((fused.dx.to(torch::kFloat32) - g_sum).abs().max().item<float>(), 0.1f);
+    // without autograd the same rows
+    torch::NoGradGuard no_grad;
+    Bf16Autocast autocast(bf16);
+    const NormedSum inference = add_rms_norm(*norm, x, branch);
+    EXPECT_TRUE(torch::equal(inference.sum, fused.sum)) << stream;
+    EXPECT_TRUE(torch::equal(inference.normed, fused.normed)) << stream;
   }
 }
 
