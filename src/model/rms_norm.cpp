@@ -79,21 +79,26 @@ __attribute__((target("avx2,fma"))) void backward_row(const T* x, const D* dy, c
   }
 }
 
-// fn(T{}) for fp32 (float) or, with bf16 true, bf16 (uint16_t) storage
-template <typename Fn>
-void with_storage(bool bf16, Fn&& fn) {
-  with_lanes(bf16 ? torch::kBFloat16 : torch::kFloat32, fn);
-}
+// what the forward over all rows gives: sum = x + a (like x; undefined without a residual),
+// y = norm(sum or x), and each row's inv (rows) in fp32
+struct NormRows {
+  torch::Tensor sum, y, inv;
+};
 
 // the forward over all rows: x (rows, dim) contiguous fp32 or bf16, a (rows, dim) fp32 or bf16
-// or undefined (no residual add); h (rows, dim) like x when a is given; y in its own dtype;
-// each row's inv (rows) in fp32
-void forward_rows(const torch::Tensor& x, const torch::Tensor& a, const torch::Tensor& w,
-                  torch::Tensor& h, torch::Tensor& y, torch::Tensor& inv, float eps) {
+// or undefined (no residual add); y in x's dtype, or bf16 with out_bf16
+NormRows forward_rows(const torch::Tensor& x, const torch::Tensor& a, const torch::Tensor& w,
+                      double eps_d, bool out_bf16) {
   const int64_t dim = x.size(-1), rows = x.numel() / dim;
+  const float eps = static_cast<float>(eps_d);
+  NormRows out;
+  if (a.defined()) out.sum = torch::empty_like(x);
+  out.y = torch::empty_like(x, out_bf16 ? torch::kBFloat16 : x.scalar_type());
+  out.inv = torch::empty({rows}, w.options());
+  const torch::Tensor &h = out.sum, &y = out.y;
   const float* wp = w.data_ptr<float>();
-  float* ip = inv.data_ptr<float>();
-  with_storage(y.scalar_type() == torch::kBFloat16, [&](auto out_lane) {
+  float* ip = out.inv.data_ptr<float>();
+  with_lanes(y.scalar_type(), [&](auto out_lane) {
     using Out = decltype(out_lane);
     Out* yp = lanes_ptr<Out>(y);
     with_lanes(x.scalar_type(), [&](auto x_lane) {
@@ -120,6 +125,7 @@ void forward_rows(const torch::Tensor& x, const torch::Tensor& a, const torch::T
       });
     });
   });
+  return out;
 }
 
 // the backward over all rows: x as normalized (fp32 or bf16), dy (its own dtype), dres the
@@ -137,7 +143,7 @@ void backward_rows(const torch::Tensor& x, const torch::Tensor& dy, const torch:
     using T = decltype(x_lane);
     with_lanes(dy.scalar_type(), [&](auto dy_lane) {
       using D = decltype(dy_lane);
-      with_storage(da.defined() && da.scalar_type() == torch::kBFloat16, [&](auto a_lane) {
+      with_lanes(da.defined() ? da.scalar_type() : torch::kFloat32, [&](auto a_lane) {
         using A = decltype(a_lane);
         const T* xp = lanes_ptr<T>(x);
         const T* rp = dres.defined() ? lanes_ptr<T>(dres) : nullptr;
@@ -159,15 +165,6 @@ void backward_rows(const torch::Tensor& x, const torch::Tensor& dy, const torch:
   dw = dw_blocks.sum(0);
 }
 
-// y = x inv w without autograd (inference, or nothing to differentiate): y in x's dtype or bf16
-torch::Tensor forward_only(const torch::Tensor& x, const torch::Tensor& w, double eps,
-                           bool out_bf16) {
-  torch::Tensor y = torch::empty_like(x, out_bf16 ? torch::kBFloat16 : x.scalar_type());
-  torch::Tensor inv = torch::empty({x.numel() / x.size(-1)}, w.options()), h;
-  forward_rows(x, torch::Tensor(), w, h, y, inv, static_cast<float>(eps));
-  return y;
-}
-
 // whether autograd has anything to record for these inputs
 bool records_grad(const torch::Tensor& x, const torch::Tensor& w) {
   return torch::GradMode::is_enabled() && (x.requires_grad() || w.requires_grad());
@@ -178,11 +175,9 @@ bool records_grad(const torch::Tensor& x, const torch::Tensor& w) {
 struct RmsNormFunction : torch::autograd::Function<RmsNormFunction> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
                                const torch::Tensor& weight, double eps, bool out_bf16) {
-    torch::Tensor y = torch::empty_like(x, out_bf16 ? torch::kBFloat16 : x.scalar_type());
-    torch::Tensor inv = torch::empty({x.numel() / x.size(-1)}, weight.options()), h;
-    forward_rows(x, torch::Tensor(), weight, h, y, inv, static_cast<float>(eps));
-    ctx->save_for_backward({x, weight, inv});
-    return y;
+    NormRows out = forward_rows(x, torch::Tensor(), weight, eps, out_bf16);
+    ctx->save_for_backward({x, weight, out.inv});
+    return out.y;
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grads) {
@@ -203,13 +198,10 @@ struct AddRmsNormFunction : torch::autograd::Function<AddRmsNormFunction> {
                                               const torch::Tensor& x, const torch::Tensor& a,
                                               const torch::Tensor& weight, double eps,
                                               bool out_bf16) {
-    torch::Tensor h = torch::empty_like(x);
-    torch::Tensor y = torch::empty_like(x, out_bf16 ? torch::kBFloat16 : x.scalar_type());
-    torch::Tensor inv = torch::empty({x.numel() / x.size(-1)}, weight.options());
-    forward_rows(x, a, weight, h, y, inv, static_cast<float>(eps));
-    ctx->save_for_backward({h, weight, inv});
+    NormRows out = forward_rows(x, a, weight, eps, out_bf16);
+    ctx->save_for_backward({out.sum, weight, out.inv});
     ctx->saved_data["a_bf16"] = a.scalar_type() == torch::kBFloat16;
-    return {h, y};
+    return {out.sum, out.y};
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grads) {
@@ -259,7 +251,7 @@ torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
   // our kernels: one pass a row forward and backward, fp32 or bf16 rows, fp32 weight
   if (norm_kernels_take(*this, x, torch::Tensor())) {
     const torch::Tensor xc = x.contiguous();
-    if (!records_grad(xc, weight)) return forward_only(xc, weight, eps, false);
+    if (!records_grad(xc, weight)) return forward_rows(xc, torch::Tensor(), weight, eps, false).y;
     return RmsNormFunction::apply(xc, weight, eps, false);
   }
   // normalize in fp32 whatever the input precision (bf16 under autocast)
@@ -272,7 +264,7 @@ torch::Tensor rms_norm_for_linear(RMSNormImpl& norm, const torch::Tensor& x) {
   if (!norm_kernels_take(norm, x, torch::Tensor())) return norm.forward(x);
   const torch::Tensor xc = x.contiguous();
   if (!records_grad(xc, norm.weight))
-    return forward_only(xc, norm.weight, norm.eps, out_to_bf16(x));
+    return forward_rows(xc, torch::Tensor(), norm.weight, norm.eps, out_to_bf16(x)).y;
   return RmsNormFunction::apply(xc, norm.weight, norm.eps, out_to_bf16(x));
 }
 
@@ -284,12 +276,8 @@ NormedSum add_rms_norm(RMSNormImpl& norm, const torch::Tensor& x, const torch::T
   const torch::Tensor xc = x.contiguous(), bc = branch.contiguous();
   if (!records_grad(xc, norm.weight) && !records_grad(bc, norm.weight)) {
     // no autograd: the same rows without a graph node
-    torch::Tensor sum = torch::empty_like(xc);
-    torch::Tensor normed =
-        torch::empty_like(xc, out_to_bf16(x) ? torch::kBFloat16 : xc.scalar_type());
-    torch::Tensor inv = torch::empty({xc.numel() / xc.size(-1)}, norm.weight.options());
-    forward_rows(xc, bc, norm.weight, sum, normed, inv, static_cast<float>(norm.eps));
-    return {sum, normed};
+    NormRows out = forward_rows(xc, bc, norm.weight, norm.eps, out_to_bf16(x));
+    return {out.sum, out.y};
   }
   const auto outs = AddRmsNormFunction::apply(xc, bc, norm.weight, norm.eps, out_to_bf16(x));
   return {outs[0], outs[1]};

@@ -23,6 +23,14 @@ struct NormPass {
   torch::Tensor out, dx, dw;
 };
 
+// a norm of dim with weights in [0.5, 1.5) from the current seed, eps 1e-6
+RMSNorm norm_with_random_weight(int64_t dim) {
+  RMSNorm norm(dim, 1e-6);
+  torch::NoGradGuard no_grad;
+  norm->weight.copy_(torch::rand({dim}) + 0.5);
+  return norm;
+}
+
 NormPass run_norm(RMSNorm& norm, const torch::Tensor& x, const torch::Tensor& dy,
                   torch::ScalarType dtype) {
   norm->weight.mutable_grad() = torch::Tensor();
@@ -50,11 +58,7 @@ double rel_err(const torch::Tensor& got, const torch::Tensor& want) {
 TEST(RmsNorm, FusedMatchesFloat64ForwardAndBackward) {
   if (!cpu_has_avx2_fma()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
   torch::manual_seed(8);
-  RMSNorm norm(48, 1e-6);
-  {
-    torch::NoGradGuard no_grad;
-    norm->weight.copy_(torch::rand({48}) + 0.5);
-  }
+  RMSNorm norm = norm_with_random_weight(48);
   // 150 rows: two full blocks of 64 and a short one
   torch::Tensor x0 = torch::randn({2, 75, 48}) * 2.0;
   torch::Tensor dy0 = torch::randn({2, 75, 48});
@@ -122,11 +126,7 @@ AddNormPass run_add_norm(RMSNorm& norm, const torch::Tensor& x0, const torch::Te
 TEST(RmsNorm, ResidualAddFusedWithTheNormMatchesThePlainOps) {
   if (!cpu_has_avx2_fma()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
   torch::manual_seed(10);
-  RMSNorm norm(48, 1e-6);
-  {
-    torch::NoGradGuard no_grad;
-    norm->weight.copy_(torch::rand({48}) + 0.5);
-  }
+  RMSNorm norm = norm_with_random_weight(48);
   // 150 rows in a (batch, tokens, dim) residual stream; g_normed representable in bf16 so both
   // paths see the same gradient after the linear's cast
   torch::Tensor x0 = torch::randn({2, 75, 48}) * 2.0, g_sum = torch::randn({2, 75, 48});
@@ -171,11 +171,7 @@ TEST(RmsNorm, ResidualAddFusedWithTheNormMatchesThePlainOps) {
 TEST(RmsNorm, NormForTheLinearIsBf16UnderAutocastAndRoundsOnce) {
   if (!cpu_has_avx2_fma()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
   torch::manual_seed(11);
-  RMSNorm norm(64, 1e-6);
-  {
-    torch::NoGradGuard no_grad;
-    norm->weight.copy_(torch::rand({64}) + 0.5);
-  }
+  RMSNorm norm = norm_with_random_weight(64);
   torch::Tensor x0 = torch::randn({3, 40, 64});
   torch::Tensor dy = torch::randn({3, 40, 64}).to(torch::kBFloat16);
   // fp32 norm then autocast's rounding, against the norm that writes bf16 itself
