@@ -69,7 +69,7 @@ print(f"| C++ bf16 / PyTorch fp32 | {tr16:.1f} samples/s | {ptr:.1f} samples/s |
 if len(cpp) == len(py) and len(cpp) > 1:
     per_round = {"fp32": [r["BM_TrainStep/2"]["samples_per_s"] / p["train_samples_per_s"]
                           for r, p in zip(cpp, py)]}
-    if bf16_rounds is not None and len(bf16_rounds) == len(py):
+    if len(bf16_rounds) == len(py):
         per_round["bf16"] = [r["BM_TrainStepBf16/2"]["samples_per_s"] / p["train_bf16_samples_per_s"]
                              for r, p in zip(bf16_rounds, py)]
     for name, ratios in per_round.items():
