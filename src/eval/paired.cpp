@@ -12,20 +12,39 @@ namespace avla {
 
 namespace {
 
-// (task, seed) -> success of one report
-std::map<std::pair<std::string, uint64_t>, bool> episode_table(const nlohmann::json& report,
-                                                               const std::string& source) {
+using EpisodeKey = std::pair<std::string, uint64_t>;  // ("[variant/]task", seed)
+
+// adds one report's episodes to table, their task names prefixed by prefix
+void add_episodes(const nlohmann::json& report, const std::string& source,
+                  const std::string& prefix, std::map<EpisodeKey, bool>& table) {
   AVLA_CHECK(report.is_object() && report.contains("episodes") && report["episodes"].is_array(),
-             "compare", "{}: not an eval report (no 'episodes' array)", source);
-  std::map<std::pair<std::string, uint64_t>, bool> table;
+             "compare", "{}: not an eval report (no 'episodes' array, no 'variants' array)",
+             source);
   for (const auto& e : report["episodes"]) {
     AVLA_CHECK(
         e.is_object() && e.contains("task") && e["task"].is_string() && e.contains("seed") &&
             e["seed"].is_number_unsigned() && e.contains("success") && e["success"].is_boolean(),
         "compare", "{}: an episode lacks task (string), seed (unsigned) or success (bool)", source);
-    const auto key = std::make_pair(e["task"].get<std::string>(), e["seed"].get<uint64_t>());
+    const EpisodeKey key(prefix + e["task"].get<std::string>(), e["seed"].get<uint64_t>());
     AVLA_CHECK(table.emplace(key, e["success"].get<bool>()).second, "compare",
                "{}: episode {} seed {} appears twice", source, key.first, key.second);
+  }
+}
+
+// (task, seed) -> success of one report; a variant aggregation (eval --variants) pairs every
+// variant's episodes, keyed "variant/task"
+std::map<EpisodeKey, bool> episode_table(const nlohmann::json& report, const std::string& source) {
+  std::map<EpisodeKey, bool> table;
+  if (report.is_object() && report.contains("variants")) {
+    AVLA_CHECK(report["variants"].is_array() && !report["variants"].empty(), "compare",
+               "{}: 'variants' is not a non-empty array of eval reports", source);
+    for (const auto& v : report["variants"]) {
+      AVLA_CHECK(v.is_object() && v.contains("variant") && v["variant"].is_string(), "compare",
+                 "{}: a report in 'variants' lacks its variant name", source);
+      add_episodes(v, source, v["variant"].get<std::string>() + "/", table);
+    }
+  } else {
+    add_episodes(report, source, "", table);
   }
   return table;
 }

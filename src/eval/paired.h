@@ -1,6 +1,7 @@
 // paired comparison of two closed-loop evaluations on the same episodes (task, seed): success
 // rates with wilson intervals, the discordant counts and the exact mcnemar p-value. reads the
-// json that `asyncvla eval --out` writes.
+// json that `asyncvla eval --out` writes, also with --variants (every variant's episodes pair up
+// by variant, task and seed).
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>
@@ -16,7 +17,8 @@ struct PairedComparison {
   double p_value = 1.0;  // exact mcnemar, two-sided
 };
 
-// a, b: eval reports; every (task, seed) must appear in both exactly once, else an error naming
+// a, b: eval reports (or variant aggregations); every ([variant,] task, seed) must appear in both
+// exactly once, else an error naming
 // the first episode that does not pair up. source_a/b name the files in errors and names.
 PairedComparison compare_evaluations(const nlohmann::json& a, const std::string& source_a,
                                      const nlohmann::json& b, const std::string& source_b);

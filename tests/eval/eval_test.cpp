@@ -90,6 +90,37 @@ TEST(Paired, CountsDiscordantEpisodesByTaskAndSeed) {
                      {"[compare]", "x.json", "not an eval report"});
 }
 
+TEST(Paired, VariantAggregationsPairByVariantTaskAndSeed) {
+  auto report = [](const std::string& variant, std::vector<bool> success) {
+    nlohmann::json eps = nlohmann::json::array();
+    for (size_t i = 0; i < success.size(); ++i)
+      eps.push_back({{"task", "a"}, {"seed", uint64_t{7} + i}, {"success", bool(success[i])}});
+    return nlohmann::json{{"variant", variant}, {"episodes", eps}};
+  };
+  // the same seeds under two variants are different episodes: 4 pairs, not 2
+  nlohmann::json a = {
+      {"mode", "sfm"},
+      {"variants", {report("light_dim", {true, false}), report("table_grey", {false, false})}}};
+  nlohmann::json b = {
+      {"mode", "async"},
+      {"variants", {report("table_grey", {true, true}), report("light_dim", {true, true})}}};
+  const PairedComparison c = compare_evaluations(a, "a.json", b, "b.json");
+  EXPECT_EQ(c.episodes, 4);
+  EXPECT_EQ(c.successes_a, 1);
+  EXPECT_EQ(c.successes_b, 4);
+  EXPECT_EQ(c.both, 1);
+  EXPECT_EQ(c.only_a, 0);
+  EXPECT_EQ(c.only_b, 3);
+  // a variant aggregation against one scene's report does not pair up
+  nlohmann::json plain = report("none", {true, false});
+  plain["mode"] = "sfm";
+  test::expect_error([&] { compare_evaluations(a, "a.json", plain, "p.json"); },
+                     {"[compare]", "light_dim/a", "is not in p.json"});
+  nlohmann::json nameless = {{"variants", {nlohmann::json{{"episodes", nlohmann::json::array()}}}}};
+  test::expect_error([&] { compare_evaluations(nameless, "n.json", b, "b.json"); },
+                     {"[compare]", "n.json", "lacks its variant name"});
+}
+
 TEST(Eval, TinyCheckpointEndToEndWritesJsonAndVideo) {
   const test::TinyRun& run = test::tiny_run();
   RaterTrainOptions ro;
