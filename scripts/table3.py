@@ -53,24 +53,22 @@ columns = [("SFM, visual matching", load(sfm)), ("AsyncVLA, visual matching", lo
            ("SFM, variant aggregation", load(sfm_var)),
            ("AsyncVLA, variant aggregation", load(asy_var))]
 counts = [(name, family_counts(reports)) for name, reports in columns]
+# each column's family rates and their mean (the table's last row and the plot's last group)
+rates = [[pct(c[f]) for f in FAMILIES] for _, c in counts]
+for r in rates:
+    r.append(np.mean(r))
 print("| family | " + " | ".join(name for name, _ in counts) + " |")
 print("|---|" + "---|" * len(counts))
-for f in FAMILIES + ["average of the families"]:
-    cells = []
-    for _, c in counts:
-        if f in c:
-            cells.append(f"{c[f][0]}/{c[f][1]} = {pct(c[f]):.1f} %")
-        else:
-            cells.append(f"{np.mean([pct(c[g]) for g in FAMILIES]):.1f} %")
-    print(f"| {f} | " + " | ".join(cells) + " |")
+for i, f in enumerate(FAMILIES):
+    print(f"| {f} | " + " | ".join(f"{c[f][0]}/{c[f][1]} = {r[i]:.1f} %"
+                                   for (_, c), r in zip(counts, rates)) + " |")
+print("| average of the families | " + " | ".join(f"{r[-1]:.1f} %" for r in rates) + " |")
 
 x = np.arange(len(FAMILIES) + 1)
 width = 0.2
 fig, ax = plt.subplots(figsize=(11, 4.2))
-for i, (name, c) in enumerate(counts):
-    rates = [pct(c[f]) for f in FAMILIES]
-    rates.append(np.mean(rates))
-    ax.bar(x + (i - 1.5) * width, rates, width, label=name)
+for i, ((name, _), r) in enumerate(zip(counts, rates)):
+    ax.bar(x + (i - 1.5) * width, r, width, label=name)
 ax.set_xticks(x)
 ax.set_xticklabels(FAMILIES + ["average"])
 ax.set_ylabel("closed-loop success (%)")

@@ -18,8 +18,8 @@ struct PairedComparison {
 };
 
 // a, b: eval reports (or variant aggregations); every ([variant,] task, seed) must appear in both
-// exactly once, else an error naming
-// the first episode that does not pair up. source_a/b name the files in errors and names.
+// exactly once, else an error naming the first episode that does not pair up. source_a/b name
+// the files in errors and names.
 PairedComparison compare_evaluations(const nlohmann::json& a, const std::string& source_a,
                                      const nlohmann::json& b, const std::string& source_b);
 
