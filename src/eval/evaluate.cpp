@@ -160,6 +160,9 @@ std::vector<EpisodeRecord> run_lockstep_group(ChunkSource& source, const sim::Ta
     const int place_goals = envs[static_cast<size_t>(i)]->place_goals();
     s.rec.grasped =
         place_goals > 0 && envs[static_cast<size_t>(i)]->objects_grasped() == place_goals;
+    for (double offset : envs[static_cast<size_t>(i)]->target_offsets()) {
+      s.rec.target_offset_cm.push_back(offset < 0 ? -1.0 : 100.0 * offset);
+    }
     if (s.video) {
       s.video->add_frame(rollout_frame(s.obs, ChunkOverlay{}).data());
       s.video->finish();
@@ -275,6 +278,7 @@ nlohmann::json to_json(const EvalReport& r) {
                         {"goals_reached", e.goals_reached},
                         {"wrong_placements", e.wrong_placements},
                         {"grasped", e.grasped},
+                        {"target_offset_cm", e.target_offset_cm},
                         {"chunks", e.chunks},
                         {"regenerated_tokens", e.regenerated},
                         {"mean_confidence", e.confidence},

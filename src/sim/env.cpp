@@ -172,6 +172,13 @@ int Env::place_goals() const {
                                         [](const Goal& g) { return moves_object(g); }));
 }
 
+std::vector<double> Env::target_offsets() const {
+  AVLA_CHECK(current_ != nullptr, "env", "target_offsets() before reset()");
+  std::vector<double> offsets;
+  for (const Goal& g : layout_.goals) offsets.push_back(target_offset_xy(*current_->physics, g));
+  return offsets;
+}
+
 SimObservation Env::observe() {
   AVLA_CHECK(current_ != nullptr, "env", "observe() before reset()");
   Physics& physics = *current_->physics;

@@ -74,6 +74,9 @@ class Env {
   // once; and how many such goals there are
   int objects_grasped() const;
   int place_goals() const;
+  // per goal of the episode, its object's horizontal distance from its target now (m; -1 for a
+  // goal without a target object): how far off a failed placement or stack ended
+  std::vector<double> target_offsets() const;
   const EnvConfig& config() const { return config_; }
   Physics& physics();
   ArmController& controller();

@@ -20,6 +20,11 @@ bool touches_fingers(const Physics& physics, const std::string& object) {
   return physics.in_contact(object, "finger_left") || physics.in_contact(object, "finger_right");
 }
 
+double target_offset_xy(const Physics& physics, const Goal& goal) {
+  if (goal.kind != GoalKind::Place && goal.kind != GoalKind::Near) return -1.0;
+  return distance_xy(physics.body_pose(goal.object).pos, physics.body_pose(goal.target).pos);
+}
+
 bool goal_satisfied(const Physics& physics, const Task& task, const Goal& goal) {
   switch (goal.kind) {
     case GoalKind::DrawerOpen:

@@ -17,6 +17,9 @@ bool goal_satisfied(const Physics& physics, const Task& task, const Goal& goal);
 bool held_by_fingers(const Physics& physics, const std::string& object);
 // either finger touches the object (a placement counts once neither does)
 bool touches_fingers(const Physics& physics, const std::string& object);
+// how far a Place or Near goal's object is from its target across the table (m): the horizontal
+// distance of their centres (a stack needs < 2 cm); -1 for a goal without a target object
+double target_offset_xy(const Physics& physics, const Goal& goal);
 // the Place pairs of a layout's scene that none of its goals asks for: every scene object that is
 // not a receptacle, in or on every receptacle (bowls, plates, baskets and the goals' targets).
 // env counts the ones that held as wrong placements (wrong object, wrong target)

@@ -14,6 +14,8 @@
 #include "eval/statistics.h"
 #include "io/atomic_file.h"
 #include "policy/policy.h"
+#include "sim/env.h"
+#include "sim/expert.h"
 #include "sim/tasks.h"
 #include "test_util.h"
 #include "tiny_policy.h"
@@ -428,6 +430,45 @@ TEST(Eval, LongTaskRecordsGoalsReachedByAFailedEpisode) {
   EXPECT_EQ(j["episodes"][0]["wrong_placements"].get<int>(), 0);
   EXPECT_EQ(j["tasks"][0]["misplaced"].get<int>(), 0);
   EXPECT_NE(format_table(cut).find("failed, misplaced"), std::string::npos);
+}
+
+// where a placement ended: the expert's stack ends within the 2 cm the rule allows; zero actions
+// leave the cube where the layout put it, so its offset is the layout's own distance
+TEST(Eval, RecordsHowFarAStackEndedFromItsTarget) {
+  EvalOptions o;
+  o.suite = "goal";
+  o.tasks = {"stack_cube_on_cylinder"};
+  o.episodes = 1;
+  o.scripted = "expert";
+  const EvalReport expert = evaluate(o);
+  ASSERT_EQ(expert.episodes.size(), 1u);
+  const EpisodeRecord& stacked = expert.episodes[0];
+  EXPECT_TRUE(stacked.success);
+  ASSERT_EQ(stacked.target_offset_cm.size(), 1u);
+  EXPECT_GE(stacked.target_offset_cm[0], 0.0);
+  EXPECT_LT(stacked.target_offset_cm[0], 2.0);
+
+  o.scripted = "zero";
+  o.max_steps = 20;
+  const EvalReport zero = evaluate(o);
+  const EpisodeRecord& still = zero.episodes[0];
+  sim::EnvConfig config;
+  config.image_size = 64;
+  sim::Env env(config);
+  env.reset(sim::find_task("goal", "stack_cube_on_cylinder"), still.seed);
+  const double apart = 100.0 * sim::distance_xy(env.physics().body_pose("red_cube").pos,
+                                                env.physics().body_pose("blue_cylinder").pos);
+  ASSERT_EQ(still.target_offset_cm.size(), 1u);
+  EXPECT_GT(apart, 4.0);  // the layout never starts it stacked
+  EXPECT_NEAR(still.target_offset_cm[0], apart, 0.2);
+  EXPECT_EQ(to_json(zero)["episodes"][0]["target_offset_cm"][0].get<double>(),
+            still.target_offset_cm[0]);
+
+  // a drawer goal has no target object
+  o.tasks = {"open_drawer"};
+  const EvalReport drawer = evaluate(o);
+  ASSERT_EQ(drawer.episodes[0].target_offset_cm.size(), 1u);
+  EXPECT_EQ(drawer.episodes[0].target_offset_cm[0], -1.0);
 }
 
 }  // namespace
