@@ -4,7 +4,10 @@ without grasping the object, or grasped it and ended with its centre 0-2, 2-4 or
 the table from its target (the episode's `target_offset_cm`; a stack needs < 2 cm). A failure at
 0-2 cm is on target but not resting (tipped, still held, too high); 2-4 cm is a near miss; over
 4 cm is a drop on the way or a wrong target. Tasks without a target object are left out.
-Prints one markdown table, a row per task and report.
+Prints one markdown table, a row per task and report; then, for the tasks that move a cube or a
+lying object, the first grasp's yaw error (`grasp_yaw_error_deg`: 0 is square to a cube's faces,
+45 across its diagonal) of the successes and of the failures, and how many grasps were past 15
+degrees.
 usage: failures.py NAME=REPORT.json [NAME=REPORT.json ...]"""
 import json
 import sys
@@ -29,7 +32,7 @@ def bin_of(episode):
 def main(args):
     if not args:
         raise SystemExit(__doc__)
-    rows = {}
+    rows, yaws = {}, {}
     for arg in args:
         name, sep, path = arg.partition("=")
         if not sep:
@@ -43,10 +46,27 @@ def main(args):
                 continue
             counts = rows.setdefault((episode["task"], name), dict.fromkeys(BINS, 0))
             counts[bin_of(episode)] += 1
+            # the first grasp's yaw error of each goal whose object has faces (-1: round, unheld)
+            held = [y for y in episode.get("grasp_yaw_error_deg", []) if y >= 0]
+            if held:
+                by_outcome = yaws.setdefault((episode["task"], name), {True: [], False: []})
+                by_outcome[episode["success"]].append(max(held))
     print("| task | run | " + " | ".join(BINS) + " |")
     print("|---|---|" + "---|" * len(BINS))
     for (task, name), counts in sorted(rows.items()):
         print(f"| {task} | {name} | " + " | ".join(str(counts[b]) for b in BINS) + " |")
+    if yaws:
+        print()
+        print("| task | run | success: grasps, mean yaw error, > 15 deg | failure: grasps, mean yaw "
+              "error, > 15 deg |")
+        print("|---|---|---|---|")
+        for (task, name), by_outcome in sorted(yaws.items()):
+            cells = []
+            for outcome in (True, False):
+                v = by_outcome[outcome]
+                mean = f"{sum(v) / len(v):.1f}" if v else "-"
+                cells.append(f"{len(v)}, {mean}, {sum(x > 15 for x in v)}")
+            print(f"| {task} | {name} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -163,6 +163,7 @@ std::vector<EpisodeRecord> run_lockstep_group(ChunkSource& source, const sim::Ta
     for (double offset : envs[static_cast<size_t>(i)]->target_offsets()) {
       s.rec.target_offset_cm.push_back(offset < 0 ? -1.0 : 100.0 * offset);
     }
+    s.rec.grasp_yaw_error_deg = envs[static_cast<size_t>(i)]->grasp_yaw_errors();
     if (s.video) {
       s.video->add_frame(rollout_frame(s.obs, ChunkOverlay{}).data());
       s.video->finish();
@@ -279,6 +280,7 @@ nlohmann::json to_json(const EvalReport& r) {
                         {"wrong_placements", e.wrong_placements},
                         {"grasped", e.grasped},
                         {"target_offset_cm", e.target_offset_cm},
+                        {"grasp_yaw_error_deg", e.grasp_yaw_error_deg},
                         {"chunks", e.chunks},
                         {"regenerated_tokens", e.regenerated},
                         {"mean_confidence", e.confidence},

@@ -122,6 +122,7 @@ SimObservation Env::reset(const Task& task, uint64_t seed) {
   wrong_goals_ = unrequested_placements(task, layout_);
   wrong_reached_.assign(wrong_goals_.size(), 0);
   grasped_.assign(layout_.goals.size(), 0);
+  grasp_yaw_error_.assign(layout_.goals.size(), -1.0);
   return observe();
 }
 
@@ -147,6 +148,9 @@ StepResult Env::step(const std::vector<double>& action) {
   for (size_t g = 0; g < layout_.goals.size(); ++g) {
     if (moves_object(layout_.goals[g]) && !grasped_[g]) {
       grasped_[g] = held_by_fingers(physics, layout_.goals[g].object);
+      if (grasped_[g]) {
+        grasp_yaw_error_[g] = grasp_yaw_error_deg(physics, *task_, layout_.goals[g].object);
+      }
     }
   }
   mark_held(*current_->physics, *task_, wrong_goals_, wrong_reached_);

@@ -77,6 +77,9 @@ class Env {
   // per goal of the episode, its object's horizontal distance from its target now (m; -1 for a
   // goal without a target object): how far off a failed placement or stack ended
   std::vector<double> target_offsets() const;
+  // per goal, sim::grasp_yaw_error_deg of its object at the step both fingers first held it (-1:
+  // never held, no object to move, or a round one): an edge grasp of a cube reads near 45
+  const std::vector<double>& grasp_yaw_errors() const { return grasp_yaw_error_; }
   const EnvConfig& config() const { return config_; }
   Physics& physics();
   ArmController& controller();
@@ -94,10 +97,11 @@ class Env {
   Layout layout_;
   int steps_ = 0;
   bool success_ = false;
-  std::vector<char> goal_reached_;   // per layout_.goals
-  std::vector<Goal> wrong_goals_;    // Place pairs no goal of layout_ asks for
-  std::vector<char> wrong_reached_;  // per wrong_goals_
-  std::vector<char> grasped_;        // per layout_.goals (place goals only)
+  std::vector<char> goal_reached_;       // per layout_.goals
+  std::vector<Goal> wrong_goals_;        // Place pairs no goal of layout_ asks for
+  std::vector<char> wrong_reached_;      // per wrong_goals_
+  std::vector<char> grasped_;            // per layout_.goals (place goals only)
+  std::vector<double> grasp_yaw_error_;  // per layout_.goals, degrees at the first grasp
 };
 
 // robot start pose: grip site above the table centre, gripper down and open

@@ -25,6 +25,18 @@ double target_offset_xy(const Physics& physics, const Goal& goal) {
   return distance_xy(physics.body_pose(goal.object).pos, physics.body_pose(goal.target).pos);
 }
 
+double grasp_yaw_error_deg(const Physics& physics, const Task& task, const std::string& object) {
+  const ObjectKind kind = object_kind(task, object);
+  if (kind != ObjectKind::Cube && !is_elongated(kind)) return -1.0;
+  // the fingers close along the grip site's local x; a cube's faces and a lying object's long
+  // axis are along its body's local axes
+  const double closing = yaw_of(physics.site_pose("grip_site").quat);
+  const double body = yaw_of(physics.body_pose(object).quat);
+  const double error = kind == ObjectKind::Cube ? std::remainder(closing - body, M_PI / 2)
+                                                : std::remainder(closing - body - M_PI / 2, M_PI);
+  return std::abs(error) * 180.0 / M_PI;
+}
+
 bool goal_satisfied(const Physics& physics, const Task& task, const Goal& goal) {
   switch (goal.kind) {
     case GoalKind::DrawerOpen:

@@ -20,6 +20,10 @@ bool touches_fingers(const Physics& physics, const std::string& object);
 // how far a Place or Near goal's object is from its target across the table (m): the horizontal
 // distance of their centres (a stack needs < 2 cm); -1 for a goal without a target object
 double target_offset_xy(const Physics& physics, const Goal& goal);
+// how far the fingers' closing axis turns from the grasp an object wants, in degrees: square to a
+// cube's faces (mod 90, so 0 .. 45; 45 closes across its diagonal), across a lying object's long
+// axis (mod 180, 0 .. 90); -1 for an object of any other shape (round: every yaw grasps it)
+double grasp_yaw_error_deg(const Physics& physics, const Task& task, const std::string& object);
 // the Place pairs of a layout's scene that none of its goals asks for: every scene object that is
 // not a receptacle, in or on every receptacle (bowls, plates, baskets and the goals' targets).
 // env counts the ones that held as wrong placements (wrong object, wrong target)

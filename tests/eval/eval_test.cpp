@@ -447,6 +447,9 @@ TEST(Eval, RecordsHowFarAStackEndedFromItsTarget) {
   ASSERT_EQ(stacked.target_offset_cm.size(), 1u);
   EXPECT_GE(stacked.target_offset_cm[0], 0.0);
   EXPECT_LT(stacked.target_offset_cm[0], 2.0);
+  ASSERT_EQ(stacked.grasp_yaw_error_deg.size(), 1u);
+  EXPECT_GE(stacked.grasp_yaw_error_deg[0], 0.0);  // held, square to the cube's faces
+  EXPECT_LT(stacked.grasp_yaw_error_deg[0], 5.0);
 
   o.scripted = "zero";
   o.max_steps = 20;
@@ -461,6 +464,7 @@ TEST(Eval, RecordsHowFarAStackEndedFromItsTarget) {
   ASSERT_EQ(still.target_offset_cm.size(), 1u);
   EXPECT_GT(apart, 4.0);  // the layout never starts it stacked
   EXPECT_NEAR(still.target_offset_cm[0], apart, 0.2);
+  EXPECT_EQ(still.grasp_yaw_error_deg, std::vector<double>{-1.0});  // never held
   EXPECT_EQ(to_json(zero)["episodes"][0]["target_offset_cm"][0].get<double>(),
             still.target_offset_cm[0]);
 

@@ -319,6 +319,34 @@ TEST(Env, CountsAnObjectPlacedWhereNoGoalAsks) {
   EXPECT_EQ(env.wrong_placements(), 0);
 }
 
+// the grasp yaw error: a cube turned by 0.3 rad from the fingers' closing axis reads 17.2 degrees,
+// by 45 degrees reads 45 (the diagonal), by 90 reads 0 (the other pair of faces); a cylinder has
+// none. the expert's own stack grasps the cube square to its faces
+TEST(Env, GraspYawErrorIsTheCubesTurnFromTheFingersModNinetyDegrees) {
+  Env env(no_render());
+  const Task& task = find_task("goal", "stack_cube_on_cylinder");
+  env.reset(task, 5);
+  Physics& physics = env.physics();
+  const double closing = yaw_of(physics.site_pose("grip_site").quat);
+  const Vec3 at = physics.body_pose("red_cube").pos;
+  const std::vector<std::pair<double, double>> turns = {
+      {0.3, 17.19}, {-0.3, 17.19}, {M_PI / 4, 45.0}, {M_PI / 2, 0.0}, {M_PI / 2 + 0.1, 5.73}};
+  for (const auto& [turn, expected] : turns) {
+    physics.set_free_pose("red_cube", {at, yaw_quat(closing + turn)});
+    physics.forward();
+    EXPECT_NEAR(grasp_yaw_error_deg(physics, task, "red_cube"), expected, 0.01) << turn;
+  }
+  EXPECT_EQ(grasp_yaw_error_deg(physics, task, "blue_cylinder"), -1.0);
+
+  env.reset(task, 5);
+  EXPECT_EQ(env.grasp_yaw_errors(), std::vector<double>{-1.0});  // not held yet
+  const ExpertEpisode episode = run_expert(env, task, 5, false);
+  ASSERT_TRUE(episode.success);
+  ASSERT_EQ(env.grasp_yaw_errors().size(), 1u);
+  EXPECT_GE(env.grasp_yaw_errors()[0], 0.0);
+  EXPECT_LT(env.grasp_yaw_errors()[0], 5.0);
+}
+
 // every task's expert on fixed seeds (the full 20-seed table is in docs/TASKS.md)
 class ExpertTest : public ::testing::TestWithParam<std::string> {};
 
