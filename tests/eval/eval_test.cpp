@@ -449,7 +449,7 @@ TEST(Eval, RecordsHowFarAStackEndedFromItsTarget) {
   EXPECT_LT(stacked.target_offset_cm[0], 2.0);
   ASSERT_EQ(stacked.grasp_yaw_error_deg.size(), 1u);
   EXPECT_GE(stacked.grasp_yaw_error_deg[0], 0.0);  // held, square to the cube's faces
-  EXPECT_LT(stacked.grasp_yaw_error_deg[0], 5.0);
+  EXPECT_LT(stacked.grasp_yaw_error_deg[0], 1.0);
 
   o.scripted = "zero";
   o.max_steps = 20;

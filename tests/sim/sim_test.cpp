@@ -321,7 +321,7 @@ TEST(Env, CountsAnObjectPlacedWhereNoGoalAsks) {
 
 // the grasp yaw error: a cube turned by 0.3 rad from the fingers' closing axis reads 17.2 degrees,
 // by 45 degrees reads 45 (the diagonal), by 90 reads 0 (the other pair of faces); a cylinder has
-// none. the expert's own stack grasps the cube square to its faces
+// none. the expert grasps the cube square to its faces and the spoon across its long axis
 TEST(Env, GraspYawErrorIsTheCubesTurnFromTheFingersModNinetyDegrees) {
   Env env(no_render());
   const Task& task = find_task("goal", "stack_cube_on_cylinder");
@@ -344,7 +344,13 @@ TEST(Env, GraspYawErrorIsTheCubesTurnFromTheFingersModNinetyDegrees) {
   ASSERT_TRUE(episode.success);
   ASSERT_EQ(env.grasp_yaw_errors().size(), 1u);
   EXPECT_GE(env.grasp_yaw_errors()[0], 0.0);
-  EXPECT_LT(env.grasp_yaw_errors()[0], 5.0);
+  EXPECT_LT(env.grasp_yaw_errors()[0], 1.0);
+  // a lying object is grasped across its long axis: the expert's spoon grasp reads near 0, not 90
+  const Task& spoon = find_task("bridge", "put_spoon_on_towel");
+  ASSERT_TRUE(run_expert(env, spoon, 5, false).success);
+  ASSERT_EQ(env.grasp_yaw_errors().size(), 1u);
+  EXPECT_GE(env.grasp_yaw_errors()[0], 0.0);
+  EXPECT_LT(env.grasp_yaw_errors()[0], 1.0);
 }
 
 // every task's expert on fixed seeds (the full 20-seed table is in docs/TASKS.md)
