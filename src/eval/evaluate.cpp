@@ -155,15 +155,15 @@ std::vector<EpisodeRecord> run_lockstep_group(ChunkSource& source, const sim::Ta
   std::vector<EpisodeRecord> records;
   for (int i = 0; i < n; ++i) {
     Slot& s = slots[static_cast<size_t>(i)];
-    s.rec.goals_reached = envs[static_cast<size_t>(i)]->goals_reached();
-    s.rec.wrong_placements = envs[static_cast<size_t>(i)]->wrong_placements();
-    const int place_goals = envs[static_cast<size_t>(i)]->place_goals();
-    s.rec.grasped =
-        place_goals > 0 && envs[static_cast<size_t>(i)]->objects_grasped() == place_goals;
-    for (double offset : envs[static_cast<size_t>(i)]->target_offsets()) {
+    const sim::Env& env = *envs[static_cast<size_t>(i)];
+    s.rec.goals_reached = env.goals_reached();
+    s.rec.wrong_placements = env.wrong_placements();
+    const int place_goals = env.place_goals();
+    s.rec.grasped = place_goals > 0 && env.objects_grasped() == place_goals;
+    for (double offset : env.target_offsets()) {
       s.rec.target_offset_cm.push_back(offset < 0 ? -1.0 : 100.0 * offset);
     }
-    s.rec.grasp_yaw_error_deg = envs[static_cast<size_t>(i)]->grasp_yaw_errors();
+    s.rec.grasp_yaw_error_deg = env.grasp_yaw_errors();
     if (s.video) {
       s.video->add_frame(rollout_frame(s.obs, ChunkOverlay{}).data());
       s.video->finish();

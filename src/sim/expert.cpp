@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "sim/cabinet.h"
+#include "sim/goals.h"
 #include "sim/scene.h"
 #include "util/error.h"
 
@@ -22,18 +23,6 @@ double norm3(const Vec3& v) {
 
 Vec3 sub(const Vec3& a, const Vec3& b) {
   return {a[0] - b[0], a[1] - b[1], a[2] - b[2]};
-}
-
-// the yaw that aligns the fingers with a body's faces (mod 90 degrees for cubes), or that closes
-// them across a lying object's long axis (mod 180 degrees)
-double grasp_yaw(const Quat& q, ObjectKind kind) {
-  if (is_elongated(kind)) return std::remainder(yaw_of(q) + M_PI / 2, M_PI);  // [-pi/2, pi/2]
-  if (kind != ObjectKind::Cube) return 0.0;
-  const double yaw = yaw_of(q);
-  double y = std::fmod(yaw, M_PI / 2);
-  if (y > M_PI / 4) y -= M_PI / 2;
-  if (y < -M_PI / 4) y += M_PI / 2;
-  return y;
 }
 
 // a drawer's handle-bar centre in world coordinates

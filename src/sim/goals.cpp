@@ -25,15 +25,25 @@ double target_offset_xy(const Physics& physics, const Goal& goal) {
   return distance_xy(physics.body_pose(goal.object).pos, physics.body_pose(goal.target).pos);
 }
 
+double grasp_yaw(const Quat& q, ObjectKind kind) {
+  if (is_elongated(kind)) return std::remainder(yaw_of(q) + M_PI / 2, M_PI);  // [-pi/2, pi/2]
+  if (kind != ObjectKind::Cube) return 0.0;
+  const double yaw = yaw_of(q);
+  double y = std::fmod(yaw, M_PI / 2);
+  if (y > M_PI / 4) y -= M_PI / 2;
+  if (y < -M_PI / 4) y += M_PI / 2;
+  return y;
+}
+
 double grasp_yaw_error_deg(const Physics& physics, const Task& task, const std::string& object) {
   const ObjectKind kind = object_kind(task, object);
   if (kind != ObjectKind::Cube && !is_elongated(kind)) return -1.0;
-  // the fingers close along the grip site's local x; a cube's faces and a lying object's long
-  // axis are along its body's local axes
+  // the fingers close along the grip site's local x; the wanted yaw repeats every 90 degrees for
+  // a cube and every 180 for a lying object
   const double closing = yaw_of(physics.site_pose("grip_site").quat);
-  const double body = yaw_of(physics.body_pose(object).quat);
-  const double error = kind == ObjectKind::Cube ? std::remainder(closing - body, M_PI / 2)
-                                                : std::remainder(closing - body - M_PI / 2, M_PI);
+  const double period = kind == ObjectKind::Cube ? M_PI / 2 : M_PI;
+  const double error =
+      std::remainder(closing - grasp_yaw(physics.body_pose(object).quat, kind), period);
   return std::abs(error) * 180.0 / M_PI;
 }
 

@@ -20,6 +20,10 @@ bool touches_fingers(const Physics& physics, const std::string& object);
 // how far a Place or Near goal's object is from its target across the table (m): the horizontal
 // distance of their centres (a stack needs < 2 cm); -1 for a goal without a target object
 double target_offset_xy(const Physics& physics, const Goal& goal);
+// the grip yaw that grasps an object: the fingers square to a cube's faces (its yaw mod 90 degrees,
+// in [-45, 45]), closing across a lying object's long axis (mod 180, in [-90, 90]); 0 for a round
+// one. the expert grasps at it; grasp_yaw_error_deg measures a grasp against it
+double grasp_yaw(const Quat& q, ObjectKind kind);
 // how far the fingers' closing axis turns from the grasp an object wants, in degrees: square to a
 // cube's faces (mod 90, so 0 .. 45; 45 closes across its diagonal), across a lying object's long
 // axis (mod 180, 0 .. 90); -1 for an object of any other shape (round: every yaw grasps it)
