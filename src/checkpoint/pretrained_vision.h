@@ -26,6 +26,10 @@ void load_pretrained_vision(VisionEncoderImpl& encoder, const ModelConfig& cfg,
 // scene token from this encoder has
 int pretrained_probe_slots(const std::string& dir);
 
+// whether dir's probe estimates each slot's yaw (its config's model.probe_yaw): the model.probe_yaw
+// a policy with a scene token from this encoder has
+bool pretrained_probe_yaw(const std::string& dir);
+
 // loads dir's probe heads into probe, whose model config is cfg (strict: every tensor with its
 // shape). the probe reads the tokens of every camera of a frame, so a policy with another camera
 // count than the pretraining corpus's is an error naming model.n_cam and both counts

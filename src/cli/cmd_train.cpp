@@ -145,7 +145,7 @@ Command add_train_command(CLI::App& app) {
       {"--init-vision", {"train.init_vision"}},
       {"--freeze-vision", {"train.freeze_vision"}},
       {"--cache-vision", {"train.cache_vision"}},
-      {"--scene-token", {"model.scene_slots"}},
+      {"--scene-token", {"model.scene_slots", "model.probe_yaw"}},
       {"--vision-lr-scale", {"train.vision_lr_scale"}}};
   return {cmd, [args, cmd, flag_fields]() {
             return run_data_parallel(args->dist, [&](const DistConfig& dist) {
@@ -185,6 +185,7 @@ Command add_train_command(CLI::App& app) {
                 AVLA_CHECK(!tc.init_vision.empty(), "train",
                            "--scene-token needs --init-vision (the probe it reads)");
                 opt.config.model.scene_slots = pretrained_probe_slots(tc.init_vision);
+                opt.config.model.probe_yaw = pretrained_probe_yaw(tc.init_vision);
               }
               if (args->vision_lr_scale) tc.vision_lr_scale = *args->vision_lr_scale;
               for (const auto& [flag, fields] : flag_fields) {

@@ -123,8 +123,9 @@ struct DatasetBuilder {
                  "object loss need (files from `asyncvla sim collect` have them)",
                  info.source);
       AVLA_CHECK(object_states.size(1) == object_state_dim, "data",
-                 "{}: obs/object_states has {} columns, expected {}", info.source,
-                 object_states.size(1), object_state_dim);
+                 "{}: obs/object_states has {} columns, expected {} (25 is the layout before "
+                 "the yaw columns: collect the demonstrations again)",
+                 info.source, object_states.size(1), object_state_dim);
       AVLA_CHECK(torch::isfinite(object_states).all().item<bool>(), "data",
                  "{}: obs/object_states has NaN or Inf", info.source);
       objects.push_back(object_states.to(torch::kFloat32));

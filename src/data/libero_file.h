@@ -6,7 +6,7 @@
 //   data/demo_<i>/obs/agentview_rgb, obs/eye_in_hand_rgb   (T, H, W, 3) uint8
 //   data/demo_<i>/obs/{joint_states (T,7), gripper_states (T,2), ee_states (T,6),
 //                      ee_pos (T,3), ee_ori (T,3)}         float64
-//   data/demo_<i>/obs/object_states (T, 25) float64, optional: our simulator's privileged object
+//   data/demo_<i>/obs/object_states (T, 41) float64, optional: our simulator's privileged object
 //                      state (data/object_state.h), read when present
 //   data/demo_<i>/{states (T, S), robot_states (T, R), rewards (T), dones (T)}
 #pragma once
@@ -30,7 +30,7 @@ struct LiberoDemo {
   torch::Tensor ee_states;       // (T, 6) pos + axis-angle
   torch::Tensor ee_pos;          // (T, 3)
   torch::Tensor ee_ori;          // (T, 3)
-  torch::Tensor object_states;   // (T, 25) privileged object state; undefined when absent
+  torch::Tensor object_states;   // (T, 41) privileged object state; undefined when absent
   torch::Tensor states;          // (T, S) simulator state
   torch::Tensor robot_states;    // (T, R)
   torch::Tensor rewards;         // (T)

@@ -27,7 +27,7 @@ namespace avla {
 struct Observation {
   std::vector<torch::Tensor> images;  // n_cam x (H, W, 3) uint8, upright: agentview, eye_in_hand
   torch::Tensor state;  // (8) raw LIBERO state: ee pos, ee axis-angle, fingers; a privileged-state
-                        // checkpoint takes 8 + 25 (+ obs/object_states, data/object_state.h)
+                        // checkpoint takes 8 + 41 (+ obs/object_states, data/object_state.h)
   std::string instruction;
 };
 

@@ -42,7 +42,7 @@ int privileged_dims(int state_dim) {
   AVLA_CHECK(state_dim == state_feature_dim || state_dim == state_feature_dim + object_state_dim,
              "state",
              "model.state_dim is {}, expected {} (robot state) or {} (robot state + {} privileged "
-             "object dims)",
+             "object dims; 36 is a privileged checkpoint from before the yaw columns)",
              state_dim, state_feature_dim, state_feature_dim + object_state_dim, object_state_dim);
   return state_dim - state_feature_dim;
 }

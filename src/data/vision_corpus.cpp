@@ -36,9 +36,11 @@ VisionCorpus VisionCorpus::rows(int64_t begin, int64_t end) const {
 VisionCorpus VisionCorpus::index(const torch::Tensor& ids) const {
   VisionCorpus c;
   c.slots = slots;
+  c.slot_yaw_order = slot_yaw_order;
   c.images = images.index_select(0, ids);
   c.slot_present = slot_present.index_select(0, ids);
   c.slot_pos = slot_pos.index_select(0, ids);
+  if (has_yaw()) c.slot_yaw = slot_yaw.index_select(0, ids);
   c.cabinet = cabinet.index_select(0, ids);
   c.drawer = drawer.index_select(0, ids);
   c.ee_pos = ee_pos.index_select(0, ids);
@@ -64,13 +66,20 @@ torch::Tensor quat_to_rot6(const torch::Tensor& quat) {
 VisionCorpus load_vision_corpus(const std::vector<std::string>& files, int image_size) {
   AVLA_CHECK(!files.empty(), "corpus", "no corpus files given");
   VisionCorpus out;
-  std::vector<torch::Tensor> images, present, pos, cabinet, drawer, ee_pos, ee_rot6, gripper;
+  std::vector<torch::Tensor> images, present, pos, yaw, cabinet, drawer, ee_pos, ee_rot6, gripper;
   for (const auto& path : files) {
     std::map<std::string, std::string> meta;
     const TensorMap t = load_tensor_map(path, &meta);
-    AVLA_CHECK(meta.count("format") && meta.at("format") == vision_corpus_format, "corpus",
-               "{}: metadata format is '{}', expected '{}' (a file of `asyncvla sim corpus`)", path,
-               meta.count("format") ? meta.at("format") : "", vision_corpus_format);
+    const std::string format = meta.count("format") ? meta.at("format") : "";
+    AVLA_CHECK(format == vision_corpus_format || format == vision_corpus_format_v1, "corpus",
+               "{}: metadata format is '{}', expected '{}' or '{}' (a file of `asyncvla sim "
+               "corpus`)",
+               path, format, vision_corpus_format, vision_corpus_format_v1);
+    // every file with yaw labels or none: a mixed set would train the yaw heads on part of it
+    const bool with_yaw = format == vision_corpus_format;
+    AVLA_CHECK(path == files.front() || with_yaw == !yaw.empty(), "corpus",
+               "{}: format '{}', but {} is '{}' (regenerate the older one with `sim corpus`)", path,
+               format, files.front(), yaw.empty() ? vision_corpus_format_v1 : vision_corpus_format);
     std::vector<std::string> slots;
     try {
       slots = nlohmann::json::parse(meta.count("slots") ? meta.at("slots") : "")
@@ -101,6 +110,20 @@ VisionCorpus load_vision_corpus(const std::vector<std::string>& files, int image
                          .view({n, c, 3, image_size, image_size}));
     present.push_back(field(t, "slot_present", torch::kUInt8, {n, k}, path).to(torch::kFloat32));
     pos.push_back(field(t, "slot_pos", torch::kFloat32, {n, k, 3}, path));
+    if (with_yaw) {
+      yaw.push_back(field(t, "slot_yaw", torch::kFloat32, {n, k, 2}, path));
+      std::vector<int> order;
+      try {
+        order = nlohmann::json::parse(meta.count("slot_yaw_order") ? meta.at("slot_yaw_order") : "")
+                    .get<std::vector<int>>();
+      } catch (const nlohmann::json::exception&) {
+        fail("corpus", "{}: metadata 'slot_yaw_order' is not a JSON list of integers", path);
+      }
+      AVLA_CHECK(order.size() == slots.size(), "corpus",
+                 "{}: metadata 'slot_yaw_order' has {} entries for {} label slots", path,
+                 order.size(), slots.size());
+      out.slot_yaw_order = order;
+    }
     cabinet.push_back(d.select(1, 0).contiguous());
     drawer.push_back(d.select(1, 1).contiguous());
     ee_pos.push_back(field(t, "ee_pos", torch::kFloat32, {n, 3}, path));
@@ -111,6 +134,7 @@ VisionCorpus load_vision_corpus(const std::vector<std::string>& files, int image
   out.images = torch::cat(images);
   out.slot_present = torch::cat(present);
   out.slot_pos = torch::cat(pos);
+  if (!yaw.empty()) out.slot_yaw = torch::cat(yaw);
   out.cabinet = torch::cat(cabinet);
   out.drawer = torch::cat(drawer);
   out.ee_pos = torch::cat(ee_pos);

@@ -16,6 +16,8 @@ struct VisionCorpus {
                                    // the wrist camera when C is 2)
   torch::Tensor slot_present;      // (N, n_slot) float32 0/1
   torch::Tensor slot_pos;          // (N, n_slot, 3) float32 world positions, m (0 where absent)
+  torch::Tensor slot_yaw;          // (N, n_slot, 2) float32 yaw features (sim::yaw_features; 0
+                                   // where absent); undefined for version-1 files
   torch::Tensor cabinet;           // (N) float32 0/1
   torch::Tensor drawer;            // (N) float32 drawer opening, m
   torch::Tensor ee_pos;            // (N, 3) float32 grip site, m
@@ -25,6 +27,9 @@ struct VisionCorpus {
   int64_t n_frames() const { return images.size(0); }
   int n_slot() const { return static_cast<int>(slots.size()); }
   int n_cam() const { return static_cast<int>(images.size(1)); }
+  bool has_yaw() const { return slot_yaw.defined(); }
+  std::vector<int> slot_yaw_order;  // (n_slot) each slot's symmetry order k (4 cube, 2 lying, 0
+                                    // round); empty for version-1 files
   VisionCorpus rows(int64_t begin, int64_t end) const;  // frames [begin, end)
   VisionCorpus index(const torch::Tensor& ids) const;   // frames ids (B) int64
   // each slot's mean position over the frames that hold it: (n_slot, 3), 0 for an unused slot

@@ -40,6 +40,7 @@ void model_fields(Struct& c, Fn&& f) {
   f("n_flow_steps", c.n_flow_steps);
   f("aux_object_dim", c.aux_object_dim);
   f("scene_slots", c.scene_slots);
+  f("probe_yaw", c.probe_yaw);
 }
 
 template <typename Struct, typename Fn>
@@ -86,7 +87,7 @@ void ModelConfig::validate() const {
     const std::string n = name;
     if constexpr (std::is_arithmetic_v<std::decay_t<decltype(v)>>) {
       if (n != "vocab_size" && n != "image_rotation" && n != "aux_object_dim" &&
-          n != "scene_slots" && n != "n_cam") {
+          n != "scene_slots" && n != "n_cam" && n != "probe_yaw") {
         positive(name, static_cast<double>(v));
       }
     }

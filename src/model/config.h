@@ -50,6 +50,9 @@ struct ModelConfig {
   // probe's estimates of every slot's presence and position, the drawer and the gripper, read
   // from the image tokens (train --scene-token, with --init-vision)
   int scene_slots = 0;
+  // the probe also estimates each slot's yaw (sim::yaw_features: 2 numbers a slot), which the scene
+  // token then carries: pretraining on a corpus with yaw labels sets it, --scene-token copies it
+  bool probe_yaw = false;
 
   int head_dim() const { return d_model / n_head; }
   int vision_grid() const { return image_size / patch_size; }  // patches per side

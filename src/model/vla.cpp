@@ -105,13 +105,14 @@ torch::Tensor VLAImpl::predict_object_state(const KvCache& cache) {
 torch::Tensor VLAImpl::scene_features(const torch::Tensor& image_tokens) {
   AVLA_CHECK(cfg.scene_slots > 0, "vla",
              "scene_features needs model.scene_slots > 0 (the model has no scene token)");
-  // (B, n_img, d) -> probe heads -> (B, 4k + 11)
+  // (B, n_img, d) -> probe heads -> (B, 4k + 11 [+ 2k])
   const ProbeOutput est = vision_probe(image_tokens);
   torch::Tensor presence = torch::sigmoid(est.presence_logit);  // (B, k)
   torch::Tensor position = (est.slot_pos * presence.unsqueeze(2)).flatten(1);
-  return torch::cat({presence, position, est.drawer.unsqueeze(1), est.ee_pos, est.ee_rot6,
-                     est.gripper.unsqueeze(1)},
-                    1);
+  std::vector<torch::Tensor> parts = {presence,   position,    est.drawer.unsqueeze(1),
+                                      est.ee_pos, est.ee_rot6, est.gripper.unsqueeze(1)};
+  if (cfg.probe_yaw) parts.push_back((est.slot_yaw * presence.unsqueeze(2)).flatten(1));
+  return torch::cat(parts, 1);
 }
 
 }  // namespace avla

@@ -48,8 +48,9 @@ struct VLAImpl : torch::nn::Module {
 
   // the scene token's features (cfg.scene_slots > 0): the probe's estimates from the image tokens,
   // each slot's position weighted by its presence so that an absent slot reads as zeros.
-  // image_tokens (B, n_img, d) -> (B, 4 * scene_slots + 11) float32 laid out as [presence (k) |
-  // presence * position (3k) | drawer | ee position (3) | ee rotation (6) | gripper]
+  // image_tokens (B, n_img, d) -> (B, 4 * scene_slots + 11 [+ 2 * scene_slots]) float32 laid out
+  // as [presence (k) | presence * position (3k) | drawer | ee position (3) | ee rotation (6) |
+  // gripper [| presence * yaw features (2k), with cfg.probe_yaw]]
   torch::Tensor scene_features(const torch::Tensor& image_tokens);
 
   ModelConfig cfg;
@@ -64,7 +65,7 @@ struct VLAImpl : torch::nn::Module {
   // scene token, only when cfg.scene_slots > 0: a pretrained probe (frozen with the encoder) and
   // the projection of its estimates into the backbone
   VisionProbe vision_probe{nullptr};
-  torch::nn::Linear scene_proj{nullptr};  // 4 * scene_slots + 11 -> d
+  torch::nn::Linear scene_proj{nullptr};  // vision_probe->n_outputs() -> d
 };
 TORCH_MODULE(VLA);
 

@@ -11,6 +11,7 @@
 #include "io/safetensors.h"
 #include "sim/cabinet.h"
 #include "sim/collect.h"
+#include "sim/goals.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -115,14 +116,21 @@ std::vector<int> CorpusSlots::assign(const Task& task, const std::vector<Vec3>& 
 
 CorpusSlots corpus_slots(const std::vector<const Task*>& tasks) {
   std::map<std::string, int> most;  // class -> most instances in one scene
+  std::map<std::string, int> order;
   for (const Task* task : tasks) {
     std::map<std::string, int> count;
-    for (const auto& o : task->scene.objects) ++count[class_name(o)];
+    for (const auto& o : task->scene.objects) {
+      ++count[class_name(o)];
+      order[class_name(o)] = yaw_order(o.kind);
+    }
     for (const auto& [name, n] : count) most[name] = std::max(most[name], n);
   }
   CorpusSlots slots;
   for (const auto& [name, n] : most) {
-    for (int k = 0; k < n; ++k) slots.names.push_back(fmt::format("{}#{}", name, k));
+    for (int k = 0; k < n; ++k) {
+      slots.names.push_back(fmt::format("{}#{}", name, k));
+      slots.yaw_order.push_back(order.at(name));
+    }
   }
   return slots;
 }
@@ -130,16 +138,23 @@ CorpusSlots corpus_slots(const std::vector<const Task*>& tasks) {
 CorpusLabels corpus_labels(Env& env, const CorpusSlots& slots) {
   const Task& task = env.task();
   Physics& physics = env.physics();
+  std::vector<Pose> poses;
   std::vector<Vec3> positions;
-  for (const auto& o : task.scene.objects) positions.push_back(physics.body_pose(o.name).pos);
+  for (const auto& o : task.scene.objects) {
+    poses.push_back(physics.body_pose(o.name));
+    positions.push_back(poses.back().pos);
+  }
   CorpusLabels labels;
   labels.slot_present.assign(slots.size(), 0);
   labels.slot_pos.assign(3 * static_cast<size_t>(slots.size()), 0.0f);
+  labels.slot_yaw.assign(2 * static_cast<size_t>(slots.size()), 0.0f);
   const std::vector<int> slot = slots.assign(task, positions);
   for (size_t i = 0; i < positions.size(); ++i) {
     labels.slot_present[slot[i]] = 1;
     for (int k = 0; k < 3; ++k)
       labels.slot_pos[3 * slot[i] + k] = static_cast<float>(positions[i][k]);
+    const auto yaw = yaw_features(poses[i].quat, task.scene.objects[i].kind);
+    for (int k = 0; k < 2; ++k) labels.slot_yaw[2 * slot[i] + k] = static_cast<float>(yaw[k]);
   }
   // the opening of the cabinet's first drawer (its only one, or the top one)
   const auto& drawers = drawer_names(task.scene.cabinet);
@@ -221,8 +236,9 @@ double write_corpus(const CorpusOptions& options) {
   const size_t image_bytes = static_cast<size_t>(s) * s * 3;
   std::vector<uint8_t> images(static_cast<size_t>(n * n_cam) * image_bytes);
   std::vector<uint8_t> present(static_cast<size_t>(n * n_slot));
-  std::vector<float> slot_pos(static_cast<size_t>(n * n_slot * 3)), drawer(n * 2), ee_pos(n * 3),
-      ee_quat(n * 4), gripper(n * 2);
+  std::vector<float> slot_pos(static_cast<size_t>(n * n_slot * 3)),
+      slot_yaw(static_cast<size_t>(n * n_slot * 2)), drawer(n * 2), ee_pos(n * 3), ee_quat(n * 4),
+      gripper(n * 2);
   std::vector<int32_t> task_index(n);
   log_info(
       "[sim corpus] {} frames of {} tasks ({}), {} camera(s) at {}x{} px, {} label slots -> {}", n,
@@ -244,6 +260,7 @@ double write_corpus(const CorpusOptions& options) {
     }
     std::copy(l.slot_present.begin(), l.slot_present.end(), present.begin() + i * n_slot);
     std::copy(l.slot_pos.begin(), l.slot_pos.end(), slot_pos.begin() + i * n_slot * 3);
+    std::copy(l.slot_yaw.begin(), l.slot_yaw.end(), slot_yaw.begin() + i * n_slot * 2);
     drawer[2 * i] = l.cabinet;
     drawer[2 * i + 1] = l.drawer;
     std::copy(l.ee_pos.begin(), l.ee_pos.end(), ee_pos.begin() + i * 3);
@@ -264,6 +281,7 @@ double write_corpus(const CorpusOptions& options) {
   const std::map<std::string, std::string> metadata = {
       {"format", vision_corpus_format},
       {"slots", nlohmann::json(slots.names).dump()},
+      {"slot_yaw_order", nlohmann::json(slots.yaw_order).dump()},
       {"tasks", nlohmann::json(task_names).dump()},
       {"resolution", std::to_string(s)},
       {"seed", std::to_string(options.seed)},
@@ -277,6 +295,7 @@ double write_corpus(const CorpusOptions& options) {
       {buffer("images", DType::U8, {n, n_cam, s, s, 3}, images.data(), images.size()),
        buffer("slot_present", DType::U8, {n, n_slot}, present.data(), present.size()),
        buffer("slot_pos", DType::F32, {n, n_slot, 3}, slot_pos.data(), slot_pos.size() * 4),
+       buffer("slot_yaw", DType::F32, {n, n_slot, 2}, slot_yaw.data(), slot_yaw.size() * 4),
        buffer("drawer", DType::F32, {n, 2}, drawer.data(), drawer.size() * 4),
        buffer("ee_pos", DType::F32, {n, 3}, ee_pos.data(), ee_pos.size() * 4),
        buffer("ee_quat", DType::F32, {n, 4}, ee_quat.data(), ee_quat.size() * 4),

@@ -19,6 +19,7 @@ namespace avla::sim {
 // fill their slots in order of world y, then x.
 struct CorpusSlots {
   std::vector<std::string> names;  // "red_cube#0", "red_cube#1", "white_bowl#0", ... sorted
+  std::vector<int> yaw_order;      // each slot's sim::yaw_order (4 for a cube, 0 for a bowl)
   // the slot of each object of a task's scene, in scene order, given their current positions
   std::vector<int> assign(const Task& task, const std::vector<Vec3>& positions) const;
   int size() const { return static_cast<int>(names.size()); }
@@ -29,6 +30,7 @@ CorpusSlots corpus_slots(const std::vector<const Task*>& tasks);
 struct CorpusLabels {
   std::vector<uint8_t> slot_present;  // (n_slot) 1 where the scene holds that instance
   std::vector<float> slot_pos;        // (n_slot, 3) world position of the body, m; 0 when absent
+  std::vector<float> slot_yaw;        // (n_slot, 2) sim::yaw_features of the body; 0 when absent
   float cabinet = 0.0f;               // 1 when the scene has the cabinet
   float drawer = 0.0f;                // drawer opening, m (0 without a cabinet)
   std::array<float, 3> ee_pos{};      // grip site, m

@@ -35,6 +35,17 @@ double grasp_yaw(const Quat& q, ObjectKind kind) {
   return y;
 }
 
+int yaw_order(ObjectKind kind) {
+  return kind == ObjectKind::Cube ? 4 : is_elongated(kind) ? 2 : 0;
+}
+
+std::array<double, 2> yaw_features(const Quat& q, ObjectKind kind) {
+  const double k = yaw_order(kind);
+  if (k == 0.0) return {0.0, 0.0};
+  const double g = grasp_yaw(q, kind);
+  return {std::sin(k * g), std::cos(k * g)};
+}
+
 double grasp_yaw_error_deg(const Physics& physics, const Task& task, const std::string& object) {
   const ObjectKind kind = object_kind(task, object);
   if (kind != ObjectKind::Cube && !is_elongated(kind)) return -1.0;
@@ -150,6 +161,9 @@ std::vector<double> object_state(const Physics& physics, const Task& task) {
   for (size_t i = 0; i < objects.size(); ++i) {
     const Pose p = physics.body_pose(objects[i].name);
     std::copy(p.pos.begin(), p.pos.end(), state.begin() + 3 * static_cast<std::ptrdiff_t>(i));
+    const auto yaw = yaw_features(p.quat, objects[i].kind);
+    std::copy(yaw.begin(), yaw.end(),
+              state.begin() + object_yaw_offset + 2 * static_cast<std::ptrdiff_t>(i));
   }
   // the three-drawer cabinet: each drawer's front-face position in the slots after the objects
   const auto& drawers = drawer_names(task.scene.cabinet);

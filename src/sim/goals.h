@@ -2,6 +2,7 @@
 // ask for (wrong object, wrong target), and the privileged object state
 #pragma once
 
+#include <array>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,11 @@ double target_offset_xy(const Physics& physics, const Goal& goal);
 // in [-45, 45]), closing across a lying object's long axis (mod 180, in [-90, 90]); 0 for a round
 // one. the expert grasps at it; grasp_yaw_error_deg measures a grasp against it
 double grasp_yaw(const Quat& q, ObjectKind kind);
+// an object's orientation as labels that are continuous across its symmetry: (sin k*g, cos k*g)
+// of its grasp yaw g, k = 4 for a cube (period 90 degrees), 2 for a lying object (180); (0, 0) for
+// a round one. the privileged object state and the vision corpus carry it
+std::array<double, 2> yaw_features(const Quat& q, ObjectKind kind);
+int yaw_order(ObjectKind kind);  // that k: 4, 2, or 0 for a round object
 // how far the fingers' closing axis turns from the grasp an object wants, in degrees: square to a
 // cube's faces (mod 90, so 0 .. 45; 45 closes across its diagonal), across a lying object's long
 // axis (mod 180, 0 .. 90); -1 for an object of any other shape (round: every yaw grasps it)
@@ -35,7 +41,8 @@ std::vector<Goal> unrequested_placements(const Task& task, const Layout& layout)
 std::string describe_goal(const Task& task, const Goal& goal);  // for docs/TASKS.md
 
 // the privileged object state of the current physics state: object_state_dim numbers laid out as
-// data/object_state.h says (object positions in scene order, zero-padded, then the drawer opening)
+// data/object_state.h says (object positions in scene order, zero-padded, their yaw features,
+// then the drawer opening)
 std::vector<double> object_state(const Physics& physics, const Task& task);
 
 }  // namespace avla::sim

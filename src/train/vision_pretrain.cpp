@@ -36,6 +36,15 @@ ProbeLoss probe_loss(const ProbeOutput& out, const VisionCorpus& batch) {
       (out.ee_pos - batch.ee_pos / p).pow(2).mean() + (out.ee_rot6 - batch.ee_rot6).pow(2).mean();
   torch::Tensor gripper = (out.gripper - batch.gripper / ProbeScale::finger).pow(2).mean();
   loss.total = presence + position + drawer + ee + gripper;
+  // the yaw features of the objects present (zeros for round ones: they have none to predict)
+  if (out.slot_yaw.defined()) {
+    AVLA_CHECK(batch.has_yaw(), "pretrain-vision",
+               "the probe predicts yaw but the corpus has no slot_yaw labels");
+    torch::Tensor yaw = ((out.slot_yaw - batch.slot_yaw).pow(2) * present).sum() /
+                        (present.sum() * 2).clamp_min(1.0);
+    loss.total = loss.total + yaw;
+    loss.yaw = yaw.item<double>();
+  }
   loss.presence = presence.item<double>();
   loss.position = position.item<double>();
   loss.drawer = drawer.item<double>();
@@ -52,7 +61,17 @@ ProbeMetrics evaluate_probe(VisionEncoderImpl& encoder, VisionProbeImpl& probe,
   ProbeMetrics m;
   m.frames = frames.n_frames();
   double loss_sum = 0, object_sum = 0, mean_sum = 0, n_present = 0, presence_right = 0,
-         frames_right = 0, ee_sum = 0, drawer_sum = 0, n_cabinet = 0, gripper_sum = 0;
+         frames_right = 0, ee_sum = 0, drawer_sum = 0, n_cabinet = 0, gripper_sum = 0, yaw_sum = 0,
+         n_oriented = 0;
+  // each slot's symmetry order k: the yaw features turn k times as fast as the object
+  torch::Tensor order;
+  if (probe.yaw) {
+    AVLA_CHECK(frames.has_yaw(), "pretrain-vision",
+               "the probe predicts yaw but the corpus has no slot_yaw labels");
+    order = torch::tensor(
+                std::vector<float>(frames.slot_yaw_order.begin(), frames.slot_yaw_order.end()))
+                .clamp_min(1.0);
+  }
   for (int64_t begin = 0; begin < m.frames; begin += batch) {
     const int64_t end = std::min(m.frames, begin + batch), n = end - begin;
     const VisionCorpus b = frames.rows(begin, end);
@@ -70,6 +89,15 @@ ProbeMetrics evaluate_probe(VisionEncoderImpl& encoder, VisionProbeImpl& probe,
     drawer_sum += ((out.drawer * p - b.drawer).abs() * b.cabinet).sum().item<double>();
     n_cabinet += b.cabinet.sum().item<double>();
     gripper_sum += (out.gripper * ProbeScale::finger - b.gripper).abs().sum().item<double>();
+    if (probe.yaw) {
+      // the angle between estimated and true features over k, on slots that have a yaw
+      torch::Tensor oriented = present * (b.slot_yaw.norm(2, 2) > 0.5).to(torch::kFloat32);
+      torch::Tensor angle = torch::atan2(out.slot_yaw.select(2, 0), out.slot_yaw.select(2, 1)) -
+                            torch::atan2(b.slot_yaw.select(2, 0), b.slot_yaw.select(2, 1));
+      angle = torch::remainder(angle + M_PI, 2 * M_PI) - M_PI;  // (n, k) in [-pi, pi)
+      yaw_sum += (angle.abs() / order.unsqueeze(0) * oriented).sum().item<double>();
+      n_oriented += oriented.sum().item<double>();
+    }
   }
   const double n = static_cast<double>(std::max<int64_t>(m.frames, 1));
   m.loss = loss_sum / n;
@@ -80,6 +108,7 @@ ProbeMetrics evaluate_probe(VisionEncoderImpl& encoder, VisionProbeImpl& probe,
   m.ee_cm = 100.0 * ee_sum / n;
   m.drawer_cm = 100.0 * drawer_sum / std::max(n_cabinet, 1.0);
   m.gripper_mm = 1000.0 * gripper_sum / n;
+  m.yaw_deg = probe.yaw ? 180.0 / M_PI * yaw_sum / std::max(n_oriented, 1.0) : -1.0;
   return m;
 }
 
@@ -94,15 +123,18 @@ nlohmann::json metrics_json(const ProbeMetrics& m) {
           {"identity_accuracy", m.identity_accuracy},
           {"ee_cm", m.ee_cm},
           {"drawer_cm", m.drawer_cm},
-          {"gripper_mm", m.gripper_mm}};
+          {"gripper_mm", m.gripper_mm},
+          {"yaw_deg", m.yaw_deg}};
 }
 
 void log_metrics(int64_t step, const ProbeMetrics& m) {
   log_info(
       "[pretrain-vision] held-out at step {} ({} frames) | object {:.2f} cm (mean guess {:.2f}) | "
-      "presence {:.2f} % | identity {:.2f} % | ee {:.2f} cm | drawer {:.2f} cm | gripper {:.2f} mm",
+      "presence {:.2f} % | identity {:.2f} % | ee {:.2f} cm | drawer {:.2f} cm | gripper {:.2f} mm"
+      "{}",
       step, m.frames, m.object_cm, m.object_cm_mean, 100 * m.presence_accuracy,
-      100 * m.identity_accuracy, m.ee_cm, m.drawer_cm, m.gripper_mm);
+      100 * m.identity_accuracy, m.ee_cm, m.drawer_cm, m.gripper_mm,
+      m.yaw_deg >= 0 ? fmt::format(" | yaw {:.2f} deg", m.yaw_deg) : "");
 }
 
 }  // namespace
@@ -133,8 +165,13 @@ ProbeMetrics pretrain_vision(const PretrainVisionOptions& options) {
     AVLA_CHECK(config.model.n_cam == all.n_cam(), "pretrain-vision",
                "the run in '{}' pretrained on {} camera(s) per frame, the corpus has {}", out,
                config.model.n_cam, all.n_cam());
+    AVLA_CHECK(config.model.probe_yaw == all.has_yaw(), "pretrain-vision",
+               "the run in '{}' pretrained {} yaw labels, the corpus has {}", out,
+               config.model.probe_yaw ? "with" : "without", all.has_yaw() ? "them" : "none");
   }
   config.model.n_cam = all.n_cam();
+  // a corpus with yaw labels (format 2) trains the yaw heads too
+  config.model.probe_yaw = all.has_yaw();
   AVLA_CHECK(options.holdout >= 1 && options.holdout < all.n_frames(), "pretrain-vision",
              "--holdout {} must be in [1, {}) (the corpus has {} frames)", options.holdout,
              all.n_frames(), all.n_frames());
@@ -205,7 +242,7 @@ ProbeMetrics pretrain_vision(const PretrainVisionOptions& options) {
   };
   ProgressBar bar("pretrain-vision", tc.steps);
   Timer interval_timer;
-  double interval[6] = {0, 0, 0, 0, 0, 0};
+  double interval[7] = {0, 0, 0, 0, 0, 0, 0};
   int interval_steps = 0;
   const int64_t start_step = step;
   ProbeMetrics last;
@@ -228,9 +265,9 @@ ProbeMetrics pretrain_vision(const PretrainVisionOptions& options) {
     const double grad_norm = optimizer.clip_grad_norm(tc.grad_clip);
     optimizer.step(lr);
     ++step;
-    const double terms[6] = {value,       loss.presence, loss.position,
-                             loss.drawer, loss.ee,       loss.gripper};
-    for (int i = 0; i < 6; ++i) interval[i] += terms[i];
+    const double terms[7] = {value,   loss.presence, loss.position, loss.drawer,
+                             loss.ee, loss.gripper,  loss.yaw};
+    for (int i = 0; i < 7; ++i) interval[i] += terms[i];
     ++interval_steps;
     bar.update(step, fmt::format("loss {:.4f}", value));
 
@@ -241,9 +278,9 @@ ProbeMetrics pretrain_vision(const PretrainVisionOptions& options) {
       for (double& v : interval) v /= interval_steps;
       log_info(
           "step {}/{} | loss {:.4f} (presence {:.4f} position {:.4f} drawer {:.4f} ee {:.4f} "
-          "gripper {:.4f}) | lr {:.1e} | grad {:.2f} | {:.0f} ms | {:.0f} samples/s",
+          "gripper {:.4f} yaw {:.4f}) | lr {:.1e} | grad {:.2f} | {:.0f} ms | {:.0f} samples/s",
           step, tc.steps, interval[0], interval[1], interval[2], interval[3], interval[4],
-          interval[5], lr, grad_norm, ms, tc.batch * 1000.0 / ms);
+          interval[5], interval[6], lr, grad_norm, ms, tc.batch * 1000.0 / ms);
       metrics << nlohmann::json{{"step", step},
                                 {"loss", interval[0]},
                                 {"loss_presence", interval[1]},
@@ -251,6 +288,7 @@ ProbeMetrics pretrain_vision(const PretrainVisionOptions& options) {
                                 {"loss_drawer", interval[3]},
                                 {"loss_ee", interval[4]},
                                 {"loss_gripper", interval[5]},
+                                {"loss_yaw", interval[6]},
                                 {"lr", lr},
                                 {"ms_per_step", ms},
                                 {"elapsed_s", elapsed_s()}}
@@ -291,6 +329,7 @@ ProbeMetrics pretrain_vision(const PretrainVisionOptions& options) {
   summary["train_frames"] = n_train;
   summary["elapsed_s"] = elapsed_s();
   summary["slots"] = train.slots;
+  summary["yaw"] = config.model.probe_yaw;
   summary["corpus"] = options.corpus;
   write_file_atomic(out + "/probe.json", summary.dump(2) + "\n");
   log_info("[pretrain-vision] encoder in {} after {} steps ({:.0f} s of training)", out, step,

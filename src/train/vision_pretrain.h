@@ -1,7 +1,8 @@
 // vision pretraining (asyncvla pretrain-vision), our analogue of the paper's pretrained VLM: the
 // vision encoder (patch embedding, layers, 2x2 merger) learns on the simulator's labelled corpus
 // (sim/corpus.h) through probe heads (model/vision_probe.h) that predict every object's presence
-// and position, the drawer opening and the gripper's pose and opening. the encoder checkpoint it
+// and position (and yaw, from a corpus with yaw labels), the drawer opening and the gripper's pose
+// and opening. the encoder checkpoint it
 // writes starts any policy (train --init-vision, checkpoint/pretrained_vision.h).
 #pragma once
 
@@ -37,12 +38,14 @@ struct ProbeMetrics {
   double ee_cm = 0;              // grip site position error, cm
   double drawer_cm = 0;          // drawer opening error on frames with the cabinet, cm
   double gripper_mm = 0;         // mean finger opening error, mm
+  double yaw_deg = -1;           // mean yaw error over present cubes and lying objects, degrees
+                                 // (mod their symmetry); -1 without yaw heads
 };
 
 // the summed loss of one batch (with graph) and its terms' values
 struct ProbeLoss {
   torch::Tensor total;
-  double presence = 0, position = 0, drawer = 0, ee = 0, gripper = 0;
+  double presence = 0, position = 0, drawer = 0, ee = 0, gripper = 0, yaw = 0;
 };
 ProbeLoss probe_loss(const ProbeOutput& out, const VisionCorpus& batch);
 

@@ -82,7 +82,7 @@ TEST(StateFeatures, TableMatchesRowsAndNamesBadShapes) {
 }
 
 TEST(StateFeatures, PrivilegedObjectColumnsPassThroughUnchanged) {
-  // (2, 3, 8 + 25): robot state, then object positions and the drawer opening
+  // (2, 3, 8 + 41): robot state, then object positions, their yaw features and the drawer opening
   torch::Tensor robot = torch::tensor({0.1, 0.2, 0.3, 0.4, -1.0, 2.0, 0.01, 0.02}, torch::kFloat64)
                             .expand({2, 3, raw_state_dim});
   torch::Tensor objects = torch::linspace(-1, 1, 2 * 3 * object_state_dim, torch::kFloat64)
@@ -94,8 +94,8 @@ TEST(StateFeatures, PrivilegedObjectColumnsPassThroughUnchanged) {
   EXPECT_TRUE(torch::equal(f.narrow(-1, 0, state_feature_dim), state_features(robot)));
   EXPECT_EQ(privileged_dims(state_feature_dim), 0);
   EXPECT_EQ(privileged_dims(state_feature_dim + object_state_dim), object_state_dim);
-  test::expect_error([] { privileged_dims(12); }, {"[state]", "model.state_dim is 12", "11", "36"});
-  test::expect_error([] { state_features(torch::zeros({2, 9})); }, {"[state]", "[2, 9]", "33"});
+  test::expect_error([] { privileged_dims(12); }, {"[state]", "model.state_dim is 12", "11", "52"});
+  test::expect_error([] { state_features(torch::zeros({2, 9})); }, {"[state]", "[2, 9]", "49"});
 }
 
 TEST(ImageAugment, RandomShiftMovesWholeImagesWithinPad) {

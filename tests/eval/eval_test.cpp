@@ -243,7 +243,7 @@ TEST(Eval, PrivilegedStateRunTrainsOnObjectStatesAndEvaluates) {
   Observation obs = demo_observation(f.demos[0], 0, f.language_instruction, 0, true);
   EXPECT_EQ(obs.state.size(0), raw_state_dim + object_state_dim);
   test::expect_error([&] { Policy(test::tiny_run().ckpt).prepare(obs); },
-                     {"[policy]", "observation.state has shape [33]", "expected [8]"});
+                     {"[policy]", "observation.state has shape [49]", "expected [8]"});
 }
 
 // fuzz_request found a finite state (-5.7e37 in ee position z) whose normalized feature

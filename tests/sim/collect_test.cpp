@@ -75,7 +75,7 @@ for i in range(2):
     for cam in ("agentview_rgb", "eye_in_hand_rgb"):
         assert g["obs"][cam].shape == (T, 32, 32, 3) and g["obs"][cam].dtype == np.uint8, cam
     shapes = {"joint_states": 7, "gripper_states": 2, "ee_states": 6, "ee_pos": 3, "ee_ori": 3,
-              "object_states": 25}
+              "object_states": 41}
     for k, n in shapes.items():
         assert g["obs"][k].shape == (T, n) and g["obs"][k].dtype == np.float64, k
     S = g["states"].shape[1]

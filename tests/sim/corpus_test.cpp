@@ -70,6 +70,27 @@ TEST(Corpus, FrameLabelsAreTheSimulatorState) {
         }
         EXPECT_TRUE(found) << name << " seed " << seed << " object " << task.scene.objects[i].name;
       }
+      // each slot's yaw labels are its object's yaw features: a cube's on the unit circle
+      int with_yaw = 0;
+      for (int s = 0; s < slots.size(); ++s) {
+        const double norm = std::hypot(f.labels.slot_yaw[2 * s], f.labels.slot_yaw[2 * s + 1]);
+        EXPECT_NEAR(norm, slots.yaw_order[s] == 4 && f.labels.slot_present[s] ? 1.0 : 0.0, 1e-6)
+            << slots.names[s];
+        with_yaw += norm > 0.5;
+      }
+      EXPECT_GE(with_yaw, 1) << name;  // both tasks hold a cube
+      for (size_t i = 0; i < task.scene.objects.size(); ++i) {
+        const Pose pose = env.physics().body_pose(task.scene.objects[i].name);
+        const auto yaw = yaw_features(pose.quat, task.scene.objects[i].kind);
+        bool found = false;
+        for (int s = 0; s < slots.size(); ++s) {
+          found = found || (f.labels.slot_present[s] &&
+                            std::abs(f.labels.slot_pos[3 * s] - pose.pos[0]) < 1e-6 &&
+                            std::abs(f.labels.slot_yaw[2 * s] - yaw[0]) < 1e-6 &&
+                            std::abs(f.labels.slot_yaw[2 * s + 1] - yaw[1]) < 1e-6);
+        }
+        EXPECT_TRUE(found) << name << " seed " << seed << " yaw of " << task.scene.objects[i].name;
+      }
       for (uint8_t v : f.labels.slot_present) present += v;
       EXPECT_EQ(present, static_cast<int>(task.scene.objects.size()));
       EXPECT_EQ(f.labels.cabinet, 1.0f);
@@ -117,6 +138,31 @@ TEST(Corpus, SameSeedSameFrameAndTheFileReadsBack) {
   };
   EXPECT_EQ(a.slot_present.select(1, slot("red_cube#0")).sum().item<double>(), 6.0);
   EXPECT_EQ(a.slots.size(), 5u);  // red cube x2, white bowl, black plate, blue cylinder (goal)
+  // yaw labels (format 2): the cubes' on the unit circle wherever present, never the bowl's
+  ASSERT_TRUE(a.has_yaw());
+  EXPECT_TRUE(torch::equal(a.slot_yaw, b.slot_yaw));
+  EXPECT_EQ(a.slot_yaw_order, (std::vector<int>{0, 0, 4, 4, 0}));  // plate, cylinder, cubes, bowl
+  const torch::Tensor cube_norm = a.slot_yaw.select(1, slot("red_cube#0")).norm(2, 1);
+  EXPECT_LT((cube_norm - 1).abs().max().item<double>(), 1e-5);
+  EXPECT_EQ(a.slot_yaw.select(1, slot("white_bowl#0")).abs().max().item<double>(), 0.0);
+  // a version-1 file (before the yaw labels) loads without them; mixed with version 2 it is an
+  // error naming the file
+  {
+    std::map<std::string, std::string> meta;
+    TensorMap t = load_tensor_map(dir + "/a.safetensors", &meta);
+    t.erase("slot_yaw");
+    meta["format"] = "asyncvla-vision-corpus-1";
+    meta.erase("slot_yaw_order");
+    save_tensor_map(dir + "/v1.safetensors", t, meta);
+  }
+  const VisionCorpus v1 = load_vision_corpus({dir + "/v1.safetensors"}, 16);
+  EXPECT_FALSE(v1.has_yaw());
+  EXPECT_TRUE(torch::equal(v1.slot_pos, a.slot_pos));
+  test::expect_error(
+      [&] {
+        load_vision_corpus({dir + "/a.safetensors", dir + "/v1.safetensors"}, 16);
+      },
+      {"v1.safetensors", "asyncvla-vision-corpus-1"});
   // a file of another suite set has other slots: refused by name
   options.suites = {"object"};
   options.out = dir + "/c.safetensors";

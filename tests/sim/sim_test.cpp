@@ -131,6 +131,14 @@ TEST(Env, PrivilegedObjectStateIsTheBodyPositionsAndTheDrawer) {
         const double want = i < n ? env.physics().body_pose(task.scene.objects[i].name).pos[k] : 0;
         EXPECT_EQ(o.object_states[3 * i + k], want) << when << " object " << i << " axis " << k;
       }
+      // then each object's yaw features (zeros for the round ones and the empty slots)
+      const std::array<double, 2> yaw =
+          i < n ? yaw_features(env.physics().body_pose(task.scene.objects[i].name).quat,
+                               task.scene.objects[i].kind)
+                : std::array<double, 2>{0.0, 0.0};
+      for (int k = 0; k < 2; ++k) {
+        EXPECT_EQ(o.object_states[object_yaw_offset + 2 * i + k], yaw[k]) << when << " yaw " << i;
+      }
     }
     EXPECT_EQ(o.object_states.back(), env.physics().joint_qpos("drawer_joint")) << when;
   };
@@ -351,6 +359,37 @@ TEST(Env, GraspYawErrorIsTheCubesTurnFromTheFingersModNinetyDegrees) {
   ASSERT_EQ(env.grasp_yaw_errors().size(), 1u);
   EXPECT_GE(env.grasp_yaw_errors()[0], 0.0);
   EXPECT_LT(env.grasp_yaw_errors()[0], 1.0);
+}
+
+// the yaw labels (privileged state, vision corpus) turn k times as fast as the object and so are
+// continuous across its symmetry: a cube's 45-degree turn reads the same both ways
+TEST(Env, YawFeaturesAreTheGraspYawOnTheObjectsSymmetryCircle) {
+  auto features = [](double yaw, ObjectKind kind) { return yaw_features(yaw_quat(yaw), kind); };
+  const auto cube = features(0.3, ObjectKind::Cube);
+  EXPECT_NEAR(cube[0], std::sin(1.2), 1e-9);
+  EXPECT_NEAR(cube[1], std::cos(1.2), 1e-9);
+  for (double turn : {M_PI / 2, M_PI, -M_PI / 2}) {  // a cube's quarter turns look the same
+    const auto turned = features(0.3 + turn, ObjectKind::Cube);
+    EXPECT_NEAR(turned[0], cube[0], 1e-9) << turn;
+    EXPECT_NEAR(turned[1], cube[1], 1e-9) << turn;
+  }
+  const auto below = features(M_PI / 4 - 1e-4, ObjectKind::Cube);
+  const auto above = features(M_PI / 4 + 1e-4, ObjectKind::Cube);
+  EXPECT_NEAR(below[0], above[0], 1e-3);  // no jump where grasp_yaw wraps
+  EXPECT_NEAR(below[1], -1.0, 1e-6);      // 45 degrees: the far side of the circle
+  // a lying spoon repeats every half turn, not every quarter
+  const auto spoon = features(0.3, ObjectKind::Spoon);
+  const auto half = features(0.3 + M_PI, ObjectKind::Spoon);
+  const auto quarter = features(0.3 + M_PI / 2, ObjectKind::Spoon);
+  EXPECT_NEAR(spoon[0], half[0], 1e-9);
+  EXPECT_NEAR(spoon[1], half[1], 1e-9);
+  EXPECT_NEAR(quarter[0], -spoon[0], 1e-9);
+  EXPECT_NEAR(quarter[1], -spoon[1], 1e-9);
+  EXPECT_NEAR(std::hypot(spoon[0], spoon[1]), 1.0, 1e-9);
+  EXPECT_EQ(features(0.3, ObjectKind::Cylinder), (std::array<double, 2>{0.0, 0.0}));
+  EXPECT_EQ(yaw_order(ObjectKind::Cube), 4);
+  EXPECT_EQ(yaw_order(ObjectKind::Spoon), 2);
+  EXPECT_EQ(yaw_order(ObjectKind::Bowl), 0);
 }
 
 // every task's expert on fixed seeds (the full 20-seed table is in docs/TASKS.md)

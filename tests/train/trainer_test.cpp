@@ -257,7 +257,7 @@ TEST(Trainer, AuxObjectLossLearnsWhereTheObjectsAre) {
   half.data = opt.data;
   half.config.train.aux_object_weight = 1.0;
   test::expect_error([&] { train(half); },
-                     {"[train]", "aux_object_weight 1", "aux_object_dim 25", "found model."});
+                     {"[train]", "aux_object_weight 1", "aux_object_dim 41", "found model."});
   TrainOptions synthetic = tiny_options(dir + "/synthetic", 2);
   synthetic.config = opt.config;
   test::expect_error([&] { train(synthetic); },

@@ -49,7 +49,9 @@ const Pretrained& pretrained() {
     const VisionCorpus train = frames.rows(0, 128);
     VisionEncoder encoder(opt.config.model);
     load_pretrained_vision(*encoder, opt.config.model, r.encoder);
-    VisionProbe probe(opt.config.model, frames.n_slot());
+    ModelConfig with_yaw = opt.config.model;
+    with_yaw.probe_yaw = pretrained_probe_yaw(r.encoder);  // a format-2 corpus: yes
+    VisionProbe probe(with_yaw, frames.n_slot());
     load_module_strict(*probe, r.encoder + "/probe.safetensors", "probe.");
     r.trained = evaluate_probe(*encoder, *probe, train, train.mean_slot_pos());
     return r;
@@ -97,6 +99,16 @@ TEST(VisionPretrain, ProbeLossMatchesHandComputedTerms) {
   EXPECT_NEAR(l.ee, 1.0 / 3.0, 1e-6);
   EXPECT_NEAR(l.gripper, 1.0, 1e-6);
   EXPECT_NEAR(l.total.item<double>(), std::log(2.0) + 1.0 / 3.0 + 1.0 / 3.0 + 1.0, 1e-5);
+  EXPECT_EQ(l.yaw, 0.0);  // no yaw heads
+  // yaw heads: squared error of the present slots' features only
+  b.slot_yaw = torch::tensor({{{0.f, 1.f}, {0.f, 0.f}}});
+  out.slot_yaw = torch::tensor({{{1.f, 0.f}, {9.f, 9.f}}});  // error 1 in each feature
+  const ProbeLoss y = probe_loss(out, b);
+  EXPECT_NEAR(y.yaw, 1.0, 1e-6);
+  EXPECT_NEAR(y.total.item<double>(), l.total.item<double>() + 1.0, 1e-5);
+  // yaw heads without yaw labels (a version-1 corpus) are an error
+  b.slot_yaw = torch::Tensor();
+  test::expect_error([&] { probe_loss(out, b); }, {"yaw", "slot_yaw"});
 }
 
 TEST(VisionPretrain, ProbeLearnsWhereTheObjectsAreBetterThanTheMeanGuess) {
@@ -113,6 +125,19 @@ TEST(VisionPretrain, ProbeLearnsWhereTheObjectsAreBetterThanTheMeanGuess) {
   EXPECT_LT(p.trained.object_cm, 0.6 * p.trained.object_cm_mean);
   EXPECT_GE(p.trained.presence_accuracy, 0.99);  // one scene: presence is constant
   EXPECT_TRUE(std::isfinite(p.heldout.object_cm) && p.heldout.object_cm > 0);
+  // the cubes' yaw, against guessing the layouts' mean (square, 0 degrees) for every cube
+  const VisionCorpus frames = load_vision_corpus({p.corpus}, 16).rows(0, 128);
+  torch::Tensor cube = frames.slot_present * (frames.slot_yaw.norm(2, 2) > 0.5);  // (N, k)
+  torch::Tensor turn =
+      torch::atan2(frames.slot_yaw.select(2, 0), frames.slot_yaw.select(2, 1)).abs() / 4;
+  const double zero_guess =
+      180.0 / M_PI * (turn * cube).sum().item<double>() / cube.sum().item<double>();
+  std::printf("yaw: trained frames %.2f deg (zero guess %.2f), held out %.2f deg\n",
+              p.trained.yaw_deg, zero_guess, p.heldout.yaw_deg);
+  EXPECT_GT(zero_guess, 5.0);
+  EXPECT_GT(p.trained.yaw_deg, 0.0);
+  EXPECT_LT(p.trained.yaw_deg, 0.6 * zero_guess);
+  EXPECT_EQ(read_json_file(p.encoder + "/probe.json", "test").at("yaw").get<bool>(), true);
   for (const char* file : {"/config.json", "/vision_encoder.safetensors", "/probe.json",
                            "/probe.safetensors", "/metrics.jsonl"}) {
     EXPECT_TRUE(std::filesystem::exists(p.encoder + file)) << file;
@@ -173,6 +198,8 @@ TEST(VisionPretrain, OneCameraCorpusPretrainsAOneCameraProbe) {
   VLA model(two.model);
   load_pretrained_vision(*model->vision_encoder, two.model, opt.out_dir);  // per camera: fine
   const int slots = pretrained_probe_slots(opt.out_dir);
+  two.model.probe_yaw = pretrained_probe_yaw(opt.out_dir);  // a format-2 corpus
+  EXPECT_TRUE(two.model.probe_yaw);
   VisionProbe probe_two(two.model, slots);
   test::expect_error([&] { load_pretrained_probe(*probe_two, two.model, opt.out_dir); },
                      {"[init-vision]", "model.n_cam is 2", "1 camera(s)"});
@@ -213,8 +240,10 @@ TEST(VisionPretrain, PolicyStartsFromItFrozenOrFineTuned) {
 TEST(VisionPretrain, SceneTokenReadsTheFrozenProbesEstimates) {
   const Pretrained& p = pretrained();
   const int slots = pretrained_probe_slots(p.encoder);
+  ASSERT_TRUE(pretrained_probe_yaw(p.encoder));
   TrainOptions opt = policy_options(p.encoder, 20, "vp_scene", true, true);
   opt.config.model.scene_slots = slots;
+  opt.config.model.probe_yaw = true;
   opt.config.train.ema_decay = 0;
   const TrainResult r = train(opt);
   EXPECT_EQ(r.steps_done, 20);
@@ -226,7 +255,7 @@ TEST(VisionPretrain, SceneTokenReadsTheFrozenProbesEstimates) {
     EXPECT_TRUE(torch::equal(t, saved.at("vision_" + name))) << name;
   }
   ASSERT_TRUE(saved.count("scene_proj.weight"));
-  EXPECT_EQ(saved.at("scene_proj.weight").sizes(), torch::IntArrayRef({64, 4 * slots + 11}));
+  EXPECT_EQ(saved.at("scene_proj.weight").sizes(), torch::IntArrayRef({64, 6 * slots + 11}));
   // its scene features locate the objects of the corpus frames the probe trained on, in units
   // of ProbeScale::position, in the corpus's slot order
   VLA model(load_config(opt.out_dir + "/config.json").model);
@@ -250,6 +279,10 @@ TEST(VisionPretrain, SceneTokenReadsTheFrozenProbesEstimates) {
   EXPECT_LT(error, 0.6 * mean_guess);
   EXPECT_GT(presence.mul(present).sum().item<double>(),
             0.9 * present.sum().item<double>());  // presence read where objects are
+  // the last 2k features are the probe's yaw estimates, weighted by presence like the positions
+  const ProbeOutput est = model->vision_probe(model->vision_encoder(frames.images));
+  torch::Tensor yaw = features.narrow(1, 4 * slots + 11, 2 * slots).reshape({-1, slots, 2});
+  EXPECT_LT(test::max_abs_diff(yaw, est.slot_yaw * presence.unsqueeze(2)), 1e-5);
   // the checkpoint acts like any other: the policy builds the token from its two cameras, and
   // the token moves the chunk (a policy whose probe answers differently acts differently)
   Policy policy(opt.out_dir);
@@ -266,6 +299,11 @@ TEST(VisionPretrain, SceneTokenReadsTheFrozenProbesEstimates) {
   wrong.out_dir = test::temp_dir("vp_scene_wrong");
   test::expect_error([&] { train(wrong); },
                      {"scene_slots", std::to_string(slots + 1), std::to_string(slots)});
+  // a token without the probe's yaw heads is an error naming probe_yaw
+  TrainOptions no_yaw = opt;
+  no_yaw.config.model.probe_yaw = false;
+  no_yaw.out_dir = test::temp_dir("vp_scene_no_yaw");
+  test::expect_error([&] { train(no_yaw); }, {"probe_yaw", "with yaw labels"});
   // and one without a pretrained encoder is refused
   TrainOptions bare = opt;
   bare.config.train.init_vision.clear();
