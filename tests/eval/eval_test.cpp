@@ -217,10 +217,15 @@ TEST(Eval, PrivilegedStateRunTrainsOnObjectStatesAndEvaluates) {
   while (task.scene.objects[static_cast<size_t>(cube)].name != task.goals[0].object) ++cube;
   const torch::Tensor cube_xy = f.demos[0].object_states.narrow(1, 3 * cube, 2);
   EXPECT_GT((cube_xy[-1] - cube_xy[0]).norm().item<double>(), 0.05);
+  // and its yaw features stay on the unit circle all the way (a cube; sim::yaw_features)
+  const torch::Tensor cube_yaw =
+      f.demos[0].object_states.narrow(1, object_yaw_offset + 2 * cube, 2);
+  EXPECT_LT((cube_yaw.norm(2, 1) - 1).abs().max().item<double>(), 1e-9);
   // files without object states (the synthetic ones) are an error naming the demo
   test::expect_error(
       [] {
-        load_dataset({expand_data_paths({test::tiny_data_dir()})[0]}, {32, 4, 1e-3, 36});
+        load_dataset({expand_data_paths({test::tiny_data_dir()})[0]},
+                     {32, 4, 1e-3, state_feature_dim + object_state_dim});
       },
       {"[data]", "demo_0", "no obs/object_states", "privileged"});
 
