@@ -61,8 +61,10 @@ ProbeMetrics evaluate_probe(VisionEncoderImpl& encoder, VisionProbeImpl& probe,
   ProbeMetrics m;
   m.frames = frames.n_frames();
   double loss_sum = 0, object_sum = 0, mean_sum = 0, n_present = 0, presence_right = 0,
-         frames_right = 0, ee_sum = 0, drawer_sum = 0, n_cabinet = 0, gripper_sum = 0, yaw_sum = 0,
-         n_oriented = 0;
+         frames_right = 0, ee_sum = 0, drawer_sum = 0, n_cabinet = 0, gripper_sum = 0;
+  // yaw errors, the zero guess's, and counts: over every oriented object, and over those within
+  // near_grip_m of the grip (the wrist camera sees them up close)
+  double yaw_sum[2] = {0, 0}, zero_sum[2] = {0, 0}, n_oriented[2] = {0, 0};
   // each slot's symmetry order k: the yaw features turn k times as fast as the object
   torch::Tensor order;
   if (probe.yaw) {
@@ -92,11 +94,20 @@ ProbeMetrics evaluate_probe(VisionEncoderImpl& encoder, VisionProbeImpl& probe,
     if (probe.yaw) {
       // the angle between estimated and true features over k, on slots that have a yaw
       torch::Tensor oriented = present * (b.slot_yaw.norm(2, 2) > 0.5).to(torch::kFloat32);
-      torch::Tensor angle = torch::atan2(out.slot_yaw.select(2, 0), out.slot_yaw.select(2, 1)) -
-                            torch::atan2(b.slot_yaw.select(2, 0), b.slot_yaw.select(2, 1));
+      torch::Tensor truth = torch::atan2(b.slot_yaw.select(2, 0), b.slot_yaw.select(2, 1));
+      torch::Tensor angle =
+          torch::atan2(out.slot_yaw.select(2, 0), out.slot_yaw.select(2, 1)) - truth;
       angle = torch::remainder(angle + M_PI, 2 * M_PI) - M_PI;  // (n, k) in [-pi, pi)
-      yaw_sum += (angle.abs() / order.unsqueeze(0) * oriented).sum().item<double>();
-      n_oriented += oriented.sum().item<double>();
+      torch::Tensor near = (b.slot_pos.narrow(2, 0, 2) - b.ee_pos.narrow(1, 0, 2).unsqueeze(1))
+                               .norm(2, 2)
+                               .lt(ProbeMetrics::near_grip_m)
+                               .to(torch::kFloat32);  // (n, k)
+      const torch::Tensor masks[2] = {oriented, oriented * near};
+      for (int s = 0; s < 2; ++s) {
+        yaw_sum[s] += (angle.abs() / order.unsqueeze(0) * masks[s]).sum().item<double>();
+        zero_sum[s] += (truth.abs() / order.unsqueeze(0) * masks[s]).sum().item<double>();
+        n_oriented[s] += masks[s].sum().item<double>();
+      }
     }
   }
   const double n = static_cast<double>(std::max<int64_t>(m.frames, 1));
@@ -108,7 +119,13 @@ ProbeMetrics evaluate_probe(VisionEncoderImpl& encoder, VisionProbeImpl& probe,
   m.ee_cm = 100.0 * ee_sum / n;
   m.drawer_cm = 100.0 * drawer_sum / std::max(n_cabinet, 1.0);
   m.gripper_mm = 1000.0 * gripper_sum / n;
-  m.yaw_deg = probe.yaw ? 180.0 / M_PI * yaw_sum / std::max(n_oriented, 1.0) : -1.0;
+  auto degrees = [&](double sum, double count) {
+    return probe.yaw ? 180.0 / M_PI * sum / std::max(count, 1.0) : -1.0;
+  };
+  m.yaw_deg = degrees(yaw_sum[0], n_oriented[0]);
+  m.yaw_deg_zero_guess = degrees(zero_sum[0], n_oriented[0]);
+  m.yaw_deg_near = degrees(yaw_sum[1], n_oriented[1]);
+  m.yaw_deg_near_zero_guess = degrees(zero_sum[1], n_oriented[1]);
   return m;
 }
 
@@ -124,7 +141,10 @@ nlohmann::json metrics_json(const ProbeMetrics& m) {
           {"ee_cm", m.ee_cm},
           {"drawer_cm", m.drawer_cm},
           {"gripper_mm", m.gripper_mm},
-          {"yaw_deg", m.yaw_deg}};
+          {"yaw_deg", m.yaw_deg},
+          {"yaw_deg_zero_guess", m.yaw_deg_zero_guess},
+          {"yaw_deg_near", m.yaw_deg_near},
+          {"yaw_deg_near_zero_guess", m.yaw_deg_near_zero_guess}};
 }
 
 void log_metrics(int64_t step, const ProbeMetrics& m) {
@@ -134,7 +154,11 @@ void log_metrics(int64_t step, const ProbeMetrics& m) {
       "{}",
       step, m.frames, m.object_cm, m.object_cm_mean, 100 * m.presence_accuracy,
       100 * m.identity_accuracy, m.ee_cm, m.drawer_cm, m.gripper_mm,
-      m.yaw_deg >= 0 ? fmt::format(" | yaw {:.2f} deg", m.yaw_deg) : "");
+      m.yaw_deg >= 0
+          ? fmt::format(" | yaw {:.2f} deg (zero guess {:.2f}; near the grip {:.2f}, "
+                        "zero guess {:.2f})",
+                        m.yaw_deg, m.yaw_deg_zero_guess, m.yaw_deg_near, m.yaw_deg_near_zero_guess)
+          : "");
 }
 
 }  // namespace

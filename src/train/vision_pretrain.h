@@ -30,16 +30,20 @@ struct PretrainVisionOptions {
 // the probe's error on frames: each head's own unit
 struct ProbeMetrics {
   int64_t frames = 0;
-  double loss = 0;               // the training loss's value on these frames
-  double object_cm = 0;          // mean position error over the objects present, cm
-  double object_cm_mean = 0;     // the same for a guess of each slot's mean position (a baseline)
-  double presence_accuracy = 0;  // slots whose presence is classified right
-  double identity_accuracy = 0;  // frames whose every slot's presence is right
-  double ee_cm = 0;              // grip site position error, cm
-  double drawer_cm = 0;          // drawer opening error on frames with the cabinet, cm
-  double gripper_mm = 0;         // mean finger opening error, mm
-  double yaw_deg = -1;           // mean yaw error over present cubes and lying objects, degrees
-                                 // (mod their symmetry); -1 without yaw heads
+  double loss = 0;                 // the training loss's value on these frames
+  double object_cm = 0;            // mean position error over the objects present, cm
+  double object_cm_mean = 0;       // the same for a guess of each slot's mean position (a baseline)
+  double presence_accuracy = 0;    // slots whose presence is classified right
+  double identity_accuracy = 0;    // frames whose every slot's presence is right
+  double ee_cm = 0;                // grip site position error, cm
+  double drawer_cm = 0;            // drawer opening error on frames with the cabinet, cm
+  double gripper_mm = 0;           // mean finger opening error, mm
+  double yaw_deg = -1;             // mean yaw error over present cubes and lying objects, degrees
+                                   // (mod their symmetry); -1 without yaw heads
+  double yaw_deg_zero_guess = -1;  // the same for a guess of 0 (square to the world axes)
+  double yaw_deg_near = -1;        // the same two over the objects within near_grip_m of the
+  double yaw_deg_near_zero_guess = -1;  // grip, across the table: the wrist camera sees them
+  static constexpr double near_grip_m = 0.08;
 };
 
 // the summed loss of one batch (with graph) and its terms' values

@@ -135,6 +135,9 @@ TEST(VisionPretrain, ProbeLearnsWhereTheObjectsAreBetterThanTheMeanGuess) {
   std::printf("yaw: trained frames %.2f deg (zero guess %.2f), held out %.2f deg\n",
               p.trained.yaw_deg, zero_guess, p.heldout.yaw_deg);
   EXPECT_GT(zero_guess, 5.0);
+  EXPECT_NEAR(p.trained.yaw_deg_zero_guess, zero_guess, 1e-3);  // the metric's own baseline
+  EXPECT_GE(p.trained.yaw_deg_near, 0.0);
+  EXPECT_LE(p.trained.yaw_deg_near_zero_guess, 23.0);  // the layouts turn a cube by <= 23 degrees
   EXPECT_GT(p.trained.yaw_deg, 0.0);
   EXPECT_LT(p.trained.yaw_deg, 0.6 * zero_guess);
   EXPECT_EQ(read_json_file(p.encoder + "/probe.json", "test").at("yaw").get<bool>(), true);
