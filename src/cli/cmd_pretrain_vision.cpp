@@ -13,7 +13,7 @@ Command add_pretrain_vision_command(CLI::App& app) {
       "drawer, gripper); train --init-vision starts a policy from it");
   struct Args {
     std::vector<std::string> corpus;
-    std::string config, out;
+    std::string config, out, yaw_frame = "world";
     int steps = 8000, batch = 64, eval_every = 1000, stop_after = 0, aug_shift = 0;
     int64_t holdout = 2000;
     double lr = 1e-3, time_limit = 0;
@@ -42,6 +42,10 @@ Command add_pretrain_vision_command(CLI::App& app) {
   cmd->add_option("--time-limit", args->time_limit,
                   "end the schedule after this many seconds of training, over resumes (0: by "
                   "--steps)");
+  cmd->add_option("--yaw-frame", args->yaw_frame,
+                  "the frame of the yaw labels (format-2 corpora): world, or grip (relative to "
+                  "the fingers' closing axis, what the wrist camera sees)")
+      ->check(CLI::IsMember({"world", "grip"}));
   cmd->add_flag("--bf16", args->bf16, "bf16 autocast for the forward pass");
   cmd->add_flag("--resume", args->resume, "continue the run in --out from its saved state");
   cmd->add_option("--stop-after", args->stop_after, "stop after this many steps (0: never)");
@@ -64,6 +68,7 @@ Command add_pretrain_vision_command(CLI::App& app) {
             opt.time_limit_s = args->time_limit;
             opt.resume = args->resume;
             opt.stop_after = args->stop_after;
+            opt.yaw_frame = args->yaw_frame;
             pretrain_vision(opt);
             return 0;
           }};

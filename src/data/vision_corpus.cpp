@@ -54,6 +54,22 @@ torch::Tensor VisionCorpus::mean_slot_pos() const {
          slot_present.sum(0).clamp_min(1.0).unsqueeze(1);
 }
 
+VisionCorpus VisionCorpus::yaw_in_grip_frame() const {
+  AVLA_CHECK(has_yaw(), "corpus", "the grip-frame yaw needs yaw labels (a format-2 corpus)");
+  VisionCorpus c = *this;
+  // the closing axis's yaw psi from the grip rotation's first column; turn each slot's features
+  // (sin a, cos a), a = k g, by -k psi
+  torch::Tensor psi = torch::atan2(ee_rot6.select(1, 1), ee_rot6.select(1, 0));  // (N)
+  torch::Tensor order =
+      torch::tensor(std::vector<float>(slot_yaw_order.begin(), slot_yaw_order.end()));  // (k)
+  torch::Tensor turn = psi.unsqueeze(1) * order.unsqueeze(0);                           // (N, k)
+  torch::Tensor s = slot_yaw.select(2, 0), co = slot_yaw.select(2, 1);
+  c.slot_yaw = torch::stack(
+      {s * torch::cos(turn) - co * torch::sin(turn), co * torch::cos(turn) + s * torch::sin(turn)},
+      2);
+  return c;
+}
+
 torch::Tensor quat_to_rot6(const torch::Tensor& quat) {
   torch::Tensor q = quat / quat.norm(2, 1, true);
   torch::Tensor w = q.select(1, 0), x = q.select(1, 1), y = q.select(1, 2), z = q.select(1, 3);

@@ -34,6 +34,10 @@ struct VisionCorpus {
   VisionCorpus index(const torch::Tensor& ids) const;   // frames ids (B) int64
   // each slot's mean position over the frames that hold it: (n_slot, 3), 0 for an unused slot
   torch::Tensor mean_slot_pos() const;
+  // the same frames with each object's yaw features turned into the grip's frame: its yaw minus
+  // the yaw of the fingers' closing axis (the grip site's x), which is what the wrist camera sees
+  // and what a grasp has to match. needs yaw labels
+  VisionCorpus yaw_in_grip_frame() const;
 };
 
 // reads and concatenates corpus files; images are resized to image_size. errors name the file

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "checkpoint/pretrained_vision.h"
@@ -194,8 +195,21 @@ ProbeMetrics pretrain_vision(const PretrainVisionOptions& options) {
                config.model.probe_yaw ? "with" : "without", all.has_yaw() ? "them" : "none");
   }
   config.model.n_cam = all.n_cam();
-  // a corpus with yaw labels (format 2) trains the yaw heads too
+  // a corpus with yaw labels (format 2) trains the yaw heads too, in the frame asked for
   config.model.probe_yaw = all.has_yaw();
+  AVLA_CHECK(options.yaw_frame == "world" || options.yaw_frame == "grip", "pretrain-vision",
+             "--yaw-frame must be world or grip, found '{}'", options.yaw_frame);
+  AVLA_CHECK(options.yaw_frame == "world" || all.has_yaw(), "pretrain-vision",
+             "--yaw-frame grip needs a corpus with yaw labels (format 2)");
+  if (resume) {
+    std::map<std::string, std::string> meta;
+    load_tensor_map(out + "/probe.safetensors", &meta);
+    const std::string saved = meta.count("yaw_frame") ? meta.at("yaw_frame") : "world";
+    AVLA_CHECK(saved == options.yaw_frame, "pretrain-vision",
+               "the run in '{}' pretrained with --yaw-frame {}, this invocation asks for {}", out,
+               saved, options.yaw_frame);
+  }
+  if (options.yaw_frame == "grip") all = all.yaw_in_grip_frame();
   AVLA_CHECK(options.holdout >= 1 && options.holdout < all.n_frames(), "pretrain-vision",
              "--holdout {} must be in [1, {}) (the corpus has {} frames)", options.holdout,
              all.n_frames(), all.n_frames());
@@ -255,8 +269,9 @@ ProbeMetrics pretrain_vision(const PretrainVisionOptions& options) {
     save_pretrained_vision(out, config.model, *encoder);
     TensorMap probe_tensors;
     for (auto& [name, t] : module_state(*probe)) probe_tensors["probe." + name] = t;
-    save_tensor_map(out + "/probe.safetensors", probe_tensors,
-                    {{"slots", nlohmann::json(train.slots).dump()}});
+    save_tensor_map(
+        out + "/probe.safetensors", probe_tensors,
+        {{"slots", nlohmann::json(train.slots).dump()}, {"yaw_frame", options.yaw_frame}});
   };
   std::ofstream metrics(out + "/metrics.jsonl", resume ? std::ios::app : std::ios::trunc);
   AVLA_CHECK(metrics.good(), "pretrain-vision", "cannot write '{}/metrics.jsonl'", out);
@@ -354,6 +369,7 @@ ProbeMetrics pretrain_vision(const PretrainVisionOptions& options) {
   summary["elapsed_s"] = elapsed_s();
   summary["slots"] = train.slots;
   summary["yaw"] = config.model.probe_yaw;
+  summary["yaw_frame"] = options.yaw_frame;
   summary["corpus"] = options.corpus;
   write_file_atomic(out + "/probe.json", summary.dump(2) + "\n");
   log_info("[pretrain-vision] encoder in {} after {} steps ({:.0f} s of training)", out, step,

@@ -25,6 +25,9 @@ struct PretrainVisionOptions {
   double time_limit_s = 0.0;  // > 0: the cosine schedule ends at this many seconds of training
   bool resume = false;
   int stop_after = 0;  // > 0: stop (with a saved state) after this many steps of this invocation
+  // the frame of the yaw labels: "world" (as the corpus holds them) or "grip" (relative to the
+  // fingers' closing axis, VisionCorpus::yaw_in_grip_frame); recorded in probe.json
+  std::string yaw_frame = "world";
 };
 
 // the probe's error on frames: each head's own unit

@@ -91,6 +91,28 @@ TEST(Corpus, FrameLabelsAreTheSimulatorState) {
         }
         EXPECT_TRUE(found) << name << " seed " << seed << " yaw of " << task.scene.objects[i].name;
       }
+      // in the grip's frame, a cube's label is its turn from the fingers: the grasp yaw error
+      VisionCorpus one;
+      one.slot_yaw = torch::tensor(f.labels.slot_yaw).view({1, slots.size(), 2});
+      one.slot_yaw_order = slots.yaw_order;
+      one.ee_rot6 = quat_to_rot6(
+          torch::tensor(std::vector<float>(f.labels.ee_quat.begin(), f.labels.ee_quat.end()))
+              .view({1, 4}));
+      const torch::Tensor in_grip = one.yaw_in_grip_frame().slot_yaw[0];  // (k, 2)
+      for (size_t i = 0; i < task.scene.objects.size(); ++i) {
+        const auto& object = task.scene.objects[i];
+        if (object.kind != ObjectKind::Cube) continue;
+        const Pose pose = env.physics().body_pose(object.name);
+        for (int s = 0; s < slots.size(); ++s) {
+          if (!f.labels.slot_present[s] || std::abs(f.labels.slot_pos[3 * s] - pose.pos[0]) > 1e-6)
+            continue;
+          const double turn =
+              std::abs(std::atan2(in_grip[s][0].item<double>(), in_grip[s][1].item<double>())) / 4 *
+              180 / M_PI;
+          EXPECT_NEAR(turn, grasp_yaw_error_deg(env.physics(), task, object.name), 1e-3)
+              << name << " seed " << seed;
+        }
+      }
       for (uint8_t v : f.labels.slot_present) present += v;
       EXPECT_EQ(present, static_cast<int>(task.scene.objects.size()));
       EXPECT_EQ(f.labels.cabinet, 1.0f);

@@ -216,6 +216,32 @@ TEST(VisionPretrain, OneCameraCorpusPretrainsAOneCameraProbe) {
   }
 }
 
+// --yaw-frame grip trains the yaw heads on each object's turn from the fingers, records the frame,
+// and a resume that asks for the other frame is an error naming both
+TEST(VisionPretrain, GripFrameYawIsRecordedAndAResumeKeepsIt) {
+  const Pretrained& p = pretrained();
+  PretrainVisionOptions opt;
+  opt.corpus = {p.corpus};
+  opt.config = test::tiny_config();
+  opt.config.train.steps = 4;
+  opt.config.train.batch = 8;
+  opt.config.train.aug_shift = 0;
+  opt.out_dir = test::temp_dir("vp_grip");
+  opt.holdout = 32;
+  opt.yaw_frame = "grip";
+  const ProbeMetrics m = pretrain_vision(opt);
+  const nlohmann::json probe = read_json_file(opt.out_dir + "/probe.json", "test");
+  EXPECT_EQ(probe.at("yaw_frame"), "grip");
+  EXPECT_TRUE(probe.at("yaw").get<bool>());
+  // the turn from the fingers spreads over the whole quarter turn (the corpus turns the grip
+  // freely): its zero guess is far above the world frame's (cubes turned by <= 23 degrees)
+  EXPECT_GT(m.yaw_deg_zero_guess, 1.3 * p.heldout.yaw_deg_zero_guess);
+  opt.resume = true;
+  opt.yaw_frame = "world";
+  opt.config.train.steps = 6;
+  test::expect_error([&] { pretrain_vision(opt); }, {"--yaw-frame grip", "world"});
+}
+
 TEST(VisionPretrain, PolicyStartsFromItFrozenOrFineTuned) {
   const Pretrained& p = pretrained();
   const TensorMap encoder = load_tensor_map(p.encoder + "/vision_encoder.safetensors");
