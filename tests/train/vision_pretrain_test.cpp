@@ -75,6 +75,19 @@ TrainOptions policy_options(const std::string& encoder, int steps, const std::st
   return opt;
 }
 
+// a short pretraining of the tiny preset on corpus into out: batch 8, 32 frames held out
+PretrainVisionOptions short_pretrain(const std::string& corpus, const std::string& out, int steps) {
+  PretrainVisionOptions opt;
+  opt.corpus = {corpus};
+  opt.config = test::tiny_config();
+  opt.config.train.steps = steps;
+  opt.config.train.batch = 8;
+  opt.out_dir = out;
+  opt.holdout = 32;
+  opt.eval_every = 1000;
+  return opt;
+}
+
 TEST(VisionPretrain, ProbeLossMatchesHandComputedTerms) {
   VisionCorpus b;
   b.slots = {"a#0", "b#0"};
@@ -220,14 +233,8 @@ TEST(VisionPretrain, OneCameraCorpusPretrainsAOneCameraProbe) {
 // and a resume that asks for the other frame is an error naming both
 TEST(VisionPretrain, GripFrameYawIsRecordedAndAResumeKeepsIt) {
   const Pretrained& p = pretrained();
-  PretrainVisionOptions opt;
-  opt.corpus = {p.corpus};
-  opt.config = test::tiny_config();
-  opt.config.train.steps = 4;
-  opt.config.train.batch = 8;
+  PretrainVisionOptions opt = short_pretrain(p.corpus, test::temp_dir("vp_grip"), 4);
   opt.config.train.aug_shift = 0;
-  opt.out_dir = test::temp_dir("vp_grip");
-  opt.holdout = 32;
   opt.yaw_frame = "grip";
   const ProbeMetrics m = pretrain_vision(opt);
   const nlohmann::json probe = read_json_file(opt.out_dir + "/probe.json", "test");
@@ -367,15 +374,8 @@ TEST(VisionPretrain, CachedFrozenTokensTrainTheSameRunAsTheEncoder) {
 TEST(VisionPretrain, StoppedAndResumedRunEqualsTheUninterruptedOne) {
   const Pretrained& p = pretrained();
   auto options = [&](const std::string& out) {
-    PretrainVisionOptions opt;
-    opt.corpus = {p.corpus};
-    opt.config = test::tiny_config();
-    opt.config.train.steps = 10;
-    opt.config.train.batch = 8;
+    PretrainVisionOptions opt = short_pretrain(p.corpus, out, 10);
     opt.config.train.log_every = 5;
-    opt.out_dir = out;
-    opt.holdout = 32;
-    opt.eval_every = 1000;
     return opt;
   };
   const std::string whole = test::temp_dir("vp_whole"), parts = test::temp_dir("vp_parts");
