@@ -65,12 +65,12 @@ bool pretrained_probe_yaw(const std::string& dir) {
 }
 
 void load_pretrained_probe(VisionProbeImpl& probe, const ModelConfig& cfg, const std::string& dir) {
-  const int cameras = pretrained_config(dir).n_cam;
-  AVLA_CHECK(cfg.n_cam == cameras, "init-vision",
+  const ModelConfig saved = pretrained_config(dir);
+  AVLA_CHECK(cfg.n_cam == saved.n_cam, "init-vision",
              "model.n_cam is {} but the probe in {} was pretrained on {} camera(s) per frame (a "
              "scene token needs the pretraining corpus's camera count)",
-             cfg.n_cam, dir, cameras);
-  AVLA_CHECK(cfg.probe_yaw == pretrained_probe_yaw(dir), "init-vision",
+             cfg.n_cam, dir, saved.n_cam);
+  AVLA_CHECK(cfg.probe_yaw == saved.probe_yaw, "init-vision",
              "model.probe_yaw is {} but the probe in {} was pretrained {} yaw labels",
              cfg.probe_yaw, dir, cfg.probe_yaw ? "without" : "with");
   load_module_strict(probe, dir + "/probe.safetensors", "probe.");

@@ -1,5 +1,6 @@
 #include "data/vision_corpus.h"
 
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "data/observation.h"
@@ -25,6 +26,18 @@ torch::Tensor field(const TensorMap& tensors, const std::string& name, torch::Sc
                path, name);
   }
   return t;
+}
+
+// the metadata entry key of a corpus file as a JSON list of T; what names the element kind in the
+// error ("names", "integers")
+template <typename T>
+std::vector<T> metadata_list(const std::map<std::string, std::string>& meta, const std::string& key,
+                             const std::string& path, const char* what) {
+  try {
+    return nlohmann::json::parse(meta.count(key) ? meta.at(key) : "").get<std::vector<T>>();
+  } catch (const nlohmann::json::exception&) {
+    fail("corpus", "{}: metadata '{}' is not a JSON list of {}", path, key, what);
+  }
 }
 
 }  // namespace
@@ -54,15 +67,17 @@ torch::Tensor VisionCorpus::mean_slot_pos() const {
          slot_present.sum(0).clamp_min(1.0).unsqueeze(1);
 }
 
+torch::Tensor VisionCorpus::yaw_order_tensor() const {
+  return torch::tensor(std::vector<float>(slot_yaw_order.begin(), slot_yaw_order.end()));
+}
+
 VisionCorpus VisionCorpus::yaw_in_grip_frame() const {
   AVLA_CHECK(has_yaw(), "corpus", "the grip-frame yaw needs yaw labels (a format-2 corpus)");
   VisionCorpus c = *this;
   // the closing axis's yaw psi from the grip rotation's first column; turn each slot's features
   // (sin a, cos a), a = k g, by -k psi
   torch::Tensor psi = torch::atan2(ee_rot6.select(1, 1), ee_rot6.select(1, 0));  // (N)
-  torch::Tensor order =
-      torch::tensor(std::vector<float>(slot_yaw_order.begin(), slot_yaw_order.end()));  // (k)
-  torch::Tensor turn = psi.unsqueeze(1) * order.unsqueeze(0);                           // (N, k)
+  torch::Tensor turn = psi.unsqueeze(1) * yaw_order_tensor().unsqueeze(0);       // (N, k)
   torch::Tensor s = slot_yaw.select(2, 0), co = slot_yaw.select(2, 1);
   c.slot_yaw = torch::stack(
       {s * torch::cos(turn) - co * torch::sin(turn), co * torch::cos(turn) + s * torch::sin(turn)},
@@ -96,13 +111,7 @@ VisionCorpus load_vision_corpus(const std::vector<std::string>& files, int image
     AVLA_CHECK(path == files.front() || with_yaw == !yaw.empty(), "corpus",
                "{}: format '{}', but {} is '{}' (regenerate the older one with `sim corpus`)", path,
                format, files.front(), yaw.empty() ? vision_corpus_format_v1 : vision_corpus_format);
-    std::vector<std::string> slots;
-    try {
-      slots = nlohmann::json::parse(meta.count("slots") ? meta.at("slots") : "")
-                  .get<std::vector<std::string>>();
-    } catch (const nlohmann::json::exception&) {
-      fail("corpus", "{}: metadata 'slots' is not a JSON list of names", path);
-    }
+    const auto slots = metadata_list<std::string>(meta, "slots", path, "names");
     AVLA_CHECK(!slots.empty(), "corpus", "{}: no label slots", path);
     if (out.slots.empty()) out.slots = slots;
     AVLA_CHECK(slots == out.slots, "corpus",
@@ -128,13 +137,7 @@ VisionCorpus load_vision_corpus(const std::vector<std::string>& files, int image
     pos.push_back(field(t, "slot_pos", torch::kFloat32, {n, k, 3}, path));
     if (with_yaw) {
       yaw.push_back(field(t, "slot_yaw", torch::kFloat32, {n, k, 2}, path));
-      std::vector<int> order;
-      try {
-        order = nlohmann::json::parse(meta.count("slot_yaw_order") ? meta.at("slot_yaw_order") : "")
-                    .get<std::vector<int>>();
-      } catch (const nlohmann::json::exception&) {
-        fail("corpus", "{}: metadata 'slot_yaw_order' is not a JSON list of integers", path);
-      }
+      const auto order = metadata_list<int>(meta, "slot_yaw_order", path, "integers");
       AVLA_CHECK(order.size() == slots.size(), "corpus",
                  "{}: metadata 'slot_yaw_order' has {} entries for {} label slots", path,
                  order.size(), slots.size());

@@ -30,6 +30,7 @@ struct VisionCorpus {
   bool has_yaw() const { return slot_yaw.defined(); }
   std::vector<int> slot_yaw_order;  // (n_slot) each slot's symmetry order k (4 cube, 2 lying, 0
                                     // round); empty for version-1 files
+  torch::Tensor yaw_order_tensor() const;               // slot_yaw_order as (n_slot) float32
   VisionCorpus rows(int64_t begin, int64_t end) const;  // frames [begin, end)
   VisionCorpus index(const torch::Tensor& ids) const;   // frames ids (B) int64
   // each slot's mean position over the frames that hold it: (n_slot, 3), 0 for an unused slot

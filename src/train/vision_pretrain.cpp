@@ -71,9 +71,7 @@ ProbeMetrics evaluate_probe(VisionEncoderImpl& encoder, VisionProbeImpl& probe,
   if (probe.yaw) {
     AVLA_CHECK(frames.has_yaw(), "pretrain-vision",
                "the probe predicts yaw but the corpus has no slot_yaw labels");
-    order = torch::tensor(
-                std::vector<float>(frames.slot_yaw_order.begin(), frames.slot_yaw_order.end()))
-                .clamp_min(1.0);
+    order = frames.yaw_order_tensor().clamp_min(1.0);
   }
   for (int64_t begin = 0; begin < m.frames; begin += batch) {
     const int64_t end = std::min(m.frames, begin + batch), n = end - begin;
