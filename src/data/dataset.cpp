@@ -94,7 +94,8 @@ struct DatasetBuilder {
   int64_t n_cam = -1;
   std::string n_cam_source;
 
-  // cameras: per camera (T, H, W, 3) uint8; raw_state (T, 8) | object_states (T, 25) or undefined
+  // cameras: per camera (T, H, W, 3) uint8; raw_state (T, 8) | object_states (T, object_state_dim)
+  // or undefined
   void add(EpisodeInfo info, const std::vector<torch::Tensor>& cameras,
            const torch::Tensor& raw_state, const torch::Tensor& episode_actions,
            const torch::Tensor& object_states) {

@@ -164,6 +164,14 @@ std::vector<EpisodeRecord> run_lockstep_group(ChunkSource& source, const sim::Ta
       s.rec.target_offset_cm.push_back(offset < 0 ? -1.0 : 100.0 * offset);
     }
     s.rec.grasp_yaw_error_deg = env.grasp_yaw_errors();
+    const std::vector<double> tilts = env.target_tilts();
+    for (size_t g = 0; g < tilts.size(); ++g) {
+      const sim::PlacementTrace& t = env.placements()[g];
+      // -1 stays -1; NaN stays NaN
+      const auto cm = [](double m) { return m == -1.0 ? -1.0 : 100.0 * m; };
+      s.rec.placements.push_back({cm(t.release_offset), cm(t.release_gap), cm(t.release_carried),
+                                  cm(t.upset_offset), cm(t.upset_gap), t.upset_held, tilts[g]});
+    }
     if (s.video) {
       s.video->add_frame(rollout_frame(s.obs, ChunkOverlay{}).data());
       s.video->finish();
@@ -256,6 +264,25 @@ EvalReport evaluate(const EvalOptions& o) {
   return report;
 }
 
+namespace {
+
+// one object per goal; NaN lengths (none) become null
+nlohmann::json placements_json(const std::vector<PlacementRecord>& placements) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const PlacementRecord& p : placements) {
+    out.push_back({{"release_offset_cm", p.release_offset_cm},
+                   {"release_gap_cm", p.release_gap_cm},
+                   {"release_carried_cm", p.release_carried_cm},
+                   {"upset_offset_cm", p.upset_offset_cm},
+                   {"upset_gap_cm", p.upset_gap_cm},
+                   {"upset_held", p.upset_held},
+                   {"target_tilt_deg", p.target_tilt_deg}});
+  }
+  return out;
+}
+
+}  // namespace
+
 nlohmann::json to_json(const EvalReport& r) {
   nlohmann::json tasks = nlohmann::json::array(), episodes = nlohmann::json::array();
   for (const auto& t : r.tasks) {
@@ -281,6 +308,7 @@ nlohmann::json to_json(const EvalReport& r) {
                         {"grasped", e.grasped},
                         {"target_offset_cm", e.target_offset_cm},
                         {"grasp_yaw_error_deg", e.grasp_yaw_error_deg},
+                        {"placements", placements_json(e.placements)},
                         {"chunks", e.chunks},
                         {"regenerated_tokens", e.regenerated},
                         {"mean_confidence", e.confidence},

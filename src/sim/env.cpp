@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "sim/cabinet.h"
 #include "sim/goals.h"
@@ -43,6 +44,12 @@ bool released(const Physics& physics, const std::vector<Goal>& goals) {
     }
   }
   return true;
+}
+
+// a goal whose target is an object that stands on the table (not a drawer, which slides by design)
+bool has_upright_target(const Task& task, const Goal& goal) {
+  return (goal.kind == GoalKind::Place || goal.kind == GoalKind::Near) &&
+         !is_drawer(task, goal.target);
 }
 
 int count_reached(const std::vector<char>& reached) {
@@ -123,6 +130,15 @@ SimObservation Env::reset(const Task& task, uint64_t seed) {
   wrong_reached_.assign(wrong_goals_.size(), 0);
   grasped_.assign(layout_.goals.size(), 0);
   grasp_yaw_error_.assign(layout_.goals.size(), -1.0);
+  held_.assign(layout_.goals.size(), 0);
+  placements_.assign(layout_.goals.size(), PlacementTrace{});
+  target_start_.clear();
+  object_start_.clear();
+  for (const Goal& g : layout_.goals) {
+    object_start_.push_back(moves_object(g) ? physics.body_pose(g.object).pos : Vec3{});
+    target_start_.push_back(has_upright_target(*task_, g) ? physics.body_pose(g.target).pos
+                                                          : Vec3{});
+  }
   return observe();
 }
 
@@ -146,11 +162,29 @@ StepResult Env::step(const std::vector<double>& action) {
   if (task_->release_required) result.success = result.success && released(physics, layout_.goals);
   success_ = success_ || result.success;
   for (size_t g = 0; g < layout_.goals.size(); ++g) {
-    if (moves_object(layout_.goals[g]) && !grasped_[g]) {
-      grasped_[g] = held_by_fingers(physics, layout_.goals[g].object);
-      if (grasped_[g]) {
-        grasp_yaw_error_[g] = grasp_yaw_error_deg(physics, *task_, layout_.goals[g].object);
-      }
+    const Goal& goal = layout_.goals[g];
+    if (!moves_object(goal)) continue;
+    const bool held = held_by_fingers(physics, goal.object);
+    if (held && !grasped_[g]) {
+      grasped_[g] = 1;
+      grasp_yaw_error_[g] = grasp_yaw_error_deg(physics, *task_, goal.object);
+    }
+    PlacementTrace& trace = placements_[g];
+    // a release: held the step before, not now
+    if (held_[g] && !held) {
+      trace.release_offset = target_offset_xy(physics, goal);
+      trace.release_gap = stack_gap_z(physics, *task_, goal);
+      trace.release_carried = distance_xy(physics.body_pose(goal.object).pos, object_start_[g]);
+    }
+    held_[g] = held;
+    // the target's first upset: tipped, or slid from where the episode put it
+    if (trace.upset_offset < 0 && has_upright_target(*task_, goal) &&
+        (tilt_deg(physics, goal.target) > PlacementTrace::upset_tilt_deg ||
+         distance_xy(physics.body_pose(goal.target).pos, target_start_[g]) >
+             PlacementTrace::upset_slide)) {
+      trace.upset_offset = target_offset_xy(physics, goal);
+      trace.upset_gap = stack_gap_z(physics, *task_, goal);
+      trace.upset_held = held;
     }
   }
   mark_held(*current_->physics, *task_, wrong_goals_, wrong_reached_);
@@ -181,6 +215,15 @@ std::vector<double> Env::target_offsets() const {
   std::vector<double> offsets;
   for (const Goal& g : layout_.goals) offsets.push_back(target_offset_xy(*current_->physics, g));
   return offsets;
+}
+
+std::vector<double> Env::target_tilts() const {
+  AVLA_CHECK(current_ != nullptr, "env", "target_tilts() before reset()");
+  std::vector<double> tilts;
+  for (const Goal& g : layout_.goals) {
+    tilts.push_back(has_upright_target(*task_, g) ? tilt_deg(*current_->physics, g.target) : -1.0);
+  }
+  return tilts;
 }
 
 SimObservation Env::observe() {

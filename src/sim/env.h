@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <memory>
 #include <string>
@@ -40,6 +41,28 @@ struct SimObservation {
   Quat ee_quat{};                     // w, x, y, z
   std::vector<double> state;          // simulator state [time | qpos | qvel]
   std::vector<double> object_states;  // privileged object state (sim::object_state)
+};
+
+// how a goal's placement went, read from the bodies at every step: where a failed stack let go of
+// its object, and whether (and where) the object's target was knocked over on the way
+struct PlacementTrace {
+  // when the fingers last let go of the object (both had held it the step before): its horizontal
+  // distance from the target (m, sim::target_offset_xy; -1: never let go) and its height above its
+  // rest on a stack target (m, sim::stack_gap_z; NaN: never let go, or not a stack)
+  double release_offset = -1.0;
+  double release_gap = std::numeric_limits<double>::quiet_NaN();
+  // and how far it then was across the table from where the episode put it (m; -1: never let go):
+  // near 0, it was set back down where it was picked
+  double release_carried = -1.0;
+  // the first step the target was upset (tipped past upset_tilt_deg or slid upset_slide from its
+  // reset position): the object's offset and gap then, and whether the fingers held it. -1 and
+  // NaN: the target never was (or the goal has none, or it is a drawer, which slides by design)
+  double upset_offset = -1.0;
+  double upset_gap = std::numeric_limits<double>::quiet_NaN();
+  bool upset_held = false;
+
+  static constexpr double upset_tilt_deg = 10.0;
+  static constexpr double upset_slide = 0.01;  // m
 };
 
 struct StepResult {
@@ -80,6 +103,11 @@ class Env {
   // per goal, sim::grasp_yaw_error_deg of its object at the step both fingers first held it (-1:
   // never held, no object to move, or a round one): an edge grasp of a cube reads near 45
   const std::vector<double>& grasp_yaw_errors() const { return grasp_yaw_error_; }
+  // per goal, how its placement went (a failed stack's diagnosis; see PlacementTrace)
+  const std::vector<PlacementTrace>& placements() const { return placements_; }
+  // per goal, how far its target object is tipped now (degrees, sim::tilt_deg; -1 without a
+  // target object): a stack's base knocked over
+  std::vector<double> target_tilts() const;
   const EnvConfig& config() const { return config_; }
   Physics& physics();
   ArmController& controller();
@@ -97,11 +125,15 @@ class Env {
   Layout layout_;
   int steps_ = 0;
   bool success_ = false;
-  std::vector<char> goal_reached_;       // per layout_.goals
-  std::vector<Goal> wrong_goals_;        // Place pairs no goal of layout_ asks for
-  std::vector<char> wrong_reached_;      // per wrong_goals_
-  std::vector<char> grasped_;            // per layout_.goals (place goals only)
-  std::vector<double> grasp_yaw_error_;  // per layout_.goals, degrees at the first grasp
+  std::vector<char> goal_reached_;          // per layout_.goals
+  std::vector<Goal> wrong_goals_;           // Place pairs no goal of layout_ asks for
+  std::vector<char> wrong_reached_;         // per wrong_goals_
+  std::vector<char> grasped_;               // per layout_.goals (place goals only)
+  std::vector<double> grasp_yaw_error_;     // per layout_.goals, degrees at the first grasp
+  std::vector<char> held_;                  // per layout_.goals, object between both fingers now
+  std::vector<Vec3> target_start_;          // per layout_.goals, the target's reset position
+  std::vector<Vec3> object_start_;          // per layout_.goals, the object's reset position
+  std::vector<PlacementTrace> placements_;  // per layout_.goals
 };
 
 // robot start pose: grip site above the table centre, gripper down and open

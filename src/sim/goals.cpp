@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <set>
 
 #include "data/object_state.h"
@@ -23,6 +24,23 @@ bool touches_fingers(const Physics& physics, const std::string& object) {
 double target_offset_xy(const Physics& physics, const Goal& goal) {
   if (goal.kind != GoalKind::Place && goal.kind != GoalKind::Near) return -1.0;
   return distance_xy(physics.body_pose(goal.object).pos, physics.body_pose(goal.target).pos);
+}
+
+double stack_gap_z(const Physics& physics, const Task& task, const Goal& goal) {
+  const double none = std::numeric_limits<double>::quiet_NaN();
+  if (goal.kind != GoalKind::Place || is_drawer(task, goal.target)) return none;
+  const ObjectKind target = object_kind(task, goal.target);
+  if (target != ObjectKind::Cube && target != ObjectKind::Cylinder) return none;
+  const double dz = physics.body_pose(goal.object).pos[2] - physics.body_pose(goal.target).pos[2];
+  return dz - rest_height(target) - rest_height(object_kind(task, goal.object));
+}
+
+double tilt_deg(const Physics& physics, const std::string& body) {
+  // the world z component of the body's z axis: R[2][2] of its unit quaternion (w, x, y, z)
+  const Quat q = physics.body_pose(body).quat;
+  const double n2 = q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3];
+  const double zz = 1.0 - 2.0 * (q[1] * q[1] + q[2] * q[2]) / n2;
+  return std::acos(std::clamp(zz, -1.0, 1.0)) * 180.0 / M_PI;
 }
 
 double grasp_yaw(const Quat& q, ObjectKind kind) {

@@ -21,6 +21,14 @@ bool touches_fingers(const Physics& physics, const std::string& object);
 // how far a Place or Near goal's object is from its target across the table (m): the horizontal
 // distance of their centres (a stack needs < 2 cm); -1 for a goal without a target object
 double target_offset_xy(const Physics& physics, const Goal& goal);
+// how far a stack goal's object sits above where it would rest on its target (m): the height of
+// its centre above the target's centre, less both rest heights (the stack rule's dz, which it
+// wants within 1.2 cm of 0; below 0 where it sits lower, beside the target or on a tipped one);
+// NaN for a goal whose target is not a cube or a cylinder. read at the fingers' release it tells a
+// drop from a set-down
+double stack_gap_z(const Physics& physics, const Task& task, const Goal& goal);
+// how far a body is tipped from upright: the angle between its z axis and the world's, degrees
+double tilt_deg(const Physics& physics, const std::string& body);
 // the grip yaw that grasps an object: the fingers square to a cube's faces (its yaw mod 90 degrees,
 // in [-45, 45]), closing across a lying object's long axis (mod 180, in [-90, 90]); 0 for a round
 // one. the expert grasps at it; grasp_yaw_error_deg measures a grasp against it

@@ -2,6 +2,7 @@
 // to end through the binary, with valid JSON and a rollout video.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -455,6 +456,18 @@ TEST(Eval, RecordsHowFarAStackEndedFromItsTarget) {
   ASSERT_EQ(stacked.grasp_yaw_error_deg.size(), 1u);
   EXPECT_GE(stacked.grasp_yaw_error_deg[0], 0.0);  // held, square to the cube's faces
   EXPECT_LT(stacked.grasp_yaw_error_deg[0], 1.0);
+  // the stack held with the cube still in the fingers, the cylinder upright and in place
+  ASSERT_EQ(stacked.placements.size(), 1u);
+  EXPECT_EQ(stacked.placements[0].release_offset_cm, -1.0);
+  EXPECT_EQ(stacked.placements[0].upset_offset_cm, -1.0);
+  EXPECT_GE(stacked.placements[0].target_tilt_deg, 0.0);
+  EXPECT_LT(stacked.placements[0].target_tilt_deg, 2.0);
+  // as written to the report file: none is NaN in the record, null in the file
+  const nlohmann::json placement =
+      nlohmann::json::parse(to_json(expert).dump())["episodes"][0]["placements"][0];
+  EXPECT_TRUE(std::isnan(stacked.placements[0].release_gap_cm));
+  EXPECT_TRUE(placement["release_gap_cm"].is_null());
+  EXPECT_EQ(placement["target_tilt_deg"].get<double>(), stacked.placements[0].target_tilt_deg);
 
   o.scripted = "zero";
   o.max_steps = 20;
@@ -478,6 +491,8 @@ TEST(Eval, RecordsHowFarAStackEndedFromItsTarget) {
   const EvalReport drawer = evaluate(o);
   ASSERT_EQ(drawer.episodes[0].target_offset_cm.size(), 1u);
   EXPECT_EQ(drawer.episodes[0].target_offset_cm[0], -1.0);
+  ASSERT_EQ(drawer.episodes[0].placements.size(), 1u);
+  EXPECT_EQ(drawer.episodes[0].placements[0].target_tilt_deg, -1.0);
 }
 
 }  // namespace

@@ -361,6 +361,76 @@ TEST(Env, GraspYawErrorIsTheCubesTurnFromTheFingersModNinetyDegrees) {
   EXPECT_LT(env.grasp_yaw_errors()[0], 1.0);
 }
 
+// a stack's geometry, read from the bodies: the cube set on the cylinder by hand has a gap of 0
+// and sits 2.5 cm higher at 2.5; a yaw turn tips nothing, a 30-degree roll reads 30; a goal whose
+// target is a bowl has no stack gap. an expert's stack is set down, not dropped, and leaves its
+// base standing; a base knocked aside is recorded once, where it happened
+TEST(Env, StackGapAndTiltAreReadFromTheBodies) {
+  Env env(no_render());
+  const Task& task = find_task("goal", "stack_cube_on_cylinder");
+  env.reset(task, 5);
+  Physics& physics = env.physics();
+  const Goal& stack = env.layout().goals[0];
+  const Vec3 base = physics.body_pose("blue_cylinder").pos;
+  const double rest = geom::cylinder_half + geom::cube_half;
+  for (double gap : {0.0, 0.025}) {
+    physics.set_free_pose("red_cube", {{base[0], base[1], base[2] + rest + gap}, yaw_quat(0.4)});
+    physics.forward();
+    EXPECT_NEAR(stack_gap_z(physics, task, stack), gap, 1e-9);
+  }
+  EXPECT_NEAR(tilt_deg(physics, "red_cube"), 0.0, 1e-6);  // turned about z only
+  const double roll = 30.0 * M_PI / 180.0;
+  const Quat rolled = {std::cos(roll / 2), std::sin(roll / 2), 0.0, 0.0};
+  physics.set_free_pose("blue_cylinder", {base, rolled});
+  physics.forward();
+  EXPECT_NEAR(tilt_deg(physics, "blue_cylinder"), 30.0, 1e-6);
+  const Task& bowl = find_task("goal", "cube_in_bowl");
+  env.reset(bowl, 5);
+  EXPECT_TRUE(std::isnan(stack_gap_z(env.physics(), bowl, env.layout().goals[0])));
+
+  // the expert lowers the cube to 1 cm above its rest, on centre, and the stack holds there with
+  // the cube still in the fingers (goal's tasks do not ask for the release); the base stays put
+  env.reset(task, 5);
+  ASSERT_TRUE(run_expert(env, task, 5, false).success);
+  ASSERT_EQ(env.placements().size(), 1u);
+  EXPECT_EQ(env.placements()[0].release_offset, -1.0);  // never let go before the stack held
+  EXPECT_EQ(env.placements()[0].release_carried, -1.0);
+  EXPECT_TRUE(std::isnan(env.placements()[0].release_gap));
+  EXPECT_EQ(env.placements()[0].upset_offset, -1.0);
+  EXPECT_LT(env.target_tilts()[0], 2.0);
+
+  // bridge's stack asks for the release: the expert lets go on centre, at the block's rest
+  const Task& blocks = find_task("bridge", "stack_green_block_on_yellow_block");
+  ASSERT_TRUE(run_expert(env, blocks, 5, false).success);
+  const PlacementTrace& released = env.placements()[0];
+  EXPECT_GE(released.release_offset, 0.0);
+  EXPECT_LT(released.release_offset, 0.01);
+  EXPECT_GT(released.release_gap, -0.005);  // set down (contact sinks it a millimetre or so)
+  EXPECT_LT(released.release_gap, 0.02);    // not dropped from above
+  const double apart =
+      distance_xy(env.layout().object_poses[0].pos, env.layout().object_poses[1].pos);
+  EXPECT_NEAR(released.release_carried, apart, 0.02);  // carried from its start onto the target
+  EXPECT_EQ(released.upset_offset, -1.0);
+
+  // the cylinder knocked 2 cm aside is its first upset, read with the cube where it lies, not held
+  env.reset(task, 5);
+  EXPECT_EQ(env.placements()[0].upset_offset, -1.0);
+  Pose knocked = env.physics().body_pose("blue_cylinder");
+  knocked.pos[1] += 0.02;
+  env.physics().set_free_pose("blue_cylinder", knocked);
+  env.step({0, 0, 0, 0, 0, 0, -1});
+  const PlacementTrace& upset = env.placements()[0];
+  EXPECT_NEAR(upset.upset_offset, target_offset_xy(env.physics(), env.layout().goals[0]), 1e-3);
+  EXPECT_GT(upset.upset_offset, 0.04);  // the layout never starts it stacked
+  EXPECT_LT(upset.upset_gap, -0.01);    // the cube lies on the table, below a stack's rest
+  EXPECT_FALSE(upset.upset_held);
+  const double first = upset.upset_offset;
+  knocked.pos[1] += 0.02;  // a second knock does not overwrite the first upset
+  env.physics().set_free_pose("blue_cylinder", knocked);
+  env.step({0, 0, 0, 0, 0, 0, -1});
+  EXPECT_EQ(env.placements()[0].upset_offset, first);
+}
+
 // the yaw labels (privileged state, vision corpus) turn k times as fast as the object and so are
 // continuous across its symmetry: a cube's 45-degree turn reads the same both ways
 TEST(Env, YawFeaturesAreTheGraspYawOnTheObjectsSymmetryCircle) {
