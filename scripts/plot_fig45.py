@@ -2,7 +2,9 @@
 """The paper's Fig. 4 and 5 for two runs trained side by side (scripts/ablation.sh with
 --keep-every): training loss against epochs (Fig. 4) and closed-loop success of every snapshot
 against epochs (Fig. 5, from scripts/success_curve.sh), with 95 % Wilson intervals. An epoch is
-FRAMES / batch steps. Prints the success table as markdown.
+FRAMES / batch steps. A snapshot evaluated on several suites (curve files named
+eval_step_STEP_SUITE_MODE.json, as runs/a36/curve.sh writes them) counts as one point, pooled over
+its suites; the table names them. Prints the success table as markdown.
 usage: plot_fig45.py FRAMES MODE OUT.png LABEL=RUN [LABEL=RUN ...]"""
 import glob
 import json
@@ -31,7 +33,7 @@ def smooth(values, window):
 frames, mode, out, *runs = sys.argv[1:]
 frames = int(frames)
 fig, (ax_loss, ax_success) = plt.subplots(1, 2, figsize=(12, 4.5))
-print("| run | step | epoch | success | 95% CI |\n|---|---|---|---|---|")
+print("| run | step | epoch | suites | success | 95% CI |\n|---|---|---|---|---|---|")
 for spec in runs:
     label, run = spec.split("=", 1)
     batch = json.load(open(f"{run}/config.json"))["train"]["batch"]
@@ -40,15 +42,22 @@ for spec in runs:
     epochs = [r["step"] / per_epoch for r in rows]
     line, = ax_loss.plot(epochs, smooth([r["loss"] for r in rows], 20), label=label)
     # success of every evaluated snapshot (and of the final checkpoint, when evaluated)
-    points = []
+    pooled = {}  # step -> [successes, episodes, suites]
     for path in glob.glob(f"{run}/curve/eval_step_*_{mode}.json"):
-        step = int(re.search(r"step_(\d+)", os.path.basename(path)).group(1))
-        avg = json.load(open(path))["average"]
-        points.append((step, avg["successes"], avg["episodes"]))
+        name = os.path.basename(path)
+        step = int(re.search(r"step_(\d+)", name).group(1))
+        suite = re.search(rf"step_\d+_(.+)_{mode}\.json$", name)
+        report = json.load(open(path))
+        p = pooled.setdefault(step, [0, 0, []])
+        p[0] += report["average"]["successes"]
+        p[1] += report["average"]["episodes"]
+        p[2].append(suite.group(1) if suite else report.get("suite", ""))
+    points = [(step, k, n) for step, (k, n, _) in pooled.items()]
     points.sort()
     for step, k, n in points:
         lo, hi = wilson(k, n)
-        print(f"| {label} | {step} | {step / per_epoch:.0f} | {k}/{n} = {100 * k / n:.1f} % "
+        suites = " ".join(sorted(pooled[step][2]))
+        print(f"| {label} | {step} | {step / per_epoch:.0f} | {suites} | {k}/{n} = {100 * k / n:.1f} % "
               f"| {100 * lo:.1f}-{100 * hi:.1f} |")
     if points:
         x = [p[0] / per_epoch for p in points]
