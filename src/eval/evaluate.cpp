@@ -160,15 +160,13 @@ std::vector<EpisodeRecord> run_lockstep_group(ChunkSource& source, const sim::Ta
     s.rec.wrong_placements = env.wrong_placements();
     const int place_goals = env.place_goals();
     s.rec.grasped = place_goals > 0 && env.objects_grasped() == place_goals;
-    for (double offset : env.target_offsets()) {
-      s.rec.target_offset_cm.push_back(offset < 0 ? -1.0 : 100.0 * offset);
-    }
+    // metres to cm; -1 (none) stays -1, NaN (none) stays NaN
+    const auto cm = [](double m) { return m == -1.0 ? -1.0 : 100.0 * m; };
+    for (double offset : env.target_offsets()) s.rec.target_offset_cm.push_back(cm(offset));
     s.rec.grasp_yaw_error_deg = env.grasp_yaw_errors();
     const std::vector<double> tilts = env.target_tilts();
     for (size_t g = 0; g < tilts.size(); ++g) {
       const sim::PlacementTrace& t = env.placements()[g];
-      // -1 stays -1; NaN stays NaN
-      const auto cm = [](double m) { return m == -1.0 ? -1.0 : 100.0 * m; };
       s.rec.placements.push_back({cm(t.release_offset), cm(t.release_gap), cm(t.release_carried),
                                   cm(t.upset_offset), cm(t.upset_gap), t.upset_held, tilts[g]});
     }

@@ -32,7 +32,7 @@ double stack_gap_z(const Physics& physics, const Task& task, const Goal& goal) {
   const ObjectKind target = object_kind(task, goal.target);
   if (target != ObjectKind::Cube && target != ObjectKind::Cylinder) return none;
   const double dz = physics.body_pose(goal.object).pos[2] - physics.body_pose(goal.target).pos[2];
-  return dz - rest_height(target) - rest_height(object_kind(task, goal.object));
+  return dz - (rest_height(target) + rest_height(object_kind(task, goal.object)));
 }
 
 double tilt_deg(const Physics& physics, const std::string& body) {
@@ -130,10 +130,8 @@ bool goal_satisfied(const Physics& physics, const Task& task, const Goal& goal) 
              std::abs(o.pos[1] - t.pos[1]) < geom::towel_half - 0.01 && dz > geom::towel_half_z &&
              dz < geom::towel_half_z + rest + 0.015;
     case ObjectKind::Cube:
-    case ObjectKind::Cylinder: {
-      const double top = rest_height(object_kind(task, goal.target));
-      return dxy < 0.02 && std::abs(dz - (top + rest)) < 0.012;
-    }
+    case ObjectKind::Cylinder:
+      return dxy < 0.02 && std::abs(stack_gap_z(physics, task, goal)) < 0.012;
     case ObjectKind::Spoon:
     case ObjectKind::Carrot:
     case ObjectKind::Eggplant:
