@@ -34,7 +34,7 @@ clang_sanitizer_build() {
   # tests 3-10x slower than the normal build, beside a loaded machine more: the per-test hang guard
   # is an hour
   cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
-    -DASYNCVLA_FUZZ=ON -DASYNCVLA_BENCH=OFF -DASYNCVLA_TEST_TIMEOUT=3600 > /dev/null
+    -DASYNCVLA_FUZZ=ON -DASYNCVLA_BENCH=OFF -DASYNCVLA_UNITY=OFF -DASYNCVLA_TEST_TIMEOUT=3600 > /dev/null
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:suppressions=$PWD/tests/fuzz/ubsan.supp"
   export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
   export LSAN_OPTIONS="suppressions=$PWD/tests/fuzz/lsan.supp:print_suppressions=0"

@@ -69,27 +69,32 @@ inline TempDirs& temp_dirs() {
 
 // a child process (args[0] an absolute path) that cannot outlive this test process: when a crash
 // or ctest's timeout kills the test, the kernel kills the child too (PR_SET_PDEATHSIG, tied to
-// the calling thread: call it from the test's own thread). stdout and stderr go to log if given.
+// the calling thread: call it from the test's own thread). stdout and stderr go to log if given;
+// the parent creates it, so it exists even when the child is killed before it runs.
 // between fork and exec the child makes only async-signal-safe calls
 inline pid_t spawn_child(const std::vector<std::string>& args, const std::string& log = "") {
   std::vector<char*> argv;
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
+  int log_fd = -1;
+  if (!log.empty()) {
+    log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    EXPECT_GE(log_fd, 0) << "cannot create " << log;
+  }
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid == 0) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(127);  // the parent died before the prctl
     if (!log.empty()) {
-      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      if (fd < 0) ::_exit(127);
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-      ::close(fd);
+      if (log_fd < 0) ::_exit(127);
+      ::dup2(log_fd, 1);  // the copies do not inherit O_CLOEXEC
+      ::dup2(log_fd, 2);
     }
     ::execv(argv[0], argv.data());
     ::_exit(127);
   }
+  if (log_fd >= 0) ::close(log_fd);
   EXPECT_GT(pid, 0) << "fork for " << args[0];
   return pid;
 }

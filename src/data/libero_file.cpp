@@ -15,7 +15,7 @@ namespace avla {
 
 namespace {
 
-constexpr const char* kComponent = "libero";
+constexpr const char* kLiberoComponent = "libero";
 
 // demo_<i> names sorted by i (demo_10 after demo_9)
 std::vector<std::string> demo_names(const H5::Group& data, const std::string& path) {
@@ -25,7 +25,7 @@ std::vector<std::string> demo_names(const H5::Group& data, const std::string& pa
     if (name.rfind("demo_", 0) != 0) continue;
     char* end = nullptr;
     long index = std::strtol(name.c_str() + 5, &end, 10);
-    AVLA_CHECK(end != nullptr && *end == '\0' && end != name.c_str() + 5, kComponent,
+    AVLA_CHECK(end != nullptr && *end == '\0' && end != name.c_str() + 5, kLiberoComponent,
                "{}: group 'data/{}' is not named demo_<index>", path, name);
     found.emplace_back(index, name);
   }
@@ -44,7 +44,7 @@ void check_shape(const std::vector<int64_t>& shape, const std::vector<int64_t>& 
     ok = ok && (expected[i] < 0 || shape[i] == expected[i]);
     want += (i ? ", " : "") + (expected[i] < 0 ? std::string("*") : std::to_string(expected[i]));
   }
-  AVLA_CHECK(ok, kComponent, "{}: dataset '{}' has shape {}, expected {}]", file, field,
+  AVLA_CHECK(ok, kLiberoComponent, "{}: dataset '{}' has shape {}, expected {}]", file, field,
              c10::str(c10::IntArrayRef(shape)), want);
 }
 
@@ -52,28 +52,29 @@ void check_finite(const torch::Tensor& t, const std::string& file, const std::st
   torch::Tensor bad = torch::isfinite(t).logical_not();
   if (!bad.any().item<bool>()) return;
   int64_t row = bad.nonzero()[0][0].item<int64_t>();
-  fail(kComponent, "{}: dataset '{}' has NaN or Inf at row {}", file, field, row);
+  fail(kLiberoComponent, "{}: dataset '{}' has NaN or Inf at row {}", file, field, row);
 }
 
 // the fields of an open file; path names it in errors
 LiberoFile read_open_file(const H5::H5File& file, const std::string& path) {
   LiberoFile out;
   out.path = path;
-  AVLA_CHECK(hdf5_exists(file, "data"), kComponent, "{}: missing group 'data'", path);
+  AVLA_CHECK(hdf5_exists(file, "data"), kLiberoComponent, "{}: missing group 'data'", path);
   H5::Group data = file.openGroup("data");
   out.problem_info = hdf5_read_string_attr(data, "problem_info", path, "data");
   try {
     auto info = nlohmann::json::parse(out.problem_info);
     out.language_instruction = info.at("language_instruction").get<std::string>();
   } catch (const nlohmann::json::exception& e) {
-    fail(kComponent, "{}: attribute 'data.problem_info' has no language_instruction string ({})",
-         path, e.what());
+    fail(kLiberoComponent,
+         "{}: attribute 'data.problem_info' has no language_instruction string ({})", path,
+         e.what());
   }
   if (data.attrExists("env_args"))
     out.env_args = hdf5_read_string_attr(data, "env_args", path, "data");
 
   auto names = demo_names(data, path);
-  AVLA_CHECK(!names.empty(), kComponent, "{}: group 'data' holds no demo_<i> groups", path);
+  AVLA_CHECK(!names.empty(), kLiberoComponent, "{}: group 'data' holds no demo_<i> groups", path);
   for (const auto& name : names) {
     const std::string base = "data/" + name + "/";
     // each field: check its shape (-1: any) from the header, read, optionally check it is finite
@@ -87,7 +88,7 @@ LiberoFile read_open_file(const H5::H5File& file, const std::string& path) {
     LiberoDemo demo;
     demo.actions = read("actions", torch::kFloat64, {-1, 7}, true);
     const int64_t T = demo.actions.size(0);
-    AVLA_CHECK(T > 0, kComponent, "{}: dataset '{}actions' is empty", path, base);
+    AVLA_CHECK(T > 0, kLiberoComponent, "{}: dataset '{}actions' is empty", path, base);
     demo.agentview_rgb = read("obs/agentview_rgb", torch::kUInt8, {T, -1, -1, 3}, false);
     // the wrist camera, where the robot has one (our bridge suite and Bridge-V2 have none)
     if (hdf5_exists(file, base + "obs/eye_in_hand_rgb")) {
@@ -111,7 +112,8 @@ LiberoFile read_checked(const H5::H5File& file, const std::string& path) {
   try {
     return read_open_file(file, path);
   } catch (const H5::Exception& e) {
-    fail(kComponent, "{}: broken HDF5 structure ({}: {})", path, e.getFuncName(), e.getDetailMsg());
+    fail(kLiberoComponent, "{}: broken HDF5 structure ({}: {})", path, e.getFuncName(),
+         e.getDetailMsg());
   }
 }
 
@@ -121,7 +123,7 @@ LiberoFile read_file_direct(const std::string& path) {
   try {
     file.openFile(path, H5F_ACC_RDONLY);
   } catch (const H5::Exception& e) {
-    fail(kComponent, "{}: cannot open as HDF5 ({})", path, e.getDetailMsg());
+    fail(kLiberoComponent, "{}: cannot open as HDF5 ({})", path, e.getDetailMsg());
   }
   return read_checked(file, path);
 }
@@ -132,13 +134,13 @@ LiberoFile read_image_direct(const std::string& bytes, const std::string& name) 
   H5::FileAccPropList fapl;
   H5::H5File file;
   try {
-    AVLA_CHECK(H5Pset_fapl_core(fapl.getId(), 1 << 16, /*backing_store=*/0) >= 0, kComponent,
+    AVLA_CHECK(H5Pset_fapl_core(fapl.getId(), 1 << 16, /*backing_store=*/0) >= 0, kLiberoComponent,
                "{}: cannot set up the in-memory HDF5 driver", name);
     AVLA_CHECK(H5Pset_file_image(fapl.getId(), const_cast<char*>(bytes.data()), bytes.size()) >= 0,
-               kComponent, "{}: cannot hand {} bytes to HDF5", name, bytes.size());
+               kLiberoComponent, "{}: cannot hand {} bytes to HDF5", name, bytes.size());
     file.openFile(name, H5F_ACC_RDONLY, fapl);
   } catch (const H5::Exception& e) {
-    fail(kComponent, "{}: cannot open as HDF5 ({})", name, e.getDetailMsg());
+    fail(kLiberoComponent, "{}: cannot open as HDF5 ({})", name, e.getDetailMsg());
   }
   return read_checked(file, name);
 }
@@ -256,7 +258,7 @@ void write_libero_file(const std::string& path, const std::string& problem_info,
       }
       hdf5_write_int_attr(data, "total", total);
     } catch (const H5::Exception& e) {
-      fail(kComponent, "{}: cannot write ({})", path, e.getDetailMsg());
+      fail(kLiberoComponent, "{}: cannot write ({})", path, e.getDetailMsg());
     }
   });
 }

@@ -10,7 +10,7 @@ namespace avla {
 
 namespace {
 
-constexpr const char* kComponent = "normalizer";
+constexpr const char* kNormalizerComponent = "normalizer";
 constexpr double kEps = 1e-6;
 
 std::vector<double> to_vec(const torch::Tensor& t) {
@@ -28,26 +28,26 @@ nlohmann::json stats_json(const NormStats& s) {
 
 NormStats stats_from_json(const nlohmann::json& j, const std::string& path,
                           const std::string& key) {
-  AVLA_CHECK(j.contains(key) && j[key].is_object(), kComponent, "{}: missing object '{}'", path,
-             key);
+  AVLA_CHECK(j.contains(key) && j[key].is_object(), kNormalizerComponent, "{}: missing object '{}'",
+             path, key);
   const auto& o = j[key];
   NormStats s;
   std::string mode = o.value("mode", "");
-  AVLA_CHECK(mode == "mean_std" || mode == "quantile", kComponent,
+  AVLA_CHECK(mode == "mean_std" || mode == "quantile", kNormalizerComponent,
              "{}: '{}.mode' is '{}', expected mean_std or quantile", path, key, mode);
   s.mode = mode == "mean_std" ? NormMode::MeanStd : NormMode::Quantile;
   int64_t dim = -1;
   auto field = [&](const char* name) {
-    AVLA_CHECK(o.contains(name) && o[name].is_array(), kComponent, "{}: missing array '{}.{}'",
-               path, key, name);
+    AVLA_CHECK(o.contains(name) && o[name].is_array(), kNormalizerComponent,
+               "{}: missing array '{}.{}'", path, key, name);
     std::vector<double> v;
     try {
       v = o[name].get<std::vector<double>>();
     } catch (const nlohmann::json::exception&) {
-      fail(kComponent, "{}: '{}.{}' must hold numbers", path, key, name);
+      fail(kNormalizerComponent, "{}: '{}.{}' must hold numbers", path, key, name);
     }
     if (dim < 0) dim = static_cast<int64_t>(v.size());
-    AVLA_CHECK(static_cast<int64_t>(v.size()) == dim, kComponent,
+    AVLA_CHECK(static_cast<int64_t>(v.size()) == dim, kNormalizerComponent,
                "{}: '{}.{}' has {} values, expected {}", path, key, name, v.size(), dim);
     return torch::tensor(v, torch::kFloat64).to(torch::kFloat32);
   };
@@ -61,7 +61,7 @@ NormStats stats_from_json(const nlohmann::json& j, const std::string& path,
 }  // namespace
 
 NormStats NormStats::compute(const torch::Tensor& values, NormMode mode, double min_scale) {
-  AVLA_CHECK(values.dim() == 2 && values.size(0) > 0, kComponent,
+  AVLA_CHECK(values.dim() == 2 && values.size(0) > 0, kNormalizerComponent,
              "statistics need (N, dim) values with N > 0, found {}", c10::str(values.sizes()));
   torch::Tensor v = values.to(torch::kFloat64);
   NormStats s;
@@ -90,15 +90,15 @@ NormStats NormStats::compute(const torch::Tensor& values, NormMode mode, double 
 }
 
 torch::Tensor NormStats::normalize(const torch::Tensor& x) const {
-  AVLA_CHECK(x.size(-1) == dim(), kComponent, "input has {} dims, statistics have {}", x.size(-1),
-             dim());
+  AVLA_CHECK(x.size(-1) == dim(), kNormalizerComponent, "input has {} dims, statistics have {}",
+             x.size(-1), dim());
   if (mode == NormMode::MeanStd) return (x - mean) / (std + kEps);
   return (x - q01) / (q99 - q01 + kEps) * 2.0 - 1.0;
 }
 
 torch::Tensor NormStats::unnormalize(const torch::Tensor& x) const {
-  AVLA_CHECK(x.size(-1) == dim(), kComponent, "input has {} dims, statistics have {}", x.size(-1),
-             dim());
+  AVLA_CHECK(x.size(-1) == dim(), kNormalizerComponent, "input has {} dims, statistics have {}",
+             x.size(-1), dim());
   if (mode == NormMode::MeanStd) return x * (std + kEps) + mean;
   return (x + 1.0) / 2.0 * (q99 - q01 + kEps) + q01;
 }
@@ -109,7 +109,7 @@ void Normalizer::save(const std::string& path) const {
 }
 
 Normalizer Normalizer::load(const std::string& path) {
-  nlohmann::json j = read_json_file(path, kComponent);
+  nlohmann::json j = read_json_file(path, kNormalizerComponent);
   return {stats_from_json(j, path, "state"), stats_from_json(j, path, "actions")};
 }
 

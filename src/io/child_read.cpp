@@ -32,7 +32,7 @@ namespace avla {
 
 namespace {
 
-constexpr const char* kComponent = "hdf5";
+constexpr const char* kChildReadComponent = "hdf5";
 constexpr uint64_t kTagResult = 0;
 constexpr uint64_t kTagError = 1;
 constexpr int kMaxRank = 8;
@@ -82,7 +82,7 @@ double child_timeout_s() {
   if (value == nullptr || *value == '\0') return 300.0;
   char* end = nullptr;
   const double seconds = std::strtod(value, &end);
-  AVLA_CHECK(*end == '\0' && seconds > 0 && seconds <= 1e7, kComponent,
+  AVLA_CHECK(*end == '\0' && seconds > 0 && seconds <= 1e7, kChildReadComponent,
              "ASYNCVLA_HDF5_GUARD_TIMEOUT is '{}', expected a positive number of seconds (at most "
              "1e7)",
              value);
@@ -96,7 +96,7 @@ double child_memory_mb() {
   if (value == nullptr || *value == '\0') return 8192.0;
   char* end = nullptr;
   const double mb = std::strtod(value, &end);
-  AVLA_CHECK(*end == '\0' && mb >= 1 && mb <= 1e8, kComponent,
+  AVLA_CHECK(*end == '\0' && mb >= 1 && mb <= 1e8, kChildReadComponent,
              "ASYNCVLA_HDF5_GUARD_MEMORY_MB is '{}', expected a number of megabytes in [1, 1e8]",
              value);
   return mb;
@@ -154,7 +154,7 @@ pid_t spawn_child(const std::string& kind, int child_end, const std::string& fil
   pid_t pid = 0;
   const int err = ::posix_spawn(&pid, exe.c_str(), &actions, nullptr, argv.data(), envp.data());
   ::posix_spawn_file_actions_destroy(&actions);
-  AVLA_CHECK(err == 0, kComponent, "{}: cannot start the process that reads it ({})", file,
+  AVLA_CHECK(err == 0, kChildReadComponent, "{}: cannot start the process that reads it ({})", file,
              std::strerror(err));
   return pid;
 }
@@ -320,7 +320,7 @@ int running_threads() {
 pid_t start_child(const std::string& kind, int child_end, int parent_end, const std::string& file) {
   if (!child_read_forks()) return spawn_child(kind, child_end, file);
   const pid_t pid = ::fork();
-  AVLA_CHECK(pid >= 0, kComponent, "{}: cannot start the process that reads it ({})", file,
+  AVLA_CHECK(pid >= 0, kChildReadComponent, "{}: cannot start the process that reads it ({})", file,
              std::strerror(errno));
   if (pid == 0) {
     ::close(parent_end);
@@ -363,7 +363,7 @@ void read_in_child(const std::string& file, const std::string& kind,
   const double memory_mb = child_memory_mb();
   const std::chrono::steady_clock::time_point deadline = deadline_after(timeout_s);
   int ends[2];
-  AVLA_CHECK(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) == 0, kComponent,
+  AVLA_CHECK(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) == 0, kChildReadComponent,
              "{}: cannot open a socket to read it ({})", file, std::strerror(errno));
   // the child's end moved above kChildFd, so that dup2 makes a new descriptor (which clears
   // close-on-exec) whatever numbers the socket got
@@ -371,8 +371,8 @@ void read_in_child(const std::string& file, const std::string& kind,
   ::close(ends[1]);
   pid_t pid = -1;
   try {
-    AVLA_CHECK(child_end >= 0, kComponent, "{}: cannot set up the socket to read it ({})", file,
-               std::strerror(errno));
+    AVLA_CHECK(child_end >= 0, kChildReadComponent, "{}: cannot set up the socket to read it ({})",
+               file, std::strerror(errno));
     pid = start_child(kind, child_end, ends[0], file);
   } catch (...) {
     ::close(ends[0]);
@@ -407,28 +407,30 @@ void read_in_child(const std::string& file, const std::string& kind,
   ::close(ends[0]);
   const std::optional<int> status = reap(pid, deadline);
   if (!status) {
-    fail(kComponent,
+    fail(kChildReadComponent,
          "{}: the HDF5 library did not finish reading this file in {} s; the file is corrupt "
          "(or, if it is a very large file you trust, raise ASYNCVLA_HDF5_GUARD_TIMEOUT)",
          file, timeout_s);
   }
   if (WIFSIGNALED(*status)) {
-    fail(kComponent, "{}: the HDF5 library crashed reading this file ({}); the file is corrupt",
-         file, ::strsignal(WTERMSIG(*status)));
+    fail(kChildReadComponent,
+         "{}: the HDF5 library crashed reading this file ({}); the file is corrupt", file,
+         ::strsignal(WTERMSIG(*status)));
   }
   if (WIFEXITED(*status) && WEXITSTATUS(*status) == kExitOutOfMemory) {
-    fail(kComponent,
+    fail(kChildReadComponent,
          "{}: reading this file needed more than the {} MB the reading process may use; the file "
          "is corrupt (or, if it is a very large file you trust, raise "
          "ASYNCVLA_HDF5_GUARD_MEMORY_MB)",
          file, memory_mb);
   }
   if (!WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
-    fail(kComponent, "{}: the HDF5 library failed reading this file (exit {}); the file is corrupt",
-         file, WIFEXITED(*status) ? WEXITSTATUS(*status) : -1);
+    fail(kChildReadComponent,
+         "{}: the HDF5 library failed reading this file (exit {}); the file is corrupt", file,
+         WIFEXITED(*status) ? WEXITSTATUS(*status) : -1);
   }
   if (!stream_error.empty()) {
-    fail(kComponent, "{}: the process that read this file sent a broken result ({})", file,
+    fail(kChildReadComponent, "{}: the process that read this file sent a broken result ({})", file,
          stream_error);
   }
   if (child_error) throw *child_error;

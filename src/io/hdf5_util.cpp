@@ -9,7 +9,7 @@ namespace avla {
 
 namespace {
 
-constexpr const char* kComponent = "hdf5";
+constexpr const char* kHdf5Component = "hdf5";
 
 // the most bytes one dataset may take once read: this machine's physical memory
 uint64_t hdf5_max_dataset_bytes() {
@@ -33,7 +33,7 @@ H5::PredType native_type(torch::ScalarType dtype) {
     case torch::kInt32:
       return H5::PredType::NATIVE_INT32;
     default:
-      fail(kComponent, "unsupported tensor dtype {}", c10::toString(dtype));
+      fail(kHdf5Component, "unsupported tensor dtype {}", c10::toString(dtype));
   }
 }
 
@@ -45,35 +45,35 @@ void check_stored(const H5::DataSet& ds, const H5::DataSpace& space,
                   const std::vector<int64_t>& shape, const std::string& path,
                   const std::string& file) {
   H5::DSetCreatPropList props = ds.getCreatePlist();
-  AVLA_CHECK(H5Pget_external_count(props.getId()) <= 0, kComponent,
+  AVLA_CHECK(H5Pget_external_count(props.getId()) <= 0, kHdf5Component,
              "{}: dataset '{}' keeps its data in external files, which are not read", file, path);
   const H5D_layout_t layout = props.getLayout();
   if (layout == H5D_CHUNKED) {
     const int rank = props.getChunk(0, nullptr);
     std::vector<hsize_t> chunk(static_cast<size_t>(rank));
     props.getChunk(rank, chunk.data());
-    AVLA_CHECK(rank == static_cast<int>(shape.size()), kComponent,
+    AVLA_CHECK(rank == static_cast<int>(shape.size()), kHdf5Component,
                "{}: dataset '{}' has chunks of rank {} for a dataspace of rank {}", file, path,
                rank, shape.size());
     // the number of chunks the dataspace spans (no overflow: each factor is at most its dim,
     // and the dims' product was bounded by the caller)
     hsize_t want = 1;
     for (size_t i = 0; i < shape.size(); ++i) {
-      AVLA_CHECK(chunk[i] > 0, kComponent, "{}: dataset '{}' has a chunk dim of 0", file, path);
+      AVLA_CHECK(chunk[i] > 0, kHdf5Component, "{}: dataset '{}' has a chunk dim of 0", file, path);
       want *= (static_cast<hsize_t>(shape[i]) + chunk[i] - 1) / chunk[i];
     }
     // (libhdf5 1.10's H5S_ALL is broken here, its own docs say: pass the dataset's dataspace)
     hsize_t have = 0;
-    AVLA_CHECK(H5Dget_num_chunks(ds.getId(), space.getId(), &have) >= 0, kComponent,
+    AVLA_CHECK(H5Dget_num_chunks(ds.getId(), space.getId(), &have) >= 0, kHdf5Component,
                "{}: dataset '{}': cannot count its chunks", file, path);
-    AVLA_CHECK(have == want, kComponent,
+    AVLA_CHECK(have == want, kHdf5Component,
                "{}: dataset '{}' stores {} of the {} chunks its shape spans; the rest was never "
                "written (a truncated or corrupt file)",
                file, path, have, want);
   } else if (layout == H5D_CONTIGUOUS) {
     const std::optional<uint64_t> want = shape_bytes(shape, ds.getDataType().getSize());
     const hsize_t have = ds.getStorageSize();
-    AVLA_CHECK(want && have == *want, kComponent,
+    AVLA_CHECK(want && have == *want, kHdf5Component,
                "{}: dataset '{}' stores {} of its {} bytes; the rest was never written (a "
                "truncated or corrupt file)",
                file, path, have, want.value_or(0));
@@ -100,20 +100,21 @@ bool hdf5_exists(const H5::H5Location& loc, const std::string& path) {
 
 std::vector<int64_t> hdf5_shape(const H5::H5Location& loc, const std::string& path,
                                 const std::string& file) {
-  AVLA_CHECK(hdf5_exists(loc, path), kComponent, "{}: missing dataset '{}'", file, path);
+  AVLA_CHECK(hdf5_exists(loc, path), kHdf5Component, "{}: missing dataset '{}'", file, path);
   try {
     H5::DataSpace space = loc.openDataSet(path).getSpace();
     std::vector<hsize_t> dims(static_cast<size_t>(space.getSimpleExtentNdims()));
     space.getSimpleExtentDims(dims.data());
     return {dims.begin(), dims.end()};
   } catch (const H5::Exception& e) {
-    fail(kComponent, "{}: cannot read the shape of dataset '{}': {}", file, path, e.getDetailMsg());
+    fail(kHdf5Component, "{}: cannot read the shape of dataset '{}': {}", file, path,
+         e.getDetailMsg());
   }
 }
 
 torch::Tensor hdf5_read(const H5::H5Location& loc, const std::string& path, torch::ScalarType dtype,
                         const std::string& file) {
-  AVLA_CHECK(hdf5_exists(loc, path), kComponent, "{}: missing dataset '{}'", file, path);
+  AVLA_CHECK(hdf5_exists(loc, path), kHdf5Component, "{}: missing dataset '{}'", file, path);
   try {
     H5::DataSet ds = loc.openDataSet(path);
     H5::DataSpace space = ds.getSpace();
@@ -122,15 +123,15 @@ torch::Tensor hdf5_read(const H5::H5Location& loc, const std::string& path, torc
     space.getSimpleExtentDims(dims.data());
     std::vector<int64_t> shape(dims.begin(), dims.end());
     H5T_class_t cls = ds.getTypeClass();
-    AVLA_CHECK(cls == H5T_INTEGER || cls == H5T_FLOAT, kComponent,
+    AVLA_CHECK(cls == H5T_INTEGER || cls == H5T_FLOAT, kHdf5Component,
                "{}: dataset '{}' is not numeric", file, path);
     // the dims come from the file: bound the bytes before allocating (a corrupt dataspace can
     // ask for petabytes, and LibTorch's own out-of-memory error names neither file nor dataset)
     const uint64_t limit = hdf5_max_dataset_bytes();
     const std::optional<uint64_t> bytes = shape_bytes(shape, c10::elementSize(dtype));
-    AVLA_CHECK(bytes, kComponent, "{}: dataset '{}' has shape {}, whose size overflows 64 bits",
+    AVLA_CHECK(bytes, kHdf5Component, "{}: dataset '{}' has shape {}, whose size overflows 64 bits",
                file, path, c10::str(c10::IntArrayRef(shape)));
-    AVLA_CHECK(*bytes <= limit, kComponent,
+    AVLA_CHECK(*bytes <= limit, kHdf5Component,
                "{}: dataset '{}' of shape {} would take more than {} bytes (this machine's memory)",
                file, path, c10::str(c10::IntArrayRef(shape)), limit);
     if (*bytes > 0) check_stored(ds, space, shape, path, file);
@@ -138,7 +139,7 @@ torch::Tensor hdf5_read(const H5::H5Location& loc, const std::string& path, torc
     if (out.numel() > 0) ds.read(out.data_ptr(), native_type(dtype));
     return out;
   } catch (const H5::Exception& e) {
-    fail(kComponent, "{}: cannot read dataset '{}': {}", file, path, e.getDetailMsg());
+    fail(kHdf5Component, "{}: cannot read dataset '{}': {}", file, path, e.getDetailMsg());
   }
 }
 
@@ -160,7 +161,8 @@ void hdf5_write(H5::Group& loc, const std::string& name, const torch::Tensor& te
 
 std::string hdf5_read_string_attr(const H5::H5Object& obj, const std::string& name,
                                   const std::string& file, const std::string& where) {
-  AVLA_CHECK(obj.attrExists(name), kComponent, "{}: '{}' has no attribute '{}'", file, where, name);
+  AVLA_CHECK(obj.attrExists(name), kHdf5Component, "{}: '{}' has no attribute '{}'", file, where,
+             name);
   try {
     H5::Attribute attr = obj.openAttribute(name);
     H5::StrType type = attr.getStrType();
@@ -170,7 +172,7 @@ std::string hdf5_read_string_attr(const H5::H5Object& obj, const std::string& na
     while (!value.empty() && value.back() == '\0') value.pop_back();
     return value;
   } catch (const H5::Exception& e) {
-    fail(kComponent, "{}: attribute '{}' of '{}' is not a string: {}", file, name, where,
+    fail(kHdf5Component, "{}: attribute '{}' of '{}' is not a string: {}", file, name, where,
          e.getDetailMsg());
   }
 }
@@ -189,13 +191,14 @@ void hdf5_write_int_attr(H5::H5Object& obj, const std::string& name, int64_t val
 
 int64_t hdf5_read_int_attr(const H5::H5Object& obj, const std::string& name,
                            const std::string& file, const std::string& where) {
-  AVLA_CHECK(obj.attrExists(name), kComponent, "{}: '{}' has no attribute '{}'", file, where, name);
+  AVLA_CHECK(obj.attrExists(name), kHdf5Component, "{}: '{}' has no attribute '{}'", file, where,
+             name);
   try {
     int64_t value = 0;
     obj.openAttribute(name).read(H5::PredType::NATIVE_INT64, &value);
     return value;
   } catch (const H5::Exception& e) {
-    fail(kComponent, "{}: attribute '{}' of '{}' is not an integer: {}", file, name, where,
+    fail(kHdf5Component, "{}: attribute '{}' of '{}' is not an integer: {}", file, name, where,
          e.getDetailMsg());
   }
 }

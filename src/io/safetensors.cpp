@@ -17,21 +17,21 @@ namespace avla {
 
 namespace {
 
-constexpr const char* kComponent = "safetensors";
+constexpr const char* kSafetensorsComponent = "safetensors";
 // a header larger than this is not a weights file (the reference implementation uses 100 MB).
 constexpr uint64_t kMaxHeaderBytes = 100u * 1024u * 1024u;
 
 // the u64 little-endian header length at the start of a file of file_size bytes, checked
 uint64_t header_length(const char* first8, size_t file_size, const std::string& name) {
-  AVLA_CHECK(file_size >= 8, kComponent, "{}: file is {} bytes, expected at least 8", name,
-             file_size);
+  AVLA_CHECK(file_size >= 8, kSafetensorsComponent, "{}: file is {} bytes, expected at least 8",
+             name, file_size);
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | static_cast<uint8_t>(first8[i]);
-  AVLA_CHECK(header_len <= file_size - 8, kComponent,
+  AVLA_CHECK(header_len <= file_size - 8, kSafetensorsComponent,
              "{}: header length {} points past the end of the file ({} bytes)", name, header_len,
              file_size);
-  AVLA_CHECK(header_len <= kMaxHeaderBytes, kComponent, "{}: header length {} exceeds {} bytes",
-             name, header_len, kMaxHeaderBytes);
+  AVLA_CHECK(header_len <= kMaxHeaderBytes, kSafetensorsComponent,
+             "{}: header length {} exceeds {} bytes", name, header_len, kMaxHeaderBytes);
   return header_len;
 }
 
@@ -40,20 +40,20 @@ nlohmann::json parse_header(const char* begin, const char* end, const std::strin
   try {
     header = nlohmann::json::parse(begin, end);
   } catch (const nlohmann::json::exception& e) {
-    fail(kComponent, "{}: header is not valid JSON ({})", name, e.what());
+    fail(kSafetensorsComponent, "{}: header is not valid JSON ({})", name, e.what());
   }
-  AVLA_CHECK(header.is_object(), kComponent, "{}: header is {}, expected a JSON object", name,
-             header.type_name());
+  AVLA_CHECK(header.is_object(), kSafetensorsComponent, "{}: header is {}, expected a JSON object",
+             name, header.type_name());
   return header;
 }
 
 // the header's __metadata__ (an object of strings) into out
 void read_metadata(const nlohmann::json& entry, const std::string& name,
                    std::map<std::string, std::string>& out) {
-  AVLA_CHECK(entry.is_object(), kComponent, "{}: __metadata__ must be an object", name);
+  AVLA_CHECK(entry.is_object(), kSafetensorsComponent, "{}: __metadata__ must be an object", name);
   for (auto m = entry.begin(); m != entry.end(); ++m) {
-    AVLA_CHECK(m.value().is_string(), kComponent, "{}: __metadata__['{}'] must be a string", name,
-               m.key());
+    AVLA_CHECK(m.value().is_string(), kSafetensorsComponent,
+               "{}: __metadata__['{}'] must be a string", name, m.key());
     out[m.key()] = m.value().get<std::string>();
   }
 }
@@ -75,7 +75,7 @@ const DTypeRow& row(DType dtype) {
   for (const auto& r : kDTypes) {
     if (r.dtype == dtype) return r;
   }
-  fail(kComponent, "unknown dtype enum {}", static_cast<int>(dtype));
+  fail(kSafetensorsComponent, "unknown dtype enum {}", static_cast<int>(dtype));
 }
 
 }  // namespace
@@ -91,7 +91,7 @@ DType dtype_from_name(const std::string& s) {
   for (const auto& r : kDTypes) {
     if (s == r.name) return r.dtype;
   }
-  fail(kComponent, "unknown dtype '{}'", s);
+  fail(kSafetensorsComponent, "unknown dtype '{}'", s);
 }
 
 int64_t TensorInfo::numel() const {
@@ -105,7 +105,7 @@ SafeTensors SafeTensors::load(const std::string& path) {
   try {
     bytes = read_file(path);
   } catch (const Error& e) {
-    fail(kComponent, "{}: cannot read file", path);
+    fail(kSafetensorsComponent, "{}: cannot read file", path);
   }
   return parse(std::move(bytes), path);
 }
@@ -114,13 +114,13 @@ std::map<std::string, std::string> read_safetensors_metadata(const std::string& 
   std::ifstream in(path, std::ios::binary);
   std::error_code ec;
   const uint64_t file_size = std::filesystem::file_size(path, ec);
-  AVLA_CHECK(in && !ec, kComponent, "{}: cannot read file", path);
+  AVLA_CHECK(in && !ec, kSafetensorsComponent, "{}: cannot read file", path);
   char first8[8] = {};
   in.read(first8, 8);
   const uint64_t header_len = header_length(first8, file_size, path);
   std::string text(header_len, '\0');
   in.read(text.data(), static_cast<std::streamsize>(header_len));
-  AVLA_CHECK(in.gcount() == static_cast<std::streamsize>(header_len), kComponent,
+  AVLA_CHECK(in.gcount() == static_cast<std::streamsize>(header_len), kSafetensorsComponent,
              "{}: cannot read the {}-byte header", path, header_len);
   const nlohmann::json header = parse_header(text.data(), text.data() + text.size(), path);
   std::map<std::string, std::string> out;
@@ -144,8 +144,8 @@ std::optional<T> metadata_number(const std::map<std::string, std::string>& metad
   const T value = parse(text.c_str(), &end);
   const bool whole =
       !text.empty() && !std::isspace(static_cast<unsigned char>(text[0])) && *end == '\0';
-  AVLA_CHECK(errno == 0 && whole && std::isfinite(static_cast<double>(value)), kComponent,
-             "{}: metadata {} '{}' is not {}", path, key, text, expected);
+  AVLA_CHECK(errno == 0 && whole && std::isfinite(static_cast<double>(value)),
+             kSafetensorsComponent, "{}: metadata {} '{}' is not {}", path, key, text, expected);
   return value;
 }
 
@@ -183,24 +183,27 @@ SafeTensors SafeTensors::parse(std::string bytes, const std::string& name) {
     }
     AVLA_CHECK(entry.is_object() && entry.contains("dtype") && entry.contains("shape") &&
                    entry.contains("data_offsets"),
-               kComponent, "{}: tensor '{}' needs dtype, shape and data_offsets", name, key);
-    AVLA_CHECK(entry["dtype"].is_string(), kComponent, "{}: tensor '{}' dtype is not a string",
-               name, key);
+               kSafetensorsComponent, "{}: tensor '{}' needs dtype, shape and data_offsets", name,
+               key);
+    AVLA_CHECK(entry["dtype"].is_string(), kSafetensorsComponent,
+               "{}: tensor '{}' dtype is not a string", name, key);
     TensorInfo info;
     try {
       info.dtype = dtype_from_name(entry["dtype"].get<std::string>());
     } catch (const Error&) {
-      fail(kComponent, "{}: tensor '{}' has unknown dtype '{}'", name, key,
+      fail(kSafetensorsComponent, "{}: tensor '{}' has unknown dtype '{}'", name, key,
            entry["dtype"].get<std::string>());
     }
     const auto& shape = entry["shape"];
-    AVLA_CHECK(shape.is_array(), kComponent, "{}: tensor '{}' shape is not an array", name, key);
+    AVLA_CHECK(shape.is_array(), kSafetensorsComponent, "{}: tensor '{}' shape is not an array",
+               name, key);
     uint64_t numel = 1;
     for (const auto& d : shape) {
       AVLA_CHECK(d.is_number_unsigned() || (d.is_number_integer() && d.get<int64_t>() >= 0),
-                 kComponent, "{}: tensor '{}' has a bad dimension {}", name, key, d.dump());
+                 kSafetensorsComponent, "{}: tensor '{}' has a bad dimension {}", name, key,
+                 d.dump());
       uint64_t dim = d.get<uint64_t>();
-      AVLA_CHECK(dim == 0 || numel <= data_size / dim + 1, kComponent,
+      AVLA_CHECK(dim == 0 || numel <= data_size / dim + 1, kSafetensorsComponent,
                  "{}: tensor '{}' shape {} is larger than the file", name, key, shape.dump());
       numel *= dim;
       info.shape.push_back(static_cast<int64_t>(dim));
@@ -208,15 +211,15 @@ SafeTensors SafeTensors::parse(std::string bytes, const std::string& name) {
     const auto& offsets = entry["data_offsets"];
     AVLA_CHECK(offsets.is_array() && offsets.size() == 2 && offsets[0].is_number_unsigned() &&
                    offsets[1].is_number_unsigned(),
-               kComponent, "{}: tensor '{}' data_offsets must be two non-negative integers", name,
-               key);
+               kSafetensorsComponent,
+               "{}: tensor '{}' data_offsets must be two non-negative integers", name, key);
     uint64_t begin = offsets[0].get<uint64_t>();
     uint64_t end = offsets[1].get<uint64_t>();
-    AVLA_CHECK(begin <= end && end <= data_size, kComponent,
+    AVLA_CHECK(begin <= end && end <= data_size, kSafetensorsComponent,
                "{}: tensor '{}' data_offsets [{}, {}] outside the data buffer of {} bytes", name,
                key, begin, end, data_size);
     uint64_t expected = numel * dtype_size(info.dtype);
-    AVLA_CHECK(end - begin == expected, kComponent,
+    AVLA_CHECK(end - begin == expected, kSafetensorsComponent,
                "{}: tensor '{}' holds {} bytes, expected {} for {} {}", name, key, end - begin,
                expected, dtype_name(info.dtype), shape.dump());
     info.offset = begin;
@@ -230,7 +233,7 @@ SafeTensors SafeTensors::parse(std::string bytes, const std::string& name) {
   std::sort(spans.begin(), spans.end());
   for (size_t i = 1; i < spans.size(); ++i) {
     const auto& prev = st.tensors_.at(spans[i - 1].second);
-    AVLA_CHECK(prev.offset + prev.nbytes <= spans[i].first, kComponent,
+    AVLA_CHECK(prev.offset + prev.nbytes <= spans[i].first, kSafetensorsComponent,
                "{}: tensors '{}' and '{}' overlap in the data buffer", name, spans[i - 1].second,
                spans[i].second);
   }
@@ -240,7 +243,7 @@ SafeTensors SafeTensors::parse(std::string bytes, const std::string& name) {
 
 const TensorInfo& SafeTensors::info(const std::string& name) const {
   auto it = tensors_.find(name);
-  AVLA_CHECK(it != tensors_.end(), kComponent, "{}: no tensor named '{}'", path_, name);
+  AVLA_CHECK(it != tensors_.end(), kSafetensorsComponent, "{}: no tensor named '{}'", path_, name);
   return it->second;
 }
 
@@ -265,11 +268,12 @@ std::string serialize_safetensors(const std::vector<TensorBuffer>& tensors,
   if (!metadata.empty()) header["__metadata__"] = metadata;
   size_t offset = 0;
   for (const TensorBuffer* t : sorted) {
-    AVLA_CHECK(!header.contains(t->name), kComponent, "duplicate tensor name '{}'", t->name);
+    AVLA_CHECK(!header.contains(t->name), kSafetensorsComponent, "duplicate tensor name '{}'",
+               t->name);
     int64_t numel = 1;
     for (int64_t d : t->shape) numel *= d;
-    AVLA_CHECK(static_cast<size_t>(numel) * dtype_size(t->dtype) == t->nbytes, kComponent,
-               "tensor '{}' has {} bytes, expected {}", t->name, t->nbytes,
+    AVLA_CHECK(static_cast<size_t>(numel) * dtype_size(t->dtype) == t->nbytes,
+               kSafetensorsComponent, "tensor '{}' has {} bytes, expected {}", t->name, t->nbytes,
                static_cast<size_t>(numel) * dtype_size(t->dtype));
     header[t->name] = {{"dtype", dtype_name(t->dtype)},
                        {"shape", t->shape},

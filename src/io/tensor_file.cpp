@@ -9,7 +9,7 @@ namespace avla {
 
 namespace {
 
-constexpr const char* kComponent = "safetensors";
+constexpr const char* kTensorFileComponent = "safetensors";
 
 DType to_dtype(torch::ScalarType t) {
   switch (t) {
@@ -34,7 +34,7 @@ DType to_dtype(torch::ScalarType t) {
     case torch::kBool:
       return DType::BOOL;
     default:
-      fail(kComponent, "cannot store torch dtype {}", c10::toString(t));
+      fail(kTensorFileComponent, "cannot store torch dtype {}", c10::toString(t));
   }
 }
 
@@ -61,7 +61,7 @@ torch::ScalarType to_scalar(DType t) {
     case DType::BOOL:
       return torch::kBool;
   }
-  fail(kComponent, "unknown dtype");
+  fail(kTensorFileComponent, "unknown dtype");
 }
 
 std::string shape_str(c10::IntArrayRef shape) {
@@ -122,13 +122,13 @@ void load_state_strict(torch::nn::Module& module, const TensorMap& tensors,
   for (auto& [name, target] : own) {
     const std::string key = prefix + name;
     auto it = tensors.find(key);
-    AVLA_CHECK(it != tensors.end(), kComponent, "{}: missing tensor '{}' (shape {})", source, key,
-               shape_str(target.sizes()));
+    AVLA_CHECK(it != tensors.end(), kTensorFileComponent, "{}: missing tensor '{}' (shape {})",
+               source, key, shape_str(target.sizes()));
     const torch::Tensor& src = it->second;
-    AVLA_CHECK(src.sizes() == target.sizes(), kComponent,
+    AVLA_CHECK(src.sizes() == target.sizes(), kTensorFileComponent,
                "{}: tensor '{}' has shape {}, expected {}", source, key, shape_str(src.sizes()),
                shape_str(target.sizes()));
-    AVLA_CHECK(src.is_floating_point() == target.is_floating_point(), kComponent,
+    AVLA_CHECK(src.is_floating_point() == target.is_floating_point(), kTensorFileComponent,
                "{}: tensor '{}' has dtype {}, expected {}", source, key,
                c10::toString(src.scalar_type()), c10::toString(target.scalar_type()));
     target.copy_(src);
@@ -136,8 +136,8 @@ void load_state_strict(torch::nn::Module& module, const TensorMap& tensors,
   }
   for (const auto& [name, t] : tensors) {
     if (name.rfind(prefix, 0) != 0) continue;
-    AVLA_CHECK(used.count(name) != 0, kComponent, "{}: unexpected tensor '{}' (shape {})", source,
-               name, shape_str(t.sizes()));
+    AVLA_CHECK(used.count(name) != 0, kTensorFileComponent, "{}: unexpected tensor '{}' (shape {})",
+               source, name, shape_str(t.sizes()));
   }
 }
 

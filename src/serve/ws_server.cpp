@@ -24,9 +24,10 @@ double ms_since(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
 }
 
-class WsSession;
-
 }  // namespace
+
+// outside the anonymous namespace: WsServer::Impl holds pointers to it, and Impl has linkage
+class WsSession;
 
 // a request waiting for the worker, and where its reply goes
 struct Job {
@@ -61,8 +62,6 @@ struct WsServer::Impl : std::enable_shared_from_this<WsServer::Impl> {
   void worker();
   void stop_on_loop();
 };
-
-namespace {
 
 // one websocket connection: reads requests (keeping a read pending so pings are answered while
 // the worker computes), hands them to the worker one at a time, writes the replies in order
@@ -197,6 +196,8 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   double prev_total_ms_ = -1;
   bool busy_ = false, writing_ = false, failed_ = false, closing_ = false, closed_ = false;
 };
+
+namespace {
 
 // the first request of a connection: a websocket upgrade or plain http (health check)
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
