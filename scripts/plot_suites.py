@@ -49,8 +49,9 @@ for i, mode in enumerate(modes):
 if target > 0:
     ax.axhline(target, color="k", linestyle="--", linewidth=1, label=f"target {target:g} %")
 ax.set_xticks(x)
-ax.set_xticklabels([f"{s}\n({cells[(s, modes[0])]['episodes']} episodes)"
-                    if (s, modes[0]) in cells else s for s in suites])
+# the episode count of each suite from whichever mode it has (every bar of a suite shares it)
+episodes = {s: next(cells[(s, m)]["episodes"] for m in modes if (s, m) in cells) for s in suites}
+ax.set_xticklabels([f"{s}\n({episodes[s]} episodes)" for s in suites])
 ax.set_ylabel("closed-loop success (%)")
 ax.set_ylim(0, 100)
 ax.set_title(title)
