@@ -49,7 +49,7 @@ for i, mode in enumerate(modes):
 if target > 0:
     ax.axhline(target, color="k", linestyle="--", linewidth=1, label=f"target {target:g} %")
 ax.set_xticks(x)
-# the episode count of each suite from whichever mode it has (every bar of a suite shares it)
+# each suite's episode count, from the first mode that has a bar for it
 episodes = {s: next(cells[(s, m)]["episodes"] for m in modes if (s, m) in cells) for s in suites}
 ax.set_xticklabels([f"{s}\n({episodes[s]} episodes)" for s in suites])
 ax.set_ylabel("closed-loop success (%)")
