@@ -39,3 +39,22 @@ clang_sanitizer_build() {
   export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
   export LSAN_OPTIONS="suppressions=$PWD/tests/fuzz/lsan.supp:print_suppressions=0"
 }
+
+# pretrained_encoder BIN LOG_DIR: the pretrained vision encoder at runs/vision/base, once for
+# every policy (docs/RESULTS.md, "Commands of the current rows"): two 50000-frame corpora side by
+# side on one thread each (about 12 min), then pretraining on two threads (about 17 min). skipped
+# when the encoder exists; a corpus that exists is reused
+pretrained_encoder() {
+  local bin=$1 log=$2
+  [ -f runs/vision/base/config.json ] && return
+  mkdir -p runs/corpus runs/vision "$log"
+  for s in 1 2; do
+    [ -f runs/corpus/corpus_$s.safetensors ] ||
+      "$bin" --threads 1 sim corpus --frames 50000 --resolution 64 --seed $s \
+        --out runs/corpus/corpus_$s.safetensors > "$log/corpus_$s.log" 2>&1 &
+  done
+  wait
+  "$bin" --threads 2 pretrain-vision --corpus runs/corpus/corpus_1.safetensors \
+    runs/corpus/corpus_2.safetensors --out runs/vision/base --steps 5000 --batch 64 --lr 1e-3 \
+    --bf16 --holdout 2000 --eval-every 1000 > "$log/pretrain.log" 2>&1
+}

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# one AsyncVLA policy for all 36 tasks (the paper's protocol, docs/RESULTS.md): 50 regrasp
+# demonstrations per task, the pretrained encoder fine-tuned at 0.2x, scene token, no shift, bf16,
+# unified training data-parallel on 2 ranks x 1 thread, the rater (400 steps on all four suites'
+# data), then validation sfm and test sfm + async at the paper's defaults. every stage is skipped
+# when its output exists; training continues with --resume.
+#   scripts/exp_all36.sh BIN [STEPS] [TRAIN FLAGS...]   outputs under runs/a36dp (OUT=... to change)
+#   (--vanilla among the train flags gives row (a) of Table 4)
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+bin=${1:?usage: exp_all36.sh BIN [STEPS] [TRAIN FLAGS...]}
+steps=${2:-48000}
+shift $(($# < 2 ? $# : 2))
+out=${OUT:-runs/a36dp}
+limit=${LIMIT:-14400}
+suites=(spatial object goal long)
+mkdir -p "$out"
+
+pretrained_encoder "$bin" "$out"
+
+# the demonstrations, two suites at a time
+data=()
+for suite in "${suites[@]}"; do
+  dir=runs/rg50/$suite/data/train
+  data+=("$dir")
+  [ -f "$dir/.done" ] && continue
+  ("$bin" --threads 1 sim collect --suite "$suite" --episodes 50 --resolution 64 --seed 0 \
+    --regrasp 0.5 --out "$dir" > "$out/collect_$suite.log" 2>&1 && touch "$dir/.done") &
+  [ "$suite" = object ] && wait
+done
+wait
+
+# unified training on both cores (the run does not depend on the rank count: docs/DISTRIBUTED.md)
+if [ ! -f "$out/ckpt/.trained" ]; then
+  resume=()
+  [ -f "$out/ckpt/train_state.safetensors" ] && resume=(--resume)
+  "$bin" --threads 1 train --nproc 2 --data "${data[@]}" --config configs/small.json \
+    --out "$out/ckpt" --steps "$steps" --time-limit "$limit" --keep-every 10000 --bf16 \
+    --init-vision runs/vision/base --scene-token --vision-lr-scale 0.2 --aug-shift 0 \
+    "${resume[@]}" "$@" >> "$out/train.log" 2>&1
+  touch "$out/ckpt/.trained"
+fi
+
+# validation sfm, the rater, test sfm and async (paper defaults: whole chunk, T 0.5)
+evaluate() {
+  local suite=$1 mode=$2 seed=$3
+  local report=$out/final_${suite}_${mode}_${seed}.json
+  [ -f "$report" ] || "$bin" --threads 1 eval --ckpt "$out/ckpt" --suite "$suite" --episodes 20 \
+    --mode "$mode" --parallel 4 --seed "$seed" --out "$report" > "$out/eval_${suite}_${mode}_${seed}.log" 2>&1
+}
+for suite in "${suites[@]}"; do evaluate "$suite" sfm 0 & done
+wait
+if [ ! -f "$out/ckpt/.rater" ]; then
+  "$bin" --threads 2 train-rater --ckpt "$out/ckpt" --data "${data[@]}" --steps 400 > "$out/rater.log" 2>&1
+  touch "$out/ckpt/.rater"
+fi
+for mode in sfm async; do
+  for suite in "${suites[@]}"; do evaluate "$suite" "$mode" 1000 & done
+  wait
+done
+grep -h average "$out"/eval_*.log
