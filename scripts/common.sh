@@ -58,3 +58,38 @@ pretrained_encoder() {
     runs/corpus/corpus_2.safetensors --out runs/vision/base --steps 5000 --batch 64 --lr 1e-3 \
     --bf16 --holdout 2000 --eval-every 1000 > "$log/pretrain.log" 2>&1
 }
+
+# the shared policy recipe (docs/RESULTS.md): the small preset, bf16, the pretrained encoder
+# fine-tuned at 0.2x the learning rate, the scene token, no shift augmentation
+policy_recipe=(--config configs/small.json --bf16 --init-vision runs/vision/base --scene-token
+  --vision-lr-scale 0.2 --aug-shift 0)
+
+# collect_once BIN DIR LOG [SIM COLLECT FLAGS...]: demonstrations into DIR on one thread, skipped
+# once DIR/.done marks them complete
+collect_once() {
+  local bin=$1 dir=$2 log=$3
+  shift 3
+  [ -f "$dir/.done" ] && return
+  "$bin" --threads 1 sim collect "$@" --out "$dir" > "$log" 2>&1
+  touch "$dir/.done"
+}
+
+# train_once BIN RUN LOG [GLOBAL FLAGS...] train [TRAIN FLAGS...]: a training run into RUN,
+# continued with --resume from its saved state, skipped once RUN/.trained marks it finished
+train_once() {
+  local bin=$1 run=$2 log=$3 resume=()
+  shift 3
+  [ -f "$run/.trained" ] && return
+  [ -f "$run/train_state.safetensors" ] && resume=(--resume)
+  "$bin" "$@" --out "$run" "${resume[@]}" >> "$log" 2>&1
+  touch "$run/.trained"
+}
+
+# eval_once BIN REPORT LOG [EVAL FLAGS...]: a closed-loop evaluation on one thread into REPORT,
+# skipped when the report exists
+eval_once() {
+  local bin=$1 report=$2 log=$3
+  shift 3
+  [ -f "$report" ] && return
+  "$bin" --threads 1 eval "$@" --out "$report" > "$log" 2>&1
+}

@@ -21,32 +21,22 @@ pretrained_encoder "$bin" "$out"
 # the demonstrations, two suites at a time
 data=()
 for suite in "${suites[@]}"; do
-  dir=runs/rg50/$suite/data/train
-  data+=("$dir")
-  [ -f "$dir/.done" ] && continue
-  ("$bin" --threads 1 sim collect --suite "$suite" --episodes 50 --resolution 64 --seed 0 \
-    --regrasp 0.5 --out "$dir" > "$out/collect_$suite.log" 2>&1 && touch "$dir/.done") &
+  data+=(runs/rg50/$suite/data/train)
+  collect_once "$bin" "runs/rg50/$suite/data/train" "$out/collect_$suite.log" --suite "$suite" \
+    --episodes 50 --resolution 64 --seed 0 --regrasp 0.5 &
   [ "$suite" = object ] && wait
 done
 wait
 
 # unified training on both cores (the run does not depend on the rank count: docs/DISTRIBUTED.md)
-if [ ! -f "$out/ckpt/.trained" ]; then
-  resume=()
-  [ -f "$out/ckpt/train_state.safetensors" ] && resume=(--resume)
-  "$bin" --threads 1 train --nproc 2 --data "${data[@]}" --config configs/small.json \
-    --out "$out/ckpt" --steps "$steps" --time-limit "$limit" --keep-every 10000 --bf16 \
-    --init-vision runs/vision/base --scene-token --vision-lr-scale 0.2 --aug-shift 0 \
-    "${resume[@]}" "$@" >> "$out/train.log" 2>&1
-  touch "$out/ckpt/.trained"
-fi
+train_once "$bin" "$out/ckpt" "$out/train.log" --threads 1 train --nproc 2 --data "${data[@]}" \
+  --steps "$steps" --time-limit "$limit" --keep-every 10000 "${policy_recipe[@]}" "$@"
 
 # validation sfm, the rater, test sfm and async (paper defaults: whole chunk, T 0.5)
 evaluate() {
   local suite=$1 mode=$2 seed=$3
-  local report=$out/final_${suite}_${mode}_${seed}.json
-  [ -f "$report" ] || "$bin" --threads 1 eval --ckpt "$out/ckpt" --suite "$suite" --episodes 20 \
-    --mode "$mode" --parallel 4 --seed "$seed" --out "$report" > "$out/eval_${suite}_${mode}_${seed}.log" 2>&1
+  eval_once "$bin" "$out/final_${suite}_${mode}_${seed}.json" "$out/eval_${suite}_${mode}_${seed}.log" \
+    --ckpt "$out/ckpt" --suite "$suite" --episodes 20 --mode "$mode" --parallel 4 --seed "$seed"
 }
 for suite in "${suites[@]}"; do evaluate "$suite" sfm 0 & done
 wait

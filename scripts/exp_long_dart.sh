@@ -17,42 +17,28 @@ mkdir -p "$root"
 pretrained_encoder "$bin" "$root"
 
 # 50 regrasp demonstrations per long task, the same layout seeds, clean and noisy
-collect() {
-  local arm=$1 arm_noise=$2
-  [ -f "$root/$arm/data/.done" ] && return
-  "$bin" --threads 1 sim collect --suite long --episodes 50 --resolution 64 --seed 0 \
-    --regrasp 0.5 --action-noise "$arm_noise" --out "$root/$arm/data" > "$root/collect_$arm.log" 2>&1
-  touch "$root/$arm/data/.done"
-}
-collect clean 0 &
-collect dart "$noise" &
+for arm in clean dart; do
+  arm_noise=0
+  [ $arm = dart ] && arm_noise=$noise
+  collect_once "$bin" "$root/$arm/data" "$root/collect_$arm.log" --suite long --episodes 50 \
+    --resolution 64 --seed 0 --regrasp 0.5 --action-noise "$arm_noise" &
+done
 wait
 
 # the shared per-suite recipe, both arms side by side on one thread each
-train() {
-  local arm=$1 resume=()
-  [ -f "$root/$arm/ckpt/.trained" ] && return
-  [ -f "$root/$arm/ckpt/train_state.safetensors" ] && resume=(--resume)
-  "$bin" --threads 1 train --data "$root/$arm/data" --config configs/small.json \
-    --out "$root/$arm/ckpt" --steps "$steps" --time-limit "$limit" --keep-every 4000 --bf16 \
-    --init-vision runs/vision/base --scene-token --vision-lr-scale 0.2 --aug-shift 0 \
-    "${resume[@]}" >> "$root/train_$arm.log" 2>&1
-  touch "$root/$arm/ckpt/.trained"
-}
-train clean &
-train dart &
+for arm in clean dart; do
+  train_once "$bin" "$root/$arm/ckpt" "$root/train_$arm.log" --threads 1 train \
+    --data "$root/$arm/data" --steps "$steps" --time-limit "$limit" --keep-every 4000 \
+    "${policy_recipe[@]}" &
+done
 wait
 
 # sfm on the validation range, where the choice between the arms is made, then on the test range
-evaluate() {
-  local arm=$1 seed=$2
-  [ -f "$root/${arm}_sfm_$seed.json" ] && return
-  "$bin" --threads 1 eval --ckpt "$root/$arm/ckpt" --suite long --episodes 20 --mode sfm \
-    --parallel 4 --seed "$seed" --out "$root/${arm}_sfm_$seed.json" > "$root/eval_${arm}_$seed.log" 2>&1
-}
 for seed in 0 1000; do
-  evaluate clean $seed &
-  evaluate dart $seed &
+  for arm in clean dart; do
+    eval_once "$bin" "$root/${arm}_sfm_$seed.json" "$root/eval_${arm}_$seed.log" --ckpt \
+      "$root/$arm/ckpt" --suite long --episodes 20 --mode sfm --parallel 4 --seed "$seed" &
+  done
   wait
   "$bin" compare "$root/dart_sfm_$seed.json" "$root/clean_sfm_$seed.json" | tee "$root/compare_$seed.txt"
 done
