@@ -6,6 +6,9 @@
 # when its output exists; training continues with --resume.
 #   scripts/exp_all36.sh BIN [STEPS] [TRAIN FLAGS...]   outputs under runs/a36dp (OUT=... to change)
 #   (--vanilla among the train flags gives row (a) of Table 4)
+#   NOISE=0.05: DART demonstrations (sim collect --action-noise), the dart arm of exp_dart.sh with
+#   the same collect command and directory (runs/dart/SUITE/dart/data), so either script reuses
+#   what the other collected
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 bin=${1:?usage: exp_all36.sh BIN [STEPS] [TRAIN FLAGS...]}
@@ -13,6 +16,7 @@ steps=${2:-48000}
 shift $(($# < 2 ? $# : 2))
 out=${OUT:-runs/a36dp}
 limit=${LIMIT:-14400}
+noise=${NOISE:-0}
 suites=(spatial object goal long)
 mkdir -p "$out"
 
@@ -21,9 +25,11 @@ pretrained_encoder "$bin" "$out"
 # the demonstrations, two suites at a time
 data=()
 for suite in "${suites[@]}"; do
-  data+=(runs/rg50/$suite/data/train)
-  collect_once "$bin" "runs/rg50/$suite/data/train" "$out/collect_$suite.log" --suite "$suite" \
-    --episodes 50 --resolution 64 --seed 0 --regrasp 0.5 &
+  dir=runs/rg50/$suite/data/train
+  [ "$noise" != 0 ] && dir=runs/dart/$suite/dart/data
+  data+=("$dir")
+  collect_once "$bin" "$dir" "$out/collect_$suite.log" --suite "$suite" --episodes 50 \
+    --resolution 64 --seed 0 --regrasp 0.5 --action-noise "$noise" &
   [ "$suite" = object ] && wait
 done
 wait

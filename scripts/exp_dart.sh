@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# one suite per policy, the shared 12000-step recipe on clean regrasp demonstrations (control)
+# against the same demonstrations collected with dart noise on the executed actions
+# (--action-noise): does showing the expert's recovery from off-path states lift success?
+# (docs/EXPERIMENTS.md, 2026-12-06). every stage is skipped when its output exists, so a rerun
+# after an interruption continues; training continues with --resume.
+#   scripts/exp_dart.sh BIN SUITE [NOISE] [STEPS]    outputs under runs/dart/SUITE
+#   env: ARMS (default "clean dart"; "dart" runs the treatment alone), LIMIT (time limit, s)
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+bin=${1:?usage: exp_dart.sh BIN SUITE [NOISE] [STEPS]}
+suite=${2:?usage: exp_dart.sh BIN SUITE [NOISE] [STEPS]}
+noise=${3:-0.05}
+steps=${4:-12000}
+limit=${LIMIT:-7200}
+read -ra arms <<< "${ARMS:-clean dart}"
+root=runs/dart/$suite
+mkdir -p "$root"
+
+pretrained_encoder "$bin" "$root"
+
+# 50 regrasp demonstrations per task, the same layout seeds in every arm
+for arm in "${arms[@]}"; do
+  arm_noise=0
+  [ "$arm" = dart ] && arm_noise=$noise
+  collect_once "$bin" "$root/$arm/data" "$root/collect_$arm.log" --suite "$suite" --episodes 50 \
+    --resolution 64 --seed 0 --regrasp 0.5 --action-noise "$arm_noise" &
+done
+wait
+
+# the shared per-suite recipe, the arms side by side on one thread each
+for arm in "${arms[@]}"; do
+  train_once "$bin" "$root/$arm/ckpt" "$root/train_$arm.log" --threads 1 train \
+    --data "$root/$arm/data" --steps "$steps" --time-limit "$limit" --keep-every 4000 \
+    "${policy_recipe[@]}" &
+done
+wait
+
+# sfm on the validation range, where the choice between the arms is made, then on the test range
+for seed in 0 1000; do
+  for arm in "${arms[@]}"; do
+    eval_once "$bin" "$root/${arm}_sfm_$seed.json" "$root/eval_${arm}_$seed.log" --ckpt \
+      "$root/$arm/ckpt" --suite "$suite" --episodes 20 --mode sfm --parallel 4 --seed "$seed" &
+  done
+  wait
+  for arm in "${arms[@]}"; do grep -h average "$root/eval_${arm}_$seed.log"; done
+  if [ -f "$root/clean_sfm_$seed.json" ] && [ -f "$root/dart_sfm_$seed.json" ]; then
+    "$bin" compare "$root/dart_sfm_$seed.json" "$root/clean_sfm_$seed.json" | tee "$root/compare_$seed.txt"
+  fi
+done
