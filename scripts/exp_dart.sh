@@ -5,7 +5,9 @@
 # (docs/EXPERIMENTS.md, 2026-12-06). every stage is skipped when its output exists, so a rerun
 # after an interruption continues; training continues with --resume.
 #   scripts/exp_dart.sh BIN SUITE [NOISE] [STEPS]    outputs under runs/dart/SUITE
-#   env: ARMS (default "clean dart"; "dart" runs the treatment alone), LIMIT (time limit, s)
+#   env: ARMS (default "clean dart"; "dart" runs the treatment alone), LIMIT (time limit, s),
+#   NPROC (ranks per training, default 1; 2 trains one arm alone on both cores, the same run:
+#   docs/DISTRIBUTED.md)
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 bin=${1:?usage: exp_dart.sh BIN SUITE [NOISE] [STEPS]}
@@ -13,6 +15,7 @@ suite=${2:?usage: exp_dart.sh BIN SUITE [NOISE] [STEPS]}
 noise=${3:-0.05}
 steps=${4:-12000}
 limit=${LIMIT:-7200}
+nproc=${NPROC:-1}
 read -ra arms <<< "${ARMS:-clean dart}"
 root=runs/dart/$suite
 mkdir -p "$root"
@@ -28,9 +31,9 @@ for arm in "${arms[@]}"; do
 done
 wait
 
-# the shared per-suite recipe, the arms side by side on one thread each
+# the shared per-suite recipe, the arms side by side on one thread per rank
 for arm in "${arms[@]}"; do
-  train_once "$bin" "$root/$arm/ckpt" "$root/train_$arm.log" --threads 1 train \
+  train_once "$bin" "$root/$arm/ckpt" "$root/train_$arm.log" --threads 1 train --nproc "$nproc" \
     --data "$root/$arm/data" --steps "$steps" --time-limit "$limit" --keep-every 4000 \
     "${policy_recipe[@]}" &
 done
