@@ -2,7 +2,8 @@
 # one suite per policy, the shared 12000-step recipe on clean regrasp demonstrations (control)
 # against the same demonstrations collected with dart noise on the executed actions
 # (--action-noise): does showing the expert's recovery from off-path states lift success?
-# (docs/EXPERIMENTS.md, 2026-12-06). every stage is skipped when its output exists, so a rerun
+# (docs/EXPERIMENTS.md, 2026-12-06). then each arm's rater and async mode at the paper's defaults
+# on the test range. every stage is skipped when its output exists, so a rerun
 # after an interruption continues; training continues with --resume.
 #   scripts/exp_dart.sh BIN SUITE [NOISE] [STEPS]    outputs under runs/dart/SUITE
 #   env: ARMS (default "clean dart"; "dart" runs the treatment alone), LIMIT (time limit, s),
@@ -50,4 +51,23 @@ for seed in 0 1000; do
   if [ -f "$root/clean_sfm_$seed.json" ] && [ -f "$root/dart_sfm_$seed.json" ]; then
     "$bin" compare "$root/dart_sfm_$seed.json" "$root/clean_sfm_$seed.json" | tee "$root/compare_$seed.txt"
   fi
+done
+
+# each arm's rater (400 steps on its demonstrations, backbone frozen) and async mode at the
+# paper's defaults (whole chunk, T 0.5) on the test range; nothing is chosen here
+for arm in "${arms[@]}"; do
+  (
+    if [ ! -f "$root/$arm/ckpt/.rater" ]; then
+      "$bin" --threads 1 train-rater --ckpt "$root/$arm/ckpt" --data "$root/$arm/data" --steps 400 \
+        > "$root/rater_$arm.log" 2>&1
+      touch "$root/$arm/ckpt/.rater"
+    fi
+    eval_once "$bin" "$root/${arm}_async_1000.json" "$root/eval_${arm}_async_1000.log" --ckpt \
+      "$root/$arm/ckpt" --suite "$suite" --episodes 20 --mode async --parallel 4 --seed 1000
+  ) &
+done
+wait
+for arm in "${arms[@]}"; do
+  grep -h average "$root/eval_${arm}_async_1000.log"
+  "$bin" compare "$root/${arm}_async_1000.json" "$root/${arm}_sfm_1000.json" | grep paired
 done
