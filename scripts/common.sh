@@ -48,12 +48,14 @@ pretrained_encoder() {
   local bin=$1 log=$2
   [ -f runs/vision/base/config.json ] && return
   mkdir -p runs/corpus runs/vision "$log"
+  local pids=()
   for s in 1 2; do
-    [ -f runs/corpus/corpus_$s.safetensors ] ||
-      "$bin" --threads 1 sim corpus --frames 50000 --resolution 64 --seed $s \
-        --out runs/corpus/corpus_$s.safetensors > "$log/corpus_$s.log" 2>&1 &
+    [ -f runs/corpus/corpus_$s.safetensors ] && continue
+    "$bin" --threads 1 sim corpus --frames 50000 --resolution 64 --seed $s \
+      --out runs/corpus/corpus_$s.safetensors > "$log/corpus_$s.log" 2>&1 &
+    pids+=($!)
   done
-  wait
+  wait_pids "${pids[@]}"
   "$bin" --threads 2 pretrain-vision --corpus runs/corpus/corpus_1.safetensors \
     runs/corpus/corpus_2.safetensors --out runs/vision/base --steps 5000 --batch 64 --lr 1e-3 \
     --bf16 --holdout 2000 --eval-every 1000 > "$log/pretrain.log" 2>&1
@@ -64,14 +66,29 @@ pretrained_encoder() {
 policy_recipe=(--config configs/small.json --bf16 --init-vision runs/vision/base --scene-token
   --vision-lr-scale 0.2 --aug-shift 0)
 
+# wait_pids PID...: wait for each of these background jobs; fails when one of them failed, so
+# that set -e stops the script there (a bare `wait` returns 0 whatever the jobs returned)
+wait_pids() {
+  local pid status=0
+  for pid in "$@"; do wait "$pid" || status=$?; done
+  return "$status"
+}
+
 # collect_once BIN DIR LOG [SIM COLLECT FLAGS...]: demonstrations into DIR on one thread, skipped
-# once DIR/.done marks them complete
+# once DIR/.done marks them complete. the marker holds the collect flags: scripts share
+# directories (exp_all36.sh NOISE= trains on exp_dart.sh's), and a directory collected with
+# other flags is an error, not silently other data
 collect_once() {
   local bin=$1 dir=$2 log=$3
   shift 3
-  [ -f "$dir/.done" ] && return
+  if [ -f "$dir/.done" ]; then
+    [ "$(cat "$dir/.done")" = "$*" ] && return
+    echo "collect_once: $dir holds demonstrations collected with '$(cat "$dir/.done")'," \
+      "not '$*'" >&2
+    return 1
+  fi
   "$bin" --threads 1 sim collect "$@" --out "$dir" > "$log" 2>&1
-  touch "$dir/.done"
+  echo "$*" > "$dir/.done"
 }
 
 # train_once BIN RUN LOG [GLOBAL FLAGS...] train [TRAIN FLAGS...]: a training run into RUN,

@@ -24,15 +24,20 @@ pretrained_encoder "$bin" "$out"
 
 # the demonstrations, two suites at a time
 data=()
+pids=()
 for suite in "${suites[@]}"; do
   dir=runs/rg50/$suite/data/train
   [ "$noise" != 0 ] && dir=runs/dart/$suite/dart/data
   data+=("$dir")
   collect_once "$bin" "$dir" "$out/collect_$suite.log" --suite "$suite" --episodes 50 \
     --resolution 64 --seed 0 --regrasp 0.5 --action-noise "$noise" &
-  [ "$suite" = object ] && wait
+  pids+=($!)
+  if [ "$suite" = object ]; then
+    wait_pids "${pids[@]}"
+    pids=()
+  fi
 done
-wait
+wait_pids "${pids[@]}"
 
 # unified training on both cores (the run does not depend on the rank count: docs/DISTRIBUTED.md)
 train_once "$bin" "$out/ckpt" "$out/train.log" --threads 1 train --nproc 2 --data "${data[@]}" \
@@ -44,14 +49,22 @@ evaluate() {
   eval_once "$bin" "$out/final_${suite}_${mode}_${seed}.json" "$out/eval_${suite}_${mode}_${seed}.log" \
     --ckpt "$out/ckpt" --suite "$suite" --episodes 20 --mode "$mode" --parallel 4 --seed "$seed"
 }
-for suite in "${suites[@]}"; do evaluate "$suite" sfm 0 & done
-wait
+pids=()
+for suite in "${suites[@]}"; do
+  evaluate "$suite" sfm 0 &
+  pids+=($!)
+done
+wait_pids "${pids[@]}"
 if [ ! -f "$out/ckpt/.rater" ]; then
   "$bin" --threads 2 train-rater --ckpt "$out/ckpt" --data "${data[@]}" --steps 400 > "$out/rater.log" 2>&1
   touch "$out/ckpt/.rater"
 fi
 for mode in sfm async; do
-  for suite in "${suites[@]}"; do evaluate "$suite" "$mode" 1000 & done
-  wait
+  pids=()
+  for suite in "${suites[@]}"; do
+    evaluate "$suite" "$mode" 1000 &
+    pids+=($!)
+  done
+  wait_pids "${pids[@]}"
 done
 grep -h average "$out"/eval_*.log

@@ -24,29 +24,35 @@ mkdir -p "$root"
 pretrained_encoder "$bin" "$root"
 
 # 50 regrasp demonstrations per task, the same layout seeds in every arm
+pids=()
 for arm in "${arms[@]}"; do
   arm_noise=0
   [ "$arm" = dart ] && arm_noise=$noise
   collect_once "$bin" "$root/$arm/data" "$root/collect_$arm.log" --suite "$suite" --episodes 50 \
     --resolution 64 --seed 0 --regrasp 0.5 --action-noise "$arm_noise" &
+  pids+=($!)
 done
-wait
+wait_pids "${pids[@]}"
 
 # the shared per-suite recipe, the arms side by side on one thread per rank
+pids=()
 for arm in "${arms[@]}"; do
   train_once "$bin" "$root/$arm/ckpt" "$root/train_$arm.log" --threads 1 train --nproc "$nproc" \
     --data "$root/$arm/data" --steps "$steps" --time-limit "$limit" --keep-every 4000 \
     "${policy_recipe[@]}" &
+  pids+=($!)
 done
-wait
+wait_pids "${pids[@]}"
 
 # sfm on the validation range, where the choice between the arms is made, then on the test range
 for seed in 0 1000; do
+  pids=()
   for arm in "${arms[@]}"; do
     eval_once "$bin" "$root/${arm}_sfm_$seed.json" "$root/eval_${arm}_$seed.log" --ckpt \
       "$root/$arm/ckpt" --suite "$suite" --episodes 20 --mode sfm --parallel 4 --seed "$seed" &
+    pids+=($!)
   done
-  wait
+  wait_pids "${pids[@]}"
   for arm in "${arms[@]}"; do grep -h average "$root/eval_${arm}_$seed.log"; done
   if [ -f "$root/clean_sfm_$seed.json" ] && [ -f "$root/dart_sfm_$seed.json" ]; then
     "$bin" compare "$root/dart_sfm_$seed.json" "$root/clean_sfm_$seed.json" | tee "$root/compare_$seed.txt"
@@ -55,6 +61,7 @@ done
 
 # each arm's rater (400 steps on its demonstrations, backbone frozen) and async mode at the
 # paper's defaults (whole chunk, T 0.5) on the test range; nothing is chosen here
+pids=()
 for arm in "${arms[@]}"; do
   (
     if [ ! -f "$root/$arm/ckpt/.rater" ]; then
@@ -65,8 +72,9 @@ for arm in "${arms[@]}"; do
     eval_once "$bin" "$root/${arm}_async_1000.json" "$root/eval_${arm}_async_1000.log" --ckpt \
       "$root/$arm/ckpt" --suite "$suite" --episodes 20 --mode async --parallel 4 --seed 1000
   ) &
+  pids+=($!)
 done
-wait
+wait_pids "${pids[@]}"
 for arm in "${arms[@]}"; do
   grep -h average "$root/eval_${arm}_async_1000.log"
   "$bin" compare "$root/${arm}_async_1000.json" "$root/${arm}_sfm_1000.json" | grep paired
