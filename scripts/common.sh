@@ -102,6 +102,18 @@ train_once() {
   touch "$run/.trained"
 }
 
+# rater_once BIN CKPT LOG [GLOBAL FLAGS...] -- [TRAIN-RATER FLAGS...]: the confidence rater into
+# CKPT, skipped once CKPT/.rater marks it trained
+rater_once() {
+  local bin=$1 ckpt=$2 log=$3 global=()
+  shift 3
+  [ -f "$ckpt/.rater" ] && return
+  while [ "$1" != -- ]; do global+=("$1"); shift; done
+  shift
+  "$bin" "${global[@]}" train-rater --ckpt "$ckpt" "$@" > "$log" 2>&1
+  touch "$ckpt/.rater"
+}
+
 # eval_once BIN REPORT LOG [EVAL FLAGS...]: a closed-loop evaluation on one thread into REPORT,
 # skipped when the report exists
 eval_once() {

@@ -55,10 +55,7 @@ for suite in "${suites[@]}"; do
   pids+=($!)
 done
 wait_pids "${pids[@]}"
-if [ ! -f "$out/ckpt/.rater" ]; then
-  "$bin" --threads 2 train-rater --ckpt "$out/ckpt" --data "${data[@]}" --steps 400 > "$out/rater.log" 2>&1
-  touch "$out/ckpt/.rater"
-fi
+rater_once "$bin" "$out/ckpt" "$out/rater.log" --threads 2 -- --data "${data[@]}" --steps 400
 for mode in sfm async; do
   pids=()
   for suite in "${suites[@]}"; do

@@ -64,11 +64,8 @@ done
 pids=()
 for arm in "${arms[@]}"; do
   (
-    if [ ! -f "$root/$arm/ckpt/.rater" ]; then
-      "$bin" --threads 1 train-rater --ckpt "$root/$arm/ckpt" --data "$root/$arm/data" --steps 400 \
-        > "$root/rater_$arm.log" 2>&1
-      touch "$root/$arm/ckpt/.rater"
-    fi
+    rater_once "$bin" "$root/$arm/ckpt" "$root/rater_$arm.log" --threads 1 -- \
+      --data "$root/$arm/data" --steps 400
     eval_once "$bin" "$root/${arm}_async_1000.json" "$root/eval_${arm}_async_1000.log" --ckpt \
       "$root/$arm/ckpt" --suite "$suite" --episodes 20 --mode async --parallel 4 --seed 1000
   ) &
