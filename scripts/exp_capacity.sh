@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # encoder capacity once the encoder is pretrained (issue 27): does a larger encoder or a larger
 # image pay, against the base encoder (runs/vision/base: the small preset's 128-wide, 2-layer
-# encoder at 64 px, 5000 steps)? each arm pretrains its own encoder within the one-hour
-# pretraining budget on a corpus of its resolution (the probe's held-out errors land in
-# runs/cap/ARM/vision/probe.json), then trains the shared per-suite recipe (50 DART regrasp demonstrations
-# per task, 12000 steps, the 2-hour limit) on SUITE from it and evaluates it in sfm mode on the
-# validation and the test range, paired against the base encoder's policy of exp_dart.sh
-# (ARMS=dart scripts/exp_dart.sh BIN SUITE) where its reports exist. every stage is skipped when
-# its output exists; pretraining and training continue with --resume.
+# encoder at 64 px, 5000 steps)? each arm pretrains its own encoder within the one-hour pretraining
+# budget on a corpus of its resolution (the probe's held-out errors land in
+# runs/cap/ARM/vision/probe.json), then trains the shared per-suite recipe (50 DART regrasp
+# demonstrations per task, 12000 steps, the 2-hour limit) on SUITE from it and evaluates it in sfm
+# mode on the validation and the test range, paired against the base encoder's policy of exp_dart.sh
+# (ARMS=dart scripts/exp_dart.sh BIN SUITE) where its reports exist. every stage is skipped when its
+# output exists; pretraining and training continue with --resume.
 #   scripts/exp_capacity.sh BIN ARM [SUITE]    ARM: large (192 wide, 3 layers) | img96 (96 px)
 #   env: NPROC (ranks of the policy training, default 2: alone on both cores), PROBE_ONLY=1 (stop
 #   after pretraining: the probe decides whether the arm's policy is worth two hours), outputs
