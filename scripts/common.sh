@@ -47,18 +47,28 @@ clang_sanitizer_build() {
 pretrained_encoder() {
   local bin=$1 log=$2
   [ -f runs/vision/base/config.json ] && return
-  mkdir -p runs/corpus runs/vision "$log"
-  local pids=()
+  mkdir -p runs/vision
+  corpus_pair "$bin" runs/corpus 64 "$log"
+  "$bin" --threads 2 pretrain-vision --corpus runs/corpus/corpus_1.safetensors \
+    runs/corpus/corpus_2.safetensors --out runs/vision/base "${pretrain_recipe[@]}" \
+    > "$log/pretrain.log" 2>&1
+}
+
+# the base encoder's pretraining schedule, which every encoder arm shares (exp_capacity.sh)
+pretrain_recipe=(--steps 5000 --batch 64 --lr 1e-3 --bf16 --holdout 2000 --eval-every 1000)
+
+# corpus_pair BIN DIR RESOLUTION LOG_DIR: the two 50000-frame pretraining corpora (seeds 1 and 2)
+# at RESOLUTION px into DIR, side by side on one thread each; a file that exists is reused
+corpus_pair() {
+  local bin=$1 dir=$2 resolution=$3 log=$4 s pids=()
+  mkdir -p "$dir" "$log"
   for s in 1 2; do
-    [ -f runs/corpus/corpus_$s.safetensors ] && continue
-    "$bin" --threads 1 sim corpus --frames 50000 --resolution 64 --seed $s \
-      --out runs/corpus/corpus_$s.safetensors > "$log/corpus_$s.log" 2>&1 &
+    [ -f "$dir/corpus_$s.safetensors" ] && continue
+    "$bin" --threads 1 sim corpus --frames 50000 --resolution "$resolution" --seed $s \
+      --out "$dir/corpus_$s.safetensors" > "$log/corpus_$s.log" 2>&1 &
     pids+=($!)
   done
   wait_pids "${pids[@]}"
-  "$bin" --threads 2 pretrain-vision --corpus runs/corpus/corpus_1.safetensors \
-    runs/corpus/corpus_2.safetensors --out runs/vision/base --steps 5000 --batch 64 --lr 1e-3 \
-    --bf16 --holdout 2000 --eval-every 1000 > "$log/pretrain.log" 2>&1
 }
 
 # the shared policy recipe (docs/RESULTS.md): the small preset, bf16, the pretrained encoder
@@ -89,6 +99,14 @@ collect_once() {
   fi
   "$bin" --threads 1 sim collect "$@" --out "$dir" > "$log" 2>&1
   echo "$*" > "$dir/.done"
+}
+
+# recipe_demos_once BIN DIR LOG SUITE RESOLUTION NOISE: the per-suite recipe's demonstrations
+# (50 regrasp demos per task from layout seed 0, NOISE on the executed motion: 0 clean, 0.05 DART)
+# through collect_once, so every script that shares DIR writes and checks the same marker
+recipe_demos_once() {
+  collect_once "$1" "$2" "$3" --suite "$4" --episodes 50 --resolution "$5" --seed 0 --regrasp 0.5 \
+    --action-noise "$6"
 }
 
 # train_once BIN RUN LOG [GLOBAL FLAGS...] train [TRAIN FLAGS...]: a training run into RUN,

@@ -29,8 +29,7 @@ for suite in "${suites[@]}"; do
   dir=runs/rg50/$suite/data/train
   [ "$noise" != 0 ] && dir=runs/dart/$suite/dart/data
   data+=("$dir")
-  collect_once "$bin" "$dir" "$out/collect_$suite.log" --suite "$suite" --episodes 50 \
-    --resolution 64 --seed 0 --regrasp 0.5 --action-noise "$noise" &
+  recipe_demos_once "$bin" "$dir" "$out/collect_$suite.log" "$suite" 64 "$noise" &
   pids+=($!)
   if [ "$suite" = object ]; then
     wait_pids "${pids[@]}"

@@ -38,33 +38,22 @@ preset["model"].update(json.loads(sys.argv[3]))
 json.dump(preset, open(sys.argv[2], "w"), indent=2)
 EOF
 
-# the corpus at the arm's resolution: the base encoder's files at 64 px (written here if they are
-# missing, as pretrained_encoder in common.sh writes them), two new ones otherwise
+# the corpus at the arm's resolution: the base encoder's files at 64 px, two new ones otherwise
 corpus_dir=runs/corpus
 [ "$resolution" != 64 ] && corpus_dir=runs/corpus$resolution
-mkdir -p "$corpus_dir"
-pids=()
-for s in 1 2; do
-  file=$corpus_dir/corpus_$s.safetensors
-  [ -f "$file" ] && continue
-  "$bin" --threads 1 sim corpus --frames 50000 --resolution "$resolution" --seed $s \
-    --out "$file" > "$root/corpus_$s.log" 2>&1 &
-  pids+=($!)
-done
-wait_pids "${pids[@]}"
+corpus_pair "$bin" "$corpus_dir" "$resolution" "$root"
 
 # pretraining: the base encoder's schedule, ended by the one-hour budget if it is slower
 train_once "$bin" "$root/vision" "$root/pretrain.log" --threads 2 pretrain-vision --corpus \
   "$corpus_dir/corpus_1.safetensors" "$corpus_dir/corpus_2.safetensors" --config "$config" \
-  --steps 5000 --time-limit 3600 --batch 64 --lr 1e-3 --bf16 --holdout 2000 --eval-every 1000
+  "${pretrain_recipe[@]}" --time-limit 3600
 grep -h "held-out at step" "$root/pretrain.log" | tail -1 || true
 [ "${PROBE_ONLY:-0}" = 1 ] && exit 0
 
 # the demonstrations of exp_dart.sh's dart arm at the arm's resolution (the same directory at 64 px)
 data=runs/dart/$suite/dart/data
 [ "$resolution" != 64 ] && data=$root/$suite/data
-collect_once "$bin" "$data" "$root/collect_$suite.log" --suite "$suite" --episodes 50 \
-  --resolution "$resolution" --seed 0 --regrasp 0.5 --action-noise 0.05
+recipe_demos_once "$bin" "$data" "$root/collect_$suite.log" "$suite" "$resolution" 0.05
 
 # the shared per-suite recipe with the arm's preset and encoder in place of the base ones
 recipe=("${policy_recipe[@]/#configs\/small.json/$config}")

@@ -28,8 +28,7 @@ pids=()
 for arm in "${arms[@]}"; do
   arm_noise=0
   [ "$arm" = dart ] && arm_noise=$noise
-  collect_once "$bin" "$root/$arm/data" "$root/collect_$arm.log" --suite "$suite" --episodes 50 \
-    --resolution 64 --seed 0 --regrasp 0.5 --action-noise "$arm_noise" &
+  recipe_demos_once "$bin" "$root/$arm/data" "$root/collect_$arm.log" "$suite" 64 "$arm_noise" &
   pids+=($!)
 done
 wait_pids "${pids[@]}"
