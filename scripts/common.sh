@@ -42,16 +42,16 @@ clang_sanitizer_build() {
 
 # pretrained_encoder BIN LOG_DIR: the pretrained vision encoder at runs/vision/base, once for
 # every policy (docs/RESULTS.md, "Commands of the current rows"): two 50000-frame corpora side by
-# side on one thread each (about 12 min), then pretraining on two threads (about 17 min). skipped
-# when the encoder exists; a corpus that exists is reused
+# side on one thread each (about 12 min), then pretraining on two threads (about 17 min) through
+# train_once, like every encoder arm of exp_capacity.sh: skipped once runs/vision/base/.trained
+# marks it finished, continued with --resume otherwise; a corpus that exists is reused
 pretrained_encoder() {
   local bin=$1 log=$2
-  [ -f runs/vision/base/config.json ] && return
+  [ -f runs/vision/base/.trained ] && return
   mkdir -p runs/vision
   corpus_pair "$bin" runs/corpus 64 "$log"
-  "$bin" --threads 2 pretrain-vision --corpus runs/corpus/corpus_1.safetensors \
-    runs/corpus/corpus_2.safetensors --out runs/vision/base "${pretrain_recipe[@]}" \
-    > "$log/pretrain.log" 2>&1
+  train_once "$bin" runs/vision/base "$log/pretrain.log" --threads 2 pretrain-vision --corpus \
+    runs/corpus/corpus_1.safetensors runs/corpus/corpus_2.safetensors "${pretrain_recipe[@]}"
 }
 
 # the base encoder's pretraining schedule, which every encoder arm shares (exp_capacity.sh)
