@@ -18,10 +18,12 @@ train_seconds=${DEMO_TRAIN_SECONDS:-1200}
 keep_every=${DEMO_KEEP_EVERY:-300}        # snapshots for scripts/success_curve.sh (0: none)
 rater_steps=${DEMO_RATER_STEPS:-300}
 eval_episodes=${DEMO_EVAL_EPISODES:-10}
-eval_max_steps=${DEMO_EVAL_MAX_STEPS:-0}  # 0: each task's own limit
+eval_max_steps=${DEMO_EVAL_MAX_STEPS:-}   # a cap on steps per episode (empty: each task's own limit)
 aux_object=${DEMO_AUX_OBJECT:-0}          # auxiliary object-position loss weight (0: off)
 task_args=()
 if [ -n "$tasks" ]; then task_args=(--tasks $tasks); fi
+max_steps_args=()
+if [ -n "$eval_max_steps" ]; then max_steps_args=(--max-steps "$eval_max_steps"); fi
 source "$(dirname "$0")/common.sh"
 mkdir -p "$out"
 start=$(date +%s)
@@ -48,7 +50,7 @@ for mode in sfm async; do
   video=()
   if [ "$mode" = async ]; then video=(--video "$out/videos"); fi
   "$bin" eval --ckpt "$out/run" --suite "$suite" "${task_args[@]}" --episodes "$eval_episodes" \
-    --mode "$mode" --max-steps "$eval_max_steps" --out "$out/eval_$mode.json" "${video[@]}"
+    --mode "$mode" "${max_steps_args[@]}" --out "$out/eval_$mode.json" "${video[@]}"
 done
 "$bin" compare "$out/eval_async.json" "$out/eval_sfm.json"
 stamp
